@@ -1,0 +1,146 @@
+/*
+ * config - the daemon's INI configuration.
+ *
+ * The file is parsed with libinih into entries that remember their file
+ * and line; `include = conf.d/*.conf` pulls in drop-ins (sorted, relative to
+ * the including file). Each core section is described by a declarative
+ * table (struct nova_config_entry, the same type plugins use) and filled
+ * into struct nova__config; [plugin NAME] sections are kept as entries and
+ * validated against the plugin's own table when it is loaded.
+ *
+ * Values left unset fall back to Nova's environment variables (each
+ * table row names its variable), then to the row's default. Secrets come
+ * from KEY_file, from $CREDENTIALS_DIRECTORY/<credential>, or from the
+ * environment; every secret is registered with the log redactor.
+ *
+ * Errors are written into a caller buffer as "FILE:LINE: message".
+ */
+#ifndef NOVA_RUNTIME_CONFIG_H
+#define NOVA_RUNTIME_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdint.h>
+#include "nova/plugin.h"
+
+#define NOVA_CONFIG_ERRMAX 512
+
+struct nova__worker_config {
+    enum nova_log_level log_level;
+    char *log_level_name;
+    char *name;                  /* worker name: CLIENT SETNAME suffix, `pb` field */
+    int64_t shutdown_timeout_ms; /* drain deadline on SIGTERM */
+    char *plugin_dir;
+};
+
+struct nova__redis_config {
+    char *url; /* redis://[:password@]host:port[/db] or unix:///path */
+    char *prefix;
+    int64_t connect_timeout_ms;
+    int64_t lock_duration_ms;
+    int64_t stalled_interval_ms;
+    int64_t max_stalled_count;
+    int64_t drain_delay_ms;
+};
+
+struct nova__postgres_config {
+    char *dsn; /* secret: libpq URI or key=value string */
+    int64_t pool_min;
+    int64_t pool_max;
+    int64_t connect_timeout_ms;
+    int64_t statement_timeout_ms;
+    int64_t slow_query_ms;
+};
+
+struct nova__http_config {
+    char *listen; /* metrics/health endpoint, host:port */
+    char *ca_file;
+    int64_t timeout_ms;
+    int64_t connect_timeout_ms;
+    int64_t max_response_bytes;
+    int64_t max_connections;
+    char *user_agent;
+};
+
+struct nova__stellar_config {
+    char *network; /* testnet | public | a passphrase */
+    char *network_passphrase; /* derived from network */
+    char *horizon_url;
+    char *soroban_rpc_url;
+    char *asset_code;
+    char *asset_issuer;
+    char *distribution_secret; /* secret seed S... */
+    int64_t base_fee;
+    int64_t tx_timeout_ms;
+};
+
+/* One parsed key = value, kept for plugin sections and for error reports. */
+struct nova__config_entry {
+    char *file;
+    int line;
+    char *section;
+    char *key;
+    char *value;
+    bool used;
+};
+
+struct nova__plugin_section {
+    char *name;
+    char *file;
+    int line;
+    bool enabled;
+    size_t first, count; /* slice of entries[] */
+};
+
+struct nova__config {
+    char *path;
+    struct nova__worker_config worker;
+    struct nova__redis_config redis;
+    struct nova__postgres_config postgres;
+    struct nova__http_config http;
+    struct nova__stellar_config stellar;
+
+    struct nova__config_entry *entries;
+    size_t entry_count;
+    struct nova__plugin_section *plugins;
+    size_t plugin_count;
+};
+
+/* Parses path (and its includes) and fills every core section. Returns 0,
+ * or -errno with "FILE:LINE: message" in err. On error *out is NULL. */
+int nova__config_load(const char *path, struct nova__config **out, char *err, size_t errlen);
+void nova__config_free(struct nova__config *cfg);
+
+/* Finds a plugin section by name, NULL when absent. */
+const struct nova__plugin_section *nova__config_plugin(const struct nova__config *cfg,
+                                                       const char *name);
+
+/*
+ * Fills a plugin's config struct (allocated here, config_size bytes) from
+ * its section, its table's defaults and environment fallbacks. Keys not in
+ * the table are errors naming file and line. section may be NULL (all
+ * defaults). Free the result with nova__config_struct_free(). Returns 0 or
+ * -errno with the message in err.
+ */
+int nova__config_fill(const struct nova_config_entry *table, size_t config_size,
+                      const struct nova__config *cfg, const struct nova__plugin_section *section,
+                      void **out, char *err, size_t errlen);
+void nova__config_struct_free(const struct nova_config_entry *table, void *config);
+
+/* Parses one value of the given type into dst (a field of that type).
+ * Returns 0 or -EINVAL with a short reason in err. Exposed for tests. */
+int nova__config_parse_value(enum nova_config_type type, const char *text, int64_t min,
+                             int64_t max, void *dst, char *err, size_t errlen);
+
+/* Writes a table as help text (used by `plugins --help` and `--help`). */
+void nova__config_print_table(const struct nova_config_entry *table, FILE *out);
+
+/* The core sections' tables, for documentation output. */
+struct nova__section_info {
+    const char *name;
+    const struct nova_config_entry *table;
+};
+extern const struct nova__section_info nova__core_sections[];
+
+#endif
