@@ -2,7 +2,7 @@
  * config - the daemon's INI configuration.
  *
  * The file is parsed with libinih into entries that remember their file
- * and line; `include = conf.d/*.conf` pulls in drop-ins (sorted, relative to
+ * and line; `include = conf.d/<glob>.conf` pulls in drop-ins (sorted, relative to
  * the including file). Each core section is described by a declarative
  * table (struct nova_config_entry, the same type plugins use) and filled
  * into struct nova__config; [plugin NAME] sections are kept as entries and
