@@ -1,5 +1,5 @@
 /*
- * config - the daemon's INI configuration.
+ * conf - the daemon's INI configuration.
  *
  * The file is parsed with libinih into entries that remember their file
  * and line; `include = conf.d/<glob>.conf` pulls in drop-ins (sorted, relative to
@@ -15,8 +15,8 @@
  *
  * Errors are written into a caller buffer as "FILE:LINE: message".
  */
-#ifndef NOVA_RUNTIME_CONFIG_H
-#define NOVA_RUNTIME_CONFIG_H
+#ifndef NOVA_RUNTIME_CONF_H
+#define NOVA_RUNTIME_CONF_H
 
 #include <stdbool.h>
 #include <stddef.h>
