@@ -262,6 +262,7 @@ struct parse_state {
     struct nova__config *cfg;
     const char *file;
     int line;
+    int section_line;
     int depth;
     int rc;
     char *err;
@@ -278,8 +279,12 @@ static char *counting_reader(char *buf, int size, void *stream)
 {
     struct parse_state *st = stream;
     char *r = fgets(buf, size, st->fp);
-    if (r != NULL)
+    if (r != NULL) {
         st->line++;
+        const char *p = r + strspn(r, " \t");
+        if (*p == '[')
+            st->section_line = st->line;
+    }
     return r;
 }
 
@@ -296,6 +301,7 @@ static int add_entry(struct parse_state *st, const char *section, const char *ke
     memset(e, 0, sizeof *e);
     e->file = strdup(st->file);
     e->line = st->line;
+    e->section_line = st->section_line;
     e->section = strdup(section);
     e->key = strdup(key);
     e->value = strdup(value);
@@ -452,6 +458,35 @@ static void credential_name(char *out, size_t len, const char *prefix, const cha
     }
 }
 
+/* Masks the whole secret and, for connection strings, the password in it,
+ * since libraries quote the parts of a DSN separately in their errors. */
+static void register_secret(const char *text)
+{
+    nova__log_add_secret(text);
+    char part[512];
+    const char *scheme = strstr(text, "://");
+    if (scheme != NULL) {
+        const char *user = scheme + 3;
+        const char *at = strchr(user, '@');
+        const char *colon = at ? memchr(user, ':', (size_t)(at - user)) : NULL;
+        if (colon != NULL && (size_t)(at - colon - 1) < sizeof part) {
+            memcpy(part, colon + 1, (size_t)(at - colon - 1));
+            part[at - colon - 1] = '\0';
+            nova__log_add_secret(part);
+        }
+    }
+    const char *pw = strstr(text, "password=");
+    if (pw != NULL) {
+        pw += strlen("password=");
+        size_t len = strcspn(pw, " \t'&");
+        if (len < sizeof part) {
+            memcpy(part, pw, len);
+            part[len] = '\0';
+            nova__log_add_secret(part);
+        }
+    }
+}
+
 static struct nova__config_entry *last_entry(const struct nova__config *cfg, const char *section,
                                              const char *key)
 {
@@ -558,7 +593,7 @@ static int fill_section(const struct nova_config_entry *table, void *dst,
             return rc;
         }
         if (row->type == NOVA_CONFIG_SECRET && text != row->default_value)
-            nova__log_add_secret(text);
+            register_secret(text);
         free(owned);
     }
     return 0;
@@ -613,7 +648,7 @@ static int collect_plugins(struct nova__config *cfg, char *err, size_t errlen)
         memset(p, 0, sizeof *p);
         p->name = strdup(section + 7);
         p->file = strdup(cfg->entries[i].file);
-        p->line = cfg->entries[i].line;
+        p->line = cfg->entries[i].section_line;
         if (p->name == NULL || p->file == NULL)
             return -ENOMEM;
         struct nova__config_entry *en = last_entry(cfg, section, "enabled");

@@ -79,6 +79,7 @@ struct nova__stellar_config {
 struct nova__config_entry {
     char *file;
     int line;
+    int section_line; /* line of the [section] header it belongs to */
     char *section;
     char *key;
     char *value;

@@ -294,8 +294,16 @@ static void put_number(struct buf *b, double v)
         bprintf(b, "NaN");
     else if (v == (double)(int64_t)v && fabs(v) < 1e15)
         bprintf(b, "%lld", (long long)v);
-    else
-        bprintf(b, "%.17g", v);
+    else {
+        /* The shortest form that reads back as the same double. */
+        char tmp[64];
+        for (int precision = 15; precision <= 17; precision++) {
+            snprintf(tmp, sizeof tmp, "%.*g", precision, v);
+            if (strtod(tmp, NULL) == v)
+                break;
+        }
+        bprintf(b, "%s", tmp);
+    }
 }
 
 static void put_labels(struct buf *b, const struct nova_metric *m, const struct series *s,
