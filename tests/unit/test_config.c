@@ -117,8 +117,7 @@ START_TEST(bad_files_name_file_and_line)
     struct nova__config *cfg = load_text(c->text, &rc);
     ck_assert_ptr_null(cfg);
     ck_assert_int_ne(rc, 0);
-    ck_assert_msg(strstr(err, c->expect) != NULL, "case %d: '%s' lacks '%s'", _i, err,
-                  c->expect);
+    ck_assert_msg(strstr(err, c->expect) != NULL, "case %d: '%s' lacks '%s'", _i, err, c->expect);
     char where[32];
     snprintf(where, sizeof where, "nova.conf:%d:", c->line);
     ck_assert_msg(strstr(err, where) != NULL, "case %d: '%s' lacks '%s'", _i, err, where);
@@ -146,8 +145,7 @@ START_TEST(includes_override_in_name_order)
              NULL, 0);
     tu_write(dir, "conf.d/10-a.conf", "[redis]\nprefix = first\n", NULL, 0);
     tu_write(dir, "conf.d/ignored.txt", "[nonsense\n", NULL, 0);
-    tu_write(dir, "main.conf", "include = conf.d/*.conf\n[worker]\nname = m\n", path,
-             sizeof path);
+    tu_write(dir, "main.conf", "include = conf.d/*.conf\n[worker]\nname = m\n", path, sizeof path);
     struct nova__config *cfg = NULL;
     int rc = nova__config_load(path, &cfg, err, sizeof err);
     ck_assert_msg(rc == 0, "%s", err);
@@ -261,14 +259,25 @@ struct plug_cfg {
 };
 
 static const struct nova_config_entry plug_table[] = {
-    {.key = "s", .type = NOVA_CONFIG_STRING, .default_value = "dflt",
+    {.key = "s",
+     .type = NOVA_CONFIG_STRING,
+     .default_value = "dflt",
      .offset = offsetof(struct plug_cfg, s)},
-    {.key = "n", .type = NOVA_CONFIG_INT, .offset = offsetof(struct plug_cfg, n), .min = 1,
-     .max = 5, .required = true},
-    {.key = "f", .type = NOVA_CONFIG_BOOL, .default_value = "yes",
+    {.key = "n",
+     .type = NOVA_CONFIG_INT,
+     .offset = offsetof(struct plug_cfg, n),
+     .min = 1,
+     .max = 5,
+     .required = true},
+    {.key = "f",
+     .type = NOVA_CONFIG_BOOL,
+     .default_value = "yes",
      .offset = offsetof(struct plug_cfg, f)},
-    {.key = "d", .type = NOVA_CONFIG_DURATION, .default_value = "1s",
-     .offset = offsetof(struct plug_cfg, d), .env = "NOVA_TEST_PLUG_D"},
+    {.key = "d",
+     .type = NOVA_CONFIG_DURATION,
+     .default_value = "1s",
+     .offset = offsetof(struct plug_cfg, d),
+     .env = "NOVA_TEST_PLUG_D"},
     {.key = "token", .type = NOVA_CONFIG_SECRET, .offset = offsetof(struct plug_cfg, secret)},
     {.key = NULL},
 };
@@ -304,8 +313,7 @@ START_TEST(plugin_sections_fill_the_plugin_struct)
     cfg = load_text("[plugin p]\nn = 2\nextra = 1\n", &rc);
     rc = nova__config_fill(plug_table, sizeof(struct plug_cfg), cfg, nova__config_plugin(cfg, "p"),
                            &out, err, sizeof err);
-    ck_assert_msg(strstr(err, "nova.conf:3: unknown key 'extra' in [plugin p]") != NULL, "%s",
-                  err);
+    ck_assert_msg(strstr(err, "nova.conf:3: unknown key 'extra' in [plugin p]") != NULL, "%s", err);
     nova__config_free(cfg);
 
     cfg = load_text("[plugin p]\ns = y\n", &rc);

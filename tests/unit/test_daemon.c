@@ -83,8 +83,8 @@ static int wait_notify(struct child *c, const char *want, int timeout_ms)
     clock_gettime(CLOCK_MONOTONIC, &start);
     for (;;) {
         clock_gettime(CLOCK_MONOTONIC, &now);
-        long left = timeout_ms - ((now.tv_sec - start.tv_sec) * 1000 +
-                                  (now.tv_nsec - start.tv_nsec) / 1000000);
+        long left = timeout_ms -
+                    ((now.tv_sec - start.tv_sec) * 1000 + (now.tv_nsec - start.tv_nsec) / 1000000);
         if (left <= 0)
             return 0;
         struct pollfd p = {.fd = c->notify_fd, .events = POLLIN};
@@ -182,7 +182,8 @@ START_TEST(lifecycle_notify_http_and_sigterm)
     ck_assert_int_eq(http_get(c.port, "/readyz", &b), 200);
     ck_assert_int_eq(http_get(c.port, "/nope", &b), 404);
     ck_assert_int_eq(http_get(c.port, "/metrics", &b), 200);
-    ck_assert_ptr_nonnull(strstr(b.data, "nova_worker_build_info{version=\"" PACKAGE_VERSION "\"} 1"));
+    ck_assert_ptr_nonnull(
+        strstr(b.data, "nova_worker_build_info{version=\"" PACKAGE_VERSION "\"} 1"));
     ck_assert_ptr_nonnull(strstr(b.data, "nova_worker_plugin_info{plugin=\"skeleton\""));
     ck_assert_ptr_nonnull(strstr(b.data, "nova_worker_ready 1"));
     /* The plugin's timer runs and its counter reaches /metrics. */

@@ -133,11 +133,9 @@ START_TEST(config_errors_name_file_and_line)
     ck_assert_int_eq(nova__config_load(path, &cfg, err, sizeof err), 0);
     struct nova__plugin *p = NULL;
     ck_assert_int_eq(open_fixture("good", &p), 0);
-    ck_assert_int_ne(nova__plugin_configure(p, cfg, nova__config_plugin(cfg, "good"), err,
-                                            sizeof err),
-                     0);
-    ck_assert_msg(strstr(err, "n.conf:3: count: 11 is out of range (1 to 10)") != NULL, "%s",
-                  err);
+    ck_assert_int_ne(
+        nova__plugin_configure(p, cfg, nova__config_plugin(cfg, "good"), err, sizeof err), 0);
+    ck_assert_msg(strstr(err, "n.conf:3: count: 11 is out of range (1 to 10)") != NULL, "%s", err);
     nova__plugin_close(p);
     nova__config_free(cfg);
     tu_rmtree(dir);

@@ -35,7 +35,8 @@ START_TEST(url_passwords_tokens_and_keyed_values)
                      "Authorization: Bearer [REDACTED]");
     ck_assert_str_eq(redact("host=db password=s3cret user=nova"),
                      "host=db password=[REDACTED] user=nova");
-    ck_assert_str_eq(redact("{\"secret\":\"xyz\",\"ok\":1}"), "{\"secret\":\"[REDACTED]\",\"ok\":1}");
+    ck_assert_str_eq(redact("{\"secret\":\"xyz\",\"ok\":1}"),
+                     "{\"secret\":\"[REDACTED]\",\"ok\":1}");
     ck_assert_str_eq(redact("nothing to hide"), "nothing to hide");
 }
 END_TEST

@@ -15,8 +15,8 @@ START_TEST(counters_gauges_histograms_render)
 {
     nova__metrics_reset();
     static const char *const labels[] = {"queue", "outcome", NULL};
-    nova_metric *c = nova__metric_new(NOVA_METRIC_COUNTER, "nova_test_jobs_total", "Jobs.",
-                                      labels, NULL, 0);
+    nova_metric *c =
+        nova__metric_new(NOVA_METRIC_COUNTER, "nova_test_jobs_total", "Jobs.", labels, NULL, 0);
     ck_assert_ptr_nonnull(c);
     const char *v1[] = {"echo", "completed"};
     const char *v2[] = {"we\"ird\\q\n", "failed"};
@@ -25,27 +25,27 @@ START_TEST(counters_gauges_histograms_render)
     nova__metric_add(c, v2, 1);
     ck_assert(nova__metric_value(c, v1) == 3);
 
-    nova_metric *g = nova__metric_new(NOVA_METRIC_GAUGE, "nova_test_depth", "Depth.", NULL,
-                                      NULL, 0);
+    nova_metric *g =
+        nova__metric_new(NOVA_METRIC_GAUGE, "nova_test_depth", "Depth.", NULL, NULL, 0);
     nova__metric_set(g, NULL, 7.5);
     static const double buckets[] = {0.1, 1};
-    nova_metric *h = nova__metric_new(NOVA_METRIC_HISTOGRAM, "nova_test_seconds", "Latency.",
-                                      NULL, buckets, 2);
+    nova_metric *h =
+        nova__metric_new(NOVA_METRIC_HISTOGRAM, "nova_test_seconds", "Latency.", NULL, buckets, 2);
     nova__metric_observe(h, NULL, 0.05);
     nova__metric_observe(h, NULL, 0.5);
     nova__metric_observe(h, NULL, 5);
 
     /* The same registration returns the same metric; a conflicting one fails. */
-    ck_assert_ptr_eq(nova__metric_new(NOVA_METRIC_COUNTER, "nova_test_jobs_total", "x", labels,
-                                      NULL, 0),
-                     c);
-    ck_assert_ptr_null(nova__metric_new(NOVA_METRIC_GAUGE, "nova_test_jobs_total", "x", labels,
-                                        NULL, 0));
+    ck_assert_ptr_eq(
+        nova__metric_new(NOVA_METRIC_COUNTER, "nova_test_jobs_total", "x", labels, NULL, 0), c);
+    ck_assert_ptr_null(
+        nova__metric_new(NOVA_METRIC_GAUGE, "nova_test_jobs_total", "x", labels, NULL, 0));
     ck_assert_ptr_null(nova__metric_new(NOVA_METRIC_GAUGE, "bad-name", "x", NULL, NULL, 0));
 
     char *text = render();
     ck_assert_ptr_nonnull(strstr(text, "# TYPE nova_test_jobs_total counter\n"));
-    ck_assert_ptr_nonnull(strstr(text, "nova_test_jobs_total{queue=\"echo\",outcome=\"completed\"} 3\n"));
+    ck_assert_ptr_nonnull(
+        strstr(text, "nova_test_jobs_total{queue=\"echo\",outcome=\"completed\"} 3\n"));
     ck_assert_ptr_nonnull(
         strstr(text, "nova_test_jobs_total{queue=\"we\\\"ird\\\\q\\n\",outcome=\"failed\"} 1\n"));
     ck_assert_ptr_nonnull(strstr(text, "nova_test_depth 7.5\n"));
