@@ -33,4 +33,12 @@ fi
 if [ "${NOVA_TEST_VALGRIND:-0}" != 0 ]; then
   check "$top/build" check-valgrind
 fi
-echo "test.sh: all suites passed"
+# One closing line over every suite that ran.
+passed=0 failed=0
+for log in "$top"/build*/test-suite.log; do
+  [ -f "$log" ] || continue
+  p=$(sed -n 's/^# PASS: *//p' "$log" | head -n1); f=$(sed -n 's/^# FAIL: *//p' "$log" | head -n1)
+  e=$(sed -n 's/^# ERROR: *//p' "$log" | head -n1)
+  passed=$((passed + ${p:-0})); failed=$((failed + ${f:-0} + ${e:-0}))
+done
+echo "test.sh: $passed passed, $failed failed"
