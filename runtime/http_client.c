@@ -409,8 +409,15 @@ static void classify(struct req *r, CURLcode code)
     case CURLE_TOO_MANY_REDIRECTS:
         fail(r, -ELOOP, "redirects", "too many redirects");
         return;
-    case CURLE_URL_MALFORMAT:
     case CURLE_UNSUPPORTED_PROTOCOL:
+        /* only a redirect can get here past the up-front scheme checks */
+        if (r->flags & (NOVA_HTTP_GUARD | NOVA_HTTP_HTTPS_ONLY)) {
+            fail(r, -EACCES, "guard", "outbound guard: redirect to a refused scheme");
+            return;
+        }
+        fail(r, -EINVAL, "invalid_url", "invalid URL");
+        return;
+    case CURLE_URL_MALFORMAT:
         fail(r, -EINVAL, "invalid_url", "invalid URL");
         return;
     case CURLE_OUT_OF_MEMORY:
@@ -730,8 +737,13 @@ static int setup(struct nova__http_client *c, struct req *r, const struct nova_h
     SET(CURLOPT_SHARE, c->share);
     SET(CURLOPT_NOSIGNAL, 1L);
     SET(CURLOPT_ERRORBUFFER, r->errbuf);
-    SET(CURLOPT_PROTOCOLS_STR, "http,https");
-    SET(CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
+    if (rq->flags & NOVA_HTTP_HTTPS_ONLY) {
+        SET(CURLOPT_PROTOCOLS_STR, "https");
+        SET(CURLOPT_REDIR_PROTOCOLS_STR, "https");
+    } else {
+        SET(CURLOPT_PROTOCOLS_STR, "http,https");
+        SET(CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
+    }
     SET(CURLOPT_PROXY, ""); /* environment proxies would bypass the guard */
     SET(CURLOPT_SSL_VERIFYPEER, 1L);
     SET(CURLOPT_SSL_VERIFYHOST, 2L);
@@ -844,6 +856,16 @@ static int start(struct nova__http_client *c, const struct nova_http_request *us
     r->body[0] = '\0';
     r->host_label = host_label(c, rq.url, rq.flags);
 
+    if (rq.flags & NOVA_HTTP_HTTPS_ONLY) {
+        rc = nova__http_guard_check_https(rq.url, r->msg, sizeof r->msg);
+        if (rc < 0) {
+            r->error = rc;
+            r->reason = rc == -EACCES ? "guard" : "invalid_url";
+            cJSON_free(json_text);
+            defer(c, r);
+            return 0;
+        }
+    }
     if (rq.flags & NOVA_HTTP_GUARD) {
         rc = nova__http_guard_check_url(rq.url, c->allow, r->msg, sizeof r->msg);
         if (rc < 0) {
@@ -930,7 +952,8 @@ void nova__http_cancel_tag(struct nova__http_client *c, const void *tag)
     }
     while ((r = mine) != NULL) {
         req_unlink(&mine, r);
-        curl_multi_remove_handle(c->multi, r->easy);
+        if (c->multi != NULL) /* a callback may have closed the client */
+            curl_multi_remove_handle(c->multi, r->easy);
         c->stats.in_flight--;
         r->error = -ECANCELED;
         r->reason = "cancelled";

@@ -260,3 +260,30 @@ out:
     curl_url_cleanup(u);
     return rc;
 }
+
+int nova__http_guard_check_https(const char *url, char *why, size_t whylen)
+{
+    CURLU *u;
+    char *scheme = NULL;
+    int rc = 0;
+
+    if (url == NULL || *url == '\0') {
+        say(why, whylen, "empty URL");
+        return -EINVAL;
+    }
+    u = curl_url();
+    if (u == NULL)
+        return -ENOMEM;
+    CURLUcode uc = curl_url_set(u, CURLUPART_URL, url, CURLU_NON_SUPPORT_SCHEME);
+    if (uc != CURLUE_OK) {
+        say(why, whylen, "malformed URL: %s", curl_url_strerror(uc));
+        rc = -EINVAL;
+    } else if (curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) != CURLUE_OK ||
+               strcasecmp(scheme, "https") != 0) {
+        say(why, whylen, "scheme '%s' is not allowed (https only)", scheme != NULL ? scheme : "");
+        rc = -EACCES;
+    }
+    curl_free(scheme);
+    curl_url_cleanup(u);
+    return rc;
+}

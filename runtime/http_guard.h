@@ -39,6 +39,10 @@ struct nova__http_guard_allow {
 int nova__http_guard_check_url(const char *url, const struct nova__http_guard_allow *allow,
                                char *why, size_t whylen);
 
+/* For NOVA_HTTP_HTTPS_ONLY: 0 when url parses and its scheme is https,
+ * -EACCES for another scheme, -EINVAL when malformed. */
+int nova__http_guard_check_https(const char *url, char *why, size_t whylen);
+
 /* Checks the address a socket is about to connect to. Returns 0 or
  * -EACCES with the reason in why. Families other than IPv4/IPv6 are
  * refused. */

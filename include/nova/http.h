@@ -41,6 +41,7 @@ extern "C" {
 /* request flags */
 #define NOVA_HTTP_GUARD            (1u << 0) /* user-supplied URL: apply the outbound guard */
 #define NOVA_HTTP_FOLLOW_REDIRECTS (1u << 1) /* follow up to 5 redirects; off by default */
+#define NOVA_HTTP_HTTPS_ONLY       (1u << 2) /* refuse http:// (and redirects to it) */
 
 struct nova_http_request {
     uint32_t struct_size; /* sizeof(struct nova_http_request) */

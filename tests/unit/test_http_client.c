@@ -499,6 +499,23 @@ START_TEST(test_tls_with_and_without_ca)
     get(with_ca, url2, 0, &r);
     ck_assert_int_eq(r.error, -EPROTO);
 
+    /* https only: the TLS peer passes, plain http and a redirect from
+     * https down to http are refused without touching the plain peer */
+    get(with_ca, url, NOVA_HTTP_HTTPS_ONLY, &r);
+    ck_assert_int_eq(r.status, 200);
+    get(with_ca, url_of(&peer, "/ok"), NOVA_HTTP_HTTPS_ONLY, &r);
+    ck_assert_int_eq(r.error, -EACCES);
+    ck_assert_ptr_nonnull(strstr(r.msg, "https only"));
+    snprintf(url2, sizeof url2, "https://127.0.0.1:%d/redirect?to=http%%3A//127.0.0.1%%3A%d/ok",
+             tls.port, peer.port);
+    get(with_ca, url2, NOVA_HTTP_FOLLOW_REDIRECTS, &r);
+    ck_assert_int_eq(r.status, 200); /* allowed without the flag */
+    get(with_ca, url2, NOVA_HTTP_FOLLOW_REDIRECTS | NOVA_HTTP_HTTPS_ONLY, &r);
+    ck_assert_int_eq(r.error, -EACCES);
+    int accepted, used, requests;
+    ck_assert_int_eq(http_peer_stats(&peer, &accepted, &used, &requests), 0);
+    ck_assert_int_eq(requests, 1);
+
     close_client(with_ca);
     http_peer_stop(&tls);
 }

@@ -155,6 +155,22 @@ START_TEST(test_url_rules)
 }
 END_TEST
 
+START_TEST(test_https_only_rule)
+{
+    char why[256];
+    ck_assert_int_eq(nova__http_guard_check_https("https://hooks.example.com/", why, sizeof why),
+                     0);
+    ck_assert_int_eq(nova__http_guard_check_https("HTTPS://hooks.example.com/", why, sizeof why),
+                     0);
+    ck_assert_int_eq(nova__http_guard_check_https("http://hooks.example.com/", why, sizeof why),
+                     -EACCES);
+    ck_assert_ptr_nonnull(strstr(why, "https only"));
+    ck_assert_int_eq(nova__http_guard_check_https("ftp://x/", why, sizeof why), -EACCES);
+    ck_assert_int_eq(nova__http_guard_check_https("no url", why, sizeof why), -EINVAL);
+    ck_assert_int_eq(nova__http_guard_check_https(NULL, why, sizeof why), -EINVAL);
+}
+END_TEST
+
 START_TEST(test_retry_after_rule)
 {
     const int64_t now = 1700000000; /* Tue, 14 Nov 2023 22:13:20 GMT */
@@ -197,6 +213,7 @@ static Suite *suite(void)
     tcase_add_test(t, test_sockaddr_rules);
     tcase_add_test(t, test_allow_list_is_exact);
     tcase_add_loop_test(t, test_url_rules, 0, (int)(sizeof url_cases / sizeof url_cases[0]));
+    tcase_add_test(t, test_https_only_rule);
     tcase_add_test(t, test_retry_after_rule);
     suite_add_tcase(s, t);
     return s;
