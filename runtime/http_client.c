@@ -304,8 +304,15 @@ static void deliver(struct nova__http_client *c, struct req *r)
         }
     }
     count(c, r, res.error, res.status, (double)(uv_hrtime() - r->start_ns) / 1e9);
-    nova__log(NOVA_LOG_DEBUG, NULL, "http: %s -> status %ld, error %d (%s), %lld ms", r->host_label,
-              res.status, res.error, res.error_message, (long long)res.total_time_ms);
+    /* Refusals are worth an operator's eye (a merchant pointing a webhook
+     * inward); everything else is the caller's to report. The URL itself
+     * is never logged: it may carry tokens. */
+    if (r->reason != NULL && strcmp(r->reason, "guard") == 0)
+        nova__log(NOVA_LOG_WARN, NULL, "http: request refused: %s", res.error_message);
+    else
+        nova__log(NOVA_LOG_DEBUG, NULL, "http: %s -> status %ld, error %d (%s), %lld ms",
+                  r->host_label, res.status, res.error, res.error_message,
+                  (long long)res.total_time_ms);
     if (r->jcb != NULL)
         r->jcb(r->arg, &res, json);
     else

@@ -17,6 +17,7 @@
 #include "host.h"
 #include "http_client.h"
 #include "http_peer.h"
+#include "log.h"
 #include "metrics.h"
 
 struct result {
@@ -594,7 +595,23 @@ START_TEST(test_guard_refuses_private_targets)
     /* literal addresses: refused before curl sees the request */
     assert_refused(url_of(&peer, "/ok"), "127.0.0.1 is loopback");
     assert_refused("http://10.0.0.1/", "10.0.0.1 is private");
-    assert_refused("http://169.254.169.254/latest/meta-data/", "cloud metadata");
+
+    /* refusals are logged as warnings, without the URL (it may carry
+     * tokens) */
+    FILE *logf = tmpfile();
+    ck_assert_ptr_nonnull(logf);
+    nova__log_set_fd(fileno(logf));
+    assert_refused("http://169.254.169.254/latest/meta-data/?token=s3cr3t", "cloud metadata");
+    nova__log_set_fd(-1);
+    char logbuf[2048] = "";
+    rewind(logf);
+    size_t logn = fread(logbuf, 1, sizeof logbuf - 1, logf);
+    logbuf[logn] = '\0';
+    fclose(logf);
+    ck_assert_ptr_nonnull(strstr(logbuf, "\"warn"));
+    ck_assert_ptr_nonnull(strstr(logbuf, "request refused"));
+    ck_assert_ptr_null(strstr(logbuf, "meta-data"));
+    ck_assert_ptr_null(strstr(logbuf, "s3cr3t"));
     snprintf(url, sizeof url, "http://[::ffff:127.0.0.1]:%d/ok", peer.port);
     assert_refused(url, "IPv4-mapped");
     snprintf(url, sizeof url, "http://2130706433:%d/ok", peer.port);
