@@ -16,6 +16,7 @@ Endpoints (all keep-alive with Content-Length unless noted):
   /notjson                     an HTML page served as text/html
   /echo                        JSON of the method, headers and body received
   /redirect?to=URL             302 to URL
+Any path with close=1 answers with "Connection: close" and closes.
 """
 import http.server
 import json
@@ -74,6 +75,9 @@ class Handler(http.server.BaseHTTPRequestHandler):
         self.send_header("Content-Length", str(len(body)))
         for k, v in (extra or {}).items():
             self.send_header(k, v)
+        if self.close_after:
+            self.send_header("Connection", "close")
+            self.close_connection = True
         self.end_headers()
         if self.command != "HEAD":
             self.wfile.write(body)
@@ -81,6 +85,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
     def handle_any(self):
         url = urllib.parse.urlsplit(self.path)
         q = dict(urllib.parse.parse_qsl(url.query))
+        self.close_after = q.get("close") == "1"
         length = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(length) if length > 0 else b""
         if url.path == "/stats":

@@ -669,6 +669,38 @@ START_TEST(test_guard_checks_reused_connections)
 }
 END_TEST
 
+/* A name that passes once and then resolves somewhere private (DNS
+ * rebinding) is refused when the new connection is made. */
+START_TEST(test_guard_dns_rebinding)
+{
+    struct result r;
+    struct nova__http_stats st;
+    char entry[64], url[256];
+
+    /* the first answer is "public" (the test hook lets 127.0.0.1:port pass) */
+    ck_assert_int_eq(nova__http_client_test_guard_allow(client, "127.0.0.1", (unsigned)peer.port),
+                     0);
+    snprintf(entry, sizeof entry, "rebind.test:%d:127.0.0.1", peer.port);
+    ck_assert_int_eq(nova__http_client_test_resolve(client, entry), 0);
+    snprintf(url, sizeof url, "http://rebind.test:%d/ok?close=1", peer.port);
+    get(client, url, NOVA_HTTP_GUARD, &r);
+    ck_assert_int_eq(r.status, 200);
+    nova__http_client_stats(client, &st);
+    ck_assert_uint_eq(st.sockets_opened, 1);
+
+    /* the name now answers 10.0.0.1 */
+    snprintf(entry, sizeof entry, "-rebind.test:%d", peer.port);
+    ck_assert_int_eq(nova__http_client_test_resolve(client, entry), 0);
+    snprintf(entry, sizeof entry, "rebind.test:%d:10.0.0.1", peer.port);
+    ck_assert_int_eq(nova__http_client_test_resolve(client, entry), 0);
+    get(client, url, NOVA_HTTP_GUARD, &r);
+    ck_assert_int_eq(r.error, -EACCES);
+    ck_assert_ptr_nonnull(strstr(r.msg, "10.0.0.1 is private"));
+    nova__http_client_stats(client, &st);
+    ck_assert_uint_eq(st.sockets_opened, 1); /* no socket towards 10.0.0.1 */
+}
+END_TEST
+
 START_TEST(test_redirects)
 {
     struct http_peer target;
@@ -813,6 +845,7 @@ static Suite *suite(void)
     tcase_add_test(t, test_json_helper);
     tcase_add_test(t, test_guard_refuses_private_targets);
     tcase_add_test(t, test_guard_checks_reused_connections);
+    tcase_add_test(t, test_guard_dns_rebinding);
     tcase_add_test(t, test_redirects);
     tcase_add_test(t, test_cancel_at_close);
     tcase_add_test(t, test_plugin_api_and_cancel_by_plugin);
