@@ -794,6 +794,50 @@ START_TEST(test_cancel_at_close)
 }
 END_TEST
 
+/* Callbacks may start requests and may close the client. */
+struct chain {
+    int step;
+    struct result slow;
+    struct result last;
+    bool done;
+};
+
+static void chain_cb(void *arg, const struct nova_http_response *res)
+{
+    struct chain *ch = arg;
+    ck_assert_int_eq(res->status, 200);
+    if (++ch->step == 1) {
+        struct nova_http_request req = {.struct_size = sizeof req, .url = url_of(&peer, "/ok")};
+        ck_assert_int_eq(nova__http_request(client, &req, chain_cb, ch), 0);
+        return;
+    }
+    copy_result(&ch->last, res);
+    /* close from inside a callback, with another request still running */
+    nova__http_client_close(client, on_closed, &ch->done);
+    ck_assert_int_eq(ch->slow.calls, 1);
+    ck_assert_int_eq(ch->slow.error, -ECANCELED);
+    struct nova_http_request req = {.struct_size = sizeof req, .url = url_of(&peer, "/ok")};
+    ck_assert_int_eq(nova__http_request(client, &req, chain_cb, ch), -ECANCELED);
+}
+
+START_TEST(test_requests_and_close_from_callbacks)
+{
+    struct chain ch = {0};
+    struct nova_http_request slow = {.struct_size = sizeof slow,
+                                     .url = url_of(&peer, "/slow?ms=3000")};
+    struct nova_http_request ok = {.struct_size = sizeof ok, .url = url_of(&peer, "/ok")};
+
+    ck_assert_int_eq(nova__http_request(client, &slow, on_res, &ch.slow), 0);
+    ck_assert_int_eq(nova__http_request(client, &ok, chain_cb, &ch), 0);
+    while (!ch.done)
+        uv_run(&loop, UV_RUN_ONCE);
+    client = NULL;
+    ck_assert_int_eq(ch.step, 2);
+    ck_assert_int_eq(ch.last.calls, 1);
+    ck_assert_int_eq(ch.slow.calls, 1);
+}
+END_TEST
+
 /* The host table path: a plugin's requests carry its host as tag. */
 START_TEST(test_plugin_api_and_cancel_by_plugin)
 {
@@ -848,6 +892,7 @@ static Suite *suite(void)
     tcase_add_test(t, test_guard_dns_rebinding);
     tcase_add_test(t, test_redirects);
     tcase_add_test(t, test_cancel_at_close);
+    tcase_add_test(t, test_requests_and_close_from_callbacks);
     tcase_add_test(t, test_plugin_api_and_cancel_by_plugin);
     suite_add_tcase(s, t);
     return s;
