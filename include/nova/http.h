@@ -106,7 +106,8 @@ struct nova_http_api {
                    nova_http_cb cb, void *arg);
 
     /* Like request(), sending body (may be NULL: no body) serialised with
-     * Content-Type: application/json and Accept: application/json. The
+     * Content-Type: application/json and Accept: application/json, in place
+     * of req->body (ignored here); headers you pass win over these. The
      * method defaults to POST with a body, GET without. The response body
      * of any status is parsed; a non-empty body that is not JSON gives
      * error -EBADMSG with a message naming the byte offset (status and
