@@ -612,6 +612,54 @@ test('fault count, status 503, disconnect with apply, delay; faults list drains'
   assert.match(bad.json.error, /unknown fault kind/);
 });
 
+test('POST /transactions_async: PENDING, DUPLICATE, ERROR; GET /accounts/{id}/transactions', async () => {
+  const M = await startServer(['--ledger-close-ms', '0']);
+  try {
+    const kp = Keypair.random();
+    const dst = Keypair.random();
+    const a = await admin(M, '/_admin/accounts', { secret: kp.secret(), balance: '50' });
+    await admin(M, '/_admin/accounts', { id: dst.publicKey(), balance: '1' });
+    const seq = BigInt(a.json.sequence) + 1n;
+    const asyncSubmit = (b64) =>
+      req(M.url, 'POST', '/transactions_async', `tx=${encodeURIComponent(b64)}`, { 'Content-Type': 'application/x-www-form-urlencoded' });
+    const t = buildTx({ source: kp.publicKey(), seq, payments: [{ to: dst.publicKey(), amount: '5' }], asset: Asset.native(), signers: [kp], memo: 'batch-1' });
+    let r = await asyncSubmit(t.b64);
+    assert.equal(r.status, 201, r.text);
+    assert.deepEqual(r.json, { tx_status: 'PENDING', hash: t.hash });
+    r = await asyncSubmit(t.b64);
+    assert.equal(r.status, 409);
+    assert.equal(r.json.tx_status, 'DUPLICATE');
+    await admin(M, '/_admin/close-ledger');
+    r = await asyncSubmit(t.b64);
+    assert.equal(r.status, 400, 'an applied copy has used its sequence');
+    assert.equal(r.json.tx_status, 'ERROR');
+    assert.equal(r.json.error_result_xdr, 'AAAAAAAAAAD////7AAAAAA==');
+    const bad = buildTx({ source: kp.publicKey(), seq: seq + 5n, payments: [{ to: dst.publicKey(), amount: '5' }], asset: Asset.native(), signers: [kp] });
+    r = await asyncSubmit(bad.b64);
+    assert.equal(r.status, 400);
+    assert.equal(decodeResult(r.json.error_result_xdr).arm, 'txBadSeq');
+    assert.equal((await get(M, '/_admin/payments')).json.payments.length, 1);
+    // The source account's transaction history (reconciliation by memo).
+    const t2 = buildTx({ source: kp.publicKey(), seq: seq + 1n, payments: [{ to: Keypair.random().publicKey(), amount: '1' }], asset: Asset.native(), signers: [kp], memo: 'batch-2' });
+    assert.equal((await asyncSubmit(t2.b64)).status, 201);
+    await admin(M, '/_admin/close-ledger');
+    let h = await get(M, `/accounts/${kp.publicKey()}/transactions?order=desc&limit=10`);
+    assert.equal(h.status, 200);
+    assert.deepEqual(h.json._embedded.records.map((x) => [x.memo, x.successful]), [['batch-2', false], ['batch-1', true]]);
+    h = await get(M, `/accounts/${kp.publicKey()}/transactions?cursor=${h.json._embedded.records[1].paging_token}`);
+    assert.deepEqual(h.json._embedded.records.map((x) => x.memo), ['batch-2']);
+  } finally {
+    await M.stop();
+  }
+});
+
+test('--exit-on-stdin-eof: the server exits when its parent closes stdin', async () => {
+  const M = await startServer(['--exit-on-stdin-eof']);
+  M.child.stdin.end();
+  const code = await new Promise((r) => (M.child.exitCode !== null ? r(M.child.exitCode) : M.child.once('exit', r)));
+  assert.equal(code, 0);
+});
+
 test('submit timeout while waiting for a ledger close: 504, tx applied (ledger-close-ms 0)', async () => {
   const M = await startServer(['--ledger-close-ms', '0', '--submit-timeout-ms', '300']);
   try {

@@ -10,11 +10,12 @@ const http = require('node:http');
 const fs = require('node:fs');
 const path = require('node:path');
 const crypto = require('node:crypto');
-const { Keypair, StrKey } = require('@stellar/stellar-base');
+const { Keypair, StrKey, extractBaseAddress } = require('@stellar/stellar-base');
 const { Network, BASE_FEE, BASE_RESERVE } = require('./lib/ledger');
 const { parseAmount, formatAmount } = require('./lib/amount');
 const { toScValB64 } = require('./lib/scval');
 const rpc = require('./lib/rpc');
+const { resultXdr } = require('./lib/codes');
 
 const USAGE = `usage: node server.js --port P [options]
   --port P                 TCP port on 127.0.0.1 (0 = pick a free one)
@@ -436,6 +437,30 @@ function listLedgers(q) {
   return list.map(renderLedger);
 }
 
+function pageArgs(q) {
+  const order = q.get('order') || 'asc';
+  if (order !== 'asc' && order !== 'desc') throw Object.assign(new Error('order must be asc or desc'), { field: 'order' });
+  const limitS = q.get('limit') || '10';
+  if (!/^\d+$/.test(limitS) || +limitS < 1 || +limitS > 200) throw Object.assign(new Error('limit must be 1..200'), { field: 'limit' });
+  const cursor = q.get('cursor');
+  if (cursor && !/^\d+$/.test(cursor)) throw Object.assign(new Error('cursor must be a paging token'), { field: 'cursor' });
+  return { order, limit: +limitS, cursor: cursor ? BigInt(cursor) : null };
+}
+
+// GET /accounts/{G}/transactions: included txs (successful and failed)
+// whose source account is G, in ledger order; paging_token cursors.
+function listAccountTxs(id, q) {
+  if (!StrKey.isValidEd25519PublicKey(id)) throw Object.assign(new Error('invalid account id'), { field: 'account_id' });
+  const { order, limit, cursor } = pageArgs(q);
+  let list = [...net.txs.values()]
+    .filter((t) => t.source_account === id || extractBaseAddress(t.source_account) === id)
+    .map((t) => ({ t, tok: BigInt(toid(t.ledger, t.application_order)) }))
+    .sort((a, b) => (a.tok < b.tok ? -1 : a.tok > b.tok ? 1 : 0));
+  if (order === 'desc') list.reverse();
+  if (cursor !== null) list = list.filter((x) => (order === 'asc' ? x.tok > cursor : x.tok < cursor));
+  return list.slice(0, limit).map((x) => renderTx(x.t));
+}
+
 function feeStats() {
   const latest = net.latest();
   const p = {};
@@ -503,7 +528,8 @@ function closeLedger() {
   return l;
 }
 
-async function handleSubmit(req, res, fault) {
+// POST /transactions (sync) and POST /transactions_async (asyncMode).
+async function handleSubmit(req, res, fault, asyncMode) {
   const ct = (req.headers['content-type'] || '').split(';')[0].trim().toLowerCase();
   const body = await readBody(req, 200 * 1024);
   if (ct !== 'application/x-www-form-urlencoded') {
@@ -515,7 +541,15 @@ async function handleSubmit(req, res, fault) {
   if (!b64) {
     return problem(res, 400, 'bad_request', { detail: 'The tx form field is missing.', extras: { invalid_field: 'tx', reason: 'missing' } });
   }
-  const sub = { n: submissions.length + 1, received_at: net.now(), hash: null, fault: fault ? fault.kind : null, status: null, result: null };
+  const sub = {
+    n: submissions.length + 1,
+    endpoint: asyncMode ? 'transactions_async' : 'transactions',
+    received_at: net.now(),
+    hash: null,
+    fault: fault ? fault.kind : null,
+    status: null,
+    result: null,
+  };
   submissions.push(sub);
   const finish = (status, result) => {
     sub.status = status;
@@ -545,9 +579,17 @@ async function handleSubmit(req, res, fault) {
   const { tx, hash } = parsed;
   sub.hash = hash;
 
+  // Answers of the async endpoint: core's verdict, no ledger wait.
+  const asyncAnswer = (status, txStatus, errorXdr) => {
+    const o = { tx_status: txStatus, hash };
+    if (errorXdr) o.error_result_xdr = errorXdr;
+    send(res, status, o);
+  };
+  const timeout = () => (asyncMode ? problem(res, 504, 'timeout') : submissionTimeout(res, hash, b64));
+
   if (fault && fault.kind === 'timeout_not_applied') {
     finish(504, 'timeout_not_applied');
-    return submissionTimeout(res, hash, b64);
+    return timeout();
   }
   if (fault && fault.kind === 'disconnect' && !fault.apply) {
     finish(0, 'disconnected_not_applied');
@@ -555,7 +597,8 @@ async function handleSubmit(req, res, fault) {
   }
   if (fault && fault.kind === 'bad_seq') {
     finish(400, 'tx_bad_seq');
-    return txFailed(res, { txCode: 'tx_bad_seq', resultXdr: require('./lib/codes').resultXdr('tx_bad_seq', 0) }, b64);
+    if (asyncMode) return asyncAnswer(400, 'ERROR', resultXdr('tx_bad_seq', 0));
+    return txFailed(res, { txCode: 'tx_bad_seq', resultXdr: resultXdr('tx_bad_seq', 0) }, b64);
   }
 
   // Horizon looks the hash up first: an already included transaction is
@@ -573,11 +616,30 @@ async function handleSubmit(req, res, fault) {
 
   if (fault && fault.kind === 'timeout_applied') {
     finish(504, `timeout_applied:${resultName}`);
-    return submissionTimeout(res, hash, b64);
+    return timeout();
   }
   if (fault && fault.kind === 'disconnect') {
     finish(0, `disconnected_applied:${resultName}`);
     return req.socket.destroy();
+  }
+  if (asyncMode) {
+    // Unlike the sync endpoint there is no history lookup: a copy still in
+    // the open ledger is core's DUPLICATE, an already closed one has used
+    // its sequence number (core: ERROR tx_bad_seq).
+    if (outcome.kind === 'rejected') {
+      finish(400, resultName);
+      return asyncAnswer(400, 'ERROR', outcome.resultXdr);
+    }
+    if (outcome.duplicate && outcome.rec.ledger > net.latest().sequence) {
+      finish(409, resultName);
+      return asyncAnswer(409, 'DUPLICATE');
+    }
+    if (outcome.duplicate) {
+      finish(400, `${resultName}:tx_bad_seq`);
+      return asyncAnswer(400, 'ERROR', resultXdr('tx_bad_seq', 0));
+    }
+    finish(201, resultName);
+    return asyncAnswer(201, 'PENDING');
   }
   if (outcome.kind === 'rejected') {
     finish(400, resultName);
@@ -816,10 +878,10 @@ async function route(req, res) {
   }
 
   // Horizon
-  const isSubmit = p === '/transactions' && m === 'POST';
+  const isSubmit = (p === '/transactions' || p === '/transactions_async') && m === 'POST';
   const fault = takeFault(isSubmit ? 'submit' : 'horizon');
   if (fault && fault.delay_ms) await sleep(fault.delay_ms);
-  if (isSubmit) return handleSubmit(req, res, fault);
+  if (isSubmit) return handleSubmit(req, res, fault, p === '/transactions_async');
   if (fault) {
     if (fault.kind === 'rate_limit') {
       return problem(res, 429, 'rate_limit_exceeded', { headers: { 'Retry-After': String(fault.retry_after) } });
@@ -847,6 +909,14 @@ async function route(req, res) {
     const a = net.accounts.get(mm[1]);
     if (!a) return problem(res, 404, 'not_found');
     return send(res, 200, renderAccount(a));
+  }
+  mm = /^\/accounts\/([^/]+)\/transactions$/.exec(p);
+  if (mm) {
+    try {
+      return send(res, 200, page(`${baseUrl}${req.url}`, listAccountTxs(mm[1], url.searchParams)));
+    } catch (e) {
+      return problem(res, 400, 'bad_request', { detail: e.message, extras: { invalid_field: e.field } });
+    }
   }
   mm = /^\/transactions\/([^/]+)$/.exec(p);
   if (mm) {
