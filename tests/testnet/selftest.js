@@ -653,6 +653,99 @@ test('POST /transactions_async: PENDING, DUPLICATE, ERROR; GET /accounts/{id}/tr
   }
 });
 
+test('fee bump: outer pays, both hashes resolve, inner resubmission idempotent, inner failures', async () => {
+  const M = await startServer(['--ledger-close-ms', '0', '--submit-wait', 'none']);
+  try {
+    const src = Keypair.random();
+    const payer = Keypair.random();
+    const dst = Keypair.random();
+    const a = await admin(M, '/_admin/accounts', { secret: src.secret(), balance: '10' });
+    await admin(M, '/_admin/accounts', { secret: payer.secret(), balance: '10' });
+    await admin(M, '/_admin/accounts', { id: dst.publicKey(), balance: '1' });
+    const seq = BigInt(a.json.sequence) + 1n;
+    // Surge: 200 stroops per op needed; the inner bid of 100 is refused.
+    assert.equal((await admin(M, '/_admin/fee', { fee_per_op: 200 })).status, 200);
+    assert.equal((await get(M, '/fee_stats')).json.fee_charged.p50, '200');
+    const inner = buildTx({ source: src.publicKey(), seq, payments: [{ to: dst.publicKey(), amount: '1' }], asset: Asset.native(), signers: [src] });
+    const low = await submit(M, inner.b64);
+    expectFailed(low, 'tx_insufficient_fee');
+    assert.equal(decodeResult(low.json.extras.result_xdr).fee, '200');
+    // Outer bid too low (150/op) -> refused; 300/op -> included.
+    const fbLow = TransactionBuilder.buildFeeBumpTransaction(payer, '150', inner.tx, TESTNET);
+    fbLow.sign(payer);
+    expectFailed(await submit(M, fbLow.toEnvelope().toXDR('base64')), 'tx_insufficient_fee');
+    const fb = TransactionBuilder.buildFeeBumpTransaction(payer, '300', inner.tx, TESTNET);
+    const unsigned = fb.toEnvelope().toXDR('base64');
+    expectFailed(await submit(M, unsigned), 'tx_bad_auth');
+    fb.sign(payer);
+    const fbHash = fb.hash().toString('hex');
+    const r = await submit(M, fb.toEnvelope().toXDR('base64'));
+    assert.equal(r.status, 200, r.text);
+    assert.equal(r.json.hash, fbHash);
+    assert.equal(r.json.fee_account, payer.publicKey());
+    assert.equal(r.json.source_account, src.publicKey());
+    assert.equal(r.json.max_fee, '600');
+    assert.equal(r.json.fee_charged, '400');
+    assert.equal(r.json.inner_transaction.hash, inner.hash);
+    assert.equal(r.json.fee_bump_transaction.hash, fbHash);
+    const res = xdr.TransactionResult.fromXDR(r.json.result_xdr, 'base64');
+    assert.equal(res.result().switch().name, 'txFeeBumpInnerSuccess');
+    assert.equal(res.result().innerResultPair().transactionHash().toString('hex'), inner.hash);
+    const byInner = await get(M, `/transactions/${inner.hash}`);
+    assert.equal(byInner.status, 200);
+    assert.equal(byInner.json.hash, inner.hash);
+    assert.deepEqual(byInner.json.signatures, byInner.json.inner_transaction.signatures);
+    assert.equal(balanceOf(await account(M, payer.publicKey()), 'native'), '9.9999600');
+    assert.equal(balanceOf(await account(M, src.publicKey()), 'native'), '9.0000000', 'inner source paid the 1 XLM but no fee');
+    assert.equal(balanceOf(await account(M, dst.publicKey()), 'native'), '2.0000000');
+    // Resubmitting the inner envelope alone is answered from history.
+    const again = await submit(M, inner.b64);
+    assert.equal(again.status, 200);
+    assert.equal(again.json.hash, fbHash);
+    assert.equal((await get(M, '/_admin/payments')).json.payments.length, 1);
+    // Inner op failure and inner pre-ledger rejection carry inner_transaction.
+    const inner2 = buildTx({ source: src.publicKey(), seq: seq + 1n, payments: [{ to: Keypair.random().publicKey(), amount: '1' }], asset: Asset.native(), signers: [src] });
+    const fb2 = TransactionBuilder.buildFeeBumpTransaction(payer, '300', inner2.tx, TESTNET);
+    fb2.sign(payer);
+    const r2 = await submit(M, fb2.toEnvelope().toXDR('base64'));
+    expectFailed(r2, 'tx_fee_bump_inner_failed', ['op_no_destination']);
+    assert.equal(r2.json.extras.result_codes.inner_transaction, 'tx_failed');
+    assert.equal((await get(M, `/transactions/${inner2.hash}`)).json.successful, false);
+    const inner3 = buildTx({ source: src.publicKey(), seq: seq + 9n, payments: [{ to: dst.publicKey(), amount: '1' }], asset: Asset.native(), signers: [src] });
+    const fb3 = TransactionBuilder.buildFeeBumpTransaction(payer, '300', inner3.tx, TESTNET);
+    fb3.sign(payer);
+    const r3 = await submit(M, fb3.toEnvelope().toXDR('base64'));
+    expectFailed(r3, 'tx_fee_bump_inner_failed');
+    assert.equal(r3.json.extras.result_codes.inner_transaction, 'tx_bad_seq');
+    assert.equal((await get(M, `/transactions/${fb3.hash().toString('hex')}`)).status, 404);
+  } finally {
+    await M.stop();
+  }
+});
+
+test('--one-tx-per-source: a second tx of the same source in one ledger is TRY_AGAIN_LATER', async () => {
+  const M = await startServer(['--ledger-close-ms', '0', '--one-tx-per-source', '--submit-wait', 'none', '--submit-timeout-ms', '200']);
+  try {
+    const kp = Keypair.random();
+    const a = await admin(M, '/_admin/accounts', { secret: kp.secret(), balance: '10' });
+    const seq = BigInt(a.json.sequence) + 1n;
+    const mk = (s) => buildTx({ source: kp.publicKey(), seq: s, payments: [{ to: kp.publicKey(), amount: '1' }], asset: Asset.native(), signers: [kp] });
+    const t1 = mk(seq);
+    const t2 = mk(seq + 1n);
+    assert.equal((await submit(M, t1.b64)).status, 200);
+    const r = await req(M.url, 'POST', '/transactions_async', `tx=${encodeURIComponent(t2.b64)}`, { 'Content-Type': 'application/x-www-form-urlencoded' });
+    assert.equal(r.status, 503);
+    assert.deepEqual(r.json, { tx_status: 'TRY_AGAIN_LATER', hash: t2.hash });
+    const s = await submit(M, t2.b64);
+    assert.equal(s.status, 504);
+    assert.equal((await get(M, `/transactions/${t2.hash}`)).status, 404);
+    await admin(M, '/_admin/close-ledger');
+    assert.equal((await submit(M, t2.b64)).status, 200);
+  } finally {
+    await M.stop();
+  }
+});
+
 test('--exit-on-stdin-eof: the server exits when its parent closes stdin', async () => {
   const M = await startServer(['--exit-on-stdin-eof']);
   M.child.stdin.end();

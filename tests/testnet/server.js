@@ -28,6 +28,8 @@ const USAGE = `usage: node server.js --port P [options]
                            ledger close (default 30000; the tx stays applied)
   --start-ledger N         sequence of the genesis ledger (default 1000)
   --retention-ledgers N    RPC history window in ledgers (default 120960)
+  --one-tx-per-source      like stellar-core, accept one tx per source account per ledger:
+                           a second one is TRY_AGAIN_LATER (async 503; sync 504 after the timeout)
   --exit-on-stdin-eof      exit when stdin is closed (the parent test died)
   --verbose                log each request on stderr
 Prints one line {"ready":true,"port":P,...} on stdout once listening.`;
@@ -43,6 +45,7 @@ function parseArgs(argv) {
     startLedger: 1000,
     retention: 120960,
     exitOnStdinEof: false,
+    oneTxPerSource: false,
     verbose: false,
   };
   const int = (name, v, min) => {
@@ -81,6 +84,9 @@ function parseArgs(argv) {
       case '--retention-ledgers':
         o.retention = int(a, next(), 1);
         break;
+      case '--one-tx-per-source':
+        o.oneTxPerSource = true;
+        break;
       case '--exit-on-stdin-eof':
         o.exitOnStdinEof = true;
         break;
@@ -109,6 +115,7 @@ try {
 }
 
 const net = new Network({ passphrase: opts.passphrase, startLedger: opts.startLedger, retention: opts.retention });
+net.oneTxPerSource = opts.oneTxPerSource;
 if (opts.state && fs.existsSync(opts.state) && fs.statSync(opts.state).size > 0) {
   try {
     net.loadJSON(JSON.parse(fs.readFileSync(opts.state, 'utf8')));
@@ -334,23 +341,26 @@ function renderAccount(a) {
   };
 }
 
-function renderTx(t) {
+// requested: the hash the client asked for; for a fee bump fetched by its
+// inner hash, id/hash/signatures are the inner transaction's (as Horizon).
+function renderTx(t, requested = t.hash) {
   const created = t.created_at === null || t.created_at === undefined ? t.applied_at : t.created_at;
+  const byInner = !!t.inner_transaction && requested === t.inner_transaction.hash;
   const r = {
     _links: {
       self: { href: `${baseUrl}/transactions/${t.hash}` },
       account: { href: `${baseUrl}/accounts/${t.source_account}` },
       ledger: { href: `${baseUrl}/ledgers/${t.ledger}` },
     },
-    id: t.hash,
+    id: requested,
     paging_token: toid(t.ledger, t.application_order),
     successful: t.successful,
-    hash: t.hash,
+    hash: requested,
     ledger: t.ledger,
     created_at: iso(created),
     source_account: t.source_account,
     source_account_sequence: t.source_account_sequence,
-    fee_account: t.source_account,
+    fee_account: t.fee_account || t.source_account,
     fee_charged: t.fee_charged,
     max_fee: t.max_fee,
     operation_count: t.operation_count,
@@ -359,9 +369,13 @@ function renderTx(t) {
     result_meta_xdr: '',
     fee_meta_xdr: '',
     memo_type: t.memo_type,
-    signatures: t.signatures,
+    signatures: byInner ? t.inner_transaction.signatures : t.signatures,
   };
   if (t.memo !== undefined) r.memo = t.memo;
+  if (t.fee_bump_transaction) {
+    r.fee_bump_transaction = t.fee_bump_transaction;
+    r.inner_transaction = t.inner_transaction;
+  }
   if (t.time_bounds) {
     r.valid_after = iso(Number(t.time_bounds.min_time));
     if (t.time_bounds.max_time !== '0') r.valid_before = iso(Number(t.time_bounds.max_time));
@@ -464,7 +478,7 @@ function listAccountTxs(id, q) {
 function feeStats() {
   const latest = net.latest();
   const p = {};
-  for (const k of ['max', 'min', 'mode', 'p10', 'p20', 'p30', 'p40', 'p50', 'p60', 'p70', 'p80', 'p90', 'p95', 'p99']) p[k] = '100';
+  for (const k of ['max', 'min', 'mode', 'p10', 'p20', 'p30', 'p40', 'p50', 'p60', 'p70', 'p80', 'p90', 'p95', 'p99']) p[k] = net.feePerOp.toString();
   return {
     last_ledger: String(latest.sequence),
     last_ledger_base_fee: String(BASE_FEE),
@@ -478,6 +492,7 @@ function feeStats() {
 
 function txFailed(res, outcome, envelopeB64) {
   const codes = { transaction: outcome.txCode };
+  if (outcome.innerCode) codes.inner_transaction = outcome.innerCode;
   if (outcome.opCodes) codes.operations = outcome.opCodes;
   problem(res, 400, 'transaction_failed', {
     extras: { envelope_xdr: envelopeB64, result_xdr: outcome.resultXdr, result_codes: codes },
@@ -604,15 +619,27 @@ async function handleSubmit(req, res, fault, asyncMode) {
   // Horizon looks the hash up first: an already included transaction is
   // answered from history and never applied twice.
   let outcome;
-  const existing = net.txs.get(hash);
+  const existing = net.findTx(hash);
   if (existing) {
     outcome = { kind: 'included', rec: existing, duplicate: true };
   } else {
     const force = fault && fault.kind.startsWith('op_') ? { opCode: fault.kind, opIndex: fault.op_index } : null;
     outcome = net.submit(tx, hash, b64, force);
   }
+  if (outcome.kind === 'try_again_later') {
+    // stellar-core holds one pending tx per source account. The async
+    // endpoint reports it; the sync one waits for a ledger that never
+    // contains the tx and times out (Horizon treats TRY_AGAIN_LATER as
+    // pending).
+    finish(asyncMode ? 503 : 504, 'try_again_later');
+    if (asyncMode) return asyncAnswer(503, 'TRY_AGAIN_LATER');
+    await sleep(opts.submitTimeoutMs);
+    return submissionTimeout(res, hash, b64);
+  }
   const resultName =
-    outcome.kind === 'rejected' ? outcome.txCode : (outcome.duplicate ? 'duplicate_' : '') + (outcome.rec.successful ? 'tx_success' : 'tx_failed');
+    outcome.kind === 'rejected'
+      ? outcome.txCode + (outcome.innerCode ? `:${outcome.innerCode}` : '')
+      : (outcome.duplicate ? 'duplicate_' : '') + outcome.rec.result_codes.transaction;
 
   if (fault && fault.kind === 'timeout_applied') {
     finish(504, `timeout_applied:${resultName}`);
@@ -828,6 +855,15 @@ async function handleAdmin(req, res, url) {
     net.onChange();
     return send(res, 200, { now: net.now(), clock_offset: net.clockOffset });
   }
+  if (p === '/_admin/fee' && m === 'POST') {
+    const b = await json();
+    if (!Number.isInteger(b.fee_per_op) || b.fee_per_op < 100 || b.fee_per_op > 0xffffffff) {
+      throw adminError('fee_per_op must be an integer >= 100 (stroops)');
+    }
+    net.feePerOp = BigInt(b.fee_per_op);
+    net.onChange();
+    return send(res, 200, { fee_per_op: b.fee_per_op });
+  }
   if (p === '/_admin/keypair' && m === 'GET') {
     const label = url.searchParams.get('label');
     const kp =
@@ -923,9 +959,9 @@ async function route(req, res) {
     if (!/^[0-9a-fA-F]{64}$/.test(mm[1])) {
       return problem(res, 400, 'bad_request', { extras: { invalid_field: 'tx_id', reason: 'Transaction hash must be a hex-encoded, lowercase SHA-256 hash' } });
     }
-    const t = net.txs.get(mm[1].toLowerCase());
+    const t = net.findTx(mm[1]);
     if (!t) return problem(res, 404, 'not_found');
-    return send(res, 200, renderTx(t));
+    return send(res, 200, renderTx(t, mm[1].toLowerCase()));
   }
   if (p === '/ledgers') {
     try {

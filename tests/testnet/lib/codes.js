@@ -45,23 +45,21 @@ function inner(paymentResult) {
   return xdr.OperationResult.opInner(xdr.OperationResultTr.payment(paymentResult));
 }
 
+function opResults(opCodes) {
+  return (opCodes || []).map((c) => {
+    const mk = OP_RESULTS[c];
+    if (!mk) throw new Error(`unknown operation result code ${c}`);
+    return mk();
+  });
+}
+
 // Build the base64 TransactionResult. opCodes is only used for tx_success and
 // tx_failed (the arms that carry OperationResult<>).
 function resultXdr(txCode, feeCharged, opCodes) {
   const arm = TX_ARMS[txCode];
   if (!arm) throw new Error(`unknown transaction result code ${txCode}`);
-  let result;
-  if (txCode === 'tx_success' || txCode === 'tx_failed') {
-    result = xdr.TransactionResultResult[arm](
-      (opCodes || []).map((c) => {
-        const mk = OP_RESULTS[c];
-        if (!mk) throw new Error(`unknown operation result code ${c}`);
-        return mk();
-      }),
-    );
-  } else {
-    result = xdr.TransactionResultResult[arm]();
-  }
+  const withOps = txCode === 'tx_success' || txCode === 'tx_failed';
+  const result = withOps ? xdr.TransactionResultResult[arm](opResults(opCodes)) : xdr.TransactionResultResult[arm]();
   return new xdr.TransactionResult({
     feeCharged: xdr.Int64.fromString(String(feeCharged)),
     result,
@@ -69,4 +67,29 @@ function resultXdr(txCode, feeCharged, opCodes) {
   }).toXDR('base64');
 }
 
-module.exports = { resultXdr, TX_CODES: Object.keys(TX_ARMS), OP_CODES: Object.keys(OP_RESULTS) };
+// TransactionResult of a fee-bump envelope (CAP-15): the outer code is
+// tx_fee_bump_inner_success / tx_fee_bump_inner_failed and carries the inner
+// transaction's hash and result. Rejections of the outer envelope itself
+// (e.g. tx_insufficient_fee, tx_bad_auth of the fee source) use resultXdr().
+function feeBumpResultXdr(feeCharged, innerHashHex, innerCode, innerOpCodes) {
+  const arm = TX_ARMS[innerCode];
+  if (!arm) throw new Error(`unknown transaction result code ${innerCode}`);
+  const withOps = innerCode === 'tx_success' || innerCode === 'tx_failed';
+  const innerResult = new xdr.InnerTransactionResult({
+    feeCharged: xdr.Int64.fromString('0'),
+    result: withOps ? xdr.InnerTransactionResultResult[arm](opResults(innerOpCodes)) : xdr.InnerTransactionResultResult[arm](),
+    ext: new xdr.InnerTransactionResultExt(0),
+  });
+  const pair = new xdr.InnerTransactionResultPair({ transactionHash: Buffer.from(innerHashHex, 'hex'), result: innerResult });
+  const outer =
+    innerCode === 'tx_success'
+      ? xdr.TransactionResultResult.txFeeBumpInnerSuccess(pair)
+      : xdr.TransactionResultResult.txFeeBumpInnerFailed(pair);
+  return new xdr.TransactionResult({
+    feeCharged: xdr.Int64.fromString(String(feeCharged)),
+    result: outer,
+    ext: new xdr.TransactionResultExt(0),
+  }).toXDR('base64');
+}
+
+module.exports = { resultXdr, feeBumpResultXdr, TX_CODES: Object.keys(TX_ARMS), OP_CODES: Object.keys(OP_RESULTS) };

@@ -17,7 +17,7 @@
 
 const crypto = require('node:crypto');
 const sb = require('@stellar/stellar-base');
-const { resultXdr } = require('./codes');
+const { resultXdr, feeBumpResultXdr } = require('./codes');
 const { formatAmount, INT64_MAX } = require('./amount');
 
 const { StrKey, Keypair, TransactionBuilder, FeeBumpTransaction } = sb;
@@ -45,8 +45,11 @@ class Network {
     this.retention = retention;
     this.clockOffset = 0; // seconds added to the wall clock (POST /_admin/clock)
     this.nowFn = now || (() => Date.now());
+    this.feePerOp = BASE_FEE; // inclusion fee per op; raise it to simulate surge pricing
+    this.oneTxPerSource = false;
     this.accounts = new Map();
     this.txs = new Map();
+    this.innerHashes = new Map(); // fee-bump inner hash -> outer hash
     this.payments = [];
     this.events = [];
     this.ledgers = [];
@@ -176,21 +179,37 @@ class Network {
     return { tx, hash: tx.hash().toString('hex') };
   }
 
-  // Validate and (if it passes the pre-ledger checks) apply a transaction.
-  // force: optional {opCode, opIndex} from fault injection: the named
-  // operation fails at apply time.
-  // Returns {kind:'rejected', txCode, opCodes?, resultXdr}
-  //      or {kind:'included', rec}   (rec.successful tells success/failure)
-  submit(tx, hash, envelopeB64, force) {
-    const reject = (txCode, opCodes, feeCharged = 0n) => ({
-      kind: 'rejected',
-      hash,
-      txCode,
-      opCodes,
-      resultXdr: resultXdr(txCode, feeCharged, opCodes),
-    });
+  // Signature checker over one hash: each required signer needs a
+  // DecoratedSignature with its hint that verifies (master keys only). The
+  // hash includes the network id, so a tx signed for another network fails.
+  signatureChecker(hashBuf, sigs) {
+    const used = new Set();
+    const cache = new Map();
+    const signedBy = (gId) => {
+      if (cache.has(gId)) return cache.get(gId);
+      const kp = Keypair.fromPublicKey(gId);
+      const hint = kp.signatureHint();
+      let found = false;
+      for (let i = 0; i < sigs.length && !found; i++) {
+        if (!sigs[i].hint().equals(hint)) continue;
+        try {
+          found = kp.verify(hashBuf, sigs[i].signature());
+        } catch (_) {
+          found = false;
+        }
+        if (found) used.add(i);
+      }
+      cache.set(gId, found);
+      return found;
+    };
+    return { signedBy, allUsed: () => used.size === sigs.length };
+  }
 
-    if (tx instanceof FeeBumpTransaction) return reject('tx_not_supported');
+  // Pre-ledger checks of a v1 transaction, in stellar-core's order. With
+  // feeBump the fee and the fee balance are the outer envelope's business.
+  // Returns {reject: {txCode, opCodes?, feeCharged}} or the parsed context.
+  check(tx, { feeBump = false } = {}) {
+    const reject = (txCode, opCodes, feeCharged = 0n) => ({ reject: { txCode, opCodes, feeCharged } });
     const raw = tx.tx; // xdr.Transaction
     const ops = raw.operations();
     const nOps = BigInt(ops.length);
@@ -210,8 +229,8 @@ class Network {
     }
 
     const fee = BigInt(tx.fee);
-    const feeCharged = BASE_FEE * nOps;
-    if (fee < feeCharged) return reject('tx_insufficient_fee', undefined, feeCharged);
+    const feeCharged = this.feePerOp * nOps;
+    if (!feeBump && fee < feeCharged) return reject('tx_insufficient_fee', undefined, feeCharged);
 
     const srcId = sb.extractBaseAddress(tx.source);
     const src = this.accounts.get(srcId);
@@ -219,41 +238,14 @@ class Network {
     const seq = BigInt(tx.sequence);
     if (seq !== src.sequence + 1n) return reject('tx_bad_seq');
 
-    // Signatures: each required signer (tx source, every op source) must
-    // have a DecoratedSignature with its hint that verifies over the hash
-    // for THIS network's passphrase (a tx signed for another network fails
-    // here). Only master keys are signers in this fake.
-    const txHash = tx.hash();
-    const sigs = tx.signatures;
-    const used = new Set();
-    const signedBy = (gId) => {
-      const kp = Keypair.fromPublicKey(gId);
-      const hint = kp.signatureHint();
-      for (let i = 0; i < sigs.length; i++) {
-        if (!sigs[i].hint().equals(hint)) continue;
-        let ok = false;
-        try {
-          ok = kp.verify(txHash, sigs[i].signature());
-        } catch (_) {
-          ok = false;
-        }
-        if (ok) {
-          used.add(i);
-          return true;
-        }
-      }
-      return false;
-    };
-    if (!signedBy(srcId)) return reject('tx_bad_auth');
-
-    if (src.balance - this.minBalance(src) < feeCharged) return reject('tx_insufficient_balance');
+    const sig = this.signatureChecker(tx.hash(), tx.signatures);
+    if (!sig.signedBy(srcId)) return reject('tx_bad_auth');
+    if (!feeBump && src.balance - this.minBalance(src) < feeCharged) return reject('tx_insufficient_balance');
 
     // Per-operation validity (stellar-core checkValid): failures here reject
     // the transaction before any ledger, with tx_failed + op codes.
     const parsed = [];
     const opCheck = [];
-    let opInvalid = false;
-    const signedCache = new Map([[srcId, true]]);
     for (let i = 0; i < ops.length; i++) {
       const op = ops[i];
       const p = { index: i };
@@ -266,35 +258,115 @@ class Network {
         code = 'op_not_supported';
       } else if (!this.accounts.has(p.sourceId)) {
         code = 'op_no_source_account';
+      } else if (!sig.signedBy(p.sourceId)) {
+        code = 'op_bad_auth';
       } else {
-        if (!signedCache.has(p.sourceId)) signedCache.set(p.sourceId, signedBy(p.sourceId));
-        if (!signedCache.get(p.sourceId)) {
-          code = 'op_bad_auth';
-        } else {
-          try {
-            const pay = op.body().paymentOp();
-            p.destination = sb.encodeMuxedAccountToAddress(pay.destination());
-            p.destinationId = sb.extractBaseAddress(p.destination);
-            p.asset = sb.Asset.fromOperation(pay.asset());
-            p.amount = BigInt(pay.amount().toString());
-            if (p.amount <= 0n) code = 'op_malformed';
-            else if (!p.asset.isNative() && !validAssetCode(p.asset.getCode())) code = 'op_malformed';
-          } catch (_) {
-            // e.g. an asset code with bytes outside [A-Za-z0-9]
-            code = 'op_malformed';
-          }
+        try {
+          const pay = op.body().paymentOp();
+          p.destination = sb.encodeMuxedAccountToAddress(pay.destination());
+          p.destinationId = sb.extractBaseAddress(p.destination);
+          p.asset = sb.Asset.fromOperation(pay.asset());
+          p.amount = BigInt(pay.amount().toString());
+          if (p.amount <= 0n) code = 'op_malformed';
+          else if (!p.asset.isNative() && !validAssetCode(p.asset.getCode())) code = 'op_malformed';
+        } catch (_) {
+          // e.g. an asset code with bytes outside [A-Za-z0-9]
+          code = 'op_malformed';
         }
       }
       opCheck.push(code);
-      if (code !== 'op_success') opInvalid = true;
     }
-    if (opInvalid) return reject('tx_failed', opCheck, feeCharged);
-    if (used.size !== sigs.length) return reject('tx_bad_auth_extra');
+    if (opCheck.some((c) => c !== 'op_success')) return reject('tx_failed', opCheck, feeCharged);
+    if (!sig.allUsed()) return reject('tx_bad_auth_extra');
+    return { src, srcId, seq, fee, feeCharged, parsed };
+  }
 
-    // ---- apply: sequence and fee are consumed whatever happens next ----
+  // Is there already a transaction of this source account in the open
+  // ledger? (stellar-core queues one per source account: TRY_AGAIN_LATER.)
+  hasPendingFrom(tx) {
+    const inner = tx instanceof FeeBumpTransaction ? tx.innerTransaction : tx;
+    const id = sb.extractBaseAddress(inner.source);
+    return this.open.txs.some((h) => sb.extractBaseAddress(this.txs.get(h).source_account) === id);
+  }
+
+  // A stored transaction by its hash, or by the inner hash of a fee bump.
+  findTx(hash) {
+    const h = hash.toLowerCase();
+    return this.txs.get(h) || this.txs.get(this.innerHashes.get(h)) || null;
+  }
+
+  // Validate and (if it passes the pre-ledger checks) apply a transaction.
+  // force: optional {opCode, opIndex} from fault injection: the named
+  // operation fails at apply time.
+  // Returns {kind:'rejected', txCode, innerCode?, opCodes?, resultXdr}
+  //      or {kind:'try_again_later'}   (only with oneTxPerSource)
+  //      or {kind:'included', rec}   (rec.successful tells success/failure)
+  submit(tx, hash, envelopeB64, force) {
+    if (this.oneTxPerSource && this.hasPendingFrom(tx)) return { kind: 'try_again_later', hash };
+    if (tx instanceof FeeBumpTransaction) return this.submitFeeBump(tx, hash, envelopeB64, force);
+    const c = this.check(tx);
+    if (c.reject) {
+      const r = c.reject;
+      return { kind: 'rejected', hash, txCode: r.txCode, opCodes: r.opCodes, resultXdr: resultXdr(r.txCode, r.feeCharged, r.opCodes) };
+    }
+    return this.include(tx, c, { hash, envelopeB64, force, payer: c.src, feeCharged: c.feeCharged });
+  }
+
+  // CAP-15 fee bump: the fee source pays (fee_per_op x (inner ops + 1)) and
+  // signs the outer hash; the inner transaction keeps its own signatures,
+  // sequence number and hash (both hashes resolve afterwards).
+  submitFeeBump(fb, hash, envelopeB64, force) {
+    const inner = fb.innerTransaction;
+    const innerHash = inner.hash().toString('hex');
+    const nOps = BigInt(inner.tx.operations().length);
+    const outerFee = BigInt(fb.fee);
+    const charged = this.feePerOp * (nOps + 1n);
+    const reject = (txCode, feeCharged = 0n) => ({ kind: 'rejected', hash, txCode, resultXdr: resultXdr(txCode, feeCharged) });
+    // The outer bid must cover the minimum and at least the inner's rate.
+    if (outerFee < charged || outerFee * nOps < BigInt(inner.fee) * (nOps + 1n)) return reject('tx_insufficient_fee', charged);
+    const payerId = sb.extractBaseAddress(fb.feeSource);
+    const payer = this.accounts.get(payerId);
+    if (!payer) return reject('tx_no_source_account');
+    const sig = this.signatureChecker(fb.hash(), fb.signatures);
+    if (!sig.signedBy(payerId)) return reject('tx_bad_auth');
+    if (payer.balance - this.minBalance(payer) < charged) return reject('tx_insufficient_balance');
+    if (!sig.allUsed()) return reject('tx_bad_auth_extra');
+    const c = this.check(inner, { feeBump: true });
+    if (c.reject) {
+      const r = c.reject;
+      return {
+        kind: 'rejected',
+        hash,
+        txCode: 'tx_fee_bump_inner_failed',
+        innerCode: r.txCode,
+        opCodes: r.opCodes,
+        resultXdr: feeBumpResultXdr(0n, innerHash, r.txCode, r.opCodes),
+      };
+    }
+    return this.include(inner, c, {
+      hash,
+      envelopeB64,
+      force,
+      payer,
+      feeCharged: charged,
+      feeBump: {
+        hash,
+        innerHash,
+        fee_account: fb.feeSource,
+        max_fee: outerFee.toString(),
+        signatures: fb.signatures.map((s) => s.signature().toString('base64')),
+      },
+    });
+  }
+
+  // Apply a checked transaction in the open ledger.
+  include(tx, c, { hash, envelopeB64, force, payer, feeCharged, feeBump }) {
+    const { src, seq, fee, parsed } = c;
+    // Sequence and fee are consumed whatever happens next.
     src.sequence = seq;
-    src.balance -= feeCharged;
     src.last_modified_ledger = this.open.sequence;
+    payer.balance -= feeCharged;
+    payer.last_modified_ledger = this.open.sequence;
 
     // Operations run against a working copy; stellar-core keeps applying the
     // remaining operations after one fails (so every op gets its own code),
@@ -316,7 +388,7 @@ class Network {
       const i = Math.min(Math.max(0, force.opIndex | 0), opCodes.length - 1);
       opCodes[i] = force.opCode;
     }
-    const successful = opCodes.every((c) => c === 'op_success');
+    const successful = opCodes.every((code) => code === 'op_success');
     if (successful) {
       for (const [id, a] of work) {
         a.last_modified_ledger = this.open.sequence;
@@ -324,7 +396,9 @@ class Network {
       }
     }
 
+    const innerCode = successful ? 'tx_success' : 'tx_failed';
     const memo = renderMemo(tx.memo);
+    const innerSigs = tx.signatures.map((s) => s.signature().toString('base64'));
     const rec = {
       hash,
       ledger: this.open.sequence,
@@ -334,17 +408,27 @@ class Network {
       successful,
       source_account: tx.source,
       source_account_sequence: seq.toString(),
+      fee_account: feeBump ? feeBump.fee_account : tx.source,
       fee_charged: feeCharged.toString(),
-      max_fee: fee.toString(),
-      operation_count: ops.length,
+      max_fee: feeBump ? feeBump.max_fee : fee.toString(),
+      operation_count: parsed.length,
       envelope_xdr: envelopeB64,
-      result_xdr: resultXdr(successful ? 'tx_success' : 'tx_failed', feeCharged, opCodes),
-      result_codes: { transaction: successful ? 'tx_success' : 'tx_failed', operations: opCodes },
+      result_xdr: feeBump
+        ? feeBumpResultXdr(feeCharged, feeBump.innerHash, innerCode, opCodes)
+        : resultXdr(innerCode, feeCharged, opCodes),
+      result_codes: feeBump
+        ? { transaction: successful ? 'tx_fee_bump_inner_success' : 'tx_fee_bump_inner_failed', inner_transaction: innerCode, operations: opCodes }
+        : { transaction: innerCode, operations: opCodes },
       memo_type: memo.type,
       memo: memo.value,
-      signatures: sigs.map((s) => s.signature().toString('base64')),
+      signatures: feeBump ? feeBump.signatures : innerSigs,
       time_bounds: tx.timeBounds ? { min_time: String(tx.timeBounds.minTime), max_time: String(tx.timeBounds.maxTime) } : null,
     };
+    if (feeBump) {
+      rec.fee_bump_transaction = { hash, signatures: feeBump.signatures };
+      rec.inner_transaction = { hash: feeBump.innerHash, signatures: innerSigs, max_fee: fee.toString() };
+      this.innerHashes.set(feeBump.innerHash, hash);
+    }
     this.txs.set(hash, rec);
     this.open.txs.push(hash);
     if (successful) {
@@ -465,6 +549,7 @@ class Network {
       passphrase: this.passphrase,
       retention: this.retention,
       clock_offset: this.clockOffset,
+      fee_per_op: this.feePerOp.toString(),
       ledgers: this.ledgers,
       open: this.open,
       accounts: [...this.accounts.values()].map((a) => ({
@@ -492,6 +577,7 @@ class Network {
       throw new Error(`state file is for network "${s.passphrase}", not "${this.passphrase}"`);
     }
     this.clockOffset = s.clock_offset || 0;
+    this.feePerOp = BigInt(s.fee_per_op || BASE_FEE);
     this.ledgers = s.ledgers;
     this.open = s.open;
     this.accounts = new Map(
@@ -512,6 +598,7 @@ class Network {
       ]),
     );
     this.txs = new Map(s.transactions.map((t) => [t.hash, t]));
+    this.innerHashes = new Map(s.transactions.filter((t) => t.inner_transaction).map((t) => [t.inner_transaction.hash, t.hash]));
     this.payments = s.payments;
     this.events = s.events;
   }
