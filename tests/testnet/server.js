@@ -593,6 +593,7 @@ async function handleSubmit(req, res, fault, asyncMode) {
   }
   const { tx, hash } = parsed;
   sub.hash = hash;
+  sub.envelope_xdr = b64;
 
   // Answers of the async endpoint: core's verdict, no ledger wait.
   const asyncAnswer = (status, txStatus, errorXdr) => {
