@@ -746,6 +746,66 @@ test('--one-tx-per-source: a second tx of the same source in one ledger is TRY_A
   }
 });
 
+test('admin API validation and garbage input never crash the server', async () => {
+  const st = await get(S, '/_admin/state');
+  assert.equal(st.status, 200);
+  assert.ok(Array.isArray(st.json.accounts) && st.json.accounts.length >= 5);
+  assert.equal(typeof st.json.accounts[0].sequence, 'string');
+  const cases = [
+    ['/_admin/accounts', '{bad json', 400, /not valid JSON/],
+    ['/_admin/accounts', { id: K.distribution.public }, 409, /already exists/],
+    ['/_admin/accounts', { id: 'GABC' }, 400, /valid G/],
+    ['/_admin/accounts', { secret: 'SXYZ' }, 400, /secret/],
+    ['/_admin/accounts', { balance: '1.123456789' }, 400, /7 decimals/],
+    ['/_admin/accounts', { sequence: '99999999999999999999' }, 400, /int64/],
+    ['/_admin/accounts', { id: '__NEW__', trustlines: [{ code: 'TOO-LONG-CODE!', issuer: K.asset.issuer }] }, 400, /asset code/],
+    ['/_admin/trustlines', { account: Keypair.random().publicKey(), code: 'NOVA', issuer: K.asset.issuer }, 404, /does not exist/],
+    ['/_admin/trustlines', { account: K.issuer.public, code: 'NOVA', issuer: K.asset.issuer }, 400, /own asset/],
+    ['/_admin/trustlines', { account: recip(0), code: 'NOVA', issuer: K.asset.issuer, balance: '10', limit: '1' }, 400, /above its limit/],
+    ['/_admin/events', { events: [] }, 400, /non-empty/],
+    ['/_admin/events', { events: [{ contractId: 'CXYZ', topic: [] }] }, 400, /contract id/],
+    ['/_admin/events', { events: [{ contractId: CA, topic: [{ symbol: 'a b' }] }] }, 400, /symbol/],
+    ['/_admin/events', { events: [{ contractId: CA, topic: [{ nope: 1 }] }] }, 400, /unknown ScVal type/],
+    ['/_admin/events', { events: [{ contractId: CA, topic: [] }], ledger: 1 }, 400, /ledger must be between/],
+    ['/_admin/faults', { kind: 'bad_seq', target: 'rpc' }, 400, /only applies/],
+    ['/_admin/faults', { kind: 'status', status: 200 }, 400, /status/],
+    ['/_admin/close-ledger', { count: 0 }, 400, /count/],
+    ['/_admin/clock', { advance_seconds: -1 }, 400, /advance_seconds/],
+    ['/_admin/fee', { fee_per_op: 10 }, 400, /fee_per_op/],
+    ['/_admin/nothing', {}, 404, /no admin route/],
+  ];
+  const fresh = Keypair.random().publicKey();
+  for (const [p, body, status, re] of cases) {
+    if (body.id === '__NEW__') body.id = fresh;
+    const r = await req(S.url, 'POST', p, body);
+    assert.equal(r.status, status, `${p} ${JSON.stringify(body)}: ${r.text}`);
+    assert.match(r.json.error, re, p);
+  }
+  // Refused updates leave no trace: no half-created account, trustline unchanged.
+  assert.equal((await get(S, `/accounts/${fresh}`)).status, 404);
+  const tl = (await account(S, recip(0))).balances.find((b) => b.asset_code === 'NOVA');
+  assert.notEqual(tl.balance, '10.0000000');
+  assert.equal(tl.limit, '922337203685.4775807');
+  const garbage = [
+    ['GET', '/accounts/', undefined],
+    ['GET', '/transactions/xyz', undefined],
+    ['GET', '/ledgers?limit=0', undefined],
+    ['GET', '/ledgers?order=sideways', undefined],
+    ['GET', '/ledgers/99999999', undefined],
+    ['DELETE', '/transactions', undefined],
+    ['POST', '/soroban/rpc', '[]'],
+    ['POST', '/soroban/rpc', '{"jsonrpc":"2.0","id":1,"method":"getEvents","params":[1,2]}'],
+    ['POST', '/soroban/rpc', '{"jsonrpc":"2.0","id":1,"method":"getEvents","params":{"startLedger":"x"}}'],
+    ['GET', '/soroban/rpc', undefined],
+  ];
+  for (const [m, p, body] of garbage) {
+    const r = await req(S.url, m, p, body, body ? { 'Content-Type': 'application/json' } : {});
+    assert.ok(r.status >= 200 && r.status < 500, `${m} ${p} -> ${r.status} ${r.text}`);
+  }
+  assert.equal((await get(S, '/')).status, 200, 'still alive');
+  assert.equal((await get(S, '/ledgers?limit=0')).json.extras.invalid_field, 'limit');
+});
+
 test('--exit-on-stdin-eof: the server exits when its parent closes stdin', async () => {
   const M = await startServer(['--exit-on-stdin-eof']);
   M.child.stdin.end();

@@ -747,7 +747,9 @@ async function handleAdmin(req, res, url) {
       id = kp.publicKey();
       secret = kp.secret();
     }
-    if (b.sequence !== undefined && !/^\d+$/.test(String(b.sequence))) throw adminError('sequence must be a decimal string');
+    if (b.sequence !== undefined && (!/^\d{1,19}$/.test(String(b.sequence)) || BigInt(b.sequence) > 9223372036854775807n)) {
+      throw adminError('sequence must be a decimal int64 string');
+    }
     const trustlines = (b.trustlines || []).map((t, i) => trustlineArgs(t, `trustlines[${i}]`));
     const acct = wrapState(() =>
       net.createAccount({ id, balance: amountField(b.balance, 'balance', 10000n * 10000000n), sequence: b.sequence, trustlines }),
@@ -768,7 +770,9 @@ async function handleAdmin(req, res, url) {
     const b = await json();
     if (b.balance !== undefined) acct.balance = amountField(b.balance, 'balance');
     if (b.sequence !== undefined) {
-      if (!/^\d+$/.test(String(b.sequence))) throw adminError('sequence must be a decimal string');
+      if (!/^\d{1,19}$/.test(String(b.sequence)) || BigInt(b.sequence) > 9223372036854775807n) {
+        throw adminError('sequence must be a decimal int64 string');
+      }
       acct.sequence = BigInt(b.sequence);
     }
     net.onChange();

@@ -127,7 +127,12 @@ class Network {
     };
     if (acct.sequence < 0n || acct.sequence > INT64_MAX) throw new Error('sequence out of int64 range');
     this.accounts.set(id, acct);
-    for (const tl of trustlines) this.setTrustline({ account: id, ...tl });
+    try {
+      for (const tl of trustlines) this.setTrustline({ account: id, ...tl });
+    } catch (e) {
+      this.accounts.delete(id); // all or nothing
+      throw e;
+    }
     this.onChange();
     return acct;
   }
@@ -142,7 +147,8 @@ class Network {
     if (remove) {
       acct.trustlines.delete(key);
     } else {
-      const cur = acct.trustlines.get(key) || { code, issuer, balance: 0n, limit: INT64_MAX, authorized: true };
+      // Work on a copy so a refused update leaves the trustline unchanged.
+      const cur = { ...(acct.trustlines.get(key) || { code, issuer, balance: 0n, limit: INT64_MAX, authorized: true }) };
       if (limit !== undefined) cur.limit = limit;
       if (balance !== undefined) cur.balance = balance;
       if (authorized !== undefined) cur.authorized = !!authorized;
@@ -402,7 +408,9 @@ class Network {
     const rec = {
       hash,
       ledger: this.open.sequence,
-      application_order: this.open.txs.length + 1,
+      // One counter per ledger for transactions and synthetic event txs, so
+      // paging tokens and event TOIDs never collide.
+      application_order: this.open.nextTxIndex++,
       created_at: null, // set when the ledger closes
       applied_at: this.now(),
       successful,
