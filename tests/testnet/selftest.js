@@ -217,6 +217,48 @@ test('ScVal builder reproduces the reference ScVal vectors', async () => {
   assert.throws(() => toScValB64({ symbol: 'no spaces' }), /symbol/);
 });
 
+test('the reference vector envelopes are accepted byte for byte (same hashes, same balances)', async () => {
+  // Clock inside both vectors' time bounds; accounts at the vectors' sequences.
+  const V = await startServer(['--ledger-close-ms', '0', '--submit-wait', 'none', '--clock-start', '1735689700']);
+  try {
+    const k = VECTORS.keys;
+    const [v1, v2, v3] = VECTORS.transactions;
+    const nova = { code: 'NOVA', issuer: k.issuer.account_id };
+    assert.equal((await admin(V, '/_admin/accounts', { id: k.issuer.account_id })).status, 201);
+    const d = await admin(V, '/_admin/accounts', {
+      secret: k.source.secret,
+      sequence: v1.inputs.account_sequence,
+      trustlines: [{ ...nova, balance: '1000' }],
+    });
+    assert.equal(d.status, 201, d.text);
+    for (const n of ['dest1', 'dest2', 'dest3']) {
+      assert.equal((await admin(V, '/_admin/accounts', { id: k[n].account_id, trustlines: [nova] })).status, 201);
+    }
+    // The Horizon form body exactly as the vectors spell it.
+    for (const v of [v1, v2]) {
+      const r = await req(V.url, 'POST', '/transactions', v.outputs.horizon_form_body, { 'Content-Type': 'application/x-www-form-urlencoded' });
+      assert.equal(r.status, 200, `${v.name}: ${r.text}`);
+      assert.equal(r.json.hash, v.outputs.tx_hash_hex);
+      assert.equal(r.json.envelope_xdr, v.outputs.signed_envelope_xdr_base64);
+      assert.equal(r.json.memo, v.inputs.memo_text);
+      assert.equal(r.json.preconditions.timebounds.max_time, String(v.inputs.time_bounds.max_time));
+    }
+    const bal = async (n) => balanceOf(await account(V, k[n].account_id), 'NOVA', k.issuer.account_id);
+    assert.equal(await bal('dest1'), '13.5000000');
+    assert.equal(await bal('dest2'), '250.7500000');
+    assert.equal(await bal('dest3'), '0.0000001');
+    assert.equal(await bal('source'), '735.7499999');
+    assert.equal((await account(V, k.source.account_id)).sequence, v2.inputs.tx_seq_num);
+    // The public-network vector: wrong sequence first; at the right sequence
+    // its signature (over the public network id) is tx_bad_auth here.
+    expectFailed(await submit(V, v3.outputs.signed_envelope_xdr_base64), 'tx_bad_seq');
+    await admin(V, `/_admin/accounts/${k.source.account_id}`, { sequence: v3.inputs.account_sequence });
+    expectFailed(await submit(V, v3.outputs.signed_envelope_xdr_base64), 'tx_bad_auth');
+  } finally {
+    await V.stop();
+  }
+});
+
 test('server starts, prints ready line, serves root and latest ledger', async () => {
   S = await startServer(['--ledger-close-ms', '150']);
   assert.equal(S.ready.horizon_url, S.url);

@@ -27,6 +27,8 @@ const USAGE = `usage: node server.js --port P [options]
   --submit-timeout-ms N    answer 504 transaction_submission_timeout after N ms waiting for the
                            ledger close (default 30000; the tx stays applied)
   --start-ledger N         sequence of the genesis ledger (default 1000)
+  --clock-start UNIX       start the network clock at this unix time (then it runs with the wall
+                           clock); ignored when --state loads a saved clock
   --retention-ledgers N    RPC history window in ledgers (default 120960)
   --one-tx-per-source      like stellar-core, accept one tx per source account per ledger:
                            a second one is TRY_AGAIN_LATER (async 503; sync 504 after the timeout)
@@ -43,6 +45,7 @@ function parseArgs(argv) {
     submitWait: 'close',
     submitTimeoutMs: 30000,
     startLedger: 1000,
+    clockStart: null,
     retention: 120960,
     exitOnStdinEof: false,
     oneTxPerSource: false,
@@ -81,6 +84,9 @@ function parseArgs(argv) {
       case '--start-ledger':
         o.startLedger = int(a, next(), 2);
         break;
+      case '--clock-start':
+        o.clockStart = int(a, next(), 0);
+        break;
       case '--retention-ledgers':
         o.retention = int(a, next(), 1);
         break;
@@ -114,7 +120,12 @@ try {
   process.exit(2);
 }
 
-const net = new Network({ passphrase: opts.passphrase, startLedger: opts.startLedger, retention: opts.retention });
+const net = new Network({
+  passphrase: opts.passphrase,
+  startLedger: opts.startLedger,
+  retention: opts.retention,
+  clockOffset: opts.clockStart === null ? 0 : opts.clockStart - Math.floor(Date.now() / 1000),
+});
 net.oneTxPerSource = opts.oneTxPerSource;
 if (opts.state && fs.existsSync(opts.state) && fs.statSync(opts.state).size > 0) {
   try {

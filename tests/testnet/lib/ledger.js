@@ -39,11 +39,12 @@ function validAssetCode(code) {
 }
 
 class Network {
-  constructor({ passphrase, startLedger = 1000, retention = 120960, now }) {
+  constructor({ passphrase, startLedger = 1000, retention = 120960, clockOffset = 0, now }) {
     this.passphrase = passphrase;
     this.networkId = sha256hex(passphrase);
     this.retention = retention;
-    this.clockOffset = 0; // seconds added to the wall clock (POST /_admin/clock)
+    // Seconds added to the wall clock (--clock-start, POST /_admin/clock).
+    this.clockOffset = clockOffset;
     this.nowFn = now || (() => Date.now());
     this.feePerOp = BASE_FEE; // inclusion fee per op; raise it to simulate surge pricing
     this.oneTxPerSource = false;
