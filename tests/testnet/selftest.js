@@ -259,6 +259,32 @@ test('the reference vector envelopes are accepted byte for byte (same hashes, sa
   }
 });
 
+test('public-network vector: muxed destination and INT64_MAX stroops on a --passphrase PUBLIC double', async () => {
+  const V = await startServer(['--ledger-close-ms', '0', '--submit-wait', 'none', '--clock-start', '1735689700', '--passphrase', Networks.PUBLIC]);
+  try {
+    const k = VECTORS.keys;
+    const v3 = VECTORS.transactions[2];
+    const nova = { code: 'NOVA', issuer: k.issuer.account_id };
+    assert.equal((await get(V, '/')).json.network_passphrase, Networks.PUBLIC);
+    await admin(V, '/_admin/accounts', { id: k.issuer.account_id });
+    await admin(V, '/_admin/accounts', { id: k.source.account_id, sequence: v3.inputs.account_sequence, trustlines: [{ ...nova, balance: '922337203685.4775807' }] });
+    await admin(V, '/_admin/accounts', { id: k.dest1.account_id, trustlines: [nova] });
+    const r = await submit(V, v3.outputs.signed_envelope_xdr_base64);
+    assert.equal(r.status, 200, r.text);
+    assert.equal(r.json.hash, v3.outputs.tx_hash_hex);
+    assert.equal(r.json.memo_type, 'none');
+    assert.equal(r.json.max_fee, '1000');
+    const p = (await get(V, '/_admin/payments')).json.payments;
+    assert.equal(p.length, 1);
+    assert.equal(p[0].destination, k.dest1.account_id);
+    assert.equal(p[0].destination_muxed, VECTORS.strkey.muxed_accounts[0].strkey);
+    assert.equal(p[0].amount_stroops, '9223372036854775807');
+    assert.equal(balanceOf(await account(V, k.dest1.account_id), 'NOVA', k.issuer.account_id), '922337203685.4775807');
+  } finally {
+    await V.stop();
+  }
+});
+
 test('server starts, prints ready line, serves root and latest ledger', async () => {
   S = await startServer(['--ledger-close-ms', '150']);
   assert.equal(S.ready.horizon_url, S.url);
@@ -299,12 +325,17 @@ test('ledgers close automatically with non-decreasing close times; admin close-l
 test('setup.js seeds issuer, distribution and recipients', async () => {
   const out = path.join(tmp, 'keys.json');
   await new Promise((resolve, reject) => {
-    const c = spawn(process.execPath, [path.join(HERE, 'setup.js'), '--url', S.url, '--out', out, '--recipients', '3', '--without-trust', '1'], {
+    const c = spawn(process.execPath, [path.join(HERE, 'setup.js'), '--url', S.url, '--out', out, '--recipients', '3', '--without-trust', '1', '--env', path.join(tmp, 'demo.env')], {
       stdio: ['ignore', 'ignore', 'inherit'],
     });
     c.on('exit', (code) => (code === 0 ? resolve() : reject(new Error(`setup.js exited ${code}`))));
   });
   K = JSON.parse(fs.readFileSync(out, 'utf8'));
+  const env = fs.readFileSync(path.join(tmp, 'demo.env'), 'utf8');
+  assert.match(env, new RegExp(`^HORIZON_URL='${S.url}'$`, 'm'));
+  assert.match(env, new RegExp(`^DISTRIBUTION_SECRET='${K.distribution.secret}'$`, 'm'));
+  assert.match(env, /^STELLAR_NETWORK='testnet'$/m);
+  assert.equal(fs.statSync(out).mode & 0o777, 0o600);
   assert.equal(K.issuer.public, VECTORS.keys.issuer.account_id, 'deterministic issuer key');
   assert.equal(K.distribution.public, VECTORS.keys.source.account_id, 'deterministic distribution key');
   assert.equal(K.recipients[0].public, VECTORS.keys.dest1.account_id);

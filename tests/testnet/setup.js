@@ -21,10 +21,13 @@ const USAGE = `usage: node setup.js --url http://127.0.0.1:P --out FILE [options
   --distribution-nova A NOVA held by the distribution account (default 1000000)
   --xlm A               XLM given to every account (default 10000)
   --asset-code CODE     asset code (default NOVA)
-  --random              random keys instead of the deterministic test labels`;
+  --random              random keys instead of the deterministic test labels
+  --env FILE            also write Nova's environment variables (HORIZON_URL, SOROBAN_RPC_URL,
+                        STELLAR_NETWORK, ISSUER_PUBLIC, ISSUER_SECRET, DISTRIBUTION_PUBLIC,
+                        DISTRIBUTION_SECRET) as shell assignments, mode 0600`;
 
 function parseArgs(argv) {
-  const o = { url: null, out: null, recipients: 3, withoutTrust: 1, distNova: '1000000', xlm: '10000', code: 'NOVA', random: false };
+  const o = { env: null, url: null, out: null, recipients: 3, withoutTrust: 1, distNova: '1000000', xlm: '10000', code: 'NOVA', random: false };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     const v = () => {
@@ -53,6 +56,9 @@ function parseArgs(argv) {
         break;
       case '--asset-code':
         o.code = v();
+        break;
+      case '--env':
+        o.env = v();
         break;
       case '--random':
         o.random = true;
@@ -139,6 +145,23 @@ async function main() {
     recipients,
   };
   fs.writeFileSync(o.out, JSON.stringify(out, null, 2) + '\n', { mode: 0o600 });
+  if (o.env) {
+    // STELLAR_NETWORK: Nova maps "mainnet" to the public passphrase and
+    // anything else to testnet; this double runs testnet unless told otherwise.
+    const q = (v) => `'${String(v).replace(/'/g, `'\\''`)}'`;
+    const env = {
+      HORIZON_URL: out.horizon_url,
+      SOROBAN_RPC_URL: out.rpc_url,
+      STELLAR_NETWORK: out.network_passphrase === 'Public Global Stellar Network ; September 2015' ? 'mainnet' : 'testnet',
+      STELLAR_NETWORK_PASSPHRASE: out.network_passphrase,
+      ISSUER_PUBLIC: out.issuer.public,
+      ISSUER_SECRET: out.issuer.secret,
+      DISTRIBUTION_PUBLIC: out.distribution.public,
+      DISTRIBUTION_SECRET: out.distribution.secret,
+    };
+    const text = Object.entries(env).map(([k, v]) => `${k}=${q(v)}`).join('\n') + '\n';
+    fs.writeFileSync(o.env, text, { mode: 0o600 });
+  }
   process.stdout.write(`setup.js: wrote ${o.out}: issuer ${asset.issuer}, distribution ${dist.publicKey()}, ${recipients.length} recipients\n`);
 }
 
