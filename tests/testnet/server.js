@@ -188,7 +188,10 @@ function addFault(f, i) {
     out.delay_ms = f.delay_ms;
   }
   if (kind === 'delay' && out.delay_ms === undefined) throw new Error(`${where}: delay needs delay_ms`);
-  if (kind === 'rate_limit') out.retry_after = f.retry_after === undefined ? 1 : f.retry_after;
+  if (kind === 'rate_limit') {
+    out.retry_after = f.retry_after === undefined ? 1 : f.retry_after;
+    if (!Number.isInteger(out.retry_after) || out.retry_after < 0) throw new Error(`${where}.retry_after must be a non-negative integer`);
+  }
   if (kind === 'status') {
     if (!Number.isInteger(f.status) || f.status < 400 || f.status > 599) throw new Error(`${where}.status must be an HTTP error status`);
     out.status = f.status;
@@ -240,17 +243,18 @@ function send(res, status, obj, headers = {}) {
   res.end(body);
 }
 
+// Titles follow Horizon's problem names; the details are this double's own.
 const PROBLEMS = {
-  bad_request: ['Bad Request', 'The request you sent was invalid in some way.'],
-  not_found: ['Resource Missing', 'The resource at the url requested was not found. This usually occurs for one of two reasons: the url requested is not valid, or no data in our database could be found with the parameters provided.'],
-  transaction_failed: ['Transaction Failed', 'The transaction failed when submitted to the stellar network. The `extras.result_codes` field on this response contains further details.'],
-  transaction_malformed: ['Transaction Malformed', 'The transaction envelope in the `tx` field could not be decoded.'],
-  transaction_submission_timeout: ['Transaction Submission Timeout', 'The submission did not complete in time. This does not mean it failed: poll GET /transactions/{extras.hash} before resubmitting.'],
-  rate_limit_exceeded: ['Rate Limit Exceeded', 'The rate limit for the requesting IP address is over its alloted limit.'],
-  unsupported_media_type: ['Unsupported Media Type', 'The request has an unsupported content type. Use application/x-www-form-urlencoded.'],
-  service_unavailable: ['Service Unavailable', 'The request cannot be serviced at this time (injected fault).'],
-  timeout: ['Timeout', 'The request timed out (injected fault).'],
-  server_error: ['Internal Server Error', 'An error occurred while processing this request (injected fault).'],
+  bad_request: ['Bad Request', 'The request is invalid; extras.invalid_field names the field.'],
+  not_found: ['Resource Missing', 'Nothing is known at this URL (unknown account, hash or ledger).'],
+  transaction_failed: ['Transaction Failed', 'The transaction was rejected or failed in a ledger; extras.result_codes tells why.'],
+  transaction_malformed: ['Transaction Malformed', 'The tx field does not decode to a TransactionEnvelope.'],
+  transaction_submission_timeout: ['Transaction Submission Timeout', 'No outcome in time. The transaction may still be applied: look up extras.hash with GET /transactions/{hash} before resubmitting.'],
+  rate_limit_exceeded: ['Rate Limit Exceeded', 'Too many requests; retry after the Retry-After delay (seconds).'],
+  unsupported_media_type: ['Unsupported Media Type', 'Send the form as application/x-www-form-urlencoded.'],
+  service_unavailable: ['Service Unavailable', 'Unavailable right now (injected fault).'],
+  timeout: ['Timeout', 'Timed out (injected fault).'],
+  server_error: ['Internal Server Error', 'Internal error (injected fault or a bug in the double).'],
   method_not_allowed: ['Method Not Allowed', 'This resource does not support the request method.'],
 };
 
@@ -954,8 +958,7 @@ async function route(req, res) {
   if (mm) {
     if (!StrKey.isValidEd25519PublicKey(mm[1])) {
       return problem(res, 400, 'bad_request', {
-        detail: 'The request you sent was invalid in some way.',
-        extras: { invalid_field: 'account_id', reason: 'Account ID must start with `G` and contain 56 alphanum characters' },
+        extras: { invalid_field: 'account_id', reason: 'not a valid G... account id (StrKey)' },
       });
     }
     const a = net.accounts.get(mm[1]);
@@ -973,7 +976,7 @@ async function route(req, res) {
   mm = /^\/transactions\/([^/]+)$/.exec(p);
   if (mm) {
     if (!/^[0-9a-fA-F]{64}$/.test(mm[1])) {
-      return problem(res, 400, 'bad_request', { extras: { invalid_field: 'tx_id', reason: 'Transaction hash must be a hex-encoded, lowercase SHA-256 hash' } });
+      return problem(res, 400, 'bad_request', { extras: { invalid_field: 'tx_id', reason: 'expected 64 hex digits (a SHA-256 transaction hash)' } });
     }
     const t = net.findTx(mm[1]);
     if (!t) return problem(res, 404, 'not_found');
