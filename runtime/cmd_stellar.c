@@ -15,6 +15,7 @@
 #include "stellar_amount.h"
 #include "stellar_scval.h"
 #include "stellar_strkey.h"
+#include "stellar_tx.h"
 
 #define EXIT_USAGE 2
 
@@ -256,6 +257,11 @@ static int cmd_sign_payment(const struct nova__config *cfg, int argc, char **arg
     }
     if (asset == NULL) {
         rc = usage_error(cmd, "--asset is required (CODE:ISSUER or native)");
+        goto out;
+    }
+    struct nova__stellar_asset parsed_asset;
+    if (nova__stellar_asset_parse(asset, &parsed_asset, err, sizeof(err)) < 0) {
+        rc = usage_error(cmd, "--asset: %s", err);
         goto out;
     }
     if (npay == 0) {
