@@ -437,6 +437,11 @@ int nova__stellar_result_decode(const uint8_t *xdr, size_t len, struct nova_stel
     if (nova__xdr_get_i32(&r, &out->code) < 0)
         return bad(&r, err, errlen, "result code");
     out->name = nova__stellar_tx_code_name(out->code);
+    /* Only the known codes have a known arm; guessing "void" for a newer
+     * code could misread a payment outcome, so refuse instead. */
+    if (strcmp(out->name, "unknown") == 0)
+        return nova__stellar_fail(err, errlen, -EBADMSG,
+                                  "malformed TransactionResult: unknown result code %d", out->code);
     if (out->code == 0 || out->code == -1) {
         if ((rc = decode_op_results(&r, out, err, errlen)) < 0)
             return rc;
@@ -451,6 +456,10 @@ int nova__stellar_result_decode(const uint8_t *xdr, size_t len, struct nova_stel
             nova__xdr_get_i32(&r, &out->inner_code) < 0)
             return bad(&r, err, errlen, "inner result");
         out->inner_name = nova__stellar_tx_code_name(out->inner_code);
+        if (strcmp(out->inner_name, "unknown") == 0)
+            return nova__stellar_fail(err, errlen, -EBADMSG,
+                                      "malformed TransactionResult: unknown inner result code %d",
+                                      out->inner_code);
         if (out->inner_code == 1 || out->inner_code == -13)
             return nova__stellar_fail(err, errlen, -EBADMSG,
                                       "malformed TransactionResult: nested fee bump result");

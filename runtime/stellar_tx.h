@@ -105,8 +105,9 @@ int nova__stellar_tx_sign(const struct nova__stellar_tx *tx, const char *passphr
                           uint8_t hash[32], char *err, size_t errlen);
 
 /* Decodes a TransactionResult (only PAYMENT operation results). Any
- * truncation, trailing bytes, bad discriminant or non-payment operation
- * result is -EBADMSG with the reason in err; *out is zeroed first. */
+ * truncation, trailing bytes, unknown code or discriminant, more than 100
+ * operation results or a non-payment operation result is -EBADMSG with the
+ * reason in err; *out is zeroed first. */
 int nova__stellar_result_decode(const uint8_t *xdr, size_t len, struct nova_stellar_tx_result *out,
                                 char *err, size_t errlen);
 int nova__stellar_result_decode_b64(const char *b64, struct nova_stellar_tx_result *out, char *err,

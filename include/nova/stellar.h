@@ -121,7 +121,8 @@ struct nova_stellar_op_result {
 struct nova_stellar_tx_result {
     int64_t fee_charged;
     int32_t code;     /* TransactionResultCode: 0 txSUCCESS, -1 txFAILED, -5 txBAD_SEQ ... */
-    const char *name; /* "tx_success", "tx_bad_seq"...; "unknown" for codes newer than us */
+    const char *name; /* "tx_success", "tx_bad_seq"... (codes this build does not know,
+                         e.g. from a newer protocol, make decoding fail: their arm is unknown) */
     /* Fee bumps (code 1 / -13): the inner transaction's result; ops are the inner ones. */
     bool has_inner;
     uint8_t inner_hash[32];

@@ -497,6 +497,7 @@ START_TEST(result_codes_and_fee_bump)
         {"AAAAAAAAAGQAAAAAAAAAZQ==", "101 operation results"},
         {"AAAAAAAAAAD////7AAAAAQ==", "ext version 1"},
         {"AAAAAAAAAGT/////AAAAAQAAAAAAAAAB////9gAAAAA=", "payment result code -10"},
+        {"AAAAAAAAAAD////tAAAAAA==", "unknown result code -19"},
         {"not base64!", "base64"},
         {"", "truncated"},
     };

@@ -1,0 +1,17 @@
+#!/bin/sh
+# Cross-checks our Stellar encoders/decoders against the pinned
+# @stellar/stellar-base (tests/stellar/package-lock.json). Fails - never
+# skips - when node or the npm packages are missing: CI runs
+# `npm ci --prefix tests/stellar` first.
+set -eu
+src=${NOVA_SRCDIR:?NOVA_SRCDIR not set}
+build=${NOVA_BUILDDIR:?NOVA_BUILDDIR not set}
+if ! command -v node >/dev/null 2>&1; then
+    echo "FAIL: node is not installed (Debian: nodejs >= 20)" >&2
+    exit 1
+fi
+if [ ! -d "$src/tests/stellar/node_modules/@stellar/stellar-base" ]; then
+    echo "FAIL: $src/tests/stellar/node_modules is missing; run: npm ci --prefix tests/stellar" >&2
+    exit 1
+fi
+exec node "$src/tests/stellar/interop.mjs" "$build/tests/stellar/stellar-interop" "${NOVA_INTEROP_ROUNDS:-1}"
