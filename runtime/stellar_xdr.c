@@ -205,6 +205,16 @@ int nova__b64_decode(const char *text, uint8_t **out, size_t *len)
     /* Padded base64 is always a multiple of 4 characters. */
     if (tl % 4 != 0)
         return -EINVAL;
+    /* Check the alphabet ourselves: libsodium 1.0.18 maps some bytes >= 0x80
+     * onto base64 digits (found by tests/fuzz/fuzz_xdr), and '=' may only
+     * end the text. */
+    for (size_t i = 0; i < tl; i++) {
+        char c = text[i];
+        bool digit = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+                     c == '+' || c == '/';
+        if (!digit && !(c == '=' && i + 2 >= tl && (i + 1 == tl || text[i + 1] == '=')))
+            return -EINVAL;
+    }
     size_t cap = tl / 4 * 3 + 1;
     uint8_t *buf = malloc(cap);
     if (buf == NULL)

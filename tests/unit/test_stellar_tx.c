@@ -552,6 +552,12 @@ START_TEST(xdr_reader_bounds)
     ck_assert_int_eq(nova__b64_decode("AAAAAQ", &out, &len), -EINVAL);
     ck_assert_int_eq(nova__b64_decode("AAAA AQ==", &out, &len), -EINVAL);
     ck_assert_int_eq(nova__b64_decode("AAAAAR==", &out, &len), -EINVAL); /* non-zero bits */
+    /* Bytes >= 0x80 are not base64 (libsodium alone accepts some of them). */
+    ck_assert_int_eq(nova__b64_decode("A\xff\xff\xff", &out, &len), -EINVAL);
+    ck_assert_int_eq(nova__b64_decode("AAA\xc3", &out, &len), -EINVAL);
+    ck_assert_int_eq(nova__b64_decode("A=AA", &out, &len), -EINVAL);
+    ck_assert_int_eq(nova__b64_decode("AA=A", &out, &len), -EINVAL);
+    ck_assert_int_eq(nova__b64_decode("A===", &out, &len), -EINVAL);
     ck_assert_int_eq(nova__b64_decode("", &out, &len), 0);
     ck_assert_uint_eq(len, 0);
     free(out);
