@@ -190,6 +190,23 @@ static int scval_decode(const char *b64, struct cJSON **out, char *err, size_t e
     return nova__scval_decode_b64(b64, out, err, errlen);
 }
 
+int nova__stellar_asset_contract_strkey(const char *asset, const char *passphrase, char *out,
+                                        char *err, size_t errlen)
+{
+    struct nova__stellar_asset a;
+    uint8_t id[32];
+    char e[200];
+    if (passphrase == NULL || passphrase[0] == '\0')
+        return nova__stellar_fail(err, errlen, -EINVAL, "network passphrase is empty");
+    if (nova__stellar_asset_parse(asset, &a, e, sizeof(e)) < 0)
+        return nova__stellar_fail(err, errlen, -EINVAL, "asset: %s", e);
+    int rc = nova__stellar_asset_contract_id(passphrase, &a, id);
+    if (rc < 0)
+        return nova__stellar_fail(err, errlen, rc, "cannot derive the contract id");
+    rc = nova__strkey_encode(NOVA_STRKEY_CONTRACT, id, 32, out, NOVA_STRKEY_MAX);
+    return rc < 0 ? nova__stellar_fail(err, errlen, rc, "cannot encode the contract id") : 0;
+}
+
 const struct nova_stellar_api nova__stellar_api = {
     .struct_size = sizeof(struct nova_stellar_api),
     .strkey_validate = strkey_validate,
@@ -200,4 +217,5 @@ const struct nova_stellar_api nova__stellar_api = {
     .signed_tx_free = nova__stellar_signed_tx_free,
     .decode_result = decode_result,
     .scval_decode = scval_decode,
+    .asset_contract_id = nova__stellar_asset_contract_strkey,
 };

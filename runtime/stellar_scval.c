@@ -523,3 +523,13 @@ int nova__scval_decode_topics(const cJSON *topics, cJSON **out, char *err, size_
     }
     return 0;
 }
+
+int nova__stellar_event_id(uint32_t ledger, uint32_t tx_index, uint32_t op_index,
+                           uint32_t event_index, char *out)
+{
+    if (tx_index >= (1u << 20) || op_index >= (1u << 12))
+        return -EINVAL;
+    uint64_t toid = (uint64_t)ledger << 32 | (uint64_t)tx_index << 12 | op_index;
+    snprintf(out, NOVA__EVENT_ID_MAX, "%019" PRIu64 "-%010" PRIu32, toid, event_index);
+    return 0;
+}

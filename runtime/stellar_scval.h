@@ -52,6 +52,14 @@ int nova__scval_read(struct nova__xdr_reader *r, cJSON **out, char *err, size_t 
  * decoded values. NULL or an empty array gives an empty array. */
 int nova__scval_decode_topics(const cJSON *topics, cJSON **out, char *err, size_t errlen);
 
+/* getEvents event id: "%019llu-%010u" of the TOID (ledger << 32 |
+ * tx_index << 12 | op_index) and the event's index; out needs
+ * NOVA__EVENT_ID_MAX bytes (a TOID past 2^63 takes 20 digits).
+ * tx_index must be < 2^20 and op_index < 2^12 (-EINVAL otherwise). */
+#define NOVA__EVENT_ID_MAX 32
+int nova__stellar_event_id(uint32_t ledger, uint32_t tx_index, uint32_t op_index,
+                           uint32_t event_index, char *out);
+
 /* Writes the decimal form of a big-endian two's-complement (is_signed) or
  * unsigned integer of n bytes (n <= 32); out needs 80 bytes. */
 void nova__bigint_to_decimal(const uint8_t *be, size_t n, int is_signed, char *out);

@@ -293,6 +293,51 @@ out:
     return rc;
 }
 
+int nova__stellar_asset_contract_id(const char *passphrase, const struct nova__stellar_asset *asset,
+                                    uint8_t out[32])
+{
+    static const uint8_t head[4] = {0, 0, 0, 8}; /* ENVELOPE_TYPE_CONTRACT_ID */
+    static const uint8_t from_asset[4] = {0, 0, 0, 1};
+    struct nova__xdr_writer w = {0};
+    uint8_t network_id[32];
+    char err[160];
+    if (check_asset(asset, 0, err, sizeof(err)) < 0)
+        return -EINVAL;
+    nova__stellar_network_id(passphrase, network_id);
+    nova__xdr_put_raw(&w, head, 4);
+    nova__xdr_put_raw(&w, network_id, 32);
+    nova__xdr_put_raw(&w, from_asset, 4);
+    put_asset(&w, asset);
+    int rc = w.err;
+    if (rc == 0)
+        crypto_hash_sha256(out, w.data, w.len);
+    nova__xdr_free(&w);
+    return rc;
+}
+
+char *nova__stellar_horizon_form_body(const char *envelope_b64)
+{
+    static const char hex[] = "0123456789ABCDEF";
+    size_t n = strlen(envelope_b64);
+    char *out = malloc(3 + 3 * n + 1), *o = out;
+    if (out == NULL)
+        return NULL;
+    memcpy(o, "tx=", 3);
+    o += 3;
+    for (const unsigned char *p = (const unsigned char *)envelope_b64; *p; p++) {
+        if ((*p >= 'A' && *p <= 'Z') || (*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') ||
+            *p == '-' || *p == '.' || *p == '_' || *p == '~') {
+            *o++ = (char)*p;
+        } else {
+            *o++ = '%';
+            *o++ = hex[*p >> 4];
+            *o++ = hex[*p & 15];
+        }
+    }
+    *o = '\0';
+    return out;
+}
+
 /* ---- result codes ------------------------------------------------------- */
 
 static const char *const tx_names[] = {

@@ -113,6 +113,16 @@ int nova__stellar_result_decode(const uint8_t *xdr, size_t len, struct nova_stel
 int nova__stellar_result_decode_b64(const char *b64, struct nova_stellar_tx_result *out, char *err,
                                     size_t errlen);
 
+/* The Stellar Asset Contract id of an asset on a network:
+ * sha256(ENVELOPE_TYPE_CONTRACT_ID || network id || FROM_ASSET || Asset). */
+int nova__stellar_asset_contract_id(const char *passphrase, const struct nova__stellar_asset *asset,
+                                    uint8_t out[32]);
+
+/* Horizon's POST /transactions body: "tx=" and the envelope with every
+ * byte outside [A-Za-z0-9-._~] percent-encoded ('+', '/', '=' included:
+ * a raw '+' would arrive as a space). malloc'd; NULL on allocation failure. */
+char *nova__stellar_horizon_form_body(const char *envelope_b64);
+
 /* Horizon's spelling of result codes ("tx_bad_seq", "op_no_trust"...);
  * "unknown" for codes this build does not know. */
 const char *nova__stellar_tx_code_name(int32_t code);

@@ -171,6 +171,12 @@ struct nova_stellar_api {
      * {"bytes":"<hex>"}, {"vec":[...]}, {"map":[{"key":...,"val":...}]}. */
     int (*scval_decode)(const char *b64, struct cJSON **out, char *err, size_t errlen);
 
+    /* The C... id of an asset's Stellar Asset Contract on a network (the
+     * contract whose events carry classic movements of the asset).
+     * asset: "native" or "CODE:G..."; out[NOVA_STRKEY_MAX]. */
+    int (*asset_contract_id)(const char *asset, const char *network_passphrase, char *out,
+                             char *err, size_t errlen);
+
     /* -- network calls --------------------------------------------------
      * APPEND-ONLY from here. Reserved for the Horizon/RPC client
      * (runtime/stellar_client.c), all asynchronous and taking

@@ -496,12 +496,20 @@ function resultCases() {
   return cases;
 }
 
+// ---- Stellar Asset Contract ids ------------------------------------------
+
+function sacCase() {
+  const asset = assetRandom();
+  const passphrase = pick(PASSPHRASES);
+  return { input: { kind: 'sac', asset: asset.text, passphrase }, expect: { ok: true, contract: asset.sb.contractId(passphrase) } };
+}
+
 // ---- run ------------------------------------------------------------------
 
 const canon = (o) => JSON.stringify(o, (k, v) => (v && typeof v === 'object' && !Array.isArray(v)
   ? Object.fromEntries(Object.keys(v).sort().map((key) => [key, v[key]])) : v));
 
-const counts = { tx: 0, strkey: 0, amount: 0, scval: 0, result: 0, mutated: 0, stricter: 0 };
+const counts = { tx: 0, strkey: 0, amount: 0, scval: 0, result: 0, sac: 0, mutated: 0, stricter: 0 };
 let failures = 0;
 const t0 = Date.now();
 for (let round = 0; round < rounds; round++) {
@@ -511,6 +519,7 @@ for (let round = 0; round < rounds; round++) {
   for (let i = 0; i < 500; i++) { const c = amountCases(); cases.push(...c); counts.amount += c.length; }
   for (let i = 0; i < 700; i++) { cases.push(...scvalCases()); counts.scval += 2; }
   for (let i = 0; i < 400; i++) { cases.push(...resultCases()); counts.result += 2; }
+  for (let i = 0; i < 100; i++) { cases.push(sacCase()); counts.sac++; }
 
   const proc = spawnSync(program, [], {
     input: cases.map((c) => JSON.stringify(c.input)).join('\n') + '\n',
@@ -558,6 +567,6 @@ function report(c, got, why) {
 const ms = Date.now() - t0;
 console.log(`stellar-base ${require('@stellar/stellar-base/package.json').version} interop, seed ${seed}, ${rounds} round(s), ${ms} ms: ` +
   `${counts.tx} transactions, ${counts.strkey} strkeys, ${counts.amount} amounts, ${counts.scval} scvals, ` +
-  `${counts.result} results (${counts.mutated} mutated inputs, ${counts.stricter} refused by our stricter rules); ` +
+  `${counts.result} results, ${counts.sac} asset contract ids (${counts.mutated} mutated inputs, ${counts.stricter} refused by our stricter rules); ` +
   `${failures} failure(s)`);
 process.exit(failures ? 1 : 0);

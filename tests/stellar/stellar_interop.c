@@ -12,6 +12,7 @@
  *                                        -> {ok, tx_xdr, hash, envelope, public_envelope?}
  *   scval         {b64}                  -> {ok, json | error}
  *   result        {b64}                  -> {ok, fee_charged, transaction, inner?, operations}
+ *   sac           {asset, passphrase}    -> {ok, contract}
  */
 #include "config.h"
 #include <errno.h>
@@ -276,6 +277,17 @@ static cJSON *do_result(const cJSON *c, cJSON *res)
     return res;
 }
 
+static cJSON *do_sac(const cJSON *c, cJSON *res)
+{
+    char out[NOVA_STRKEY_MAX], err[200];
+    if (nova__stellar_api.asset_contract_id(str(c, "asset"), str(c, "passphrase"), out, err,
+                                            sizeof(err)) < 0)
+        return fail(res, err);
+    cJSON_AddBoolToObject(res, "ok", 1);
+    cJSON_AddStringToObject(res, "contract", out);
+    return res;
+}
+
 int main(void)
 {
     char *line = NULL;
@@ -301,6 +313,8 @@ int main(void)
             do_scval(c, res);
         else if (strcmp(kind, "result") == 0)
             do_result(c, res);
+        else if (strcmp(kind, "sac") == 0)
+            do_sac(c, res);
         else
             fail(res, "unknown kind");
         char *out = cJSON_PrintUnformatted(res);

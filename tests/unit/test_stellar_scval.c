@@ -364,6 +364,34 @@ START_TEST(depth_limit)
 }
 END_TEST
 
+START_TEST(event_ids)
+{
+    const cJSON *e;
+    int count = 0;
+    cJSON_ArrayForEach(e, vget(vectors(), "soroban/event_ids"))
+    {
+        char id[NOVA__EVENT_ID_MAX];
+        ck_assert_int_eq(nova__stellar_event_id((uint32_t)vget(e, "ledger")->valuedouble,
+                                                (uint32_t)vget(e, "tx_index")->valueint,
+                                                (uint32_t)vget(e, "op_index")->valueint,
+                                                (uint32_t)vget(e, "event_index")->valueint, id),
+                         0);
+        ck_assert_str_eq(id, vstr(e, "id"));
+        count++;
+    }
+    ck_assert_int_eq(count, 3);
+    /* The sample response's event id and cursor. */
+    char id[NOVA__EVENT_ID_MAX];
+    ck_assert_int_eq(nova__stellar_event_id(1000000, 1, 0, 0, id), 0);
+    ck_assert_str_eq(id, vstr(vectors(), "soroban/sample_get_events/response/result/events/0/id"));
+    ck_assert_str_eq(id, vstr(vectors(), "soroban/sample_get_events/response/result/cursor"));
+    ck_assert_int_eq(nova__stellar_event_id(UINT32_MAX, (1u << 20) - 1, 4095, UINT32_MAX, id), 0);
+    ck_assert_str_eq(id, "18446744073709551615-4294967295");
+    ck_assert_int_eq(nova__stellar_event_id(1, 1u << 20, 0, 0, id), -EINVAL);
+    ck_assert_int_eq(nova__stellar_event_id(1, 0, 4096, 0, id), -EINVAL);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("stellar_scval");
@@ -374,6 +402,7 @@ int main(void)
     tcase_add_test(tc, other_kinds);
     tcase_add_test(tc, malformed);
     tcase_add_test(tc, depth_limit);
+    tcase_add_test(tc, event_ids);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);

@@ -564,6 +564,42 @@ START_TEST(xdr_reader_bounds)
 }
 END_TEST
 
+START_TEST(remaining_vectors)
+{
+    /* networks */
+    uint8_t nid[32];
+    nova__stellar_network_id(vstr(vectors(), "networks/testnet_passphrase"), nid);
+    assert_hex(nid, 32, vstr(vectors(), "networks/testnet_network_id_hex"));
+    nova__stellar_network_id(vstr(vectors(), "networks/public_passphrase"), nid);
+    assert_hex(nid, 32, vstr(vectors(), "networks/public_network_id_hex"));
+
+    /* Horizon form bodies */
+    const cJSON *t;
+    cJSON_ArrayForEach(t, vget(vectors(), "transactions"))
+    {
+        char *body = nova__stellar_horizon_form_body(vstr(t, "outputs/signed_envelope_xdr_base64"));
+        ck_assert_str_eq(body, vstr(t, "outputs/horizon_form_body"));
+        free(body);
+    }
+    char *body = nova__stellar_horizon_form_body("a+b/c=");
+    ck_assert_str_eq(body, "tx=a%2Bb%2Fc%3D");
+    free(body);
+
+    /* The NOVA Stellar Asset Contract on testnet. */
+    char asset[128], out[NOVA_STRKEY_MAX], err[200];
+    snprintf(asset, sizeof(asset), "NOVA:%s", vstr(vectors(), "keys/issuer/account_id"));
+    ck_assert_int_eq(
+        nova__stellar_api.asset_contract_id(asset, vstr(vectors(), "networks/testnet_passphrase"),
+                                            out, err, sizeof(err)),
+        0);
+    ck_assert_str_eq(out, vstr(vectors(), "soroban/nova_sac_contract_id_testnet"));
+    ck_assert_int_eq(nova__stellar_api.asset_contract_id("NOVA", "x", out, err, sizeof(err)),
+                     -EINVAL);
+    ck_assert_int_eq(nova__stellar_api.asset_contract_id(asset, "", out, err, sizeof(err)),
+                     -EINVAL);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("stellar_tx");
@@ -576,6 +612,7 @@ int main(void)
     tcase_add_test(tc, result_vectors);
     tcase_add_test(tc, result_codes_and_fee_bump);
     tcase_add_test(tc, xdr_reader_bounds);
+    tcase_add_test(tc, remaining_vectors);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);
