@@ -2,6 +2,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -324,8 +325,7 @@ static int cmd_sign_payment(const struct nova__config *cfg, int argc, char **arg
         rc = usage_error(cmd, "--source-secret-file is required");
         goto out;
     }
-    if (nova__strkey_decode(secret, NOVA_STRKEY_SEED, NULL, (uint8_t[40]){0}, 40, NULL, err,
-                            sizeof(err)) < 0) {
+    if (nova__stellar_api.strkey_validate(secret, NOVA_STRKEY_SEED, err, sizeof(err)) < 0) {
         /* The message never echoes the secret itself. */
         rc = usage_error(cmd, "--source-secret-file: %s", err);
         goto out;

@@ -137,6 +137,12 @@ int nova__strkey_decode(const char *text, enum nova_strkey_type expect,
             const char *why = c == '='                 ? "'=' padding is not allowed"
                               : (c >= 'a' && c <= 'z') ? "lower case is not allowed"
                                                        : "only A-Z and 2-7 are allowed";
+            /* Never echo characters of what may be a secret seed. */
+            bool secret = (want && want->type == NOVA_STRKEY_SEED) || text[0] == 'S';
+            if (secret)
+                return nova__stellar_fail(err, errlen, -EINVAL,
+                                          "invalid %s: bad character at position %zu (%s)", what,
+                                          n + 1, why);
             if (c >= 0x20 && c < 0x7f)
                 return nova__stellar_fail(err, errlen, -EINVAL,
                                           "invalid %s: character '%c' at position %zu (%s)", what,

@@ -160,6 +160,15 @@ START_TEST(rejections)
     expect_reject(buf, NOVA_STRKEY_ACCOUNT, "padding");
     snprintf(buf, sizeof(buf), "%.10s1%s", g, g + 11); /* '1' is not base32 */
     expect_reject(buf, NOVA_STRKEY_ACCOUNT, "only A-Z and 2-7");
+    /* A seed's characters are never echoed. */
+    expect_reject("SBYHXU63OLJOEGCWK6KDJORCHOGNWC6KVKQDNW6SEFJ7GWKVL5HK6sWJ", NOVA_STRKEY_SEED,
+                  "bad character at position 54 (lower case");
+    char err[200];
+    ck_assert_int_eq(nova__strkey_decode("SBYHXU63OLJOEGCWK6KDJORCHOGNWC6KVKQDNW6SEFJ7GWKVL5HK6sWJ",
+                                         NOVA_STRKEY_ANY, NULL, (uint8_t[40]){0}, 40, NULL, err,
+                                         sizeof(err)),
+                     -EINVAL);
+    ck_assert_ptr_null(strchr(err, 's'));
     snprintf(buf, sizeof(buf), "%s ", g);
     expect_reject(buf, NOVA_STRKEY_ACCOUNT, "position 57");
     snprintf(buf, sizeof(buf), "%sA", g);
