@@ -168,7 +168,7 @@ START_TEST(rejections)
                                          NOVA_STRKEY_ANY, NULL, (uint8_t[40]){0}, 40, NULL, err,
                                          sizeof(err)),
                      -EINVAL);
-    ck_assert_ptr_null(strchr(err, 's'));
+    ck_assert_ptr_null(strstr(err, "'s'"));
     snprintf(buf, sizeof(buf), "%s ", g);
     expect_reject(buf, NOVA_STRKEY_ACCOUNT, "position 57");
     snprintf(buf, sizeof(buf), "%sA", g);
