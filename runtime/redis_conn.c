@@ -6,7 +6,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <hiredis/async.h>
-#include <hiredis/adapters/libuv.h>
 
 #include "log.h"
 
@@ -44,6 +43,103 @@ struct request {
 };
 
 static void connect_now(struct nova__redis_conn *c);
+
+/* ---- libuv glue ------------------------------------------------------------
+ *
+ * Our own version of <hiredis/adapters/libuv.h>: the stock adapter ignores
+ * poll errors, and libuv reports a refused connect as exactly that
+ * (POLLERR -> status UV_EBADF), so a connect to a port with nothing behind it
+ * would hang until the connect timeout. Here an error hands the socket to
+ * hiredis, which reads the real error with getsockopt() and fails the
+ * connect (or the connection) at once.
+ */
+struct uv_glue {
+    redisAsyncContext *ac;
+    uv_poll_t poll;
+    int events;
+};
+
+static void glue_io(uv_poll_t *h, int status, int events)
+{
+    struct uv_glue *g = h->data;
+    if (!g->ac)
+        return;
+    if (status < 0) {
+        if (!(g->ac->c.flags & REDIS_CONNECTED))
+            redisAsyncHandleWrite(g->ac);
+        else
+            redisAsyncHandleRead(g->ac);
+        return;
+    }
+    if (g->ac && (events & UV_READABLE))
+        redisAsyncHandleRead(g->ac);
+    if (g->ac && (events & UV_WRITABLE))
+        redisAsyncHandleWrite(g->ac);
+}
+
+static void glue_update(struct uv_glue *g, int add, int del)
+{
+    g->events = (g->events | add) & ~del;
+    if (g->events)
+        uv_poll_start(&g->poll, g->events, glue_io);
+    else
+        uv_poll_stop(&g->poll);
+}
+
+static void glue_add_read(void *p)
+{
+    glue_update(p, UV_READABLE, 0);
+}
+
+static void glue_del_read(void *p)
+{
+    glue_update(p, 0, UV_READABLE);
+}
+
+static void glue_add_write(void *p)
+{
+    glue_update(p, UV_WRITABLE, 0);
+}
+
+static void glue_del_write(void *p)
+{
+    glue_update(p, 0, UV_WRITABLE);
+}
+
+static void glue_closed(uv_handle_t *h)
+{
+    free(h->data);
+}
+
+static void glue_cleanup(void *p)
+{
+    struct uv_glue *g = p;
+    g->ac = NULL; /* hiredis frees the context right after this */
+    uv_close((uv_handle_t *)&g->poll, glue_closed);
+}
+
+static int glue_attach(redisAsyncContext *ac, uv_loop_t *loop)
+{
+    struct uv_glue *g;
+    if (ac->ev.data)
+        return REDIS_ERR;
+    g = calloc(1, sizeof(*g));
+    if (!g)
+        return REDIS_ERR;
+    if (uv_poll_init_socket(loop, &g->poll, ac->c.fd) != 0) {
+        free(g);
+        return REDIS_ERR;
+    }
+    g->ac = ac;
+    g->poll.data = g;
+    ac->ev.addRead = glue_add_read;
+    ac->ev.delRead = glue_del_read;
+    ac->ev.addWrite = glue_add_write;
+    ac->ev.delWrite = glue_del_write;
+    ac->ev.cleanup = glue_cleanup;
+    ac->ev.data = g;
+    return REDIS_OK;
+}
 
 /* ---- URL parsing -------------------------------------------------------- */
 
@@ -535,7 +631,7 @@ static void connect_now(struct nova__redis_conn *c)
         return;
     }
     ac->data = c;
-    if (redisLibuvAttach(ac, c->loop) != REDIS_OK) {
+    if (glue_attach(ac, c->loop) != REDIS_OK) {
         redisAsyncFree(ac);
         schedule_reconnect(c);
         return;
