@@ -301,8 +301,7 @@ static void begin_shutdown(struct daemon *d, int signum)
     if (d->state == STATE_DRAINING) {
         /* Unfinished jobs keep their Redis locks; when those expire the
          * stall sweep of any worker puts the jobs back, so nothing is lost. */
-        nova__log_warn("second %s: exiting without waiting for in-flight jobs",
-                       strsignal(signum));
+        nova__log_warn("second %s: exiting without waiting for in-flight jobs", strsignal(signum));
         _exit(1);
     }
     if (d->state == STATE_DONE)

@@ -254,8 +254,8 @@ static int cmd_keys(int argc, char **argv)
 static int with_config(int argc, char **argv, bool needs_config,
                        int (*fn)(const struct nova__config *, int, char **))
 {
-    const char *path = getenv("NOVA_WORKER_CONFIG") ? getenv("NOVA_WORKER_CONFIG")
-                                                      : NOVA_CONFIG_FILE;
+    const char *path =
+        getenv("NOVA_WORKER_CONFIG") ? getenv("NOVA_WORKER_CONFIG") : NOVA_CONFIG_FILE;
     bool explicit_path = false;
     /* -c FILE may appear anywhere; it is consumed here. */
     char *args[256];
