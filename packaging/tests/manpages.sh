@@ -1,6 +1,6 @@
 #!/bin/sh
 # Checks the generated man pages: they format without groff/man warnings
-# (what lintian runs), contain no unreplaced @placeholders@, and
+# (what lintian runs, at its 120 columns), contain no unreplaced @placeholders@, and
 # nova-worker.conf(5) documents every core key of runtime/conf.c with its
 # default and environment variable, and no key that does not exist.
 set -u
@@ -15,7 +15,7 @@ trap 'rm -rf "$tmp"' EXIT
 conf5="$NOVA_BUILDDIR/packaging/man/nova-worker.conf.5"
 for page in "$NOVA_BUILDDIR/packaging/man/nova-worker.8" "$conf5"; do
     [ -f "$page" ] || { bad "$page not generated"; continue; }
-    LC_ALL=C.UTF-8 MANROFFSEQ='' MANWIDTH=80 \
+    LC_ALL=C.UTF-8 MANROFFSEQ='' MANWIDTH=120 \
         man --warnings -E UTF-8 -l -Tutf8 -Z "$page" >"$tmp/out" 2>"$tmp/err"
     rc=$?
     if [ $rc -ne 0 ] || [ -s "$tmp/err" ]; then
