@@ -18,16 +18,16 @@
 #define INCLUDE_DEPTH_MAX 8
 #define SECRET_FILE_MAX   65536
 
-#define W(f) offsetof(struct nova__worker_config, f)
-#define R(f) offsetof(struct nova__redis_config, f)
-#define P(f) offsetof(struct nova__postgres_config, f)
-#define H(f) offsetof(struct nova__http_config, f)
-#define S(f) offsetof(struct nova__stellar_config, f)
+#define W(f)   offsetof(struct nova__worker_config, f)
+#define R(f)   offsetof(struct nova__redis_config, f)
+#define P(f)   offsetof(struct nova__postgres_config, f)
+#define H(f)   offsetof(struct nova__http_config, f)
+#define S(f)   offsetof(struct nova__stellar_config, f)
 #define DAY_MS (86400LL * 1000)
 
 static const struct nova_config_entry worker_table[] = {
-    {"log_level", NOVA_CONFIG_STRING, "info", W(log_level_name),
-     "error, warn, info or debug", 0, 0, "LOG_LEVEL", false},
+    {"log_level", NOVA_CONFIG_STRING, "info", W(log_level_name), "error, warn, info or debug", 0, 0,
+     "LOG_LEVEL", false},
     {"name", NOVA_CONFIG_STRING, NULL, W(name),
      "worker name shown by Queue.getWorkers() (default: the host name)", 0, 0, NULL, false},
     {"shutdown_timeout", NOVA_CONFIG_DURATION, "30s", W(shutdown_timeout_ms),
@@ -42,8 +42,8 @@ static const struct nova_config_entry redis_table[] = {
      "redis://[:password@]host:port[/db] or unix:///path", 0, 0, "REDIS_URL", false},
     {"prefix", NOVA_CONFIG_STRING, "bull", R(prefix),
      "BullMQ key prefix; use a hash tag such as {bull} on Redis Cluster", 0, 0, NULL, false},
-    {"connect_timeout", NOVA_CONFIG_DURATION, "5s", R(connect_timeout_ms),
-     "TCP connect timeout", 1, DAY_MS, NULL, false},
+    {"connect_timeout", NOVA_CONFIG_DURATION, "5s", R(connect_timeout_ms), "TCP connect timeout", 1,
+     DAY_MS, NULL, false},
     {"lock_duration", NOVA_CONFIG_DURATION, "30s", R(lock_duration_ms),
      "job lock time-to-live; renewed at half of it", 1000, DAY_MS, NULL, false},
     {"stalled_interval", NOVA_CONFIG_DURATION, "30s", R(stalled_interval_ms),
@@ -75,14 +75,14 @@ static const struct nova_config_entry http_table[] = {
      "address:port of /metrics, /healthz and /readyz; empty disables", 0, 0, NULL, false},
     {"ca_file", NOVA_CONFIG_STRING, NULL, H(ca_file),
      "CA bundle for outbound TLS (default: the system store)", 0, 0, NULL, false},
-    {"timeout", NOVA_CONFIG_DURATION, "10s", H(timeout_ms), "default outbound request timeout",
-     1, DAY_MS, NULL, false},
+    {"timeout", NOVA_CONFIG_DURATION, "10s", H(timeout_ms), "default outbound request timeout", 1,
+     DAY_MS, NULL, false},
     {"connect_timeout", NOVA_CONFIG_DURATION, "5s", H(connect_timeout_ms),
      "outbound connect timeout", 1, DAY_MS, NULL, false},
     {"max_response_size", NOVA_CONFIG_INT, "1048576", H(max_response_bytes),
      "largest outbound response body in bytes", 1, 1LL << 32, NULL, false},
-    {"max_connections", NOVA_CONFIG_INT, "64", H(max_connections),
-     "outbound connections at once", 1, 10000, NULL, false},
+    {"max_connections", NOVA_CONFIG_INT, "64", H(max_connections), "outbound connections at once",
+     1, 10000, NULL, false},
     {"user_agent", NOVA_CONFIG_STRING, "nova-worker/" PACKAGE_VERSION, H(user_agent),
      "User-Agent of outbound requests", 0, 0, NULL, false},
     {NULL, 0, NULL, 0, NULL, 0, 0, NULL, false},
@@ -97,8 +97,8 @@ static const struct nova_config_entry stellar_table[] = {
      "SOROBAN_RPC_URL", false},
     {"asset_code", NOVA_CONFIG_STRING, "NOVA", S(asset_code), "reward asset code", 0, 0, NULL,
      false},
-    {"asset_issuer", NOVA_CONFIG_STRING, NULL, S(asset_issuer), "reward asset issuer (G...)", 0,
-     0, "ISSUER_PUBLIC", false},
+    {"asset_issuer", NOVA_CONFIG_STRING, NULL, S(asset_issuer), "reward asset issuer (G...)", 0, 0,
+     "ISSUER_PUBLIC", false},
     {"distribution_secret", NOVA_CONFIG_SECRET, NULL, S(distribution_secret),
      "secret seed (S...) of the paying account", 0, 0, "DISTRIBUTION_SECRET", false},
     {"base_fee", NOVA_CONFIG_INT, "100", S(base_fee), "fee per operation in stroops", 100,
@@ -109,8 +109,8 @@ static const struct nova_config_entry stellar_table[] = {
 };
 
 const struct nova__section_info nova__core_sections[] = {
-    {"worker", worker_table},   {"redis", redis_table}, {"postgres", postgres_table},
-    {"http", http_table},       {"stellar", stellar_table}, {NULL, NULL},
+    {"worker", worker_table}, {"redis", redis_table},     {"postgres", postgres_table},
+    {"http", http_table},     {"stellar", stellar_table}, {NULL, NULL},
 };
 
 static size_t core_offset(const char *section)
@@ -203,8 +203,8 @@ static int parse_bool(const char *text, bool *out)
     return -EINVAL;
 }
 
-int nova__config_parse_value(enum nova_config_type type, const char *text, int64_t min,
-                             int64_t max, void *dst, char *err, size_t errlen)
+int nova__config_parse_value(enum nova_config_type type, const char *text, int64_t min, int64_t max,
+                             void *dst, char *err, size_t errlen)
 {
     long long v;
     int rc;
@@ -262,6 +262,7 @@ struct parse_state {
     struct nova__config *cfg;
     const char *file;
     int line;
+    int section_line;
     int depth;
     int rc;
     char *err;
@@ -278,8 +279,12 @@ static char *counting_reader(char *buf, int size, void *stream)
 {
     struct parse_state *st = stream;
     char *r = fgets(buf, size, st->fp);
-    if (r != NULL)
+    if (r != NULL) {
         st->line++;
+        const char *p = r + strspn(r, " \t");
+        if (*p == '[')
+            st->section_line = st->line;
+    }
     return r;
 }
 
@@ -296,6 +301,7 @@ static int add_entry(struct parse_state *st, const char *section, const char *ke
     memset(e, 0, sizeof *e);
     e->file = strdup(st->file);
     e->line = st->line;
+    e->section_line = st->section_line;
     e->section = strdup(section);
     e->key = strdup(key);
     e->value = strdup(value);
@@ -358,9 +364,8 @@ static int on_ini_entry(void *user, const char *section, const char *key, const 
             st->rc = do_include(st, value);
             return st->rc == 0;
         }
-        set_err(st->err, st->errlen,
-                "%s:%d: '%s' is outside any section (only 'include' may be)", st->file, st->line,
-                key);
+        set_err(st->err, st->errlen, "%s:%d: '%s' is outside any section (only 'include' may be)",
+                st->file, st->line, key);
         st->rc = -EINVAL;
         return 0;
     }
@@ -391,15 +396,14 @@ static int parse_file(struct nova__config *cfg, const char *path, int depth, cha
         set_err(err, errlen, "%s: cannot open: %s", path, strerror(e));
         return -e;
     }
-    struct parse_state st = {.cfg = cfg, .file = path, .depth = depth, .err = err,
-                             .errlen = errlen, .fp = fp};
+    struct parse_state st = {
+        .cfg = cfg, .file = path, .depth = depth, .err = err, .errlen = errlen, .fp = fp};
     int line = ini_parse_stream(counting_reader, &st, on_ini_entry, &st);
     fclose(fp);
     if (st.rc != 0)
         return st.rc;
     if (line > 0) {
-        set_err(err, errlen, "%s:%d: syntax error (expected [section] or key = value)", path,
-                line);
+        set_err(err, errlen, "%s:%d: syntax error (expected [section] or key = value)", path, line);
         return -EINVAL;
     }
     if (line < 0) {
@@ -452,6 +456,35 @@ static void credential_name(char *out, size_t len, const char *prefix, const cha
     }
 }
 
+/* Masks the whole secret and, for connection strings, the password in it,
+ * since libraries quote the parts of a DSN separately in their errors. */
+static void register_secret(const char *text)
+{
+    nova__log_add_secret(text);
+    char part[512];
+    const char *scheme = strstr(text, "://");
+    if (scheme != NULL) {
+        const char *user = scheme + 3;
+        const char *at = strchr(user, '@');
+        const char *colon = at ? memchr(user, ':', (size_t)(at - user)) : NULL;
+        if (colon != NULL && (size_t)(at - colon - 1) < sizeof part) {
+            memcpy(part, colon + 1, (size_t)(at - colon - 1));
+            part[at - colon - 1] = '\0';
+            nova__log_add_secret(part);
+        }
+    }
+    const char *pw = strstr(text, "password=");
+    if (pw != NULL) {
+        pw += strlen("password=");
+        size_t len = strcspn(pw, " \t'&");
+        if (len < sizeof part) {
+            memcpy(part, pw, len);
+            part[len] = '\0';
+            nova__log_add_secret(part);
+        }
+    }
+}
+
 static struct nova__config_entry *last_entry(const struct nova__config *cfg, const char *section,
                                              const char *key)
 {
@@ -478,8 +511,8 @@ static int fill_section(const struct nova_config_entry *table, void *dst,
         for (size_t t = 0; !known && table != NULL && table[t].key != NULL; t++) {
             size_t kl = strlen(table[t].key);
             known = strcmp(e->key, table[t].key) == 0 ||
-                    (table[t].type == NOVA_CONFIG_SECRET && strncmp(e->key, table[t].key, kl) == 0 &&
-                     strcmp(e->key + kl, "_file") == 0);
+                    (table[t].type == NOVA_CONFIG_SECRET &&
+                     strncmp(e->key, table[t].key, kl) == 0 && strcmp(e->key + kl, "_file") == 0);
         }
         if (!known) {
             set_err(err, errlen, "%s:%d: unknown key '%s' in [%s]", e->file, e->line, e->key,
@@ -550,15 +583,15 @@ static int fill_section(const struct nova_config_entry *table, void *dst,
             }
             continue;
         }
-        int rc = nova__config_parse_value(row->type, text, row->min, row->max, slot, why,
-                                          sizeof why);
+        int rc =
+            nova__config_parse_value(row->type, text, row->min, row->max, slot, why, sizeof why);
         if (rc != 0) {
             set_err(err, errlen, "%s: %s: %s", origin, row->key, why);
             free(owned);
             return rc;
         }
         if (row->type == NOVA_CONFIG_SECRET && text != row->default_value)
-            nova__log_add_secret(text);
+            register_secret(text);
         free(owned);
     }
     return 0;
@@ -613,13 +646,13 @@ static int collect_plugins(struct nova__config *cfg, char *err, size_t errlen)
         memset(p, 0, sizeof *p);
         p->name = strdup(section + 7);
         p->file = strdup(cfg->entries[i].file);
-        p->line = cfg->entries[i].line;
+        p->line = cfg->entries[i].section_line;
         if (p->name == NULL || p->file == NULL)
             return -ENOMEM;
         struct nova__config_entry *en = last_entry(cfg, section, "enabled");
         if (en != NULL && parse_bool(en->value, &p->enabled) != 0) {
-            set_err(err, errlen, "%s:%d: enabled: '%s' is not a boolean (use yes or no)",
-                    en->file, en->line, en->value);
+            set_err(err, errlen, "%s:%d: enabled: '%s' is not a boolean (use yes or no)", en->file,
+                    en->line, en->value);
             return -EINVAL;
         }
     }
@@ -709,8 +742,8 @@ int nova__config_load(const char *path, struct nova__config **out, char *err, si
     int rc = cfg->path ? parse_file(cfg, path, 0, err, errlen) : -ENOMEM;
     for (int i = 0; rc == 0 && nova__core_sections[i].name != NULL; i++) {
         const char *name = nova__core_sections[i].name;
-        rc = fill_section(nova__core_sections[i].table, (char *)cfg + core_offset(name), cfg,
-                          name, name, err, errlen);
+        rc = fill_section(nova__core_sections[i].table, (char *)cfg + core_offset(name), cfg, name,
+                          name, err, errlen);
     }
     if (rc == 0)
         rc = collect_plugins(cfg, err, errlen);
@@ -788,13 +821,13 @@ void nova__config_print_table(const struct nova_config_entry *table, FILE *out)
         const struct nova_config_entry *r = &table[t];
         fprintf(out, "  %-22s %-9s", r->key, type_name(r->type));
         if (r->default_value != NULL)
-            fprintf(out, " default %s", r->type == NOVA_CONFIG_SECRET ? "(set)" : r->default_value);
+            fprintf(out, " default %s", r->default_value[0] ? r->default_value : "(empty)");
         else if (r->required)
             fprintf(out, " required");
         if (r->env != NULL)
             fprintf(out, ", env %s", r->env);
         if (r->type == NOVA_CONFIG_SECRET)
-            fprintf(out, ", or %s_file", r->key);
+            fprintf(out, ", %s_file or a credential", r->key);
         fprintf(out, "\n      %s\n", r->help ? r->help : "");
     }
 }

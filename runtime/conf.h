@@ -64,7 +64,7 @@ struct nova__http_config {
 };
 
 struct nova__stellar_config {
-    char *network; /* testnet | public | a passphrase */
+    char *network;            /* testnet | public | a passphrase */
     char *network_passphrase; /* derived from network */
     char *horizon_url;
     char *soroban_rpc_url;
@@ -79,6 +79,7 @@ struct nova__stellar_config {
 struct nova__config_entry {
     char *file;
     int line;
+    int section_line; /* line of the [section] header it belongs to */
     char *section;
     char *key;
     char *value;
@@ -130,8 +131,8 @@ void nova__config_struct_free(const struct nova_config_entry *table, void *confi
 
 /* Parses one value of the given type into dst (a field of that type).
  * Returns 0 or -EINVAL with a short reason in err. Exposed for tests. */
-int nova__config_parse_value(enum nova_config_type type, const char *text, int64_t min,
-                             int64_t max, void *dst, char *err, size_t errlen);
+int nova__config_parse_value(enum nova_config_type type, const char *text, int64_t min, int64_t max,
+                             void *dst, char *err, size_t errlen);
 
 /* Writes a table as help text (used by `plugins --help` and `--help`). */
 void nova__config_print_table(const struct nova_config_entry *table, FILE *out);

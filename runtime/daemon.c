@@ -200,8 +200,7 @@ static void finish(struct daemon *d)
 static void begin_shutdown(struct daemon *d, int signum)
 {
     if (d->state == STATE_DRAINING) {
-        nova__log_warn("second %s: stopping without waiting for in-flight jobs",
-                       strsignal(signum));
+        nova__log_warn("second %s: stopping without waiting for in-flight jobs", strsignal(signum));
         d->exit_code = 1;
         finish(d);
         return;
@@ -246,8 +245,7 @@ static void warn_core_changes(const struct nova__config *old, const struct nova_
     };
     for (size_t i = 0; i < sizeof checks / sizeof checks[0]; i++) {
         if (checks[i].changed)
-            nova__log_warn("reload: %s changed; it takes effect after a restart",
-                           checks[i].what);
+            nova__log_warn("reload: %s changed; it takes effect after a restart", checks[i].what);
     }
 }
 
@@ -347,8 +345,7 @@ static void reload(struct daemon *d)
     d->cfg = new;
     nova__log_info("reload: done, %zu plugin(s) running", d->plugin_count);
     char status[128];
-    snprintf(status, sizeof status, "READY=1\nSTATUS=serving with %zu plugin(s)",
-             d->plugin_count);
+    snprintf(status, sizeof status, "READY=1\nSTATUS=serving with %zu plugin(s)", d->plugin_count);
     nova__sd_notify(status);
 }
 
@@ -372,9 +369,9 @@ static void set_build_info(void)
                                          "nova-worker build (always 1)", labels, NULL, 0);
     const char *values[] = {PACKAGE_VERSION};
     nova__metric_set(info, values, 1);
-    metric_up = nova__metric_new(NOVA_METRIC_GAUGE, "nova_worker_ready",
-                                 "1 when Redis, PostgreSQL and the plugins are ready", NULL, NULL,
-                                 0);
+    metric_up =
+        nova__metric_new(NOVA_METRIC_GAUGE, "nova_worker_ready",
+                         "1 when Redis, PostgreSQL and the plugins are ready", NULL, NULL, 0);
 }
 
 int nova__daemon_run(const char *config_path)

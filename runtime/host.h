@@ -25,16 +25,16 @@ struct nova__host_timer;
 struct nova__services {
     uv_loop_t *loop;
     const struct nova__config *config;
-    struct nova__queue_engine *queues;   /* runtime/queue.h */
-    struct nova__pg_pool *pg;            /* runtime/pg_pool.h */
-    struct nova__http_client *http;      /* runtime/http_client.h */
+    struct nova__queue_engine *queues;    /* runtime/queue.h */
+    struct nova__pg_pool *pg;             /* runtime/pg_pool.h */
+    struct nova__http_client *http;       /* runtime/http_client.h */
     struct nova__stellar_client *stellar; /* runtime/stellar_client.h */
 };
 
 struct nova__host_ctx {
     struct nova_host host; /* must stay first */
     struct nova__services *services;
-    struct nova__log_ctx log_ctx; /* plugin name for log lines */
+    struct nova__log_ctx log_ctx;    /* plugin name for log lines */
     struct nova__host_timer *timers; /* live timers, stopped before shutdown */
     void *owner;                     /* the loaded plugin (runtime/loader.h) */
 };

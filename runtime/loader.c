@@ -77,16 +77,16 @@ static int check_descriptor(const char *name, const char *path, const struct nov
         return -EINVAL;
     }
     if (d->config != NULL && d->config_size == 0) {
-        set_err(err, errlen, "plugin %s (%s): has a config table but config_size is 0", name,
-                path);
+        set_err(err, errlen, "plugin %s (%s): has a config table but config_size is 0", name, path);
         return -EINVAL;
     }
     for (size_t i = 0; d->config != NULL && d->config[i].key != NULL; i++) {
         if (d->config[i].offset + sizeof(int64_t) > d->config_size &&
             d->config[i].type != NOVA_CONFIG_BOOL) {
-            set_err(err, errlen, "plugin %s (%s): config key '%s' has offset %zu outside "
-                    "config_size %zu", name, path, d->config[i].key, d->config[i].offset,
-                    d->config_size);
+            set_err(err, errlen,
+                    "plugin %s (%s): config key '%s' has offset %zu outside "
+                    "config_size %zu",
+                    name, path, d->config[i].key, d->config[i].offset, d->config_size);
             return -EINVAL;
         }
     }
@@ -119,8 +119,8 @@ int nova__plugin_open(const char *dir, const char *name, struct nova__plugin **o
     nova_plugin_entry_fn entry;
     *(void **)&entry = dlsym(handle, NOVA_PLUGIN_ENTRY_SYMBOL);
     if (entry == NULL) {
-        set_err(err, errlen, "plugin %s: %s does not export %s() (not a nova-worker plugin?)",
-                name, path, NOVA_PLUGIN_ENTRY_SYMBOL);
+        set_err(err, errlen, "plugin %s: %s does not export %s() (not a nova-worker plugin?)", name,
+                path, NOVA_PLUGIN_ENTRY_SYMBOL);
         dlclose(handle);
         return -ENOEXEC;
     }
@@ -160,8 +160,8 @@ int nova__plugin_configure(struct nova__plugin *p, const struct nova__config *cf
                            const struct nova__plugin_section *section, char *err, size_t errlen)
 {
     void *config = NULL;
-    int rc = nova__config_fill(p->desc.config, p->desc.config_size, cfg, section, &config, err,
-                               errlen);
+    int rc =
+        nova__config_fill(p->desc.config, p->desc.config_size, cfg, section, &config, err, errlen);
     if (rc != 0)
         return rc;
     nova__config_struct_free(p->desc.config, p->config);
@@ -192,8 +192,7 @@ int nova__plugin_check_requires(const struct nova__plugin *p, const struct nova_
     return 0;
 }
 
-int nova__plugin_init(struct nova__plugin *p, struct nova__services *svc, char *err,
-                      size_t errlen)
+int nova__plugin_init(struct nova__plugin *p, struct nova__services *svc, char *err, size_t errlen)
 {
     nova__host_init(&p->host, svc, p->name, p);
     void *state = NULL;

@@ -25,10 +25,10 @@ struct nova__plugin_section;
 struct nova__plugin {
     char *name;
     char *path;
-    void *handle;              /* dlopen handle */
-    struct nova_plugin desc;   /* the plugin's descriptor, zero-extended to our size */
-    void *config;              /* filled from its [plugin NAME] section */
-    void *state;               /* what init() returned */
+    void *handle;            /* dlopen handle */
+    struct nova_plugin desc; /* the plugin's descriptor, zero-extended to our size */
+    void *config;            /* filled from its [plugin NAME] section */
+    void *state;             /* what init() returned */
     bool initialized;
     struct nova__host_ctx host;
 };
@@ -48,8 +48,7 @@ int nova__plugin_check_requires(const struct nova__plugin *p, const struct nova_
                                 char *err, size_t errlen);
 
 /* Calls init() with a fresh host table. Returns init's result. */
-int nova__plugin_init(struct nova__plugin *p, struct nova__services *svc, char *err,
-                      size_t errlen);
+int nova__plugin_init(struct nova__plugin *p, struct nova__services *svc, char *err, size_t errlen);
 
 /* Calls shutdown() when initialised (after stopping its timers). */
 void nova__plugin_shutdown(struct nova__plugin *p);

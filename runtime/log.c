@@ -13,9 +13,9 @@
 #include <time.h>
 #include <unistd.h>
 
-#define LOG_LINE_MAX  8192
-#define MASK          "[REDACTED]"
-#define SECRETS_MAX   64
+#define LOG_LINE_MAX 8192
+#define MASK         "[REDACTED]"
+#define SECRETS_MAX  64
 
 static enum nova_log_level current_level = NOVA_LOG_INFO;
 static int log_fd = 2;
@@ -145,8 +145,8 @@ static void redact_url_passwords(char *buf)
 /* key=value and "key":"value" pairs whose key names a secret. */
 static void redact_keyed(char *buf)
 {
-    static const char *const keys[] = {"password", "secret", "token", "apikey", "api_key",
-                                       "private_key", "authorization", NULL};
+    static const char *const keys[] = {"password", "secret",      "token",         "apikey",
+                                       "api_key",  "private_key", "authorization", NULL};
     for (char *p = buf; *p != '\0'; p++) {
         for (size_t k = 0; keys[k] != NULL; k++) {
             size_t kl = strlen(keys[k]);
@@ -269,12 +269,12 @@ void nova__logv(enum nova_log_level level, const struct nova__log_ctx *ctx, cons
 
     char line[LOG_LINE_MAX + 512];
     size_t cap = sizeof line - 2;
-    size_t pos = (size_t)snprintf(line, cap,
-                                  "{\"ts\":\"%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ\","
-                                  "\"level\":\"%s\",\"msg\":\"",
-                                  tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
-                                  tm.tm_min, tm.tm_sec, (long)(tv.tv_usec / 1000),
-                                  nova__log_level_name(level));
+    size_t pos =
+        (size_t)snprintf(line, cap,
+                         "{\"ts\":\"%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ\","
+                         "\"level\":\"%s\",\"msg\":\"",
+                         tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min,
+                         tm.tm_sec, (long)(tv.tv_usec / 1000), nova__log_level_name(level));
     pos = json_escape(line, pos, cap - 3, msg);
     line[pos++] = '"';
     if (ctx != NULL) {

@@ -31,6 +31,7 @@ static void usage(FILE *out)
             "  run [-c FILE]          run in the foreground (the default command)\n"
             "  check [-c FILE]        validate the config and load every enabled plugin\n"
             "  plugins [--help NAME]  list installed plugins, or describe one\n"
+            "  keys                   list every core config key with default and env\n"
             "\n"
             "Options:\n"
             "  -c, --config FILE      config file (default %s)\n"
@@ -118,8 +119,8 @@ static int describe_plugin(const char *dir, const char *name)
     }
     printf("%s %s (ABI %u.%u)\n  %s\n  %s\n\n[plugin %s]\n  enabled                yes/no    "
            "default no\n      load this plugin\n",
-           p->name, p->desc.version ? p->desc.version : "", p->desc.abi_major,
-           p->desc.abi_minor, p->desc.description ? p->desc.description : "", p->path, p->name);
+           p->name, p->desc.version ? p->desc.version : "", p->desc.abi_major, p->desc.abi_minor,
+           p->desc.description ? p->desc.description : "", p->path, p->name);
     nova__config_print_table(p->desc.config, stdout);
     if (p->desc.required_columns != NULL) {
         printf("\nPostgreSQL columns used:\n");
@@ -229,10 +230,25 @@ static int cmd_plugins(int argc, char **argv)
     return rc;
 }
 
+static int cmd_keys(int argc, char **argv)
+{
+    if (argc > 1 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {
+        printf("Usage: nova-worker keys\n\nPrints every key of the core config sections with "
+               "its type, default,\nenvironment fallback and meaning.\n");
+        return 0;
+    }
+    for (size_t i = 0; nova__core_sections[i].name != NULL; i++) {
+        printf("%s[%s]\n", i ? "\n" : "", nova__core_sections[i].name);
+        nova__config_print_table(nova__core_sections[i].table, stdout);
+    }
+    return 0;
+}
+
 static const struct command commands[] = {
     {"run", "run the worker", cmd_run},
     {"check", "validate the configuration", cmd_check},
     {"plugins", "list plugins", cmd_plugins},
+    {"keys", "list core config keys", cmd_keys},
     {NULL, NULL, NULL},
 };
 

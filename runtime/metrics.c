@@ -231,8 +231,8 @@ double nova__metric_value(nova_metric *metric, const char *const *label_values)
         return -1;
     pthread_mutex_lock(&registry_lock);
     struct series *s = find_series(metric, label_values ? label_values : no_labels, 0);
-    double v = s == NULL ? -1 : (metric->type == NOVA_METRIC_HISTOGRAM ? (double)s->count
-                                                                         : s->value);
+    double v =
+        s == NULL ? -1 : (metric->type == NOVA_METRIC_HISTOGRAM ? (double)s->count : s->value);
     pthread_mutex_unlock(&registry_lock);
     return v;
 }
@@ -294,8 +294,16 @@ static void put_number(struct buf *b, double v)
         bprintf(b, "NaN");
     else if (v == (double)(int64_t)v && fabs(v) < 1e15)
         bprintf(b, "%lld", (long long)v);
-    else
-        bprintf(b, "%.17g", v);
+    else {
+        /* The shortest form that reads back as the same double. */
+        char tmp[64];
+        for (int precision = 15; precision <= 17; precision++) {
+            snprintf(tmp, sizeof tmp, "%.*g", precision, v);
+            if (strtod(tmp, NULL) == v)
+                break;
+        }
+        bprintf(b, "%s", tmp);
+    }
 }
 
 static void put_labels(struct buf *b, const struct nova_metric *m, const struct series *s,
@@ -334,17 +342,21 @@ static void render_process(struct buf *b)
     }
     struct timespec cpu;
     clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &cpu);
-    bprintf(b, "# HELP process_resident_memory_bytes Resident memory size in bytes.\n"
-               "# TYPE process_resident_memory_bytes gauge\nprocess_resident_memory_bytes %ld\n",
+    bprintf(b,
+            "# HELP process_resident_memory_bytes Resident memory size in bytes.\n"
+            "# TYPE process_resident_memory_bytes gauge\nprocess_resident_memory_bytes %ld\n",
             rss_pages * sysconf(_SC_PAGESIZE));
-    bprintf(b, "# HELP process_open_fds Number of open file descriptors.\n"
-               "# TYPE process_open_fds gauge\nprocess_open_fds %d\n",
+    bprintf(b,
+            "# HELP process_open_fds Number of open file descriptors.\n"
+            "# TYPE process_open_fds gauge\nprocess_open_fds %d\n",
             fds);
-    bprintf(b, "# HELP process_cpu_seconds_total Total user and system CPU time in seconds.\n"
-               "# TYPE process_cpu_seconds_total counter\nprocess_cpu_seconds_total %.6f\n",
+    bprintf(b,
+            "# HELP process_cpu_seconds_total Total user and system CPU time in seconds.\n"
+            "# TYPE process_cpu_seconds_total counter\nprocess_cpu_seconds_total %.6f\n",
             (double)cpu.tv_sec + cpu.tv_nsec / 1e9);
-    bprintf(b, "# HELP process_start_time_seconds Start time of the process since the epoch.\n"
-               "# TYPE process_start_time_seconds gauge\nprocess_start_time_seconds %.3f\n",
+    bprintf(b,
+            "# HELP process_start_time_seconds Start time of the process since the epoch.\n"
+            "# TYPE process_start_time_seconds gauge\nprocess_start_time_seconds %.3f\n",
             process_start_time);
 }
 

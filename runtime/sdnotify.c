@@ -14,7 +14,8 @@ int nova__sd_notify(const char *state)
     const char *path = getenv("NOTIFY_SOCKET");
     if (path == NULL || path[0] == '\0')
         return 0;
-    if ((path[0] != '/' && path[0] != '@') || strlen(path) >= sizeof(((struct sockaddr_un *)0)->sun_path))
+    if ((path[0] != '/' && path[0] != '@') ||
+        strlen(path) >= sizeof(((struct sockaddr_un *)0)->sun_path))
         return -EAFNOSUPPORT;
 
     struct sockaddr_un addr = {.sun_family = AF_UNIX};

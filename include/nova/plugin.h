@@ -169,24 +169,24 @@ enum nova_job_outcome {
 };
 
 struct nova_subscription {
-    uint32_t struct_size;          /* sizeof(struct nova_subscription) */
-    const char *queue;             /* BullMQ queue name, e.g. "reward-issuance" */
-    const char *const *job_names;  /* NULL-terminated names handled; NULL = every name */
-    unsigned concurrency;          /* jobs in flight at once, >= 1 */
-    int64_t lock_duration_ms;      /* 0 = 30000 */
-    int64_t limiter_max;           /* rate limit: at most max jobs ... */
-    int64_t limiter_duration_ms;   /* ... per duration; 0 = unlimited */
+    uint32_t struct_size;         /* sizeof(struct nova_subscription) */
+    const char *queue;            /* BullMQ queue name, e.g. "reward-issuance" */
+    const char *const *job_names; /* NULL-terminated names handled; NULL = every name */
+    unsigned concurrency;         /* jobs in flight at once, >= 1 */
+    int64_t lock_duration_ms;     /* 0 = 30000 */
+    int64_t limiter_max;          /* rate limit: at most max jobs ... */
+    int64_t limiter_duration_ms;  /* ... per duration; 0 = unlimited */
     void (*handle)(void *arg, nova_job *job);
     void *arg;
 };
 
 /* Options for enqueue(); zero means "BullMQ's default" for every field. */
 struct nova_job_options {
-    uint32_t struct_size;       /* sizeof(struct nova_job_options) */
-    const char *job_id;         /* custom id (not all digits, no ':'); NULL = auto */
-    int64_t delay_ms;           /* > 0: added to delayed */
-    int attempts;               /* total tries; 0 = 1 */
-    const char *backoff_type;   /* "fixed" or "exponential"; NULL = none */
+    uint32_t struct_size;     /* sizeof(struct nova_job_options) */
+    const char *job_id;       /* custom id (not all digits, no ':'); NULL = auto */
+    int64_t delay_ms;         /* > 0: added to delayed */
+    int attempts;             /* total tries; 0 = 1 */
+    const char *backoff_type; /* "fixed" or "exponential"; NULL = none */
     int64_t backoff_delay_ms;
     double backoff_jitter;      /* 0..1 */
     int priority;               /* 0 = none; 1 is the highest */
@@ -241,8 +241,8 @@ struct nova_host {
     int64_t (*now_ms)(const struct nova_host *host);
 
     /* Timers on the host's loop. NULL on allocation failure. */
-    nova_timer *(*timer_start)(const struct nova_host *host, uint64_t after_ms,
-                               uint64_t repeat_ms, nova_timer_cb cb, void *arg);
+    nova_timer *(*timer_start)(const struct nova_host *host, uint64_t after_ms, uint64_t repeat_ms,
+                               nova_timer_cb cb, void *arg);
     void (*timer_stop)(const struct nova_host *host, nova_timer *timer);
 
     /* Metrics, exposed on /metrics. Registering an existing name with the
@@ -250,9 +250,8 @@ struct nova_host {
      * NULL-terminated (or NULL); buckets only for histograms (NULL = the
      * default latency buckets). Metrics live until the process exits. */
     nova_metric *(*metric_new)(const struct nova_host *host, enum nova_metric_type type,
-                               const char *name, const char *help,
-                               const char *const *label_names, const double *buckets,
-                               size_t bucket_count);
+                               const char *name, const char *help, const char *const *label_names,
+                               const double *buckets, size_t bucket_count);
     void (*metric_add)(nova_metric *metric, const char *const *label_values, double value);
     void (*metric_set)(nova_metric *metric, const char *const *label_values, double value);
     void (*metric_observe)(nova_metric *metric, const char *const *label_values, double value);
@@ -262,8 +261,8 @@ struct nova_host {
     int (*subscribe)(const struct nova_host *host, const struct nova_subscription *sub);
     int (*set_concurrency)(const struct nova_host *host, const char *queue, unsigned concurrency);
     int (*enqueue)(const struct nova_host *host, const char *queue, const char *name,
-                   const char *data_json, const struct nova_job_options *opts,
-                   nova_enqueue_cb cb, void *arg);
+                   const char *data_json, const struct nova_job_options *opts, nova_enqueue_cb cb,
+                   void *arg);
 
     /* Job accessors: borrowed values, valid while the job is. */
     const char *(*job_id)(const nova_job *job);

@@ -25,30 +25,42 @@
 
 /* Filled by the host from [plugin skeleton]; see the table below. */
 struct skeleton_config {
-    char *greeting;       /* NOVA_CONFIG_STRING: host-owned */
-    int64_t interval_ms;  /* NOVA_CONFIG_DURATION */
-    char *queue;          /* empty: do not consume jobs */
-    int64_t concurrency;  /* NOVA_CONFIG_INT */
+    char *greeting;      /* NOVA_CONFIG_STRING: host-owned */
+    int64_t interval_ms; /* NOVA_CONFIG_DURATION */
+    char *queue;         /* empty: do not consume jobs */
+    int64_t concurrency; /* NOVA_CONFIG_INT */
 };
 
 static const struct nova_config_entry skeleton_config_table[] = {
-    {.key = "greeting", .type = NOVA_CONFIG_STRING, .default_value = "hello",
+    {.key = "greeting",
+     .type = NOVA_CONFIG_STRING,
+     .default_value = "hello",
      .offset = offsetof(struct skeleton_config, greeting),
      .help = "text logged on every tick and returned as job result"},
-    {.key = "interval", .type = NOVA_CONFIG_DURATION, .default_value = "60s",
+    {.key = "interval",
+     .type = NOVA_CONFIG_DURATION,
+     .default_value = "60s",
      .offset = offsetof(struct skeleton_config, interval_ms),
-     .help = "how often the tick runs", .min = 10, .max = 86400000},
-    {.key = "queue", .type = NOVA_CONFIG_STRING, .default_value = "",
+     .help = "how often the tick runs",
+     .min = 10,
+     .max = 86400000},
+    {.key = "queue",
+     .type = NOVA_CONFIG_STRING,
+     .default_value = "",
      .offset = offsetof(struct skeleton_config, queue),
      .help = "BullMQ queue to consume (empty: none)"},
-    {.key = "concurrency", .type = NOVA_CONFIG_INT, .default_value = "1",
+    {.key = "concurrency",
+     .type = NOVA_CONFIG_INT,
+     .default_value = "1",
      .offset = offsetof(struct skeleton_config, concurrency),
-     .help = "jobs processed at once", .min = 1, .max = 1000},
+     .help = "jobs processed at once",
+     .min = 1,
+     .max = 1000},
     {.key = NULL},
 };
 
 struct skeleton {
-    const struct nova_host *host;     /* valid until shutdown() returns */
+    const struct nova_host *host;      /* valid until shutdown() returns */
     const struct skeleton_config *cfg; /* host-owned; replaced on reload */
     nova_timer *tick;
     nova_metric *ticks_total;
@@ -72,8 +84,8 @@ static void on_job(void *arg, nova_job *job)
     const char *labels[] = {"done"};
 
     char result[256];
-    snprintf(result, sizeof result, "{\"greeting\":\"%s\",\"attempt\":%d}",
-             s->cfg->greeting, h->job_attempts_made(job) + 1);
+    snprintf(result, sizeof result, "{\"greeting\":\"%s\",\"attempt\":%d}", s->cfg->greeting,
+             h->job_attempts_made(job) + 1);
     /* A real plugin validates h->job_data(job) here and answers
      * job_fail(job, "why") for bad input, job_retry(job, "why", -1) for a
      * transient error (the job's backoff applies). */

@@ -1,0 +1,6 @@
+#!/bin/sh
+# LOG_COMPILER for `make check-valgrind`: runs one test program under
+# memcheck; any error or definite leak fails the test.
+exec valgrind --quiet --error-exitcode=99 --leak-check=full \
+	--errors-for-leak-kinds=definite --show-leak-kinds=definite \
+	--suppressions="$(dirname "$0")/valgrind.supp" "$@"
