@@ -1,7 +1,7 @@
 #!/bin/sh
 # Checks the generated man pages: they format without groff/man warnings
 # (what lintian runs, at its 120 columns), contain no unreplaced @placeholders@, and
-# nova-worker.conf(5) documents every core key of runtime/conf.c with its
+# nova-worker.conf(5) documents every core key of `nova-worker keys` with its
 # default and environment variable, and no key that does not exist.
 set -u
 : "${NOVA_BUILDDIR:?run through make check}" "${NOVA_SRCDIR:?run through make check}"
@@ -25,29 +25,24 @@ for page in "$NOVA_BUILDDIR/packaging/man/nova-worker.8" "$conf5"; do
     grep -n '@[a-zA-Z_]*@' "$page" && bad "$page: placeholder left"
 done
 
-# Rows of the core tables in conf.c: section, key, default, env.
-conf_c="$NOVA_SRCDIR/runtime/conf.c"
-[ -f "$conf_c" ] || { echo "FAIL: $conf_c not found"; exit 1; }
+# The core keys as the binary knows them (`nova-worker keys`): lines
+# "[section]", then "  key  type  default VALUE, env VAR, ..." (help lines
+# are indented further). Written as: section key default env ("-" = none).
+bin="$NOVA_BUILDDIR/nova-worker"
+[ -x "$bin" ] || { echo "FAIL: $bin not built"; exit 1; }
+"$bin" keys >"$tmp/keys" || { echo "FAIL: nova-worker keys exited $?"; exit 1; }
 awk '
-    match($0, /nova_config_entry [a-z]+_table\[\]/) {
-        sec = substr($0, RSTART + 18, RLENGTH - 26); next
-    }
-    sec != "" && /^};/ { sec = ""; next }
-    sec != "" && /\{"[a-z_]+", NOVA_CONFIG_/ { row = $0; inrow = 1 }
-    sec != "" && inrow && row != $0 { row = row " " $0 }
-    sec != "" && inrow && /(true|false)\},?[ \t]*$/ {
-        inrow = 0
-        key = row; sub(/^[^"]*"/, "", key); sub(/".*/, "", key)
-        def = row; sub(/.*NOVA_CONFIG_[A-Z]+, */, "", def)
-        if (def ~ /^"[^"]*",/) { sub(/^"/, "", def); sub(/".*/, "", def) } else def = "-"
-        env = "-"
-        if (match(row, /"[A-Z_]+", *(true|false)\}/)) {
-            env = substr(row, RSTART + 1); sub(/".*/, "", env)
-        }
+    /^\[[a-z]+\]$/ { sec = substr($0, 2, length($0) - 2); next }
+    sec != "" && /^  [a-z_]+ / {
+        key = $1; def = "-"; env = "-"
+        rest = $0
+        if (match(rest, /default [^,]*/)) def = substr(rest, RSTART + 8, RLENGTH - 8)
+        if (match(rest, /env [A-Z_]+/)) env = substr(rest, RSTART + 4, RLENGTH - 4)
+        sub(/[ \t]+$/, "", def)
         print sec, key, def, env
     }
-' "$conf_c" >"$tmp/code"
-[ -s "$tmp/code" ] || { echo "FAIL: could not read the key tables of $conf_c (format changed?)"; exit 1; }
+' "$tmp/keys" >"$tmp/code"
+[ -s "$tmp/code" ] || { echo "FAIL: could not read the output of nova-worker keys (format changed?)"; exit 1; }
 
 # Keys documented in nova-worker.conf(5): ".SS [section]", then ".TP" and
 # "\fBkey\fR = ..." lines; the paragraph holds "Default \fB...\fR" and
@@ -82,7 +77,7 @@ while read -r sec key def env; do
     fi
 done <"$tmp/code"
 while read -r _ sec key; do
-    grep -q "^$sec $key " "$tmp/code" || bad "nova-worker.conf(5) documents [$sec] $key, which conf.c does not have"
+    grep -q "^$sec $key " "$tmp/code" || bad "nova-worker.conf(5) documents [$sec] $key, which nova-worker keys does not list"
 done <<EOF2
 $(grep '^key ' "$tmp/doc")
 EOF2
