@@ -62,7 +62,8 @@ for f in nova-worker.service nova-worker@.service; do
     # 30 s is the default [worker] shutdown_timeout; leave room for children.
     [ -n "$stop" ] && [ "$stop" -ge 45 ] || bad "$f: TimeoutStopSec='$stop' is not >= 45s"
 done
-grep -q -- '--instance %i' "$tmp/nova-worker@.service" || bad "template does not pass --instance %i"
+grep -q '^ExecStart=.* run -c /.*/instances/%i\.conf$' "$tmp/nova-worker@.service" ||
+    bad "template does not run with instances/%i.conf"
 grep -q '^PartOf=nova-worker.target$' "$tmp/nova-worker@.service" || bad "template is not PartOf= the target"
 
 # The sysusers file creates the account and its group in an empty root.
