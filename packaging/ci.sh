@@ -8,8 +8,9 @@
 # 3. runs lintian (errors and warnings fail; overrides carry their reasons),
 # 4. installs them with apt-get and checks the installed daemon:
 #    `nova-worker --version`, `nova-worker check -c /etc/nova-worker/nova-worker.conf`,
-#    the sysusers account, and the installed units with systemd-analyze
-#    (verify, including the man pages they name, and the security score),
+#    the shipped instance example, the sysusers account, the .pc file, and
+#    the installed units with systemd-analyze (verify, including the man
+#    pages they name, and the security score),
 # 5. purges them again (maintainer scripts on removal),
 # 6. builds the RPMs from the same tarball (build-rpm.sh) and runs rpmlint.
 #
@@ -62,6 +63,11 @@ getent passwd nova-worker | grep -q ':/var/lib/nova-worker:' ||
     die "postinst did not create the nova-worker account"
 pkg-config --variable=plugindir nova-worker | grep -q '/nova-worker/plugins$' ||
     die "nova-worker.pc has no plugindir"
+# The shipped instance example works against the shipped main file.
+example=/usr/share/doc/nova-worker/examples/instance.conf.example
+cp "$example" /etc/nova-worker/instances/ci.conf
+nova-worker check -c /etc/nova-worker/instances/ci.conf
+rm -f /etc/nova-worker/instances/ci.conf
 
 step "installed units"
 units=$(dpkg -L nova-worker | grep '/systemd/system/nova-worker[^/]*$' | sort)
