@@ -1,7 +1,7 @@
 #!/bin/sh
 # Builds the nova-worker Debian packages from a `make dist` tarball.
 #
-#   packaging/build-deb.sh [-o OUTDIR] [TARBALL]
+#   packaging/build-deb.sh [-s] [-o OUTDIR] [TARBALL]
 #
 # Without TARBALL, the tarball is made first from this source tree (tracked
 # and untracked-but-not-ignored files) in a temporary directory. The
@@ -9,17 +9,20 @@
 # to debian/ there (the source tree never gets a top-level debian/), and
 # `dpkg-buildpackage -us -uc -b` builds nova-worker and nova-worker-dev.
 # The .deb, .changes and .buildinfo files land in OUTDIR (default: the
-# current directory).
+# current directory). With -s, the source package (.dsc, .orig.tar.gz,
+# .debian.tar.xz) is built too, with dpkg-source before the binary build.
 #
 # DEB_BUILD_OPTIONS is passed through: `nocheck` also skips the server-free
 # tests that otherwise run during the build (packaging/tests/*.sh).
 set -eu
 
 outdir=$PWD
-while getopts o: opt; do
+source=no
+while getopts so: opt; do
     case $opt in
     o) outdir=$OPTARG ;;
-    *) echo "usage: $0 [-o OUTDIR] [TARBALL]" >&2; exit 2 ;;
+    s) source=yes ;;
+    *) echo "usage: $0 [-s] [-o OUTDIR] [TARBALL]" >&2; exit 2 ;;
     esac
 done
 shift $((OPTIND - 1))
@@ -65,6 +68,10 @@ if [ "${top%-*}" != "$version" ]; then
     mv "$tree/debian/changelog.new" "$tree/debian/changelog"
 fi
 
+if [ $source = yes ]; then
+    (cd "$work/build" && dpkg-source -b "$base")
+    cp -L "$work"/build/*.dsc "$work"/build/*.orig.tar.gz "$work"/build/*.debian.tar.* "$outdir"/
+fi
 (cd "$tree" && dpkg-buildpackage -us -uc -b)
 cp "$work"/build/*.deb "$work"/build/*.changes "$work"/build/*.buildinfo "$outdir"/
 ls -1 "$outdir"/*.deb

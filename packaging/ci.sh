@@ -4,7 +4,8 @@
 #   packaging/ci.sh [OUTDIR]
 #
 # 1. makes the `make dist` tarball,
-# 2. builds the .debs from it (build-deb.sh: dpkg-buildpackage -us -uc -b),
+# 2. builds the .debs from it (build-deb.sh: dpkg-buildpackage -us -uc -b)
+#    and the source package (dpkg-source -b),
 # 3. runs lintian (errors and warnings fail; overrides carry their reasons),
 # 4. installs them with apt-get and checks the installed daemon:
 #    `nova-worker --version`, `nova-worker check -c /etc/nova-worker/nova-worker.conf`,
@@ -46,12 +47,13 @@ tarball="$out/$(basename "$tarball")"
 echo "$tarball"
 
 step "Debian packages"
-rm -f "$out"/*.deb "$out"/*.changes "$out"/*.buildinfo
-"$srcdir/packaging/build-deb.sh" -o "$out" "$tarball"
+rm -f "$out"/*.deb "$out"/*.changes "$out"/*.buildinfo "$out"/*.dsc "$out"/*.debian.tar.*
+"$srcdir/packaging/build-deb.sh" -s -o "$out" "$tarball"
 changes=$(ls "$out"/nova-worker_*.changes)
+dsc=$(ls "$out"/nova-worker_*.dsc)
 
 step "lintian"
-lintian --fail-on error,warning --display-info "$changes"
+lintian --fail-on error,warning --display-info "$changes" "$dsc"
 
 step "install"
 apt-get install -y -o DPkg::Lock::Timeout=300 "$out"/nova-worker_*.deb "$out"/nova-worker-dev_*.deb
