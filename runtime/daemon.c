@@ -2,6 +2,7 @@
 #include "daemon.h"
 #include "conf.h"
 #include "host.h"
+#include "http_client.h"
 #include "httpd.h"
 #include "loader.h"
 #include "log.h"
@@ -33,6 +34,7 @@ struct daemon {
     bool notified_ready;
     bool reloading;
     int exit_code;
+    int services_closing; /* asynchronous closes still running */
 };
 
 static nova_metric *metric_up;
@@ -41,8 +43,14 @@ static nova_metric *metric_up;
 
 static int services_open(struct daemon *d, char *err, size_t errlen)
 {
+    const struct nova__config *cfg = d->boot_cfg;
     d->svc.loop = &d->loop;
-    d->svc.config = d->boot_cfg;
+    d->svc.config = cfg;
+    int rc = nova__http_client_new(&d->loop, &cfg->http, &d->svc.http);
+    if (rc != 0) {
+        snprintf(err, errlen, "[http] cannot create the HTTP client: %s", strerror(-rc));
+        return rc;
+    }
     return 0;
 }
 
@@ -53,9 +61,26 @@ static bool services_ready(const struct daemon *d, const char **why)
     return true;
 }
 
+static void close_own_handles(struct daemon *d);
+
+static void service_closed(void *arg)
+{
+    struct daemon *d = arg;
+    if (--d->services_closing == 0)
+        close_own_handles(d);
+}
+
+/* Closes every shared client; the daemon's own handles close after the
+ * last one reports back, so the loop ends only when all are gone. */
 static void services_close(struct daemon *d)
 {
-    (void)d;
+    d->services_closing = 1;
+    if (d->svc.http != NULL) {
+        d->services_closing++;
+        nova__http_client_close(d->svc.http, service_closed, d);
+        d->svc.http = NULL;
+    }
+    service_closed(d);
 }
 
 /* ---- plugins ------------------------------------------------------------ */
@@ -188,13 +213,19 @@ static void finish(struct daemon *d)
     d->state = STATE_DONE;
     while (d->plugin_count > 0)
         stop_plugin(d, d->plugins[d->plugin_count - 1]);
-    services_close(d);
     nova__httpd_set_ready(d->httpd, false, "stopped");
-    uv_close((uv_handle_t *)&d->sig_term, NULL);
-    uv_close((uv_handle_t *)&d->sig_int, NULL);
-    uv_close((uv_handle_t *)&d->sig_hup, NULL);
-    uv_close((uv_handle_t *)&d->watchdog, NULL);
-    uv_close((uv_handle_t *)&d->ready_timer, NULL);
+    services_close(d);
+}
+
+static void close_own_handles(struct daemon *d)
+{
+    uv_handle_t *own[] = {(uv_handle_t *)&d->sig_term, (uv_handle_t *)&d->sig_int,
+                          (uv_handle_t *)&d->sig_hup, (uv_handle_t *)&d->watchdog,
+                          (uv_handle_t *)&d->ready_timer};
+    for (size_t i = 0; i < sizeof own / sizeof own[0]; i++) {
+        if (own[i]->loop != NULL && !uv_is_closing(own[i]))
+            uv_close(own[i], NULL);
+    }
 }
 
 static void begin_shutdown(struct daemon *d, int signum)

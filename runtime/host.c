@@ -1,5 +1,6 @@
 #include "config.h"
 #include "host.h"
+#include "http_client.h"
 #include "metrics.h"
 
 #include <stdlib.h>
@@ -95,10 +96,12 @@ static void host_timer_stop(const struct nova_host *host, nova_timer *timer)
         timer_release((struct nova__host_timer *)timer);
 }
 
-void nova__host_stop_timers(struct nova__host_ctx *ctx)
+void nova__host_release(struct nova__host_ctx *ctx)
 {
     while (ctx->timers != NULL)
         timer_release(ctx->timers);
+    if (ctx->services != NULL && ctx->services->http != NULL)
+        nova__http_cancel_tag(ctx->services->http, &ctx->host);
 }
 
 static nova_metric *host_metric_new(const struct nova_host *host, enum nova_metric_type type,
@@ -130,4 +133,5 @@ void nova__host_init(struct nova__host_ctx *ctx, struct nova__services *services
     h->metric_add = nova__metric_add;
     h->metric_set = nova__metric_set;
     h->metric_observe = nova__metric_observe;
+    h->http = services != NULL && services->http != NULL ? &nova__http_api : NULL;
 }

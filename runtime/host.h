@@ -54,7 +54,9 @@ static inline struct nova__services *nova__host_services(const struct nova_host 
 void nova__host_init(struct nova__host_ctx *ctx, struct nova__services *services,
                      const char *plugin_name, void *owner);
 
-/* Stops and frees every timer the plugin left running. */
-void nova__host_stop_timers(struct nova__host_ctx *ctx);
+/* Ends everything a plugin still has outstanding with the host, before its
+ * shutdown(): stops its timers and cancels its HTTP requests (their
+ * callbacks run with -ECANCELED first). */
+void nova__host_release(struct nova__host_ctx *ctx);
 
 #endif

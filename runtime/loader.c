@@ -198,7 +198,7 @@ int nova__plugin_init(struct nova__plugin *p, struct nova__services *svc, char *
     void *state = NULL;
     int rc = p->desc.init(&p->host.host, p->config, &state);
     if (rc != 0) {
-        nova__host_stop_timers(&p->host);
+        nova__host_release(&p->host);
         snprintf(err, errlen, "plugin %s: init failed: %s", p->name, strerror(rc < 0 ? -rc : rc));
         return rc < 0 ? rc : -EINVAL;
     }
@@ -211,7 +211,7 @@ void nova__plugin_shutdown(struct nova__plugin *p)
 {
     if (p == NULL || !p->initialized)
         return;
-    nova__host_stop_timers(&p->host);
+    nova__host_release(&p->host);
     p->desc.shutdown(p->state);
     p->state = NULL;
     p->initialized = false;

@@ -1,4 +1,5 @@
 #include "config.h"
+#include "cmd_stellar.h"
 #include "conf.h"
 #include "daemon.h"
 #include "loader.h"
@@ -7,6 +8,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <getopt.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -32,6 +34,7 @@ static void usage(FILE *out)
             "  check [-c FILE]        validate the config and load every enabled plugin\n"
             "  plugins [--help NAME]  list installed plugins, or describe one\n"
             "  keys                   list every core config key with default and env\n"
+            "  stellar sign-payment   build and sign a payment offline (see stellar --help)\n"
             "\n"
             "Options:\n"
             "  -c, --config FILE      config file (default %s)\n"
@@ -244,11 +247,56 @@ static int cmd_keys(int argc, char **argv)
     return 0;
 }
 
+/* Commands implemented by a subsystem take the loaded config (NULL when the
+ * command does not need one, or the file is absent and was not asked for). */
+static int with_config(int argc, char **argv, bool needs_config,
+                       int (*fn)(const struct nova__config *, int, char **))
+{
+    const char *path = getenv("NOVA_WORKER_CONFIG") ? getenv("NOVA_WORKER_CONFIG")
+                                                      : NOVA_CONFIG_FILE;
+    bool explicit_path = false;
+    /* -c FILE may appear anywhere; it is consumed here. */
+    char *args[256];
+    int n = 0;
+    for (int i = 0; i < argc && n < 255; i++) {
+        if ((strcmp(argv[i], "-c") == 0 || strcmp(argv[i], "--config") == 0) && i + 1 < argc) {
+            path = argv[++i];
+            explicit_path = true;
+        } else if (strncmp(argv[i], "--config=", 9) == 0) {
+            path = argv[i] + 9;
+            explicit_path = true;
+        } else {
+            args[n++] = argv[i];
+        }
+    }
+    args[n] = NULL;
+    struct nova__config *cfg = NULL;
+    if (needs_config || explicit_path || access(path, R_OK) == 0) {
+        char err[NOVA_CONFIG_ERRMAX];
+        if (nova__config_load(path, &cfg, err, sizeof err) != 0) {
+            fprintf(stderr, "%s\n", err);
+            return 1;
+        }
+        nova__log_set_level(cfg->worker.log_level);
+    }
+    int rc = fn(cfg, n, args);
+    nova__config_free(cfg);
+    nova__log_clear_secrets();
+    return rc;
+}
+
+static int cmd_stellar(int argc, char **argv)
+{
+    /* sign-payment is offline and needs no config file. */
+    return with_config(argc, argv, false, nova__cmd_stellar);
+}
+
 static const struct command commands[] = {
     {"run", "run the worker", cmd_run},
     {"check", "validate the configuration", cmd_check},
     {"plugins", "list plugins", cmd_plugins},
     {"keys", "list core config keys", cmd_keys},
+    {"stellar", "Stellar tools", cmd_stellar},
     {NULL, NULL, NULL},
 };
 

@@ -1,0 +1,157 @@
+/*
+ * echo - the smallest useful queue plugin: it answers every job of one
+ * queue with the job's own data. Used by the interop tests and the
+ * benchmark, and a worked example of the job API.
+ *
+ * Job data (all optional):
+ *   sleep_ms  wait this long first (on a host timer, never blocking)
+ *   fail      string: report a transient failure with this reason
+ *             (retried per the job's attempts and backoff)
+ *   fatal     string: report a permanent failure with this reason
+ *   return    any JSON: the job's return value (default null)
+ *
+ * [plugin echo]
+ *   queue = echo        # queue to serve
+ *   concurrency = 1     # jobs in flight, 1..10000
+ */
+#include <errno.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+#include <cjson/cJSON.h>
+#include "nova/plugin.h"
+
+struct echo_config {
+    char *queue;
+    int64_t concurrency;
+};
+
+struct echo_state {
+    const struct nova_host *host;
+    const struct echo_config *cfg;
+};
+
+/* One job waiting for its timer. */
+struct pending {
+    struct echo_state *st;
+    nova_job *job;
+};
+
+static const struct nova_config_entry echo_table[] = {
+    {.key = "queue", .type = NOVA_CONFIG_STRING, .default_value = "echo",
+     .offset = offsetof(struct echo_config, queue), .help = "BullMQ queue to serve"},
+    {.key = "concurrency", .type = NOVA_CONFIG_INT, .default_value = "1",
+     .offset = offsetof(struct echo_config, concurrency), .help = "jobs in flight at once",
+     .min = 1, .max = 10000},
+    {.key = NULL},
+};
+
+static void answer(struct echo_state *st, nova_job *job)
+{
+    const struct nova_host *h = st->host;
+    const cJSON *data = h->job_data(job);
+    const cJSON *fail = cJSON_GetObjectItemCaseSensitive(data, "fail");
+    const cJSON *fatal = cJSON_GetObjectItemCaseSensitive(data, "fatal");
+    const cJSON *ret = cJSON_GetObjectItemCaseSensitive(data, "return");
+    char *text;
+
+    if (cJSON_IsString(fatal)) {
+        h->job_fail(job, fatal->valuestring);
+        return;
+    }
+    if (cJSON_IsString(fail)) {
+        h->job_retry(job, fail->valuestring, -1);
+        return;
+    }
+    text = ret ? cJSON_PrintUnformatted(ret) : NULL;
+    h->job_done(job, text);
+    free(text);
+}
+
+static void on_timer(void *arg)
+{
+    struct pending *p = arg;
+    answer(p->st, p->job);
+    free(p);
+}
+
+static void handle(void *arg, nova_job *job)
+{
+    struct echo_state *st = arg;
+    const struct nova_host *h = st->host;
+    const cJSON *sleep = cJSON_GetObjectItemCaseSensitive(h->job_data(job), "sleep_ms");
+    struct pending *p;
+
+    if (!cJSON_IsNumber(sleep) || sleep->valuedouble <= 0) {
+        answer(st, job);
+        return;
+    }
+    p = malloc(sizeof(*p));
+    if (!p) {
+        h->job_retry(job, "echo: out of memory", -1);
+        return;
+    }
+    p->st = st;
+    p->job = job;
+    if (!h->timer_start(h, (uint64_t)sleep->valuedouble, 0, on_timer, p)) {
+        free(p);
+        h->job_retry(job, "echo: could not start a timer", -1);
+    }
+}
+
+static int echo_init(const struct nova_host *host, const void *config, void **state)
+{
+    const struct echo_config *cfg = config;
+    struct echo_state *st = calloc(1, sizeof(*st));
+    struct nova_subscription sub = {
+        .struct_size = sizeof(sub),
+        .queue = cfg->queue,
+        .concurrency = (unsigned)cfg->concurrency,
+        .handle = handle,
+    };
+    int rc;
+    if (!st)
+        return -ENOMEM;
+    st->host = host;
+    st->cfg = cfg;
+    sub.arg = st;
+    rc = host->subscribe(host, &sub);
+    if (rc < 0) {
+        free(st);
+        return rc;
+    }
+    host->log(host, NOVA_LOG_INFO, NULL, "echo serving queue %s with concurrency %lld",
+              cfg->queue, (long long)cfg->concurrency);
+    *state = st;
+    return 0;
+}
+
+static int echo_reload(void *state, const void *config)
+{
+    struct echo_state *st = state;
+    const struct echo_config *cfg = config;
+    if (strcmp(cfg->queue, st->cfg->queue) != 0)
+        return -EINVAL; /* a new queue needs a restart of the plugin */
+    st->cfg = cfg;
+    return st->host->set_concurrency(st->host, cfg->queue, (unsigned)cfg->concurrency);
+}
+
+static void echo_shutdown(void *state)
+{
+    free(state);
+}
+
+static const struct nova_plugin echo_plugin = {
+    NOVA_PLUGIN_ABI,
+    .requires = NOVA_REQUIRES_REDIS,
+    .name = "echo",
+    .version = "1.0.0",
+    .description = "answers every job of a queue with its data (example, tests, benchmark)",
+    .config = echo_table,
+    .config_size = sizeof(struct echo_config),
+    .init = echo_init,
+    .reload = echo_reload,
+    .shutdown = echo_shutdown,
+};
+
+NOVA_PLUGIN_DEFINE(echo_plugin)

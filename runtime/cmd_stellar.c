@@ -1,0 +1,482 @@
+#include "config.h"
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <cjson/cJSON.h>
+#include <sodium.h>
+#include "cmd_stellar.h"
+#include "conf.h"
+#include "stellar.h"
+#include "stellar_amount.h"
+#include "stellar_scval.h"
+#include "stellar_strkey.h"
+#include "stellar_tx.h"
+
+#define EXIT_USAGE 2
+
+struct subcommand {
+    const char *name;
+    int (*run)(const struct nova__config *cfg, int argc, char **argv);
+    const char *summary;
+};
+
+static int usage_error(const char *cmd, const char *fmt, ...) NOVA_PRINTF(2, 3);
+static int usage_error(const char *cmd, const char *fmt, ...)
+{
+    va_list ap;
+    fprintf(stderr, "nova-worker stellar %s: ", cmd);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fprintf(stderr, "\n(see nova-worker stellar %s --help)\n", cmd);
+    return EXIT_USAGE;
+}
+
+static int failure(const char *cmd, const char *fmt, ...) NOVA_PRINTF(2, 3);
+static int failure(const char *cmd, const char *fmt, ...)
+{
+    va_list ap;
+    fprintf(stderr, "nova-worker stellar %s: ", cmd);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputc('\n', stderr);
+    return EXIT_FAILURE;
+}
+
+/* Matches "--name value" and "--name=value"; advances *i past the value.
+ * Returns 1 on a match with *value set, 0 when arg is another option, -1
+ * when the value is missing. */
+static int option(int argc, char **argv, int *i, const char *name, const char **value)
+{
+    const char *arg = argv[*i];
+    size_t n = strlen(name);
+    if (strncmp(arg, name, n) != 0)
+        return 0;
+    if (arg[n] == '=') {
+        *value = arg + n + 1;
+        return 1;
+    }
+    if (arg[n] != '\0')
+        return 0;
+    if (*i + 1 >= argc)
+        return -1;
+    *value = argv[++*i];
+    return 1;
+}
+
+static bool parse_u64(const char *text, uint64_t max, uint64_t *out)
+{
+    if (text == NULL || text[0] < '0' || text[0] > '9')
+        return false;
+    uint64_t v = 0;
+    for (const char *p = text; *p; p++) {
+        if (*p < '0' || *p > '9')
+            return false;
+        unsigned d = (unsigned)(*p - '0');
+        if (v > (max - d) / 10)
+            return false;
+        v = v * 10 + d;
+    }
+    *out = v;
+    return true;
+}
+
+/* Reads a secret seed file: the S... key, surrounding whitespace ignored. */
+static int read_secret_file(const char *path, char *out, size_t outlen, char *err, size_t errlen)
+{
+    char buf[512];
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        snprintf(err, errlen, "cannot open %s: %s", path, strerror(errno));
+        return -errno;
+    }
+    size_t n = 0;
+    for (;;) {
+        ssize_t r = read(fd, buf + n, sizeof(buf) - 1 - n);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r < 0) {
+            int e = errno;
+            close(fd);
+            sodium_memzero(buf, sizeof(buf));
+            snprintf(err, errlen, "cannot read %s: %s", path, strerror(e));
+            return -e;
+        }
+        if (r == 0)
+            break;
+        n += (size_t)r;
+        if (n == sizeof(buf) - 1)
+            break;
+    }
+    close(fd);
+    buf[n] = '\0';
+    char *s = buf;
+    while (*s == ' ' || *s == '\t' || *s == '\n' || *s == '\r')
+        s++;
+    size_t len = strlen(s);
+    while (len > 0 &&
+           (s[len - 1] == ' ' || s[len - 1] == '\t' || s[len - 1] == '\n' || s[len - 1] == '\r'))
+        len--;
+    int rc = 0;
+    if (len == 0 || len >= outlen) {
+        snprintf(err, errlen, "%s does not hold one secret seed (S...)", path);
+        rc = -EINVAL;
+    } else {
+        memcpy(out, s, len);
+        out[len] = '\0';
+    }
+    sodium_memzero(buf, sizeof(buf));
+    return rc;
+}
+
+static void sign_payment_help(FILE *f)
+{
+    fputs("Usage: nova-worker stellar sign-payment [OPTIONS] --pay DEST:AMOUNT...\n"
+          "\n"
+          "Builds a v1 transaction of payment operations, signs it with the source\n"
+          "secret and prints two lines: the signed envelope (base64, ready for\n"
+          "POST /transactions) and the transaction hash (hex). Nothing is sent.\n"
+          "\n"
+          "  --network-passphrase P   network passphrase, e.g.\n"
+          "                           \"Test SDF Network ; September 2015\"\n"
+          "                           (default: [stellar] network of the config)\n"
+          "  --source-secret-file F   file holding the source account's S... seed; the\n"
+          "                           transaction source is its G... account\n"
+          "                           (default: [stellar] distribution secret)\n"
+          "  --sequence N             the transaction's sequence number: the account's\n"
+          "                           current sequence + 1 (required)\n"
+          "  --fee N                  maximum total fee in stroops for the whole\n"
+          "                           transaction (default: base fee x payments,\n"
+          "                           base fee 100 or [stellar] base_fee)\n"
+          "  --min-time T             earliest ledger close time, unix seconds (default 0)\n"
+          "  --max-time T             latest ledger close time, unix seconds (required)\n"
+          "  --memo-text TEXT         text memo, at most 28 bytes\n"
+          "  --asset CODE:ISSUER      the asset paid, or `native` for XLM\n"
+          "                           (default: [stellar] asset_code/asset_issuer)\n"
+          "  --pay DEST:AMOUNT        one payment: G... or M... destination and a decimal\n"
+          "                           amount with up to 7 places; repeat for up to 100\n"
+          "  -h, --help               this help\n",
+          f);
+}
+
+static int cmd_sign_payment(const struct nova__config *cfg, int argc, char **argv)
+{
+    static const char *const cmd = "sign-payment";
+    const char *passphrase = NULL, *secret_file = NULL, *memo = NULL, *asset = NULL;
+    const char *seq_text = NULL, *fee_text = NULL, *min_text = NULL, *max_text = NULL;
+    struct nova_stellar_payment pays[NOVA_STELLAR_MAX_OPS];
+    char *dests[NOVA_STELLAR_MAX_OPS];
+    size_t npay = 0;
+    int rc = EXIT_USAGE;
+    char asset_buf[96];
+    char secret[128] = "";
+    char err[320];
+
+    for (int i = 1; i < argc; i++) {
+        const char *v = NULL;
+        int m;
+        if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+            sign_payment_help(stdout);
+            rc = 0;
+            goto out;
+        }
+#define OPT(name, var)                                                                             \
+    if ((m = option(argc, argv, &i, name, &v)) != 0) {                                             \
+        if (m < 0) {                                                                               \
+            rc = usage_error(cmd, "%s needs a value", name);                                       \
+            goto out;                                                                              \
+        }                                                                                          \
+        var = v;                                                                                   \
+        continue;                                                                                  \
+    }
+        OPT("--network-passphrase", passphrase)
+        OPT("--source-secret-file", secret_file)
+        OPT("--sequence", seq_text)
+        OPT("--fee", fee_text)
+        OPT("--min-time", min_text)
+        OPT("--max-time", max_text)
+        OPT("--memo-text", memo)
+        OPT("--asset", asset)
+#undef OPT
+        if ((m = option(argc, argv, &i, "--pay", &v)) != 0) {
+            if (m < 0) {
+                rc = usage_error(cmd, "--pay needs a value");
+                goto out;
+            }
+            if (npay == NOVA_STELLAR_MAX_OPS) {
+                rc = usage_error(cmd, "more than 100 --pay options (one transaction holds at "
+                                      "most 100 operations)");
+                goto out;
+            }
+            const char *colon = strrchr(v, ':');
+            if (colon == NULL) {
+                rc = usage_error(cmd, "--pay %zu \"%s\": expected DEST:AMOUNT", npay + 1, v);
+                goto out;
+            }
+            dests[npay] = strndup(v, (size_t)(colon - v));
+            if (dests[npay] == NULL) {
+                rc = failure(cmd, "out of memory");
+                goto out;
+            }
+            memset(&pays[npay], 0, sizeof(pays[npay]));
+            pays[npay].destination = dests[npay];
+            npay++;
+            if (nova__strkey_decode_muxed(dests[npay - 1], &(struct nova__muxed_account){0}, err,
+                                          sizeof(err)) < 0) {
+                rc = usage_error(cmd, "--pay %zu: destination: %s", npay, err);
+                goto out;
+            }
+            if (nova__amount_parse(colon + 1, 0, &pays[npay - 1].amount, err, sizeof(err)) < 0) {
+                rc = usage_error(cmd, "--pay %zu: %s", npay, err);
+                goto out;
+            }
+            continue;
+        }
+        rc = usage_error(cmd, "unknown argument \"%s\"", argv[i]);
+        goto out;
+    }
+
+    /* Defaults from the config when one was loaded. */
+    if (passphrase == NULL && cfg != NULL && cfg->stellar.network_passphrase != NULL)
+        passphrase = cfg->stellar.network_passphrase;
+    if (asset == NULL && cfg != NULL && cfg->stellar.asset_code != NULL &&
+        cfg->stellar.asset_issuer != NULL) {
+        snprintf(asset_buf, sizeof(asset_buf), "%s:%s", cfg->stellar.asset_code,
+                 cfg->stellar.asset_issuer);
+        asset = asset_buf;
+    }
+    if (passphrase == NULL || passphrase[0] == '\0') {
+        rc = usage_error(cmd, "--network-passphrase is required");
+        goto out;
+    }
+    if (asset == NULL) {
+        rc = usage_error(cmd, "--asset is required (CODE:ISSUER or native)");
+        goto out;
+    }
+    struct nova__stellar_asset parsed_asset;
+    if (nova__stellar_asset_parse(asset, &parsed_asset, err, sizeof(err)) < 0) {
+        rc = usage_error(cmd, "--asset: %s", err);
+        goto out;
+    }
+    if (npay == 0) {
+        rc = usage_error(cmd, "at least one --pay DEST:AMOUNT is required");
+        goto out;
+    }
+    uint64_t seq = 0, fee = 0, min_time = 0, max_time = 0;
+    if (seq_text == NULL) {
+        rc = usage_error(cmd, "--sequence is required (the account's sequence + 1)");
+        goto out;
+    }
+    if (!parse_u64(seq_text, INT64_MAX, &seq) || seq == 0) {
+        rc = usage_error(cmd, "--sequence \"%s\" is not a positive 64-bit integer", seq_text);
+        goto out;
+    }
+    if (fee_text != NULL) {
+        if (!parse_u64(fee_text, UINT32_MAX, &fee)) {
+            rc = usage_error(cmd, "--fee \"%s\" is not a number of stroops (0 to 4294967295)",
+                             fee_text);
+            goto out;
+        }
+    } else {
+        uint64_t base =
+            (cfg != NULL && cfg->stellar.base_fee > 0) ? (uint64_t)cfg->stellar.base_fee : 100;
+        fee = base * npay;
+        if (fee > UINT32_MAX) {
+            rc = usage_error(cmd, "the default fee overflows; pass --fee");
+            goto out;
+        }
+    }
+    if (min_text != NULL && !parse_u64(min_text, UINT64_MAX, &min_time)) {
+        rc = usage_error(cmd, "--min-time \"%s\" is not a unix time in seconds", min_text);
+        goto out;
+    }
+    if (max_text == NULL) {
+        rc = usage_error(cmd, "--max-time is required (unix seconds): it bounds how long the "
+                              "transaction can be applied");
+        goto out;
+    }
+    if (!parse_u64(max_text, UINT64_MAX, &max_time) || max_time == 0) {
+        rc = usage_error(cmd, "--max-time \"%s\" is not a positive unix time in seconds", max_text);
+        goto out;
+    }
+    if (min_time > max_time) {
+        rc = usage_error(cmd, "--min-time is after --max-time");
+        goto out;
+    }
+    if (memo != NULL && strlen(memo) > NOVA_STELLAR_MEMO_TEXT_MAX) {
+        rc = usage_error(cmd, "--memo-text is %zu bytes, at most 28 are allowed", strlen(memo));
+        goto out;
+    }
+    if (secret_file != NULL) {
+        if (read_secret_file(secret_file, secret, sizeof(secret), err, sizeof(err)) < 0) {
+            rc = usage_error(cmd, "--source-secret-file: %s", err);
+            goto out;
+        }
+    } else if (cfg != NULL && cfg->stellar.distribution_secret != NULL) {
+        snprintf(secret, sizeof(secret), "%s", cfg->stellar.distribution_secret);
+    } else {
+        rc = usage_error(cmd, "--source-secret-file is required");
+        goto out;
+    }
+    if (nova__stellar_api.strkey_validate(secret, NOVA_STRKEY_SEED, err, sizeof(err)) < 0) {
+        /* The message never echoes the secret itself. */
+        rc = usage_error(cmd, "--source-secret-file: %s", err);
+        goto out;
+    }
+
+    const char *signers[1] = {secret};
+    struct nova_stellar_payment_tx tx = {
+        .struct_size = sizeof(tx),
+        .network_passphrase = passphrase,
+        .fee = (uint32_t)fee,
+        .seq_num = (int64_t)seq,
+        .min_time = min_time,
+        .max_time = max_time,
+        .memo_type = memo ? NOVA_MEMO_TEXT : NOVA_MEMO_NONE,
+        .memo_text = memo,
+        .asset = asset,
+        .payments = pays,
+        .payment_count = npay,
+        .signer_secrets = signers,
+        .signer_count = 1,
+    };
+    struct nova_stellar_signed_tx out;
+    if (nova__stellar_build_payment(&tx, &out, err, sizeof(err)) < 0) {
+        rc = failure(cmd, "%s", err);
+        goto out;
+    }
+    printf("%s\n%s\n", out.envelope_b64, out.hash_hex);
+    nova__stellar_signed_tx_free(&out);
+    rc = fflush(stdout) == 0 ? 0 : failure(cmd, "cannot write the output: %s", strerror(errno));
+out:
+    sodium_memzero(secret, sizeof(secret));
+    for (size_t k = 0; k < npay; k++)
+        free(dests[k]);
+    return rc;
+}
+
+static int print_json(const char *cmd, cJSON *json)
+{
+    char *text = cJSON_PrintUnformatted(json);
+    cJSON_Delete(json);
+    if (text == NULL)
+        return failure(cmd, "out of memory");
+    printf("%s\n", text);
+    free(text);
+    return fflush(stdout) == 0 ? 0 : failure(cmd, "cannot write the output");
+}
+
+/* The JSON form of a TransactionResult mirrors Horizon's result_codes. */
+static cJSON *result_json(const struct nova_stellar_tx_result *res)
+{
+    char fee[32];
+    cJSON *o = cJSON_CreateObject();
+    if (o == NULL)
+        return NULL;
+    snprintf(fee, sizeof(fee), "%" PRId64, res->fee_charged);
+    cJSON_AddStringToObject(o, "fee_charged", fee);
+    cJSON_AddStringToObject(o, "transaction", res->name);
+    cJSON_AddNumberToObject(o, "code", res->code);
+    if (res->has_inner) {
+        char hex[65];
+        nova__hex_encode(res->inner_hash, 32, hex);
+        cJSON_AddStringToObject(o, "inner_transaction", res->inner_name);
+        cJSON_AddStringToObject(o, "inner_hash", hex);
+    }
+    if (res->op_count > 0 || res->code == 0 || res->code == -1 || res->inner_code == 0 ||
+        res->inner_code == -1) {
+        cJSON *ops = cJSON_AddArrayToObject(o, "operations");
+        for (size_t i = 0; ops && i < res->op_count; i++)
+            cJSON_AddItemToArray(ops, cJSON_CreateString(res->ops[i].name));
+    }
+    return o;
+}
+
+static int cmd_decode_result(const struct nova__config *cfg, int argc, char **argv)
+{
+    static const char *const cmd = "decode-result";
+    char err[256];
+    if (argc == 2 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {
+        puts("Usage: nova-worker stellar decode-result RESULT_XDR_BASE64\n"
+             "Prints the TransactionResult as JSON: fee_charged, transaction (tx_...),\n"
+             "operations (op_...), like Horizon's result_codes.");
+        return 0;
+    }
+    if (argc != 2)
+        return usage_error(cmd, "expected one base64 TransactionResult");
+    struct nova_stellar_tx_result *res = malloc(sizeof(*res));
+    if (res == NULL)
+        return failure(cmd, "out of memory");
+    if (nova__stellar_result_decode_b64(argv[1], res, err, sizeof(err)) < 0) {
+        free(res);
+        return failure(cmd, "%s", err);
+    }
+    cJSON *json = result_json(res);
+    free(res);
+    if (json == NULL)
+        return failure(cmd, "out of memory");
+    return print_json(cmd, json);
+}
+
+static int cmd_decode_scval(const struct nova__config *cfg, int argc, char **argv)
+{
+    static const char *const cmd = "decode-scval";
+    char err[256];
+    if (argc == 2 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {
+        puts("Usage: nova-worker stellar decode-scval SCVAL_XDR_BASE64...\n"
+             "Prints each ScVal (a getEvents topic or value) as JSON, one per line.");
+        return 0;
+    }
+    if (argc < 2)
+        return usage_error(cmd, "expected one or more base64 ScVals");
+    for (int i = 1; i < argc; i++) {
+        cJSON *json;
+        if (nova__scval_decode_b64(argv[i], &json, err, sizeof(err)) < 0)
+            return failure(cmd, "argument %d: %s", i, err);
+        int rc = print_json(cmd, json);
+        if (rc != 0)
+            return rc;
+    }
+    return 0;
+}
+
+static const struct subcommand subcommands[] = {
+    {"sign-payment", cmd_sign_payment, "build and sign a payment transaction (offline)"},
+    {"decode-result", cmd_decode_result, "decode a TransactionResult (result_xdr) to JSON"},
+    {"decode-scval", cmd_decode_scval, "decode ScVal XDR (event topic/value) to JSON"},
+    /* Network commands (`check`) join this table with the Horizon/RPC client. */
+};
+
+static void help(FILE *f)
+{
+    fputs("Usage: nova-worker stellar COMMAND [OPTIONS]\n\nCommands:\n", f);
+    for (size_t i = 0; i < sizeof(subcommands) / sizeof(subcommands[0]); i++)
+        fprintf(f, "  %-15s %s\n", subcommands[i].name, subcommands[i].summary);
+    fputs("\nRun `nova-worker stellar COMMAND --help` for a command's options.\n", f);
+}
+
+int nova__cmd_stellar(const struct nova__config *cfg, int argc, char **argv)
+{
+    if (argc < 2) {
+        help(stderr);
+        return EXIT_USAGE;
+    }
+    if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 ||
+        strcmp(argv[1], "help") == 0) {
+        help(stdout);
+        return 0;
+    }
+    for (size_t i = 0; i < sizeof(subcommands) / sizeof(subcommands[0]); i++)
+        if (strcmp(argv[1], subcommands[i].name) == 0)
+            return subcommands[i].run(cfg, argc - 1, argv + 1);
+    fprintf(stderr, "nova-worker stellar: unknown command \"%s\"\n", argv[1]);
+    help(stderr);
+    return EXIT_USAGE;
+}

@@ -1,0 +1,248 @@
+-- lib.lua: helpers shared by every nova-worker queue script.
+-- The build prepends this file to each script (runtime/lua/embed.sh), so
+-- the scripts stay self-contained on the server. Layout, fields, markers
+-- and events follow BullMQ 5.81 (docs: shared/reference/bullmq-protocol.md);
+-- the code is nova-worker's own.
+--
+-- Every script receives the queue's key base "<prefix>:<queue>:" as
+-- ARGV[1] and its meta key as KEYS[1]; other keys are derived from the base,
+-- so on Redis Cluster a queue must use a hash-tagged prefix or name.
+
+local base = ARGV[1]
+local K = {
+  wait = base .. 'wait', active = base .. 'active', paused = base .. 'paused',
+  prioritized = base .. 'prioritized', delayed = base .. 'delayed',
+  marker = base .. 'marker', events = base .. 'events', meta = base .. 'meta',
+  stalled = base .. 'stalled', pc = base .. 'pc', limiter = base .. 'limiter',
+  id = base .. 'id', completed = base .. 'completed', failed = base .. 'failed',
+  stalled_check = base .. 'stalled-check',
+}
+
+-- Scores beyond 2^47 lose digits through tostring(); always format them.
+local function int_str(n)
+  return string.format('%.0f', n)
+end
+
+local function max_events()
+  return tonumber(redis.call('HGET', K.meta, 'opts.maxLenEvents')) or 10000
+end
+
+local function emit(maxlen, ...)
+  redis.call('XADD', K.events, 'MAXLEN', '~', maxlen, '*', 'event', ...)
+end
+
+-- "paused": new work goes to the paused list and nobody is woken.
+-- "maxed": global concurrency reached; work goes to wait without a marker.
+local function queue_state()
+  local m = redis.call('HMGET', K.meta, 'paused', 'concurrency')
+  local paused = m[1] ~= false
+  local maxed = false
+  if m[2] then
+    maxed = redis.call('LLEN', K.active) >= tonumber(m[2])
+  end
+  return paused, maxed
+end
+
+local function wake_now()
+  redis.call('ZADD', K.marker, 0, '0')
+end
+
+local function next_delayed_due()
+  local r = redis.call('ZRANGE', K.delayed, 0, 0, 'WITHSCORES')
+  if r[2] then
+    return math.floor(tonumber(r[2]) / 4096)
+  end
+  return 0
+end
+
+local function wake_at_next_delayed()
+  local due = next_delayed_due()
+  if due > 0 then
+    redis.call('ZADD', K.marker, int_str(due), '1')
+  end
+end
+
+-- Lower score first; the pc counter keeps FIFO order within a priority.
+local function push_prioritized(id, priority)
+  local seq = redis.call('INCR', K.pc) % 4294967296
+  redis.call('ZADD', K.prioritized, int_str(priority * 4294967296 + seq), id)
+end
+
+-- Delayed score: due_ms * 4096 + seq, seq one above the last job due in
+-- the same millisecond so equal due times keep their insertion order.
+local function push_delayed(id, due)
+  local lo = due * 4096
+  local last = redis.call('ZREVRANGEBYSCORE', K.delayed, int_str(lo + 4095), int_str(lo),
+                          'LIMIT', 0, 1, 'WITHSCORES')
+  local seq = 0
+  if last[2] then
+    seq = math.min(tonumber(last[2]) - lo + 1, 4095)
+  end
+  redis.call('ZADD', K.delayed, int_str(lo + seq), id)
+end
+
+-- Puts a job where a worker will take it next; returns nothing.
+-- front: take it before the jobs already waiting (retry to the head).
+local function enqueue_ready(id, priority, front, prev, maxlen)
+  local paused, maxed = queue_state()
+  if priority > 0 then
+    push_prioritized(id, priority)
+  else
+    local list = paused and K.paused or K.wait
+    redis.call(front and 'RPUSH' or 'LPUSH', list, id)
+  end
+  if prev then
+    emit(maxlen, 'waiting', 'jobId', id, 'prev', prev)
+  else
+    emit(maxlen, 'waiting', 'jobId', id)
+  end
+  if not paused and not maxed then
+    wake_now()
+  end
+end
+
+-- Moves due delayed jobs (at most 1000 per call) to wait or prioritized.
+local function promote_delayed(now, maxlen)
+  local ids = redis.call('ZRANGEBYSCORE', K.delayed, 0, int_str((now + 1) * 4096 - 1),
+                         'LIMIT', 0, 1000)
+  if #ids == 0 then
+    return
+  end
+  local paused = queue_state()
+  for _, id in ipairs(ids) do
+    redis.call('ZREM', K.delayed, id)
+    local jk = base .. id
+    local priority = tonumber(redis.call('HGET', jk, 'priority')) or 0
+    if priority > 0 then
+      push_prioritized(id, priority)
+    else
+      redis.call('LPUSH', paused and K.paused or K.wait, id)
+    end
+    redis.call('HSET', jk, 'delay', 0)
+    emit(maxlen, 'waiting', 'jobId', id, 'prev', 'delayed')
+  end
+  if not paused then
+    wake_now()
+  end
+end
+
+local function remove_job_keys(id)
+  local jk = base .. id
+  redis.call('DEL', jk, jk .. ':logs', jk .. ':dependencies', jk .. ':processed',
+             jk .. ':failed', jk .. ':unsuccessful', jk .. ':lock')
+end
+
+-- Takes up to `count` jobs: wait (FIFO) before prioritized. Returns
+-- {rate_limit_ttl_ms, next_delayed_due_ms, n, id, token, fields, ...}.
+local function fetch_jobs(now, count, token_prefix, lock_ms, lim_max, lim_dur, worker_name)
+  local maxlen = max_events()
+  promote_delayed(now, maxlen)
+  local out = {0, 0, 0}
+  local m = redis.call('HMGET', K.meta, 'paused', 'concurrency', 'max', 'duration')
+  if m[3] then lim_max = tonumber(m[3]) end
+  if m[4] then lim_dur = tonumber(m[4]) end
+  local limited = lim_max > 0 and lim_dur > 0
+  local used = 0
+  if limited then
+    used = tonumber(redis.call('GET', K.limiter)) or 0
+    if used >= lim_max then
+      out[1] = math.max(redis.call('PTTL', K.limiter), 1)
+      out[2] = next_delayed_due()
+      return out
+    end
+  end
+  if m[1] then
+    out[2] = next_delayed_due()
+    return out
+  end
+  local conc = tonumber(m[2])
+  local n = 0
+  local i = 0
+  while n < count do
+    i = i + 1
+    if i > count + 16 then break end
+    if conc and redis.call('LLEN', K.active) >= conc then break end
+    if limited and used >= lim_max then
+      out[1] = math.max(redis.call('PTTL', K.limiter), 1)
+      break
+    end
+    local id = redis.call('RPOPLPUSH', K.wait, K.active)
+    if not id then
+      local p = redis.call('ZPOPMIN', K.prioritized)
+      if p[1] then
+        id = p[1]
+        redis.call('LPUSH', K.active, id)
+        if redis.call('ZCARD', K.prioritized) == 0 then
+          redis.call('DEL', K.pc)
+        end
+      end
+    end
+    if not id then break end
+    local jk = base .. id
+    if string.sub(id, 1, 2) == '0:' or redis.call('EXISTS', jk) == 0 then
+      -- a legacy marker or a job removed while waiting: drop the entry
+      redis.call('LREM', K.active, -1, id)
+    else
+      if limited then
+        used = redis.call('INCR', K.limiter)
+        if used == 1 then
+          redis.call('PEXPIRE', K.limiter, lim_dur)
+        end
+      end
+      n = n + 1
+      local token = token_prefix .. ':' .. n
+      redis.call('SET', jk .. ':lock', token, 'PX', lock_ms)
+      emit(maxlen, 'active', 'jobId', id, 'prev', 'waiting')
+      if worker_name ~= '' then
+        redis.call('HSET', jk, 'processedOn', now, 'pb', worker_name)
+      else
+        redis.call('HSET', jk, 'processedOn', now)
+      end
+      redis.call('HINCRBY', jk, 'ats', 1)
+      out[#out + 1] = id
+      out[#out + 1] = token
+      out[#out + 1] = redis.call('HGETALL', jk)
+    end
+  end
+  out[3] = n
+  if n > 0 then
+    wake_now()
+  end
+  out[2] = next_delayed_due()
+  return out
+end
+
+-- Checks that we still own the job; returns 0 or BullMQ's error code
+-- (-1 missing job, -2 missing lock, -6 lock held by someone else).
+local function take_lock(id, token)
+  local jk = base .. id
+  if redis.call('EXISTS', jk) == 0 then return -1 end
+  if token ~= '0' then
+    local lock = redis.call('GET', jk .. ':lock')
+    if not lock then return -2 end
+    if lock ~= token then return -6 end
+    redis.call('DEL', jk .. ':lock')
+  end
+  redis.call('SREM', K.stalled, id)
+  return 0
+end
+
+-- ARGV slice [from, from + 2n) holds field/value pairs for the job hash.
+local function set_fields(jk, from, n)
+  for j = 0, n - 1 do
+    redis.call('HSET', jk, ARGV[from + 2 * j], ARGV[from + 2 * j + 1])
+  end
+end
+
+-- Appends the fetch result after a finish code: {code, fetch...}.
+local function with_fetch(code, now, fetch_from)
+  local count = tonumber(ARGV[fetch_from])
+  if code ~= 0 or count == 0 then
+    return {code, 0, 0, 0}
+  end
+  local r = fetch_jobs(now, count, ARGV[fetch_from + 1], tonumber(ARGV[fetch_from + 2]),
+                       tonumber(ARGV[fetch_from + 3]), tonumber(ARGV[fetch_from + 4]),
+                       ARGV[fetch_from + 5])
+  table.insert(r, 1, code)
+  return r
+end

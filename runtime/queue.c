@@ -1,0 +1,1876 @@
+#include "config.h"
+#include "queue.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <cjson/cJSON.h>
+#include <sodium.h>
+
+#include "host.h"
+#include "metrics.h"
+#include "queue_host.h"
+#include "queue_scripts.h"
+#include "redis_conn.h"
+
+#define FETCH_BATCH_MAX   50     /* jobs per fetch call: bounds script time */
+#define BLOCK_MAX_MS      10000  /* BZPOPMIN never waits longer */
+#define RATE_SLEEP_MAX_MS 30000  /* BullMQ's maximumRateLimitDelay */
+#define STACKTRACE_LIMIT  10     /* BullMQ's default stackTraceLimit */
+#define TOKEN_PREFIX_MAX  64
+
+static struct nova__redis_script s_fetch = {"fetch", nova__lua_fetch, ""};
+static struct nova__redis_script s_finish = {"finish", nova__lua_finish, ""};
+static struct nova__redis_script s_retry = {"retry", nova__lua_retry, ""};
+static struct nova__redis_script s_extend = {"extend_locks", nova__lua_extend_locks, ""};
+static struct nova__redis_script s_stalled = {"stalled", nova__lua_stalled, ""};
+static struct nova__redis_script s_add = {"add", nova__lua_add, ""};
+static struct nova__redis_script s_progress = {"progress", nova__lua_progress, ""};
+static struct nova__redis_script s_release = {"release", nova__lua_release, ""};
+
+enum job_state {
+    JOB_RUNNING,   /* with the plugin */
+    JOB_FINISHING, /* outcome known; script in flight or waiting for Redis */
+    JOB_DETACHED,  /* abandoned by a drain timeout; freed when the plugin reports */
+};
+
+enum outcome { OUT_NONE, OUT_COMPLETE, OUT_RETRY, OUT_FAIL, OUT_RELEASE };
+
+struct sub;
+
+struct nova_job {
+    struct nova_job *prev, *next; /* sub->jobs or engine->detached */
+    struct sub *sub;
+    enum job_state state;
+    char *id, *name, *data_json, *token;
+    char *stacktrace; /* previous JSON array or NULL */
+    cJSON *data;
+    cJSON *opts;
+    int atm;      /* attempts made before this one */
+    int attempts; /* opts.attempts, at least 1 */
+    int64_t timestamp;
+    uint64_t started_ns;
+    bool cancelled, lock_lost, in_flight, resend;
+    enum outcome outcome;
+    char *value; /* returnvalue JSON or failed reason */
+    int64_t retry_delay;
+    unsigned fetch_count; /* jobs asked for along with the finish */
+    struct nova__log_ctx log;
+};
+
+struct waiter {
+    void (*done)(void *arg);
+    void *arg;
+    const struct nova_host *owner; /* NULL = every subscription */
+    uv_timer_t timer;
+    struct nova__queue_engine *e;
+    bool fired;
+};
+
+struct sub {
+    struct sub *next;
+    struct nova__queue_engine *e;
+    const struct nova_host *host;
+    char *queue, *base, *meta_key, *marker_key, *plugin;
+    char **names; /* NULL = every name */
+    unsigned concurrency;
+    int64_t lock_ms, lim_max, lim_dur;
+    void (*handle)(void *arg, nova_job *job);
+    void *arg;
+    struct nova__log_ctx log;
+
+    struct nova__redis_conn *block;
+    bool started, accepting, stopped;
+    bool fetch_inflight, blocking, drained, limited;
+    unsigned handling, fetch_pending, fetch_req;
+    int64_t block_until; /* next delayed due ms, 0 = none */
+    struct nova_job *jobs;
+    struct waiter *waiter;
+    uv_timer_t renew_timer, stalled_timer, wake_timer, watchdog;
+    int open_handles;
+};
+
+struct nova__queue_engine {
+    uv_loop_t *loop;
+    struct nova__redis_target target;
+    char *prefix, *worker_name;
+    int64_t connect_timeout_ms, lock_ms, stalled_ms, max_stalled, drain_delay_ms;
+    char token_base[33];
+    uint64_t token_seq;
+    struct nova__redis_conn *cmd;
+    struct sub *subs;
+    struct nova_job *detached;
+    struct waiter *drain;
+    bool started, version_checked, freeing;
+    int open_handles;
+};
+
+/* ---- metrics --------------------------------------------------------------- */
+
+static nova_metric *m_jobs, *m_duration, *m_active, *m_renew_fail, *m_connected;
+
+static void metrics_init(void)
+{
+    static const char *const q[] = {"queue", NULL};
+    static const char *const qo[] = {"queue", "outcome", NULL};
+    m_jobs = nova__metric_new(NOVA_METRIC_COUNTER, "nova_worker_jobs_total",
+                              "Jobs finished by outcome", qo, NULL, 0);
+    m_duration = nova__metric_new(NOVA_METRIC_HISTOGRAM, "nova_worker_job_duration_seconds",
+                                  "Time from fetch to outcome", q, NULL, 0);
+    m_active = nova__metric_new(NOVA_METRIC_GAUGE, "nova_worker_jobs_active",
+                                "Jobs being processed", q, NULL, 0);
+    m_renew_fail = nova__metric_new(NOVA_METRIC_COUNTER, "nova_worker_lock_renewal_failures_total",
+                                    "Job locks found lost at renewal", q, NULL, 0);
+    m_connected = nova__metric_new(NOVA_METRIC_GAUGE, "nova_worker_redis_connected",
+                                   "1 while the queue command connection to Redis is up", NULL,
+                                   NULL, 0);
+}
+
+static void metric_count(nova_metric *m, const char *queue, const char *outcome, double v)
+{
+    const char *lv[] = {queue, outcome};
+    if (m)
+        nova__metric_add(m, lv, v);
+}
+
+static void update_active(struct sub *s)
+{
+    const char *lv[] = {s->queue};
+    if (m_active)
+        nova__metric_set(m_active, lv, (double)s->handling);
+}
+
+/* ---- small helpers ------------------------------------------------------- */
+
+static int64_t wall_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static char *xstrdup(const char *s)
+{
+    return s ? strdup(s) : NULL;
+}
+
+static char *xstrndup(const char *s, size_t n)
+{
+    char *p = malloc(n + 1);
+    if (p) {
+        memcpy(p, s, n);
+        p[n] = '\0';
+    }
+    return p;
+}
+
+int nova__queue_key_base(const char *prefix, const char *queue, char *buf, size_t len)
+{
+    int n = snprintf(buf, len, "%s:%s:", prefix, queue);
+    if (n < 0 || (size_t)n >= len)
+        return -ENAMETOOLONG;
+    return n;
+}
+
+static void fmt_i64(char *buf, size_t len, int64_t v)
+{
+    snprintf(buf, len, "%lld", (long long)v);
+}
+
+static void list_remove(struct nova_job **head, struct nova_job *j)
+{
+    if (j->prev)
+        j->prev->next = j->next;
+    else if (*head == j)
+        *head = j->next;
+    if (j->next)
+        j->next->prev = j->prev;
+    j->prev = j->next = NULL;
+}
+
+static void list_push(struct nova_job **head, struct nova_job *j)
+{
+    j->prev = NULL;
+    j->next = *head;
+    if (*head)
+        (*head)->prev = j;
+    *head = j;
+}
+
+static void job_free(struct nova_job *j)
+{
+    free(j->id);
+    free(j->name);
+    free(j->data_json);
+    free(j->token);
+    free(j->stacktrace);
+    free(j->value);
+    cJSON_Delete(j->data);
+    cJSON_Delete(j->opts);
+    free(j);
+}
+
+/* ---- backoff and options -------------------------------------------------- */
+
+int64_t nova__queue_backoff_ms(const char *type, int64_t delay, double jitter, int attempt,
+                               double rnd)
+{
+    double d;
+    if (!type)
+        return 0;
+    if (strcmp(type, "fixed") == 0)
+        d = (double)delay;
+    else if (strcmp(type, "exponential") == 0)
+        d = round(pow(2.0, attempt > 0 ? attempt - 1 : 0) * (double)delay);
+    else
+        return -1;
+    if (jitter > 0) {
+        if (jitter > 1)
+            jitter = 1;
+        d = floor(rnd * d * jitter + d * (1 - jitter));
+    }
+    return d < 0 ? 0 : (int64_t)d;
+}
+
+char *nova__queue_opts_json(const struct nova_job_options *o, char *err, size_t errlen)
+{
+    cJSON *j = cJSON_CreateObject();
+    char *out = NULL;
+    if (!j)
+        return NULL;
+    if (o && o->attempts < 0) {
+        snprintf(err, errlen, "attempts must be >= 0");
+        goto done;
+    }
+    if (o && o->priority < 0) {
+        snprintf(err, errlen, "priority must be >= 0 (0 = none)");
+        goto done;
+    }
+    if (o && o->priority > 2097151) {
+        snprintf(err, errlen, "priority must be <= 2097151");
+        goto done;
+    }
+    if (o && o->delay_ms < 0) {
+        snprintf(err, errlen, "delay must be >= 0");
+        goto done;
+    }
+    if (o && o->job_id) {
+        const char *p = o->job_id;
+        bool digits = *p != '\0';
+        for (; *p; p++)
+            if (*p < '0' || *p > '9')
+                digits = false;
+        if (!*o->job_id || digits || strchr(o->job_id, ':')) {
+            snprintf(err, errlen, "custom job id '%s' must be non-empty, not all digits and "
+                                  "without ':'", o->job_id);
+            goto done;
+        }
+    }
+    if (o && o->backoff_type && strcmp(o->backoff_type, "fixed") != 0 &&
+        strcmp(o->backoff_type, "exponential") != 0) {
+        snprintf(err, errlen, "unknown backoff type '%s' (fixed or exponential)",
+                 o->backoff_type);
+        goto done;
+    }
+    cJSON_AddNumberToObject(j, "attempts", o ? o->attempts : 0);
+    if (o && o->delay_ms > 0)
+        cJSON_AddNumberToObject(j, "delay", (double)o->delay_ms);
+    if (o && o->priority > 0)
+        cJSON_AddNumberToObject(j, "priority", o->priority);
+    if (o && o->job_id)
+        cJSON_AddStringToObject(j, "jobId", o->job_id);
+    if (o && o->backoff_type) {
+        cJSON *b = cJSON_AddObjectToObject(j, "backoff");
+        cJSON_AddStringToObject(b, "type", o->backoff_type);
+        cJSON_AddNumberToObject(b, "delay", (double)o->backoff_delay_ms);
+        if (o->backoff_jitter > 0)
+            cJSON_AddNumberToObject(b, "jitter", o->backoff_jitter);
+    }
+    if (o && o->remove_on_complete == 0)
+        cJSON_AddBoolToObject(j, "removeOnComplete", 1);
+    else if (o && o->remove_on_complete > 0)
+        cJSON_AddNumberToObject(j, "removeOnComplete", (double)o->remove_on_complete);
+    if (o && o->remove_on_fail == 0)
+        cJSON_AddBoolToObject(j, "removeOnFail", 1);
+    else if (o && o->remove_on_fail > 0)
+        cJSON_AddNumberToObject(j, "removeOnFail", (double)o->remove_on_fail);
+    if (o && o->lifo)
+        cJSON_AddBoolToObject(j, "lifo", 1);
+    out = cJSON_PrintUnformatted(j);
+done:
+    cJSON_Delete(j);
+    return out;
+}
+
+/* removeOnComplete/removeOnFail -> count, age (s), limit; -1 = keep all. */
+static void keep_jobs(const cJSON *opts, const char *key, int64_t *count, int64_t *age,
+                      int64_t *limit)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(opts, key);
+    *count = -1;
+    *age = 0;
+    *limit = 0;
+    if (cJSON_IsTrue(v))
+        *count = 0;
+    else if (cJSON_IsNumber(v))
+        *count = v->valuedouble < 0 ? -1 : (int64_t)v->valuedouble;
+    else if (cJSON_IsObject(v)) {
+        const cJSON *c = cJSON_GetObjectItemCaseSensitive(v, "count");
+        const cJSON *a = cJSON_GetObjectItemCaseSensitive(v, "age");
+        const cJSON *l = cJSON_GetObjectItemCaseSensitive(v, "limit");
+        if (cJSON_IsNumber(c))
+            *count = (int64_t)c->valuedouble;
+        if (cJSON_IsNumber(a))
+            *age = (int64_t)a->valuedouble;
+        if (cJSON_IsNumber(l))
+            *limit = (int64_t)l->valuedouble;
+    }
+}
+
+/* ---- forward declarations ------------------------------------------------ */
+
+static void pump(struct sub *s);
+static void start_block(struct sub *s);
+static void send_finish(struct nova_job *j);
+static void dispatch_fetch(struct sub *s, const redisReply *r, size_t first, unsigned asked);
+static void sub_check_stopped(struct sub *s);
+static void waiter_check(struct nova__queue_engine *e);
+
+/* ---- fetching -------------------------------------------------------------- */
+
+static unsigned free_slots(const struct sub *s)
+{
+    unsigned used = s->handling + s->fetch_pending;
+    return used >= s->concurrency ? 0 : s->concurrency - used;
+}
+
+static void token_prefix(struct nova__queue_engine *e, char *buf, size_t len)
+{
+    snprintf(buf, len, "%s:%llu", e->token_base, (unsigned long long)++e->token_seq);
+}
+
+/* Fills the six fetch arguments shared by fetch, finish and retry. */
+struct fetch_args {
+    char count[16], prefix[TOKEN_PREFIX_MAX], lock[24], lmax[24], ldur[24];
+};
+
+static void fill_fetch_args(struct sub *s, unsigned count, struct fetch_args *fa,
+                            const char **argv)
+{
+    snprintf(fa->count, sizeof(fa->count), "%u", count);
+    token_prefix(s->e, fa->prefix, sizeof(fa->prefix));
+    fmt_i64(fa->lock, sizeof(fa->lock), s->lock_ms);
+    fmt_i64(fa->lmax, sizeof(fa->lmax), s->lim_max);
+    fmt_i64(fa->ldur, sizeof(fa->ldur), s->lim_dur);
+    argv[0] = fa->count;
+    argv[1] = fa->prefix;
+    argv[2] = fa->lock;
+    argv[3] = fa->lmax;
+    argv[4] = fa->ldur;
+    argv[5] = s->e->worker_name ? s->e->worker_name : "";
+}
+
+static void on_wake(uv_timer_t *t)
+{
+    struct sub *s = t->data;
+    s->limited = false;
+    s->drained = false;
+    pump(s);
+}
+
+/* Handles {ttl, next_delayed, n, jobs...} starting at element `first`. */
+static void dispatch_fetch(struct sub *s, const redisReply *r, size_t first, unsigned asked)
+{
+    long long ttl, next_due, n;
+    if (r->elements < first + 3)
+        return;
+    ttl = r->element[first]->integer;
+    next_due = r->element[first + 1]->integer;
+    n = r->element[first + 2]->integer;
+    s->block_until = next_due;
+    for (long long i = 0; i < n; i++) {
+        size_t at = first + 3 + (size_t)i * 3;
+        const redisReply *id, *tok, *fields;
+        struct nova_job *j;
+        const char *defa = NULL;
+        if (at + 2 >= r->elements)
+            break;
+        id = r->element[at];
+        tok = r->element[at + 1];
+        fields = r->element[at + 2];
+        j = calloc(1, sizeof(*j));
+        if (!j)
+            continue; /* the lock expires; the stall sweep recovers it */
+        j->sub = s;
+        j->id = xstrndup(id->str, id->len);
+        j->token = xstrndup(tok->str, tok->len);
+        j->attempts = 1;
+        for (size_t f = 0; f + 1 < fields->elements; f += 2) {
+            const char *k = fields->element[f]->str;
+            const redisReply *v = fields->element[f + 1];
+            if (strcmp(k, "name") == 0)
+                j->name = xstrndup(v->str, v->len);
+            else if (strcmp(k, "data") == 0)
+                j->data_json = xstrndup(v->str, v->len);
+            else if (strcmp(k, "opts") == 0)
+                j->opts = cJSON_ParseWithLength(v->str, v->len);
+            else if (strcmp(k, "timestamp") == 0)
+                j->timestamp = strtoll(v->str, NULL, 10);
+            else if (strcmp(k, "atm") == 0 || strcmp(k, "attemptsMade") == 0)
+                j->atm = (int)strtol(v->str, NULL, 10);
+            else if (strcmp(k, "stacktrace") == 0)
+                j->stacktrace = xstrndup(v->str, v->len);
+            else if (strcmp(k, "defa") == 0)
+                defa = v->str;
+        }
+        if (!j->name)
+            j->name = strdup("");
+        if (!j->data_json)
+            j->data_json = strdup("{}");
+        if (j->opts) {
+            const cJSON *a = cJSON_GetObjectItemCaseSensitive(j->opts, "attempts");
+            if (cJSON_IsNumber(a) && a->valuedouble > 1)
+                j->attempts = (int)a->valuedouble;
+        }
+        j->log.plugin = s->plugin;
+        j->log.queue = s->queue;
+        j->log.job = j->id;
+        j->started_ns = uv_hrtime();
+        list_push(&s->jobs, j);
+        if (!s->accepting) {
+            /* Fetched while stopping: give it straight back. */
+            j->state = JOB_FINISHING;
+            j->outcome = OUT_RELEASE;
+            send_finish(j);
+            continue;
+        }
+        if (defa) {
+            nova__log(NOVA_LOG_WARN, &j->log, "failing job: %s", defa);
+            j->state = JOB_FINISHING;
+            j->outcome = OUT_FAIL;
+            j->value = strdup(defa);
+            send_finish(j);
+            continue;
+        }
+        j->data = cJSON_Parse(j->data_json);
+        if (!j->data) {
+            j->state = JOB_FINISHING;
+            j->outcome = OUT_FAIL;
+            j->value = strdup("job data is not valid JSON");
+            nova__log(NOVA_LOG_WARN, &j->log, "failing job: %s", j->value);
+            send_finish(j);
+            continue;
+        }
+        if (s->names) {
+            bool found = false;
+            for (char **p = s->names; *p; p++)
+                if (strcmp(*p, j->name) == 0)
+                    found = true;
+            if (!found) {
+                char msg[512];
+                snprintf(msg, sizeof(msg), "no handler for job name '%.200s' on queue '%.200s'",
+                         j->name, s->queue);
+                j->state = JOB_FINISHING;
+                j->outcome = OUT_FAIL;
+                j->value = strdup(msg);
+                nova__log(NOVA_LOG_WARN, &j->log, "failing job: %s", msg);
+                send_finish(j);
+                continue;
+            }
+        }
+        j->state = JOB_RUNNING;
+        s->handling++;
+        update_active(s);
+        s->handle(s->arg, j);
+    }
+    if ((unsigned long long)n < asked) {
+        s->drained = true;
+        if (ttl > 0 && n == 0) {
+            /* Rate limited: sleep until the window reopens. */
+            s->limited = true;
+            uv_timer_start(&s->wake_timer, on_wake,
+                           (uint64_t)(ttl < RATE_SLEEP_MAX_MS ? ttl : RATE_SLEEP_MAX_MS), 0);
+        }
+    } else {
+        s->drained = false;
+    }
+}
+
+static void on_fetch(void *arg, int status, const redisReply *r)
+{
+    struct sub *s = arg;
+    unsigned asked = s->fetch_req;
+    s->fetch_inflight = false;
+    s->fetch_pending -= asked;
+    s->fetch_req = 0;
+    if (status < 0) {
+        sub_check_stopped(s);
+        return; /* reconnect pumps again */
+    }
+    if (r->type != REDIS_REPLY_ARRAY) {
+        nova__log(NOVA_LOG_ERROR, &s->log, "fetch script failed: %s",
+                  r->type == REDIS_REPLY_ERROR ? r->str : "unexpected reply");
+        s->limited = true;
+        uv_timer_start(&s->wake_timer, on_wake, 1000, 0);
+        sub_check_stopped(s);
+        return;
+    }
+    dispatch_fetch(s, r, 0, asked);
+    sub_check_stopped(s);
+    pump(s);
+}
+
+static void pump(struct sub *s)
+{
+    struct nova__queue_engine *e = s->e;
+    unsigned n;
+    const char *argv[10];
+    struct fetch_args fa;
+    char now[24];
+    int rc;
+    if (!s->accepting || s->limited || s->blocking || s->fetch_inflight ||
+        !nova__redis_conn_up(e->cmd))
+        return;
+    n = free_slots(s);
+    if (n == 0)
+        return;
+    if (s->drained) {
+        start_block(s);
+        return;
+    }
+    if (n > FETCH_BATCH_MAX)
+        n = FETCH_BATCH_MAX;
+    fmt_i64(now, sizeof(now), wall_ms());
+    argv[0] = s->meta_key;
+    argv[1] = s->base;
+    argv[2] = now;
+    fill_fetch_args(s, n, &fa, argv + 3);
+    rc = nova__redis_conn_eval(e->cmd, &s_fetch, on_fetch, s, 1, 9, argv, NULL);
+    if (rc == 0) {
+        s->fetch_inflight = true;
+        s->fetch_pending += n;
+        s->fetch_req = n;
+    }
+}
+
+/* ---- blocking wait on the marker -------------------------------------------- */
+
+static void on_watchdog(uv_timer_t *t)
+{
+    struct sub *s = t->data;
+    nova__log(NOVA_LOG_WARN, &s->log, "blocking wait did not return in time; reconnecting");
+    s->blocking = false;
+    if (s->block)
+        nova__redis_conn_reset(s->block);
+}
+
+static void on_marker(void *arg, int status, const redisReply *r)
+{
+    struct sub *s = arg;
+    if (!s->blocking)
+        return; /* the watchdog already gave up on this call */
+    s->blocking = false;
+    uv_timer_stop(&s->watchdog);
+    if (status < 0) {
+        sub_check_stopped(s);
+        return; /* the connection comes back by itself and pumps */
+    }
+    if (r->type == REDIS_REPLY_ARRAY && r->elements == 3) {
+        double score = strtod(r->element[2]->str, NULL);
+        if (score > 0 && (int64_t)score > wall_ms() + 1) {
+            /* A delayed job is due later: wait for it, or for new work. */
+            s->block_until = (int64_t)score;
+            start_block(s);
+            return;
+        }
+    }
+    /* Woken, timed out or a delayed job is due: try to fetch. */
+    s->drained = false;
+    pump(s);
+}
+
+static void start_block(struct sub *s)
+{
+    struct nova__queue_engine *e = s->e;
+    int64_t wait_ms = e->drain_delay_ms > 0 ? e->drain_delay_ms : 5000;
+    char timeout[32];
+    const char *argv[3];
+    if (s->blocking || !s->accepting || !nova__redis_conn_up(s->block))
+        return;
+    if (s->block_until > 0) {
+        int64_t until = s->block_until - wall_ms();
+        if (until < wait_ms)
+            wait_ms = until;
+    }
+    if (wait_ms > BLOCK_MAX_MS)
+        wait_ms = BLOCK_MAX_MS;
+    if (wait_ms < 1) {
+        s->drained = false;
+        s->block_until = 0;
+        pump(s);
+        return;
+    }
+    snprintf(timeout, sizeof(timeout), "%.3f", (double)wait_ms / 1000.0);
+    argv[0] = "BZPOPMIN";
+    argv[1] = s->marker_key;
+    argv[2] = timeout;
+    if (nova__redis_conn_command(s->block, on_marker, s, 3, argv, NULL) == 0) {
+        s->blocking = true;
+        uv_timer_start(&s->watchdog, on_watchdog, (uint64_t)wait_ms + 1000, 0);
+    }
+}
+
+static void on_block_state(void *arg, bool up)
+{
+    struct sub *s = arg;
+    if (up)
+        pump(s);
+    else
+        s->blocking = false;
+}
+
+/* ---- finishing ------------------------------------------------------------------ */
+
+static void job_detach(struct nova_job *j)
+{
+    struct sub *s = j->sub;
+    list_remove(&s->jobs, j);
+    if (j->state == JOB_RUNNING && s->handling > 0) {
+        s->handling--;
+        update_active(s);
+    }
+    j->state = JOB_DETACHED;
+    j->cancelled = true;
+    list_push(&s->e->detached, j);
+}
+
+static void job_release_done(struct nova_job *j)
+{
+    struct sub *s = j->sub;
+    if (j->state == JOB_DETACHED) {
+        list_remove(&s->e->detached, j);
+        job_free(j);
+        return;
+    }
+    list_remove(&s->jobs, j);
+    job_free(j);
+    sub_check_stopped(s);
+}
+
+static const char *outcome_name(const struct nova_job *j)
+{
+    switch (j->outcome) {
+    case OUT_COMPLETE:
+        return "completed";
+    case OUT_RETRY:
+        return "retried";
+    case OUT_FAIL:
+        return "failed";
+    default:
+        return "released";
+    }
+}
+
+static void on_finished(void *arg, int status, const redisReply *r)
+{
+    struct nova_job *j = arg;
+    struct sub *s = j->sub;
+    unsigned asked = j->fetch_count;
+    j->in_flight = false;
+    j->fetch_count = 0;
+    if (j->state != JOB_DETACHED)
+        s->fetch_pending -= asked;
+    if (status < 0) {
+        if (j->state == JOB_DETACHED || status == -ECANCELED) {
+            job_release_done(j);
+            return;
+        }
+        j->resend = true; /* sent again when the connection is back */
+        return;
+    }
+    if (r->type == REDIS_REPLY_ERROR) {
+        nova__log(NOVA_LOG_ERROR, &j->log, "%s script failed: %s", outcome_name(j), r->str);
+    } else {
+        long long code = r->type == REDIS_REPLY_INTEGER ? r->integer
+                         : (r->type == REDIS_REPLY_ARRAY && r->elements > 0)
+                             ? r->element[0]->integer
+                             : 0;
+        if (code < 0) {
+            nova__log(NOVA_LOG_WARN, &j->log,
+                      "job was no longer ours when reporting %s (code %lld: %s); result dropped",
+                      outcome_name(j), code,
+                      code == -2   ? "lock missing"
+                      : code == -6 ? "lock held by another worker"
+                      : code == -3 ? "not in active"
+                                   : "job missing");
+        } else if (j->outcome != OUT_RELEASE && j->state != JOB_DETACHED) {
+            const char *lv[] = {s->queue};
+            metric_count(m_jobs, s->queue, outcome_name(j), 1);
+            if (m_duration)
+                nova__metric_observe(m_duration, lv,
+                                     (double)(uv_hrtime() - j->started_ns) / 1e9);
+        }
+        if (r->type == REDIS_REPLY_ARRAY && j->state != JOB_DETACHED)
+            dispatch_fetch(s, r, 1, asked);
+    }
+    job_release_done(j);
+    pump(s);
+}
+
+/* JSON array of the previous traces plus this one, at most STACKTRACE_LIMIT. */
+static char *make_stacktrace(const struct nova_job *j, const char *reason)
+{
+    cJSON *arr = j->stacktrace ? cJSON_Parse(j->stacktrace) : NULL;
+    char line[1024];
+    char *out;
+    int limit = STACKTRACE_LIMIT;
+    const cJSON *stl = cJSON_GetObjectItemCaseSensitive(j->opts, "stackTraceLimit");
+    if (cJSON_IsNumber(stl) && stl->valuedouble >= 0)
+        limit = (int)stl->valuedouble;
+    if (!cJSON_IsArray(arr)) {
+        cJSON_Delete(arr);
+        arr = cJSON_CreateArray();
+    }
+    snprintf(line, sizeof(line), "Error: %.700s\n    at %s (nova-worker plugin, queue %.200s)",
+             reason, j->sub->plugin ? j->sub->plugin : "?", j->sub->queue);
+    cJSON_AddItemToArray(arr, cJSON_CreateString(line));
+    while (cJSON_GetArraySize(arr) > limit && cJSON_GetArraySize(arr) > 0)
+        cJSON_DeleteItemFromArray(arr, 0);
+    out = cJSON_PrintUnformatted(arr);
+    cJSON_Delete(arr);
+    return out;
+}
+
+static void send_finish(struct nova_job *j)
+{
+    struct sub *s = j->sub;
+    struct nova__queue_engine *e = s->e;
+    const char *argv[32];
+    int argc = 0, rc;
+    char now[24], attempts[16], kc[24], ka[24], kl[24], delay[24];
+    struct fetch_args fa;
+    char *trace = NULL;
+    struct nova__redis_script *script = &s_finish;
+    unsigned want = 0;
+
+    j->resend = false;
+    if (s->accepting && !s->blocking && !s->drained && !s->limited) {
+        want = free_slots(s) > 0 ? 1 : 0;
+    }
+    fmt_i64(now, sizeof(now), wall_ms());
+    argv[argc++] = s->meta_key;
+    argv[argc++] = s->base;
+    if (j->outcome == OUT_RELEASE) {
+        script = &s_release;
+        argv[argc++] = j->id;
+        argv[argc++] = j->token;
+        want = 0;
+    } else if (j->outcome == OUT_RETRY) {
+        script = &s_retry;
+        trace = make_stacktrace(j, j->value);
+        fmt_i64(delay, sizeof(delay), j->retry_delay);
+        argv[argc++] = now;
+        argv[argc++] = j->id;
+        argv[argc++] = j->token;
+        argv[argc++] = delay;
+        argv[argc++] = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(j->opts, "lifo")) ? "1" : "0";
+        argv[argc++] = "2";
+        argv[argc++] = "failedReason";
+        argv[argc++] = j->value;
+        argv[argc++] = "stacktrace";
+        argv[argc++] = trace ? trace : "[]";
+    } else {
+        int64_t count, age, limit;
+        bool ok = j->outcome == OUT_COMPLETE;
+        keep_jobs(j->opts, ok ? "removeOnComplete" : "removeOnFail", &count, &age, &limit);
+        snprintf(attempts, sizeof(attempts), "%d", j->attempts);
+        fmt_i64(kc, sizeof(kc), count);
+        fmt_i64(ka, sizeof(ka), age);
+        fmt_i64(kl, sizeof(kl), limit);
+        argv[argc++] = now;
+        argv[argc++] = j->id;
+        argv[argc++] = j->token;
+        argv[argc++] = ok ? "completed" : "failed";
+        argv[argc++] = j->value ? j->value : "null";
+        argv[argc++] = attempts;
+        argv[argc++] = kc;
+        argv[argc++] = ka;
+        argv[argc++] = kl;
+        if (ok) {
+            argv[argc++] = "0";
+        } else {
+            trace = make_stacktrace(j, j->value);
+            argv[argc++] = "2";
+            argv[argc++] = "failedReason";
+            argv[argc++] = j->value;
+            argv[argc++] = "stacktrace";
+            argv[argc++] = trace ? trace : "[]";
+        }
+    }
+    if (script != &s_release) {
+        fill_fetch_args(s, want, &fa, argv + argc);
+        argc += 6;
+    }
+    rc = nova__redis_conn_eval(e->cmd, script, on_finished, j, 1, argc, argv, NULL);
+    free(trace);
+    if (rc < 0) {
+        j->resend = true; /* Redis is down: retried on reconnect */
+        return;
+    }
+    j->in_flight = true;
+    j->fetch_count = want;
+    s->fetch_pending += want;
+}
+
+/* Common entry of job_done/retry/fail. */
+static bool outcome_begin(nova_job *j, const char *what)
+{
+    if (!j)
+        return false;
+    if (j->state == JOB_DETACHED) {
+        /* Drain timed out on this job: its outcome no longer matters. */
+        list_remove(&j->sub->e->detached, j);
+        job_free(j);
+        return false;
+    }
+    if (j->state != JOB_RUNNING) {
+        nova__log(NOVA_LOG_ERROR, &j->log, "%s called twice for the same job; ignored", what);
+        return false;
+    }
+    j->sub->handling--;
+    update_active(j->sub);
+    if (j->lock_lost) {
+        nova__log(NOVA_LOG_WARN, &j->log, "lock was lost; %s result dropped", what);
+        metric_count(m_jobs, j->sub->queue, "lost", 1);
+        j->state = JOB_FINISHING;
+        job_release_done(j);
+        return false;
+    }
+    j->state = JOB_FINISHING;
+    return true;
+}
+
+void nova__qh_job_done(nova_job *j, const char *result_json)
+{
+    struct sub *s;
+    if (!outcome_begin(j, "job_done"))
+        return;
+    s = j->sub;
+    j->outcome = OUT_COMPLETE;
+    if (result_json) {
+        cJSON *v = cJSON_Parse(result_json);
+        if (v) {
+            /* Re-printed so the stored text is compact, valid JSON. */
+            j->value = cJSON_PrintUnformatted(v);
+            cJSON_Delete(v);
+        } else {
+            char msg[256];
+            snprintf(msg, sizeof(msg), "plugin returned a result that is not valid JSON");
+            nova__log(NOVA_LOG_ERROR, &j->log, "%s", msg);
+            j->outcome = OUT_FAIL;
+            j->value = strdup(msg);
+        }
+    }
+    send_finish(j);
+    (void)s;
+}
+
+static void finish_failed(nova_job *j, const char *reason, bool permanent, int64_t delay_ms)
+{
+    int attempt = j->atm + 1;
+    j->value = strdup(reason && *reason ? reason : "failed without a reason");
+    if (!permanent && attempt < j->attempts) {
+        int64_t d = delay_ms;
+        if (d < 0) {
+            const cJSON *b = cJSON_GetObjectItemCaseSensitive(j->opts, "backoff");
+            d = 0;
+            if (cJSON_IsNumber(b)) {
+                d = (int64_t)b->valuedouble;
+            } else if (cJSON_IsObject(b)) {
+                const cJSON *t = cJSON_GetObjectItemCaseSensitive(b, "type");
+                const cJSON *dl = cJSON_GetObjectItemCaseSensitive(b, "delay");
+                const cJSON *jt = cJSON_GetObjectItemCaseSensitive(b, "jitter");
+                double rnd = (double)randombytes_uniform(1000000) / 1000000.0;
+                d = nova__queue_backoff_ms(cJSON_IsString(t) ? t->valuestring : "fixed",
+                                           cJSON_IsNumber(dl) ? (int64_t)dl->valuedouble : 0,
+                                           cJSON_IsNumber(jt) ? jt->valuedouble : 0, attempt,
+                                           rnd);
+                if (d < 0) {
+                    nova__log(NOVA_LOG_ERROR, &j->log,
+                              "unknown backoff type; failing without retry");
+                    j->outcome = OUT_FAIL;
+                    send_finish(j);
+                    return;
+                }
+            }
+        }
+        j->outcome = OUT_RETRY;
+        j->retry_delay = d;
+    } else {
+        j->outcome = OUT_FAIL;
+    }
+    send_finish(j);
+}
+
+void nova__qh_job_retry(nova_job *j, const char *reason, int64_t delay_ms)
+{
+    if (!outcome_begin(j, "job_retry"))
+        return;
+    finish_failed(j, reason, false, delay_ms);
+}
+
+void nova__qh_job_fail(nova_job *j, const char *reason)
+{
+    if (!outcome_begin(j, "job_fail"))
+        return;
+    finish_failed(j, reason, true, -1);
+}
+
+/* ---- lock renewal and stall sweeps --------------------------------------------- */
+
+struct renew_req {
+    struct sub *sub;
+    size_t n;
+    char **tokens; /* tokens[i] belongs to ids[i] */
+    char **ids;
+};
+
+static void renew_req_free(struct renew_req *r)
+{
+    for (size_t i = 0; i < r->n; i++) {
+        free(r->tokens[i]);
+        free(r->ids[i]);
+    }
+    free(r->tokens);
+    free(r->ids);
+    free(r);
+}
+
+static void on_renewed(void *arg, int status, const redisReply *reply)
+{
+    struct renew_req *rq = arg;
+    struct sub *s = rq->sub;
+    if (status == 0 && reply->type == REDIS_REPLY_ARRAY) {
+        for (size_t i = 0; i < reply->elements; i++) {
+            const char *id = reply->element[i]->str;
+            const char *token = NULL;
+            for (size_t k = 0; k < rq->n; k++)
+                if (strcmp(rq->ids[k], id) == 0)
+                    token = rq->tokens[k];
+            for (struct nova_job *j = s->jobs; j && token; j = j->next) {
+                if (j->state == JOB_RUNNING && strcmp(j->token, token) == 0 && !j->lock_lost) {
+                    j->lock_lost = true;
+                    j->cancelled = true;
+                    metric_count(m_renew_fail, s->queue, NULL, 1);
+                    nova__log(NOVA_LOG_WARN, &j->log,
+                              "could not renew lock: job is no longer ours; its result will "
+                              "be dropped");
+                }
+            }
+        }
+    } else if (status == 0 && reply->type == REDIS_REPLY_ERROR) {
+        nova__log(NOVA_LOG_ERROR, &s->log, "lock renewal failed: %s", reply->str);
+    }
+    renew_req_free(rq);
+}
+
+static void on_renew_timer(uv_timer_t *t)
+{
+    struct sub *s = t->data;
+    size_t n = 0, argc = 0;
+    const char **argv;
+    struct renew_req *rq;
+    char lock[24];
+    for (struct nova_job *j = s->jobs; j; j = j->next)
+        if (j->state != JOB_DETACHED)
+            n++;
+    if (n == 0 || !nova__redis_conn_up(s->e->cmd))
+        return;
+    rq = calloc(1, sizeof(*rq));
+    argv = calloc(3 + 2 * n, sizeof(*argv));
+    if (!rq || !argv) {
+        free(rq);
+        free(argv);
+        return;
+    }
+    rq->sub = s;
+    rq->tokens = calloc(n, sizeof(char *));
+    rq->ids = calloc(n, sizeof(char *));
+    if (!rq->tokens || !rq->ids) {
+        renew_req_free(rq);
+        free(argv);
+        return;
+    }
+    fmt_i64(lock, sizeof(lock), s->lock_ms);
+    argv[argc++] = s->meta_key;
+    argv[argc++] = s->base;
+    argv[argc++] = lock;
+    for (struct nova_job *j = s->jobs; j && rq->n < n; j = j->next) {
+        if (j->state == JOB_DETACHED)
+            continue;
+        rq->ids[rq->n] = strdup(j->id);
+        rq->tokens[rq->n] = strdup(j->token);
+        rq->n++;
+        argv[argc++] = j->id;
+        argv[argc++] = j->token;
+    }
+    if (nova__redis_conn_eval(s->e->cmd, &s_extend, on_renewed, rq, 1, (int)argc, argv, NULL) <
+        0)
+        renew_req_free(rq);
+    free(argv);
+}
+
+static void on_swept(void *arg, int status, const redisReply *r)
+{
+    struct sub *s = arg;
+    if (status == 0 && r->type == REDIS_REPLY_ARRAY) {
+        for (size_t i = 0; i < r->elements; i++) {
+            struct nova__log_ctx lc = {s->plugin, s->queue, r->element[i]->str};
+            nova__log(NOVA_LOG_WARN, &lc, "stalled job moved back to wait");
+        }
+    } else if (status == 0 && r->type == REDIS_REPLY_ERROR) {
+        nova__log(NOVA_LOG_ERROR, &s->log, "stall sweep failed: %s", r->str);
+    }
+}
+
+static void on_stalled_timer(uv_timer_t *t)
+{
+    struct sub *s = t->data;
+    struct nova__queue_engine *e = s->e;
+    char now[24], maxs[24], interval[24];
+    const char *argv[5];
+    if (!nova__redis_conn_up(e->cmd))
+        return;
+    fmt_i64(now, sizeof(now), wall_ms());
+    fmt_i64(maxs, sizeof(maxs), e->max_stalled);
+    fmt_i64(interval, sizeof(interval), e->stalled_ms);
+    argv[0] = s->meta_key;
+    argv[1] = s->base;
+    argv[2] = now;
+    argv[3] = maxs;
+    argv[4] = interval;
+    nova__redis_conn_eval(e->cmd, &s_stalled, on_swept, s, 1, 5, argv, NULL);
+}
+
+/* ---- connection state ------------------------------------------------------------ */
+
+static void on_version(void *arg, int status, const redisReply *r)
+{
+    struct sub *s = arg;
+    if (status < 0)
+        return;
+    if (r->type == REDIS_REPLY_STRING) {
+        if (strncmp(r->str, "bullmq:5.", 9) != 0)
+            nova__log(NOVA_LOG_WARN, &s->log,
+                      "queue was created by %s; nova-worker speaks the BullMQ 5.81 protocol",
+                      r->str);
+    } else if (r->type == REDIS_REPLY_NIL) {
+        nova__log(NOVA_LOG_INFO, &s->log, "queue has no meta.version yet (no Node Queue seen)");
+    }
+}
+
+static void check_version(struct sub *s)
+{
+    const char *argv[3] = {"HGET", s->meta_key, "version"};
+    nova__redis_conn_command(s->e->cmd, on_version, s, 3, argv, NULL);
+}
+
+static void on_cmd_state(void *arg, bool up)
+{
+    struct nova__queue_engine *e = arg;
+    if (m_connected)
+        nova__metric_set(m_connected, NULL, up ? 1 : 0);
+    if (!up) {
+        nova__log(NOVA_LOG_WARN, NULL, "queue engine lost its Redis connection");
+        return;
+    }
+    nova__log(NOVA_LOG_INFO, NULL, "queue engine connected to Redis");
+    for (struct sub *s = e->subs; s; s = s->next) {
+        if (!s->started || s->stopped)
+            continue;
+        check_version(s);
+        for (struct nova_job *j = s->jobs; j; j = j->next)
+            if (j->state == JOB_FINISHING && j->resend && !j->in_flight)
+                send_finish(j);
+        pump(s);
+    }
+}
+
+/* ---- subscriptions ---------------------------------------------------------------- */
+
+static void engine_release(struct nova__queue_engine *e)
+{
+    while (e->subs) {
+        struct sub *x = e->subs;
+        e->subs = x->next;
+        while (x->jobs) {
+            struct nova_job *j = x->jobs;
+            list_remove(&x->jobs, j);
+            job_free(j);
+        }
+        if (x->names)
+            for (char **p = x->names; *p; p++)
+                free(*p);
+        free(x->names);
+        free(x->queue);
+        free(x->base);
+        free(x->meta_key);
+        free(x->marker_key);
+        free(x->plugin);
+        free(x);
+    }
+    while (e->detached) {
+        struct nova_job *j = e->detached;
+        list_remove(&e->detached, j);
+        job_free(j);
+    }
+    nova__redis_target_free(&e->target);
+    free(e->prefix);
+    free(e->worker_name);
+    free(e);
+}
+
+/* Every handle the engine owns counts in open_handles; the last close
+ * callback after nova__queue_engine_free() releases the memory. */
+static void handle_gone(struct nova__queue_engine *e)
+{
+    e->open_handles--;
+    if (e->freeing && e->open_handles == 0)
+        engine_release(e);
+}
+
+static void sub_handle_closed(uv_handle_t *h)
+{
+    struct sub *s = h->data;
+    handle_gone(s->e);
+}
+
+static char *client_name(struct nova__queue_engine *e, const char *queue)
+{
+    size_t qlen = strlen(queue);
+    size_t b64 = sodium_base64_encoded_len(qlen, sodium_base64_VARIANT_ORIGINAL);
+    size_t len = strlen(e->prefix) + b64 + 8 + (e->worker_name ? strlen(e->worker_name) : 0);
+    char *out = malloc(len);
+    char *enc = malloc(b64);
+    if (!out || !enc) {
+        free(out);
+        free(enc);
+        return NULL;
+    }
+    sodium_bin2base64(enc, b64, (const unsigned char *)queue, qlen,
+                      sodium_base64_VARIANT_ORIGINAL);
+    if (e->worker_name && *e->worker_name)
+        snprintf(out, len, "%s:%s:w:%s", e->prefix, enc, e->worker_name);
+    else
+        snprintf(out, len, "%s:%s", e->prefix, enc);
+    free(enc);
+    return out;
+}
+
+static int sub_start(struct sub *s)
+{
+    struct nova__queue_engine *e = s->e;
+    struct nova__redis_conn_opts o = {0};
+    char *name = client_name(e, s->queue);
+    int rc;
+    if (!name)
+        return -ENOMEM;
+    o.target = &e->target;
+    o.client_name = name;
+    o.what = "blocking";
+    o.connect_timeout_ms = e->connect_timeout_ms;
+    o.on_state = on_block_state;
+    o.arg = s;
+    rc = nova__redis_conn_new(e->loop, &o, &s->block);
+    free(name);
+    if (rc < 0)
+        return rc;
+    e->open_handles++; /* until on_block_closed */
+    s->started = true;
+    s->accepting = true;
+    uv_timer_start(&s->renew_timer, on_renew_timer, (uint64_t)(s->lock_ms / 2),
+                   (uint64_t)(s->lock_ms / 2));
+    uv_timer_start(&s->stalled_timer, on_stalled_timer, 0, (uint64_t)e->stalled_ms);
+    if (nova__redis_conn_up(e->cmd)) {
+        check_version(s);
+        pump(s);
+    }
+    return 0;
+}
+
+static int sub_new(struct nova__queue_engine *e, const struct nova_host *host,
+                   const struct nova_subscription *in, struct sub **out)
+{
+    struct sub *s = calloc(1, sizeof(*s));
+    char buf[1024];
+    int n;
+    if (!s)
+        return -ENOMEM;
+    s->e = e;
+    s->host = host;
+    n = nova__queue_key_base(e->prefix, in->queue, buf, sizeof(buf) - 16);
+    if (n < 0) {
+        free(s);
+        return n;
+    }
+    s->queue = strdup(in->queue);
+    s->base = strdup(buf);
+    strcpy(buf + n, "meta");
+    s->meta_key = strdup(buf);
+    strcpy(buf + n, "marker");
+    s->marker_key = strdup(buf);
+    s->plugin = xstrdup(host ? host->plugin_name : NULL);
+    if (in->job_names) {
+        size_t c = 0;
+        while (in->job_names[c])
+            c++;
+        s->names = calloc(c + 1, sizeof(char *));
+        for (size_t i = 0; s->names && i < c; i++)
+            s->names[i] = strdup(in->job_names[i]);
+    }
+    s->concurrency = in->concurrency;
+    s->lock_ms = in->lock_duration_ms > 0 ? in->lock_duration_ms : e->lock_ms;
+    s->lim_max = in->limiter_max;
+    s->lim_dur = in->limiter_duration_ms;
+    s->handle = in->handle;
+    s->arg = in->arg;
+    s->log.plugin = s->plugin;
+    s->log.queue = s->queue;
+    uv_timer_init(e->loop, &s->renew_timer);
+    uv_timer_init(e->loop, &s->stalled_timer);
+    uv_timer_init(e->loop, &s->wake_timer);
+    uv_timer_init(e->loop, &s->watchdog);
+    s->renew_timer.data = s->stalled_timer.data = s->wake_timer.data = s->watchdog.data = s;
+    s->open_handles = 4;
+    e->open_handles += 4;
+    s->next = e->subs;
+    e->subs = s;
+    *out = s;
+    return 0;
+}
+
+static struct nova__queue_engine *engine_of(const struct nova_host *host)
+{
+    struct nova__services *sv = host ? nova__host_services(host) : NULL;
+    return sv ? sv->queues : NULL;
+}
+
+int nova__qh_subscribe(const struct nova_host *host, const struct nova_subscription *in)
+{
+    struct nova__queue_engine *e = engine_of(host);
+    struct sub *s;
+    int rc;
+    if (!e)
+        return -ENOTSUP;
+    if (!in || in->struct_size < offsetof(struct nova_subscription, arg) + sizeof(void *) ||
+        !in->queue || !*in->queue || !in->handle || in->concurrency < 1 ||
+        in->lock_duration_ms < 0 || in->limiter_max < 0 || in->limiter_duration_ms < 0) {
+        nova__log(NOVA_LOG_ERROR, NULL, "subscribe: invalid subscription (queue, handler and "
+                                        "concurrency >= 1 are required)");
+        return -EINVAL;
+    }
+    if (e->drain)
+        return -ESHUTDOWN;
+    rc = sub_new(e, host, in, &s);
+    if (rc < 0)
+        return rc;
+    if (e->started)
+        return sub_start(s);
+    return 0;
+}
+
+int nova__qh_set_concurrency(const struct nova_host *host, const char *queue,
+                             unsigned concurrency)
+{
+    struct nova__queue_engine *e = engine_of(host);
+    int found = -ENOENT;
+    if (!e || !queue)
+        return -EINVAL;
+    if (concurrency < 1)
+        return -EINVAL;
+    for (struct sub *s = e->subs; s; s = s->next) {
+        if (s->host == host && strcmp(s->queue, queue) == 0 && !s->stopped) {
+            s->concurrency = concurrency;
+            found = 0;
+            if (s->blocking && free_slots(s) > 0)
+                continue; /* the marker wakes it */
+            pump(s);
+        }
+    }
+    return found;
+}
+
+/* ---- stopping ----------------------------------------------------------------------- */
+
+static void on_block_closed(void *arg)
+{
+    struct sub *s = arg;
+    struct nova__queue_engine *e = s->e;
+    s->block = NULL;
+    if (!e->freeing)
+        sub_check_stopped(s);
+    handle_gone(e);
+}
+
+static void sub_stop(struct sub *s, struct waiter *w)
+{
+    s->waiter = w;
+    if (!s->started) {
+        s->stopped = true;
+        return;
+    }
+    s->accepting = false;
+    uv_timer_stop(&s->wake_timer);
+    uv_timer_stop(&s->watchdog);
+    uv_timer_stop(&s->stalled_timer);
+    s->blocking = false;
+    if (s->block) {
+        struct nova__redis_conn *b = s->block;
+        nova__redis_conn_close(b, on_block_closed, s);
+    }
+    for (struct nova_job *j = s->jobs; j; j = j->next)
+        if (j->state == JOB_RUNNING)
+            j->cancelled = false; /* still allowed to finish within the timeout */
+}
+
+static void sub_check_stopped(struct sub *s)
+{
+    if (s->accepting || s->stopped || !s->started)
+        return;
+    if (s->jobs || s->fetch_inflight || s->block)
+        return;
+    s->stopped = true;
+    uv_timer_stop(&s->renew_timer);
+    waiter_check(s->e);
+}
+
+static void waiter_finish(struct nova__queue_engine *e, struct waiter *w);
+
+static void on_waiter_closed(uv_handle_t *h)
+{
+    struct waiter *w = h->data;
+    void (*done)(void *) = w->done;
+    void *arg = w->arg;
+    struct nova__queue_engine *e = w->e;
+    free(w);
+    e->open_handles++; /* keep e alive through done() */
+    if (done)
+        done(arg);
+    e->open_handles -= 1;
+    handle_gone(e);
+}
+
+static void on_ignored(void *arg, int status, const redisReply *r)
+{
+    (void)arg;
+    if (status == 0 && r->type == REDIS_REPLY_ERROR)
+        nova__log(NOVA_LOG_ERROR, NULL, "release script failed: %s", r->str);
+}
+
+static void release_running(struct sub *s)
+{
+    struct nova_job *j = s->jobs;
+    while (j) {
+        struct nova_job *next = j->next;
+        if (j->state == JOB_RUNNING && nova__redis_conn_up(s->e->cmd)) {
+            const char *argv[4] = {s->meta_key, s->base, j->id, j->token};
+            nova__log(NOVA_LOG_WARN, &j->log,
+                      "shutdown timeout: job given back to the queue; its outcome will be "
+                      "ignored");
+            nova__redis_conn_eval(s->e->cmd, &s_release, on_ignored, NULL, 1, 4, argv, NULL);
+        }
+        /* In-flight finishes are freed by on_finished when the reply comes. */
+        job_detach(j);
+        j = next;
+    }
+}
+
+static void on_waiter_timeout(uv_timer_t *t)
+{
+    struct waiter *w = t->data;
+    struct nova__queue_engine *e = w->e;
+    for (struct sub *s = e->subs; s; s = s->next) {
+        if (s->waiter != w || s->stopped)
+            continue;
+        release_running(s);
+        s->stopped = true;
+        uv_timer_stop(&s->renew_timer);
+    }
+    waiter_finish(e, w);
+}
+
+static void waiter_finish(struct nova__queue_engine *e, struct waiter *w)
+{
+    if (w->fired)
+        return;
+    w->fired = true;
+    for (struct sub *s = e->subs; s; s = s->next)
+        if (s->waiter == w)
+            s->waiter = NULL;
+    if (e->drain == w)
+        e->drain = NULL;
+    uv_timer_stop(&w->timer);
+    uv_close((uv_handle_t *)&w->timer, on_waiter_closed);
+}
+
+static void waiter_check(struct nova__queue_engine *e)
+{
+    /* A waiter is done when none of its subscriptions is still stopping. */
+    for (struct sub *s = e->subs; s; s = s->next) {
+        struct waiter *w = s->waiter;
+        bool busy = false;
+        if (!w || w->fired)
+            continue;
+        for (struct sub *t = e->subs; t; t = t->next)
+            if (t->waiter == w && !t->stopped)
+                busy = true;
+        if (!busy)
+            waiter_finish(e, w);
+    }
+}
+
+static struct waiter *waiter_new(struct nova__queue_engine *e, int64_t timeout_ms,
+                                 void (*done)(void *), void *arg, const struct nova_host *owner)
+{
+    struct waiter *w = calloc(1, sizeof(*w));
+    if (!w)
+        return NULL;
+    w->done = done;
+    w->arg = arg;
+    w->owner = owner;
+    w->e = e;
+    uv_timer_init(e->loop, &w->timer);
+    w->timer.data = w;
+    e->open_handles++;
+    uv_timer_start(&w->timer, on_waiter_timeout, (uint64_t)(timeout_ms > 0 ? timeout_ms : 0),
+                   0);
+    return w;
+}
+
+void nova__queue_engine_drain(struct nova__queue_engine *e, int64_t timeout_ms,
+                              void (*done)(void *arg), void *arg)
+{
+    struct waiter *w;
+    if (e->drain) {
+        nova__log(NOVA_LOG_ERROR, NULL, "queue engine: drain already running");
+        return;
+    }
+    w = waiter_new(e, timeout_ms, done, arg, NULL);
+    if (!w) {
+        if (done)
+            done(arg);
+        return;
+    }
+    e->drain = w;
+    for (struct sub *s = e->subs; s; s = s->next)
+        if (!s->stopped && !s->waiter)
+            sub_stop(s, w);
+    for (struct sub *s = e->subs; s; s = s->next)
+        sub_check_stopped(s);
+    if (!w->fired) {
+        bool busy = false;
+        for (struct sub *s = e->subs; s; s = s->next)
+            if (s->waiter == w && !s->stopped)
+                busy = true;
+        if (!busy)
+            uv_timer_start(&w->timer, on_waiter_timeout, 0, 0);
+    }
+}
+
+int nova__queue_unsubscribe_owner(struct nova__queue_engine *e, const struct nova_host *host,
+                                  void (*done)(void *arg), void *arg)
+{
+    struct waiter *w;
+    bool busy = false;
+    for (struct sub *s = e->subs; s; s = s->next)
+        if (s->host == host && s->waiter)
+            return -EALREADY;
+    w = waiter_new(e, e->lock_ms, done, arg, host);
+    if (!w)
+        return -ENOMEM;
+    for (struct sub *s = e->subs; s; s = s->next)
+        if (s->host == host && !s->stopped)
+            sub_stop(s, w);
+    for (struct sub *s = e->subs; s; s = s->next)
+        if (s->host == host)
+            sub_check_stopped(s);
+    for (struct sub *s = e->subs; s; s = s->next)
+        if (s->waiter == w && !s->stopped)
+            busy = true;
+    if (!busy && !w->fired)
+        uv_timer_start(&w->timer, on_waiter_timeout, 0, 0);
+    return 0;
+}
+
+/* ---- engine ----------------------------------------------------------------------- */
+
+int nova__queue_engine_new(uv_loop_t *loop, const struct nova__redis_config *cfg,
+                           const char *worker_name, struct nova__queue_engine **out)
+{
+    struct nova__queue_engine *e;
+    struct nova__redis_conn_opts o = {0};
+    unsigned char rnd[16];
+    char err[256];
+    int rc;
+    if (sodium_init() < 0)
+        return -EIO;
+    e = calloc(1, sizeof(*e));
+    if (!e)
+        return -ENOMEM;
+    rc = nova__redis_url_parse(cfg->url ? cfg->url : "redis://127.0.0.1:6379", &e->target, err,
+                               sizeof(err));
+    if (rc < 0) {
+        nova__log(NOVA_LOG_ERROR, NULL, "%s", err);
+        free(e);
+        return rc;
+    }
+    e->loop = loop;
+    e->prefix = strdup(cfg->prefix && *cfg->prefix ? cfg->prefix : "bull");
+    e->worker_name = worker_name && *worker_name ? strdup(worker_name) : NULL;
+    e->connect_timeout_ms = cfg->connect_timeout_ms > 0 ? cfg->connect_timeout_ms : 5000;
+    e->lock_ms = cfg->lock_duration_ms > 0 ? cfg->lock_duration_ms : 30000;
+    e->stalled_ms = cfg->stalled_interval_ms > 0 ? cfg->stalled_interval_ms : 30000;
+    e->max_stalled = cfg->max_stalled_count >= 0 ? cfg->max_stalled_count : 1;
+    e->drain_delay_ms = cfg->drain_delay_ms > 0 ? cfg->drain_delay_ms : 5000;
+    randombytes_buf(rnd, sizeof(rnd));
+    sodium_bin2hex(e->token_base, sizeof(e->token_base), rnd, sizeof(rnd));
+    metrics_init();
+    if (m_connected)
+        nova__metric_set(m_connected, NULL, 0);
+    o.target = &e->target;
+    o.what = "queue commands";
+    o.connect_timeout_ms = e->connect_timeout_ms;
+    o.on_state = on_cmd_state;
+    o.arg = e;
+    rc = nova__redis_conn_new(loop, &o, &e->cmd);
+    if (rc < 0) {
+        nova__redis_target_free(&e->target);
+        free(e->prefix);
+        free(e->worker_name);
+        free(e);
+        return rc;
+    }
+    e->open_handles = 1; /* the command connection */
+    *out = e;
+    return 0;
+}
+
+int nova__queue_engine_start(struct nova__queue_engine *e)
+{
+    int rc = 0;
+    e->started = true;
+    for (struct sub *s = e->subs; s; s = s->next) {
+        if (!s->started && !s->stopped) {
+            int r = sub_start(s);
+            if (r < 0)
+                rc = r;
+        }
+    }
+    return rc;
+}
+
+bool nova__queue_engine_connected(const struct nova__queue_engine *e)
+{
+    return e && nova__redis_conn_up(e->cmd);
+}
+
+static void on_cmd_closed(void *arg)
+{
+    struct nova__queue_engine *e = arg;
+    e->cmd = NULL;
+    handle_gone(e);
+}
+
+void nova__queue_engine_free(struct nova__queue_engine *e)
+{
+    if (!e)
+        return;
+    e->freeing = true;
+    for (struct sub *s = e->subs; s; s = s->next) {
+        s->accepting = false;
+        s->blocking = false;
+        if (s->block)
+            nova__redis_conn_close(s->block, on_block_closed, s);
+        uv_close((uv_handle_t *)&s->renew_timer, sub_handle_closed);
+        uv_close((uv_handle_t *)&s->stalled_timer, sub_handle_closed);
+        uv_close((uv_handle_t *)&s->wake_timer, sub_handle_closed);
+        uv_close((uv_handle_t *)&s->watchdog, sub_handle_closed);
+    }
+    /* Pending callbacks run now (-ECANCELED) while everything is alive. */
+    if (e->cmd)
+        nova__redis_conn_close(e->cmd, on_cmd_closed, e);
+    else {
+        e->open_handles++;
+        handle_gone(e);
+    }
+}
+
+/* ---- job accessors ------------------------------------------------------------------ */
+
+const char *nova__qh_job_id(const nova_job *j)
+{
+    return j->id;
+}
+
+const char *nova__qh_job_name(const nova_job *j)
+{
+    return j->name;
+}
+
+const char *nova__qh_job_queue(const nova_job *j)
+{
+    return j->sub->queue;
+}
+
+const char *nova__qh_job_data_json(const nova_job *j)
+{
+    return j->data_json;
+}
+
+const struct cJSON *nova__qh_job_data(const nova_job *j)
+{
+    return j->data;
+}
+
+int nova__qh_job_attempts_made(const nova_job *j)
+{
+    return j->atm;
+}
+
+int nova__qh_job_attempts_max(const nova_job *j)
+{
+    return j->attempts;
+}
+
+int64_t nova__qh_job_timestamp_ms(const nova_job *j)
+{
+    return j->timestamp;
+}
+
+bool nova__qh_job_cancelled(const nova_job *j)
+{
+    return j->cancelled;
+}
+
+const struct nova__log_ctx *nova__qh_job_log_ctx(const nova_job *j)
+{
+    return &j->log;
+}
+
+static void on_progress(void *arg, int status, const redisReply *r)
+{
+    (void)arg;
+    if (status == 0 && r->type == REDIS_REPLY_ERROR)
+        nova__log(NOVA_LOG_ERROR, NULL, "progress script failed: %s", r->str);
+}
+
+int nova__qh_job_progress(nova_job *j, const char *json)
+{
+    cJSON *v;
+    char *text;
+    int rc;
+    const char *argv[4];
+    if (!j || !json || j->state != JOB_RUNNING)
+        return -EINVAL;
+    v = cJSON_Parse(json);
+    if (!v)
+        return -EINVAL;
+    text = cJSON_PrintUnformatted(v);
+    cJSON_Delete(v);
+    if (!text)
+        return -ENOMEM;
+    argv[0] = j->sub->meta_key;
+    argv[1] = j->sub->base;
+    argv[2] = j->id;
+    argv[3] = text;
+    rc = nova__redis_conn_eval(j->sub->e->cmd, &s_progress, on_progress, NULL, 1, 4, argv, NULL);
+    free(text);
+    return rc;
+}
+
+/* ---- producing ----------------------------------------------------------------------- */
+
+struct enqueue_req {
+    nova_enqueue_cb cb;
+    void *arg;
+};
+
+static void on_added(void *arg, int status, const redisReply *r)
+{
+    struct enqueue_req *q = arg;
+    if (status < 0)
+        q->cb(q->arg, status, NULL);
+    else if (r->type == REDIS_REPLY_ARRAY && r->elements == 2 &&
+             r->element[0]->type == REDIS_REPLY_STRING)
+        q->cb(q->arg, 0, r->element[0]->str);
+    else {
+        nova__log(NOVA_LOG_ERROR, NULL, "add script failed: %s",
+                  r->type == REDIS_REPLY_ERROR ? r->str : "unexpected reply");
+        q->cb(q->arg, -EIO, NULL);
+    }
+    free(q);
+}
+
+int nova__qh_enqueue(const struct nova_host *host, const char *queue, const char *name,
+                     const char *data_json, const struct nova_job_options *opts,
+                     nova_enqueue_cb cb, void *arg)
+{
+    struct nova__queue_engine *e = engine_of(host);
+    char base[1024], meta[1040], now[24], delay[24], prio[16], err[256];
+    char *ojson, *data;
+    struct enqueue_req *q;
+    const char *argv[10];
+    cJSON *parsed;
+    int rc;
+    if (!e)
+        return -ENOTSUP;
+    if (!queue || !*queue || !name || !cb)
+        return -EINVAL;
+    if (opts && opts->struct_size < offsetof(struct nova_job_options, lifo) + sizeof(bool))
+        return -EINVAL;
+    parsed = cJSON_Parse(data_json ? data_json : "{}");
+    if (!parsed) {
+        nova__log(NOVA_LOG_ERROR, NULL, "enqueue on %s: data is not valid JSON", queue);
+        return -EINVAL;
+    }
+    data = cJSON_PrintUnformatted(parsed);
+    cJSON_Delete(parsed);
+    ojson = nova__queue_opts_json(opts, err, sizeof(err));
+    if (!ojson || !data || nova__queue_key_base(e->prefix, queue, base, sizeof(base)) < 0) {
+        if (!ojson)
+            nova__log(NOVA_LOG_ERROR, NULL, "enqueue on %s: %s", queue, err);
+        free(ojson);
+        free(data);
+        return -EINVAL;
+    }
+    snprintf(meta, sizeof(meta), "%smeta", base);
+    q = malloc(sizeof(*q));
+    if (!q) {
+        free(ojson);
+        free(data);
+        return -ENOMEM;
+    }
+    q->cb = cb;
+    q->arg = arg;
+    fmt_i64(now, sizeof(now), wall_ms());
+    fmt_i64(delay, sizeof(delay), opts ? opts->delay_ms : 0);
+    snprintf(prio, sizeof(prio), "%d", opts ? opts->priority : 0);
+    argv[0] = meta;
+    argv[1] = base;
+    argv[2] = now;
+    argv[3] = name;
+    argv[4] = data;
+    argv[5] = ojson;
+    argv[6] = opts && opts->job_id ? opts->job_id : "";
+    argv[7] = delay;
+    argv[8] = prio;
+    argv[9] = opts && opts->lifo ? "1" : "0";
+    rc = nova__redis_conn_eval(e->cmd, &s_add, on_added, q, 1, 10, argv, NULL);
+    free(ojson);
+    free(data);
+    if (rc < 0)
+        free(q);
+    return rc;
+}
+
+/* ---- generic Redis commands for plugins -------------------------------------------------- */
+
+struct redis_req {
+    nova_redis_cb cb;
+    void *arg;
+};
+
+static size_t count_replies(const redisReply *r)
+{
+    size_t n = 1;
+    if (r->type == REDIS_REPLY_ARRAY)
+        for (size_t i = 0; i < r->elements; i++)
+            n += count_replies(r->element[i]);
+    return n;
+}
+
+/* Converts into a preallocated pool; returns the next free slot. */
+static struct nova_redis_reply *convert(const redisReply *r, struct nova_redis_reply *dst,
+                                        struct nova_redis_reply *pool)
+{
+    memset(dst, 0, sizeof(*dst));
+    switch (r->type) {
+    case REDIS_REPLY_STRING:
+        dst->type = NOVA_REDIS_REPLY_STRING;
+        break;
+    case REDIS_REPLY_STATUS:
+        dst->type = NOVA_REDIS_REPLY_STATUS;
+        break;
+    case REDIS_REPLY_ERROR:
+        dst->type = NOVA_REDIS_REPLY_ERROR;
+        break;
+    case REDIS_REPLY_INTEGER:
+        dst->type = NOVA_REDIS_REPLY_INTEGER;
+        dst->integer = r->integer;
+        return pool;
+    case REDIS_REPLY_ARRAY: {
+        struct nova_redis_reply *elems = pool;
+        dst->type = NOVA_REDIS_REPLY_ARRAY;
+        dst->elements = r->elements;
+        dst->element = elems;
+        pool += r->elements;
+        for (size_t i = 0; i < r->elements; i++)
+            pool = convert(r->element[i], &elems[i], pool);
+        return pool;
+    }
+    default:
+        dst->type = NOVA_REDIS_REPLY_NIL;
+        return pool;
+    }
+    dst->str = r->str;
+    dst->len = r->len;
+    return pool;
+}
+
+static void on_plugin_reply(void *arg, int status, const redisReply *r)
+{
+    struct redis_req *q = arg;
+    if (status < 0) {
+        q->cb(q->arg, status, NULL);
+    } else {
+        size_t n = count_replies(r);
+        struct nova_redis_reply *pool = calloc(n, sizeof(*pool));
+        if (!pool) {
+            q->cb(q->arg, -ENOMEM, NULL);
+        } else {
+            convert(r, &pool[0], pool + 1);
+            q->cb(q->arg, 0, &pool[0]);
+            free(pool);
+        }
+    }
+    free(q);
+}
+
+static int plugin_command(const struct nova_host *host, int argc, const char *const *argv,
+                          const size_t *argvlen, nova_redis_cb cb, void *arg)
+{
+    struct nova__queue_engine *e = engine_of(host);
+    struct redis_req *q;
+    int rc;
+    if (!e)
+        return -ENOTSUP;
+    if (argc < 1 || !argv || !cb)
+        return -EINVAL;
+    q = malloc(sizeof(*q));
+    if (!q)
+        return -ENOMEM;
+    q->cb = cb;
+    q->arg = arg;
+    rc = nova__redis_conn_command(e->cmd, on_plugin_reply, q, argc, argv, argvlen);
+    if (rc < 0)
+        free(q);
+    return rc;
+}
+
+const struct nova_redis_api nova__redis_api = {
+    .struct_size = sizeof(struct nova_redis_api),
+    .command = plugin_command,
+};

@@ -1,0 +1,20 @@
+/*
+ * queue_scripts - the queue engine's Lua scripts, embedded at build time.
+ *
+ * runtime/lua/embed.sh generates queue_scripts.c from runtime/lua/NAME.lua
+ * (lib.lua prepended to each). The strings are static and NUL-terminated.
+ */
+#ifndef NOVA_RUNTIME_QUEUE_SCRIPTS_H
+#define NOVA_RUNTIME_QUEUE_SCRIPTS_H
+
+extern const char nova__lua_fetch[];
+extern const char nova__lua_finish[];
+extern const char nova__lua_retry[];
+extern const char nova__lua_extend_locks[];
+extern const char nova__lua_stalled[];
+extern const char nova__lua_add[];
+extern const char nova__lua_progress[];
+extern const char nova__lua_release[];
+extern const char nova__lua_retry_failed[];
+
+#endif

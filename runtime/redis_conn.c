@@ -1,0 +1,713 @@
+#include "config.h"
+#include "redis_conn.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <hiredis/async.h>
+
+#include "log.h"
+
+#define BACKOFF_MIN_MS 100
+#define BACKOFF_MAX_MS 5000
+
+struct nova__redis_conn {
+    uv_loop_t *loop;
+    struct nova__redis_target target;
+    char *client_name;
+    char *what;
+    int64_t connect_timeout_ms;
+    void (*on_state)(void *arg, bool up);
+    void *arg;
+
+    redisAsyncContext *ac; /* NULL while disconnected */
+    bool up;
+    bool closing;
+    int64_t backoff_ms;
+    uv_timer_t timer; /* connect timeout, then reconnect delay */
+    void (*close_done)(void *arg);
+    void *close_arg;
+};
+
+/* One command in flight; owns a copy of its arguments so a NOSCRIPT
+ * answer can be replayed as EVAL. */
+struct request {
+    struct nova__redis_conn *conn;
+    nova__redis_cb cb;
+    void *arg;
+    struct nova__redis_script *script; /* set for EVALSHA */
+    int argc;
+    char **argv;
+    size_t *argvlen;
+};
+
+static void connect_now(struct nova__redis_conn *c);
+
+/* ---- libuv glue ------------------------------------------------------------
+ *
+ * Our own version of <hiredis/adapters/libuv.h>: the stock adapter ignores
+ * poll errors, and libuv reports a refused connect as exactly that
+ * (POLLERR -> status UV_EBADF), so a connect to a port with nothing behind it
+ * would hang until the connect timeout. Here an error hands the socket to
+ * hiredis, which reads the real error with getsockopt() and fails the
+ * connect (or the connection) at once.
+ */
+struct uv_glue {
+    redisAsyncContext *ac;
+    uv_poll_t poll;
+    int events;
+};
+
+static void glue_io(uv_poll_t *h, int status, int events)
+{
+    struct uv_glue *g = h->data;
+    if (!g->ac)
+        return;
+    if (status < 0) {
+        if (!(g->ac->c.flags & REDIS_CONNECTED))
+            redisAsyncHandleWrite(g->ac);
+        else
+            redisAsyncHandleRead(g->ac);
+        return;
+    }
+    if (g->ac && (events & UV_READABLE))
+        redisAsyncHandleRead(g->ac);
+    if (g->ac && (events & UV_WRITABLE))
+        redisAsyncHandleWrite(g->ac);
+}
+
+static void glue_update(struct uv_glue *g, int add, int del)
+{
+    g->events = (g->events | add) & ~del;
+    if (g->events)
+        uv_poll_start(&g->poll, g->events, glue_io);
+    else
+        uv_poll_stop(&g->poll);
+}
+
+static void glue_add_read(void *p)
+{
+    glue_update(p, UV_READABLE, 0);
+}
+
+static void glue_del_read(void *p)
+{
+    glue_update(p, 0, UV_READABLE);
+}
+
+static void glue_add_write(void *p)
+{
+    glue_update(p, UV_WRITABLE, 0);
+}
+
+static void glue_del_write(void *p)
+{
+    glue_update(p, 0, UV_WRITABLE);
+}
+
+static void glue_closed(uv_handle_t *h)
+{
+    free(h->data);
+}
+
+static void glue_cleanup(void *p)
+{
+    struct uv_glue *g = p;
+    g->ac = NULL; /* hiredis frees the context right after this */
+    uv_close((uv_handle_t *)&g->poll, glue_closed);
+}
+
+static int glue_attach(redisAsyncContext *ac, uv_loop_t *loop)
+{
+    struct uv_glue *g;
+    if (ac->ev.data)
+        return REDIS_ERR;
+    g = calloc(1, sizeof(*g));
+    if (!g)
+        return REDIS_ERR;
+    if (uv_poll_init_socket(loop, &g->poll, ac->c.fd) != 0) {
+        free(g);
+        return REDIS_ERR;
+    }
+    g->ac = ac;
+    g->poll.data = g;
+    ac->ev.addRead = glue_add_read;
+    ac->ev.delRead = glue_del_read;
+    ac->ev.addWrite = glue_add_write;
+    ac->ev.delWrite = glue_del_write;
+    ac->ev.cleanup = glue_cleanup;
+    ac->ev.data = g;
+    return REDIS_OK;
+}
+
+/* ---- URL parsing -------------------------------------------------------- */
+
+static char *dup_range(const char *s, size_t n)
+{
+    char *out = malloc(n + 1);
+    if (out) {
+        memcpy(out, s, n);
+        out[n] = '\0';
+    }
+    return out;
+}
+
+static int hexval(char ch)
+{
+    if (ch >= '0' && ch <= '9')
+        return ch - '0';
+    if (ch >= 'a' && ch <= 'f')
+        return ch - 'a' + 10;
+    if (ch >= 'A' && ch <= 'F')
+        return ch - 'A' + 10;
+    return -1;
+}
+
+static char *pct_decode(const char *s, size_t n)
+{
+    char *out = malloc(n + 1);
+    size_t o = 0;
+    if (!out)
+        return NULL;
+    for (size_t i = 0; i < n; i++) {
+        if (s[i] == '%' && i + 2 < n && hexval(s[i + 1]) >= 0 && hexval(s[i + 2]) >= 0) {
+            out[o++] = (char)(hexval(s[i + 1]) * 16 + hexval(s[i + 2]));
+            i += 2;
+        } else {
+            out[o++] = s[i];
+        }
+    }
+    out[o] = '\0';
+    return out;
+}
+
+static int parse_db(const char *s, int *db)
+{
+    char *end;
+    long v;
+    if (*s == '\0')
+        return 0;
+    errno = 0;
+    v = strtol(s, &end, 10);
+    if (errno || *end != '\0' || v < 0 || v > 65535)
+        return -EINVAL;
+    *db = (int)v;
+    return 0;
+}
+
+int nova__redis_url_parse(const char *url, struct nova__redis_target *out, char *err,
+                          size_t errlen)
+{
+    const char *p, *at, *hostend, *slash;
+    memset(out, 0, sizeof(*out));
+    out->port = 6379;
+    if (!url || !*url) {
+        snprintf(err, errlen, "redis url is empty");
+        return -EINVAL;
+    }
+    if (strncmp(url, "unix://", 7) == 0) {
+        const char *q = strchr(url + 7, '?');
+        size_t n = q ? (size_t)(q - (url + 7)) : strlen(url + 7);
+        if (n == 0 || url[7] != '/') {
+            snprintf(err, errlen, "redis url: unix:// needs an absolute socket path");
+            return -EINVAL;
+        }
+        out->unix_path = dup_range(url + 7, n);
+        if (q && (strncmp(q, "?db=", 4) != 0 || parse_db(q + 4, &out->db) < 0)) {
+            snprintf(err, errlen, "redis url: bad query '%s' (only ?db=N)", q);
+            nova__redis_target_free(out);
+            return -EINVAL;
+        }
+        return out->unix_path ? 0 : -ENOMEM;
+    }
+    if (strncmp(url, "redis://", 8) != 0) {
+        snprintf(err, errlen, "redis url must start with redis:// or unix:// (rediss:// needs "
+                              "TLS, not available with hiredis 0.14)");
+        return -EINVAL;
+    }
+    p = url + 8;
+    slash = strchr(p, '/');
+    at = memchr(p, '@', slash ? (size_t)(slash - p) : strlen(p));
+    if (at) {
+        const char *colon = memchr(p, ':', (size_t)(at - p));
+        if (colon) {
+            if (colon > p)
+                out->username = pct_decode(p, (size_t)(colon - p));
+            out->password = pct_decode(colon + 1, (size_t)(at - colon - 1));
+        } else {
+            out->password = pct_decode(p, (size_t)(at - p));
+        }
+        p = at + 1;
+    }
+    hostend = slash ? slash : p + strlen(p);
+    {
+        const char *colon = NULL;
+        if (*p == '[') { /* [ipv6]:port */
+            const char *rb = memchr(p, ']', (size_t)(hostend - p));
+            if (!rb) {
+                snprintf(err, errlen, "redis url: unterminated [ipv6] host");
+                nova__redis_target_free(out);
+                return -EINVAL;
+            }
+            out->host = dup_range(p + 1, (size_t)(rb - p - 1));
+            if (rb + 1 < hostend && rb[1] == ':')
+                colon = rb + 1;
+        } else {
+            colon = memchr(p, ':', (size_t)(hostend - p));
+            out->host = dup_range(p, (size_t)((colon ? colon : hostend) - p));
+        }
+        if (!out->host || !*out->host) {
+            snprintf(err, errlen, "redis url: missing host");
+            nova__redis_target_free(out);
+            return -EINVAL;
+        }
+        if (colon) {
+            char buf[8];
+            size_t n = (size_t)(hostend - colon - 1);
+            char *end;
+            long port;
+            if (n == 0 || n >= sizeof(buf)) {
+                snprintf(err, errlen, "redis url: bad port");
+                nova__redis_target_free(out);
+                return -EINVAL;
+            }
+            memcpy(buf, colon + 1, n);
+            buf[n] = '\0';
+            port = strtol(buf, &end, 10);
+            if (*end != '\0' || port < 1 || port > 65535) {
+                snprintf(err, errlen, "redis url: bad port '%s'", buf);
+                nova__redis_target_free(out);
+                return -EINVAL;
+            }
+            out->port = (int)port;
+        }
+    }
+    if (slash && parse_db(slash + 1, &out->db) < 0) {
+        snprintf(err, errlen, "redis url: bad database number '%s'", slash + 1);
+        nova__redis_target_free(out);
+        return -EINVAL;
+    }
+    return 0;
+}
+
+void nova__redis_target_free(struct nova__redis_target *t)
+{
+    free(t->host);
+    free(t->unix_path);
+    free(t->username);
+    free(t->password);
+    memset(t, 0, sizeof(*t));
+}
+
+static int target_copy(struct nova__redis_target *dst, const struct nova__redis_target *src)
+{
+    *dst = *src;
+    dst->host = src->host ? strdup(src->host) : NULL;
+    dst->unix_path = src->unix_path ? strdup(src->unix_path) : NULL;
+    dst->username = src->username ? strdup(src->username) : NULL;
+    dst->password = src->password ? strdup(src->password) : NULL;
+    if ((src->host && !dst->host) || (src->unix_path && !dst->unix_path) ||
+        (src->username && !dst->username) || (src->password && !dst->password)) {
+        nova__redis_target_free(dst);
+        return -ENOMEM;
+    }
+    return 0;
+}
+
+/* ---- requests ------------------------------------------------------------ */
+
+static void request_free(struct request *r)
+{
+    if (!r)
+        return;
+    free(r->argv); /* one block: pointers, lengths and bytes */
+    free(r);
+}
+
+static struct request *request_new(struct nova__redis_conn *c, nova__redis_cb cb, void *arg,
+                                   int argc, const char *const *argv, const size_t *argvlen)
+{
+    size_t bytes = 0;
+    struct request *r = calloc(1, sizeof(*r));
+    char *p;
+    if (!r)
+        return NULL;
+    for (int i = 0; i < argc; i++)
+        bytes += (argvlen ? argvlen[i] : strlen(argv[i])) + 1;
+    /* argv[] pointers, then argvlen[], then the bytes. */
+    r->argv = malloc((size_t)argc * (sizeof(char *) + sizeof(size_t)) + bytes);
+    if (!r->argv) {
+        free(r);
+        return NULL;
+    }
+    r->argvlen = (size_t *)(void *)(r->argv + argc);
+    p = (char *)(r->argvlen + argc);
+    for (int i = 0; i < argc; i++) {
+        size_t n = argvlen ? argvlen[i] : strlen(argv[i]);
+        memcpy(p, argv[i], n);
+        p[n] = '\0';
+        r->argv[i] = p;
+        r->argvlen[i] = n;
+        p += n + 1;
+    }
+    r->conn = c;
+    r->cb = cb;
+    r->arg = arg;
+    r->argc = argc;
+    return r;
+}
+
+static void on_reply(redisAsyncContext *ac, void *reply, void *privdata);
+
+static int request_send(struct request *r)
+{
+    struct nova__redis_conn *c = r->conn;
+    if (!c->ac || !c->up)
+        return -ENOTCONN;
+    if (redisAsyncCommandArgv(c->ac, on_reply, r, r->argc, (const char **)r->argv,
+                              r->argvlen) != REDIS_OK)
+        return -ENOTCONN;
+    return 0;
+}
+
+static void on_script_loaded(void *arg, int status, const redisReply *reply)
+{
+    struct nova__redis_script *s = arg;
+    if (status == 0 && reply->type == REDIS_REPLY_STRING && reply->len == 40)
+        memcpy(s->sha, reply->str, 41);
+}
+
+/* EVAL of the full source both runs the script and caches it, so the
+ * next EVALSHA succeeds without a separate round trip. */
+static int send_as_eval(struct request *r)
+{
+    struct nova__redis_script *s = r->script;
+    char **argv = r->argv;
+    size_t *argvlen = r->argvlen;
+    const char *load[3] = {"SCRIPT", "LOAD", s->source};
+    int rc;
+    argv[0] = (char *)"EVAL";
+    argvlen[0] = 4;
+    argv[1] = (char *)s->source;
+    argvlen[1] = strlen(s->source);
+    rc = request_send(r);
+    if (rc == 0 && s->sha[0] == '\0')
+        nova__redis_conn_command(r->conn, on_script_loaded, s, 3, load, NULL);
+    return rc;
+}
+
+static void on_reply(redisAsyncContext *ac, void *reply_, void *privdata)
+{
+    struct request *r = privdata;
+    redisReply *reply = reply_;
+    struct nova__redis_conn *c = r->conn;
+    if (!reply) {
+        /* The context is going away: make nested calls fail fast. */
+        if (ac == c->ac)
+            c->up = false;
+        r->cb(r->arg, c->closing ? -ECANCELED : -ECONNRESET, NULL);
+        request_free(r);
+        return;
+    }
+    if (r->script && reply->type == REDIS_REPLY_ERROR && strncmp(reply->str, "NOSCRIPT", 8) == 0) {
+        r->script->sha[0] = '\0';
+        if (send_as_eval(r) == 0)
+            return;
+        r->cb(r->arg, -ECONNRESET, NULL);
+        request_free(r);
+        return;
+    }
+    r->cb(r->arg, 0, reply);
+    request_free(r);
+}
+
+int nova__redis_conn_command(struct nova__redis_conn *c, nova__redis_cb cb, void *arg, int argc,
+                             const char *const *argv, const size_t *argvlen)
+{
+    struct request *r;
+    int rc;
+    if (!c->up || !c->ac)
+        return -ENOTCONN;
+    r = request_new(c, cb, arg, argc, argv, argvlen);
+    if (!r)
+        return -ENOMEM;
+    rc = request_send(r);
+    if (rc < 0)
+        request_free(r);
+    return rc;
+}
+
+int nova__redis_conn_eval(struct nova__redis_conn *c, struct nova__redis_script *script,
+                          nova__redis_cb cb, void *arg, int nkeys, int argc,
+                          const char *const *argv, const size_t *argvlen)
+{
+    const char **av;
+    size_t *al;
+    char nk[16];
+    struct request *r;
+    int rc;
+    if (!c->up || !c->ac)
+        return -ENOTCONN;
+    av = malloc(sizeof(*av) * (size_t)(argc + 3));
+    al = malloc(sizeof(*al) * (size_t)(argc + 3));
+    if (!av || !al) {
+        free(av);
+        free(al);
+        return -ENOMEM;
+    }
+    snprintf(nk, sizeof(nk), "%d", nkeys);
+    av[0] = "EVALSHA";
+    al[0] = 7;
+    av[1] = script->sha;
+    al[1] = 40;
+    av[2] = nk;
+    al[2] = strlen(nk);
+    for (int i = 0; i < argc; i++) {
+        av[i + 3] = argv[i];
+        al[i + 3] = argvlen ? argvlen[i] : strlen(argv[i]);
+    }
+    r = request_new(c, cb, arg, argc + 3, av, al);
+    free(av);
+    free(al);
+    if (!r)
+        return -ENOMEM;
+    r->script = script;
+    rc = script->sha[0] ? request_send(r) : send_as_eval(r);
+    if (rc < 0)
+        request_free(r);
+    return rc;
+}
+
+/* ---- connection life cycle ----------------------------------------------- */
+
+static void log_conn(struct nova__redis_conn *c, enum nova_log_level lvl, const char *msg,
+                     const char *detail)
+{
+    if (c->target.unix_path)
+        nova__log(lvl, NULL, "redis %s connection %s: %s %s", c->what, c->target.unix_path, msg,
+                  detail ? detail : "");
+    else
+        nova__log(lvl, NULL, "redis %s connection %s:%d: %s %s", c->what, c->target.host,
+                  c->target.port, msg, detail ? detail : "");
+}
+
+static void on_timer(uv_timer_t *t)
+{
+    struct nova__redis_conn *c = t->data;
+    if (c->ac && !c->up) {
+        log_conn(c, NOVA_LOG_WARN, "connect timed out", NULL);
+        nova__redis_conn_reset(c);
+    } else if (!c->ac && !c->closing) {
+        connect_now(c);
+    }
+}
+
+static void schedule_reconnect(struct nova__redis_conn *c)
+{
+    if (c->closing)
+        return;
+    uv_timer_start(&c->timer, on_timer, (uint64_t)c->backoff_ms, 0);
+    c->backoff_ms *= 2;
+    if (c->backoff_ms > BACKOFF_MAX_MS)
+        c->backoff_ms = BACKOFF_MAX_MS;
+}
+
+/* Forgets the context (callbacks of the old one are ignored) and frees it. */
+static void drop(struct nova__redis_conn *c)
+{
+    redisAsyncContext *ac = c->ac;
+    bool was_up = c->up;
+    c->ac = NULL;
+    c->up = false;
+    if (ac) {
+        ac->data = NULL;
+        redisAsyncFree(ac);
+    }
+    if (was_up && c->on_state && !c->closing)
+        c->on_state(c->arg, false);
+}
+
+static void on_disconnect(const redisAsyncContext *ac, int status)
+{
+    struct nova__redis_conn *c = ac->data;
+    bool was_up;
+    if (!c || c->ac != ac)
+        return;
+    was_up = c->up;
+    c->ac = NULL;
+    c->up = false;
+    if (!c->closing)
+        log_conn(c, NOVA_LOG_WARN, "lost", status != REDIS_OK ? ac->errstr : NULL);
+    if (was_up && c->on_state && !c->closing)
+        c->on_state(c->arg, false);
+    schedule_reconnect(c);
+}
+
+static void on_handshake(void *arg, int status, const redisReply *reply)
+{
+    struct nova__redis_conn *c = arg;
+    if (status < 0)
+        return; /* the disconnect path handles it */
+    if (reply->type == REDIS_REPLY_ERROR) {
+        log_conn(c, NOVA_LOG_ERROR, "handshake failed:", reply->str);
+        nova__redis_conn_reset(c);
+        return;
+    }
+}
+
+static void on_ready(void *arg, int status, const redisReply *reply)
+{
+    struct nova__redis_conn *c = arg;
+    if (status < 0 || !c->ac || reply->type == REDIS_REPLY_ERROR)
+        return;
+    uv_timer_stop(&c->timer);
+    c->up = true;
+    c->backoff_ms = BACKOFF_MIN_MS;
+    log_conn(c, NOVA_LOG_DEBUG, "ready", NULL);
+    if (c->on_state)
+        c->on_state(c->arg, true);
+}
+
+static void on_connect(const redisAsyncContext *ac, int status)
+{
+    struct nova__redis_conn *c = ac->data;
+    if (!c || c->ac != ac)
+        return;
+    if (status != REDIS_OK) {
+        log_conn(c, NOVA_LOG_WARN, "connect failed:", ac->errstr);
+        c->ac = NULL; /* hiredis frees it after this callback */
+        schedule_reconnect(c);
+        return;
+    }
+    /* Pipeline the handshake; commands are answered in order, so the
+     * final PING tells that everything before it succeeded. */
+    c->up = true;
+    {
+        char db[16];
+        const char *auth[3] = {"AUTH", c->target.username, c->target.password};
+        const char *sel[2] = {"SELECT", db};
+        const char *name[3] = {"CLIENT", "SETNAME", c->client_name};
+        const char *ping[1] = {"PING"};
+        snprintf(db, sizeof(db), "%d", c->target.db);
+        if (c->target.password) {
+            if (c->target.username)
+                nova__redis_conn_command(c, on_handshake, c, 3, auth, NULL);
+            else {
+                auth[1] = c->target.password;
+                nova__redis_conn_command(c, on_handshake, c, 2, auth, NULL);
+            }
+        }
+        if (c->target.db)
+            nova__redis_conn_command(c, on_handshake, c, 2, sel, NULL);
+        if (c->client_name)
+            nova__redis_conn_command(c, on_handshake, c, 3, name, NULL);
+        c->up = false;
+        /* Sent while not yet "up" so user commands cannot slip in first. */
+        {
+            struct request *r = request_new(c, on_ready, c, 1, ping, NULL);
+            if (!r || redisAsyncCommandArgv(c->ac, on_reply, r, 1, (const char **)r->argv,
+                                            r->argvlen) != REDIS_OK) {
+                request_free(r);
+                nova__redis_conn_reset(c);
+                return;
+            }
+        }
+    }
+}
+
+static void connect_now(struct nova__redis_conn *c)
+{
+    redisAsyncContext *ac;
+    if (c->target.unix_path)
+        ac = redisAsyncConnectUnix(c->target.unix_path);
+    else
+        ac = redisAsyncConnect(c->target.host, c->target.port);
+    if (!ac || ac->err) {
+        log_conn(c, NOVA_LOG_WARN, "connect failed:", ac ? ac->errstr : "out of memory");
+        if (ac)
+            redisAsyncFree(ac);
+        schedule_reconnect(c);
+        return;
+    }
+    ac->data = c;
+    if (glue_attach(ac, c->loop) != REDIS_OK) {
+        redisAsyncFree(ac);
+        schedule_reconnect(c);
+        return;
+    }
+    redisAsyncSetConnectCallback(ac, on_connect);
+    redisAsyncSetDisconnectCallback(ac, on_disconnect);
+    c->ac = ac;
+    uv_timer_start(&c->timer, on_timer, (uint64_t)c->connect_timeout_ms, 0);
+}
+
+int nova__redis_conn_new(uv_loop_t *loop, const struct nova__redis_conn_opts *opts,
+                         struct nova__redis_conn **out)
+{
+    struct nova__redis_conn *c = calloc(1, sizeof(*c));
+    if (!c)
+        return -ENOMEM;
+    c->loop = loop;
+    if (target_copy(&c->target, opts->target) < 0) {
+        free(c);
+        return -ENOMEM;
+    }
+    c->client_name = opts->client_name ? strdup(opts->client_name) : NULL;
+    c->what = strdup(opts->what ? opts->what : "redis");
+    if ((opts->client_name && !c->client_name) || !c->what) {
+        nova__redis_target_free(&c->target);
+        free(c->client_name);
+        free(c->what);
+        free(c);
+        return -ENOMEM;
+    }
+    c->connect_timeout_ms = opts->connect_timeout_ms > 0 ? opts->connect_timeout_ms : 5000;
+    c->on_state = opts->on_state;
+    c->arg = opts->arg;
+    c->backoff_ms = BACKOFF_MIN_MS;
+    uv_timer_init(loop, &c->timer);
+    c->timer.data = c;
+    connect_now(c);
+    *out = c;
+    return 0;
+}
+
+bool nova__redis_conn_up(const struct nova__redis_conn *c)
+{
+    return c && c->up && c->ac;
+}
+
+void nova__redis_conn_reset(struct nova__redis_conn *c)
+{
+    if (c->closing)
+        return;
+    drop(c);
+    uv_timer_stop(&c->timer);
+    uv_timer_start(&c->timer, on_timer, 0, 0);
+}
+
+static void on_closed(uv_handle_t *h)
+{
+    struct nova__redis_conn *c = h->data;
+    void (*done)(void *) = c->close_done;
+    void *arg = c->close_arg;
+    nova__redis_target_free(&c->target);
+    free(c->client_name);
+    free(c->what);
+    free(c);
+    if (done)
+        done(arg);
+}
+
+void nova__redis_conn_close(struct nova__redis_conn *c, void (*done)(void *arg), void *arg)
+{
+    if (c->closing)
+        return;
+    c->closing = true;
+    c->close_done = done;
+    c->close_arg = arg;
+    uv_timer_stop(&c->timer);
+    drop(c);
+    uv_close((uv_handle_t *)&c->timer, on_closed);
+}

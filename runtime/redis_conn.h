@@ -1,0 +1,89 @@
+/*
+ * redis_conn - one asynchronous Redis connection on the libuv loop
+ * (hiredis 0.14 async API and its libuv adapter), with URL parsing,
+ * connect timeout, handshake (AUTH, SELECT, CLIENT SETNAME), automatic
+ * reconnect with backoff, and EVALSHA with transparent NOSCRIPT recovery.
+ *
+ * Callback rule (libuv's): when a call returns an error the callback never
+ * runs; otherwise it runs exactly once, with status 0 and the reply (which
+ * may be an error reply), or with a negative errno and a NULL reply when
+ * the connection went away or was closed. Replies are borrowed: valid only
+ * during the callback.
+ */
+#ifndef NOVA_RUNTIME_REDIS_CONN_H
+#define NOVA_RUNTIME_REDIS_CONN_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <hiredis/hiredis.h>
+#include <uv.h>
+
+/* A parsed redis:// or unix:// URL. Strings are owned by the struct. */
+struct nova__redis_target {
+    char *host;      /* NULL for unix sockets */
+    int port;        /* default 6379 */
+    char *unix_path; /* NULL for TCP */
+    char *username;  /* ACL user, NULL = default */
+    char *password;  /* NULL = no AUTH */
+    int db;          /* SELECT index, 0 = default */
+};
+
+/* Accepts redis://[[user]:password@]host[:port][/db] and
+ * unix:///path[?db=N]; percent-escapes in user and password are decoded.
+ * Returns 0 or -EINVAL with a message in err (the password is never
+ * quoted). Free with nova__redis_target_free(). */
+int nova__redis_url_parse(const char *url, struct nova__redis_target *out, char *err,
+                          size_t errlen);
+void nova__redis_target_free(struct nova__redis_target *t);
+
+typedef void (*nova__redis_cb)(void *arg, int status, const redisReply *reply);
+
+/* A script known by its source; sha is learnt with SCRIPT LOAD on first
+ * use and shared by every connection (static storage is fine). */
+struct nova__redis_script {
+    const char *name;
+    const char *source;
+    char sha[41]; /* "" until loaded */
+};
+
+struct nova__redis_conn;
+
+struct nova__redis_conn_opts {
+    const struct nova__redis_target *target; /* copied */
+    const char *client_name;                 /* CLIENT SETNAME value or NULL; copied */
+    const char *what;                        /* label for log lines, e.g. "commands"; copied */
+    int64_t connect_timeout_ms;              /* connect + handshake; 0 = 5000 */
+    /* Called on the loop when the connection becomes usable (up=true)
+     * and when it is lost (up=false). May be NULL. */
+    void (*on_state)(void *arg, bool up);
+    void *arg;
+};
+
+/* Allocates the connection and starts connecting. Returns 0 or -errno. */
+int nova__redis_conn_new(uv_loop_t *loop, const struct nova__redis_conn_opts *opts,
+                         struct nova__redis_conn **out);
+
+/* True once the handshake succeeded and until the connection is lost. */
+bool nova__redis_conn_up(const struct nova__redis_conn *c);
+
+/* Sends one command. argv/argvlen are copied before the call returns.
+ * Returns 0, or -ENOTCONN when the connection is not up (cb not called). */
+int nova__redis_conn_command(struct nova__redis_conn *c, nova__redis_cb cb, void *arg, int argc,
+                             const char *const *argv, const size_t *argvlen);
+
+/* EVALSHA script nkeys args...; argv holds the keys then the arguments.
+ * Falls back to EVAL when the server does not know the script. */
+int nova__redis_conn_eval(struct nova__redis_conn *c, struct nova__redis_script *script,
+                          nova__redis_cb cb, void *arg, int nkeys, int argc,
+                          const char *const *argv, const size_t *argvlen);
+
+/* Drops the current connection (pending callbacks get -ECONNRESET) and
+ * reconnects at once. Used by the blocking-call watchdog. */
+void nova__redis_conn_reset(struct nova__redis_conn *c);
+
+/* Closes for good: pending callbacks get -ECANCELED, handles are closed,
+ * then done(arg) runs (from a close callback) and the memory is freed. */
+void nova__redis_conn_close(struct nova__redis_conn *c, void (*done)(void *arg), void *arg);
+
+#endif

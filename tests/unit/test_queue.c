@@ -1,0 +1,586 @@
+/*
+ * test_queue - the queue engine against a real redis-server: outcomes,
+ * retries with backoff, permanent failure, bad input, priorities, delayed
+ * jobs, stall recovery, lock loss, a Redis restart mid-run and drain.
+ */
+#include "config.h"
+
+#include <check.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <cjson/cJSON.h>
+
+#include "queue_harness.h"
+
+static struct qh H;
+
+static void setup(void)
+{
+    qh_setup(&H, 2000, 1000);
+}
+
+static void teardown(void)
+{
+    qh_teardown(&H);
+}
+
+/* ---- a scriptable test handler ------------------------------------------------- */
+
+enum mode { M_ECHO, M_RETRY, M_FAIL, M_HOLD };
+
+struct seen {
+    enum mode mode;
+    int calls;
+    char order[64][32];
+    int64_t at[64];
+    nova_job *held[64];
+    int held_n;
+    int per_id[1024];
+    int dup;
+    int delay_ms; /* M_ECHO: finish after this long */
+};
+
+struct later {
+    nova_job *job;
+};
+
+static void finish_echo(nova_job *job)
+{
+    const cJSON *ret = cJSON_GetObjectItemCaseSensitive(H.ctx.host.job_data(job), "return");
+    char *text = ret ? cJSON_PrintUnformatted(ret) : NULL;
+    H.ctx.host.job_done(job, text);
+    free(text);
+}
+
+static void on_later(void *arg)
+{
+    struct later *l = arg;
+    finish_echo(l->job);
+    free(l);
+}
+
+static void handler(void *arg, nova_job *job)
+{
+    struct seen *s = arg;
+    const struct nova_host *h = &H.ctx.host;
+    const char *id = h->job_id(job);
+    long n = strtol(id, NULL, 10);
+    if (s->calls < 64) {
+        snprintf(s->order[s->calls], sizeof(s->order[0]), "%s", h->job_name(job));
+        s->at[s->calls] = qh_now_ms();
+    }
+    s->calls++;
+    if (n > 0 && n < 1024 && ++s->per_id[n] > 1)
+        s->dup++;
+    switch (s->mode) {
+    case M_ECHO:
+        if (s->delay_ms > 0) {
+            struct later *l = malloc(sizeof(*l));
+            l->job = job;
+            ck_assert_ptr_nonnull(h->timer_start(h, (uint64_t)s->delay_ms, 0, on_later, l));
+        } else {
+            finish_echo(job);
+        }
+        break;
+    case M_RETRY:
+        h->job_retry(job, "temporary trouble", -1);
+        break;
+    case M_FAIL:
+        h->job_fail(job, "permanent trouble");
+        break;
+    case M_HOLD:
+        s->held[s->held_n++] = job;
+        break;
+    }
+}
+
+static void subscribe(struct seen *s, const char *queue, unsigned conc, const char *const *names)
+{
+    struct nova_subscription sub = {
+        .struct_size = sizeof(sub),
+        .queue = queue,
+        .job_names = names,
+        .concurrency = conc,
+        .handle = handler,
+        .arg = s,
+    };
+    ck_assert_int_eq(H.ctx.host.subscribe(&H.ctx.host, &sub), 0);
+}
+
+struct count_cond {
+    const char *key;
+    long long want;
+};
+
+static bool zcard_reaches(void *arg)
+{
+    struct count_cond *c = arg;
+    return qh_int(&H, "ZCARD %s", c->key) >= c->want;
+}
+
+static bool calls_reach(void *arg)
+{
+    struct seen *s = arg;
+    return s->calls >= s->held_n + 1 && s->mode != M_HOLD ? true : s->held_n > 0;
+}
+
+/* ---- tests ------------------------------------------------------------------------ */
+
+START_TEST(complete_stores_result_and_events)
+{
+    struct seen s = {.mode = M_ECHO};
+    struct count_cond c = {"bull:q:completed", 1};
+    const char *id = qh_add(&H, "q", "greet", "{\"return\":{\"hello\":\"world\"}}", NULL);
+    ck_assert_str_eq(id, "1");
+    subscribe(&s, "q", 1, NULL);
+    ck_assert_int_eq(nova__queue_engine_start(H.e), 0);
+    ck_assert(qh_run_until(&H, zcard_reaches, &c, 5000));
+    ck_assert_str_eq(qh_str(&H, "HGET bull:q:1 returnvalue"), "{\"hello\":\"world\"}");
+    ck_assert_int_eq(qh_int(&H, "HGET bull:q:1 atm"), 1);
+    ck_assert_int_eq(qh_int(&H, "HGET bull:q:1 ats"), 1);
+    ck_assert_str_eq(qh_str(&H, "HGET bull:q:1 pb"), "ctest");
+    ck_assert_int_gt(qh_int(&H, "HGET bull:q:1 finishedOn"), 0);
+    ck_assert_int_gt(qh_int(&H, "HGET bull:q:1 processedOn"), 0);
+    ck_assert_int_eq(qh_int(&H, "LLEN bull:q:active"), 0);
+    ck_assert_int_eq(qh_int(&H, "EXISTS bull:q:1:lock"), 0);
+    ck_assert_int_eq(qh_events(&H, "q", "added"), 1);
+    ck_assert_int_eq(qh_events(&H, "q", "waiting"), 1);
+    ck_assert_int_eq(qh_events(&H, "q", "active"), 1);
+    ck_assert_int_eq(qh_events(&H, "q", "completed"), 1);
+    ck_assert_int_eq(qh_events(&H, "q", "drained"), 1);
+    ck_assert(nova__queue_engine_connected(H.e));
+}
+END_TEST
+
+START_TEST(null_result_and_remove_on_complete)
+{
+    struct seen s = {.mode = M_ECHO};
+    struct nova_job_options o = {.struct_size = sizeof(o), .remove_on_complete = 0,
+                                 .remove_on_fail = -1};
+    struct nova_job_options keep2 = {.struct_size = sizeof(o), .remove_on_complete = 2,
+                                     .remove_on_fail = -1};
+    struct count_cond c = {"bull:q:completed", 2};
+    qh_add(&H, "q", "a", "{}", NULL);
+    qh_add(&H, "q", "b", "{}", &o);
+    for (int i = 0; i < 4; i++)
+        qh_add(&H, "q", "c", "{}", &keep2);
+    subscribe(&s, "q", 1, NULL);
+    nova__queue_engine_start(H.e);
+    ck_assert(qh_run_until(&H, zcard_reaches, &c, 5000));
+    qh_run_for(&H, 300);
+    ck_assert_int_eq(s.calls, 6);
+    ck_assert_str_eq(qh_str(&H, "HGET bull:q:6 returnvalue"), "null");
+    ck_assert_int_eq(qh_int(&H, "EXISTS bull:q:2"), 0);
+    /* keep the newest 2: jobs 5 and 6; job 1 was pruned by the count too */
+    ck_assert_int_eq(qh_int(&H, "EXISTS bull:q:1"), 0);
+    ck_assert_int_eq(qh_int(&H, "ZCARD bull:q:completed"), 2);
+    ck_assert_int_eq(qh_int(&H, "ZSCORE bull:q:completed 6") > 0, 1);
+    ck_assert_int_eq(qh_int(&H, "EXISTS bull:q:3"), 0);
+    ck_assert_int_eq(qh_events(&H, "q", "completed"), 6);
+}
+END_TEST
+
+START_TEST(retry_with_exponential_backoff_then_exhausted)
+{
+    struct seen s = {.mode = M_RETRY};
+    struct nova_job_options o = {.struct_size = sizeof(o), .attempts = 3,
+                                 .backoff_type = "exponential", .backoff_delay_ms = 150,
+                                 .remove_on_complete = -1, .remove_on_fail = -1};
+    struct count_cond c = {"bull:q:failed", 1};
+    qh_add(&H, "q", "flaky", "{}", &o);
+    subscribe(&s, "q", 1, NULL);
+    nova__queue_engine_start(H.e);
+    ck_assert(qh_run_until(&H, zcard_reaches, &c, 8000));
+    ck_assert_int_eq(s.calls, 3);
+    /* 150 ms after the first failure, 300 ms after the second */
+    ck_assert_int_ge(s.at[1] - s.at[0], 140);
+    ck_assert_int_ge(s.at[2] - s.at[1], 290);
+    ck_assert_int_eq(qh_int(&H, "HGET bull:q:1 atm"), 3);
+    ck_assert_str_eq(qh_str(&H, "HGET bull:q:1 failedReason"), "temporary trouble");
+    {
+        cJSON *st = cJSON_Parse(qh_str(&H, "HGET bull:q:1 stacktrace"));
+        ck_assert(cJSON_IsArray(st));
+        ck_assert_int_eq(cJSON_GetArraySize(st), 3);
+        cJSON_Delete(st);
+    }
+    ck_assert_int_eq(qh_events(&H, "q", "delayed"), 2);
+    ck_assert_int_eq(qh_events(&H, "q", "failed"), 1);
+    ck_assert_int_eq(qh_events(&H, "q", "retries-exhausted"), 1);
+}
+END_TEST
+
+START_TEST(immediate_retry_without_backoff)
+{
+    struct seen s = {.mode = M_RETRY};
+    struct nova_job_options o = {.struct_size = sizeof(o), .attempts = 2,
+                                 .remove_on_complete = -1, .remove_on_fail = -1};
+    struct count_cond c = {"bull:q:failed", 1};
+    qh_add(&H, "q", "flaky", "{}", &o);
+    subscribe(&s, "q", 1, NULL);
+    nova__queue_engine_start(H.e);
+    ck_assert(qh_run_until(&H, zcard_reaches, &c, 5000));
+    ck_assert_int_eq(s.calls, 2);
+    ck_assert_int_eq(qh_events(&H, "q", "delayed"), 0);
+    ck_assert_int_eq(qh_events(&H, "q", "waiting"), 2); /* add + retry */
+}
+END_TEST
+
+START_TEST(fail_is_permanent)
+{
+    struct seen s = {.mode = M_FAIL};
+    struct nova_job_options o = {.struct_size = sizeof(o), .attempts = 5,
+                                 .remove_on_complete = -1, .remove_on_fail = -1};
+    struct count_cond c = {"bull:q:failed", 1};
+    qh_add(&H, "q", "bad", "{}", &o);
+    subscribe(&s, "q", 1, NULL);
+    nova__queue_engine_start(H.e);
+    ck_assert(qh_run_until(&H, zcard_reaches, &c, 5000));
+    qh_run_for(&H, 200);
+    ck_assert_int_eq(s.calls, 1);
+    ck_assert_int_eq(qh_int(&H, "HGET bull:q:1 atm"), 1);
+    ck_assert_str_eq(qh_str(&H, "HGET bull:q:1 failedReason"), "permanent trouble");
+    ck_assert_int_eq(qh_events(&H, "q", "retries-exhausted"), 0);
+}
+END_TEST
+
+START_TEST(bad_json_and_unknown_name_fail)
+{
+    static const char *const names[] = {"known", NULL};
+    struct seen s = {.mode = M_ECHO};
+    struct count_cond c = {"bull:q:failed", 2};
+    qh_add(&H, "q", "known", "{}", NULL);
+    qh_add(&H, "q", "mystery", "{}", NULL);
+    qh_add(&H, "q", "known", "{}", NULL);
+    /* corrupt job 3's data behind the producer's back */
+    freeReplyObject(qh_cmd(&H, "HSET bull:q:3 data %s", "{not json"));
+    subscribe(&s, "q", 1, names);
+    nova__queue_engine_start(H.e);
+    ck_assert(qh_run_until(&H, zcard_reaches, &c, 5000));
+    qh_run_for(&H, 200);
+    ck_assert_int_eq(s.calls, 1);
+    ck_assert_ptr_nonnull(strstr(qh_str(&H, "HGET bull:q:2 failedReason"), "no handler"));
+    ck_assert_ptr_nonnull(strstr(qh_str(&H, "HGET bull:q:3 failedReason"), "not valid JSON"));
+    ck_assert_int_eq(qh_int(&H, "ZCARD bull:q:completed"), 1);
+}
+END_TEST
+
+START_TEST(priorities_wait_first_then_by_priority)
+{
+    struct seen s = {.mode = M_ECHO};
+    struct nova_job_options p[4];
+    struct count_cond c = {"bull:q:completed", 5};
+    for (int i = 0; i < 4; i++) {
+        memset(&p[i], 0, sizeof(p[i]));
+        p[i].struct_size = sizeof(p[i]);
+        p[i].remove_on_complete = p[i].remove_on_fail = -1;
+    }
+    p[0].priority = 3;
+    p[1].priority = 1;
+    p[2].priority = 2;
+    p[3].priority = 1;
+    qh_add(&H, "q", "p3", "{}", &p[0]);
+    qh_add(&H, "q", "p1a", "{}", &p[1]);
+    qh_add(&H, "q", "p2", "{}", &p[2]);
+    qh_add(&H, "q", "plain", "{}", NULL);
+    qh_add(&H, "q", "p1b", "{}", &p[3]);
+    subscribe(&s, "q", 1, NULL);
+    nova__queue_engine_start(H.e);
+    ck_assert(qh_run_until(&H, zcard_reaches, &c, 5000));
+    ck_assert_str_eq(s.order[0], "plain");
+    ck_assert_str_eq(s.order[1], "p1a");
+    ck_assert_str_eq(s.order[2], "p1b");
+    ck_assert_str_eq(s.order[3], "p2");
+    ck_assert_str_eq(s.order[4], "p3");
+    ck_assert_int_eq(qh_int(&H, "EXISTS bull:q:pc"), 0);
+}
+END_TEST
+
+START_TEST(delayed_job_runs_when_due)
+{
+    struct seen s = {.mode = M_ECHO};
+    struct nova_job_options o = {.struct_size = sizeof(o), .delay_ms = 600,
+                                 .remove_on_complete = -1, .remove_on_fail = -1};
+    struct count_cond c = {"bull:q:completed", 1};
+    int64_t t0;
+    subscribe(&s, "q", 1, NULL);
+    nova__queue_engine_start(H.e);
+    qh_run_for(&H, 200); /* the worker is now parked on the marker */
+    t0 = qh_now_ms();
+    qh_add(&H, "q", "later", "{}", &o);
+    ck_assert_int_eq(qh_int(&H, "ZCARD bull:q:delayed"), 1);
+    ck_assert(qh_run_until(&H, zcard_reaches, &c, 5000));
+    ck_assert_int_ge(s.at[0] - t0, 590);
+    ck_assert_int_le(s.at[0] - t0, 1500);
+    ck_assert_int_eq(qh_int(&H, "HGET bull:q:1 delay"), 0);
+    ck_assert_int_eq(qh_events(&H, "q", "delayed"), 1);
+}
+END_TEST
+
+START_TEST(enqueue_from_c_and_duplicates)
+{
+    struct seen s = {.mode = M_ECHO};
+    struct count_cond c = {"bull:q:completed", 1};
+    struct nova_job_options o = {.struct_size = sizeof(o), .job_id = "dead-letter-7",
+                                 .attempts = 2, .backoff_type = "fixed",
+                                 .backoff_delay_ms = 100, .remove_on_complete = -1,
+                                 .remove_on_fail = -1};
+    const char *id = qh_add(&H, "q", "dl", "{\"return\":1}", &o);
+    ck_assert_str_eq(id, "dead-letter-7");
+    id = qh_add(&H, "q", "dl", "{\"return\":2}", &o);
+    ck_assert_str_eq(id, "dead-letter-7");
+    ck_assert_int_eq(qh_events(&H, "q", "duplicated"), 1);
+    ck_assert_int_eq(qh_int(&H, "GET bull:q:id"), 2);
+    ck_assert_str_eq(qh_str(&H, "HGET bull:q:dead-letter-7 opts"),
+                     "{\"attempts\":2,\"jobId\":\"dead-letter-7\",\"backoff\":{\"type\":"
+                     "\"fixed\",\"delay\":100}}");
+    subscribe(&s, "q", 1, NULL);
+    nova__queue_engine_start(H.e);
+    ck_assert(qh_run_until(&H, zcard_reaches, &c, 5000));
+    ck_assert_str_eq(qh_str(&H, "HGET bull:q:dead-letter-7 returnvalue"), "1");
+}
+END_TEST
+
+static bool stalled_done(void *arg)
+{
+    (void)arg;
+    return qh_int(&H, "ZCARD bull:q:completed") + qh_int(&H, "ZCARD bull:q:failed") >= 2;
+}
+
+START_TEST(stalled_jobs_recovered_or_failed)
+{
+    struct seen s = {.mode = M_ECHO};
+    /* Two jobs a dead worker left in active, lock expired, already suspects. */
+    qh_add(&H, "q", "orphan", "{}", NULL);
+    qh_add(&H, "q", "orphan2", "{}", NULL);
+    freeReplyObject(qh_cmd(&H, "DEL bull:q:wait bull:q:marker"));
+    freeReplyObject(qh_cmd(&H, "RPUSH bull:q:active 1 2"));
+    freeReplyObject(qh_cmd(&H, "SADD bull:q:stalled 1 2"));
+    freeReplyObject(qh_cmd(&H, "HSET bull:q:2 stc 1")); /* stalled once before */
+    subscribe(&s, "q", 1, NULL);
+    nova__queue_engine_start(H.e);
+    ck_assert(qh_run_until(&H, stalled_done, NULL, 5000));
+    ck_assert_int_eq(qh_int(&H, "HGET bull:q:1 stc"), 1);
+    ck_assert_int_eq(qh_int(&H, "ZSCORE bull:q:completed 1") > 0, 1);
+    ck_assert_str_eq(qh_str(&H, "HGET bull:q:2 failedReason"),
+                     "job stalled more than allowable limit");
+    ck_assert_int_eq(qh_events(&H, "q", "stalled"), 2);
+    ck_assert_int_eq(s.calls, 1); /* the over-stalled one never reaches the plugin */
+}
+END_TEST
+
+static bool has_held(void *arg)
+{
+    return ((struct seen *)arg)->held_n > 0;
+}
+
+static bool cancelled0(void *arg)
+{
+    struct seen *s = arg;
+    return H.ctx.host.job_cancelled(s->held[0]);
+}
+
+START_TEST(lost_lock_drops_result)
+{
+    struct seen s = {.mode = M_HOLD};
+    qh_teardown(&H);
+    qh_setup(&H, 400, 5000);
+    qh_add(&H, "q", "slow", "{}", NULL);
+    subscribe(&s, "q", 1, NULL);
+    nova__queue_engine_start(H.e);
+    ck_assert(qh_run_until(&H, has_held, &s, 3000));
+    /* renewal keeps the lock alive past its duration */
+    qh_run_for(&H, 700);
+    ck_assert_int_eq(qh_int(&H, "EXISTS bull:q:1:lock"), 1);
+    ck_assert(!H.ctx.host.job_cancelled(s.held[0]));
+    /* someone else takes the job */
+    freeReplyObject(qh_cmd(&H, "SET bull:q:1:lock other-worker"));
+    ck_assert(qh_run_until(&H, cancelled0, &s, 2000));
+    H.ctx.host.job_done(s.held[0], "{\"late\":true}");
+    qh_run_for(&H, 200);
+    ck_assert_int_eq(qh_int(&H, "ZCARD bull:q:completed"), 0);
+    ck_assert_int_eq(qh_int(&H, "HEXISTS bull:q:1 returnvalue"), 0);
+    ck_assert_str_eq(qh_str(&H, "GET bull:q:1:lock"), "other-worker");
+}
+END_TEST
+
+START_TEST(redis_restart_mid_run)
+{
+    struct seen s = {.mode = M_ECHO, .delay_ms = 5};
+    struct count_cond half = {"bull:q:completed", 60};
+    struct count_cond all = {"bull:q:completed", 200};
+    for (int i = 0; i < 200; i++)
+        qh_add(&H, "q", "n", "{}", NULL);
+    subscribe(&s, "q", 10, NULL);
+    nova__queue_engine_start(H.e);
+    ck_assert(qh_run_until(&H, zcard_reaches, &half, 10000));
+    redisFree(H.sync);
+    ck_assert_int_eq(nova_test_redis_halt(&H.redis), 0);
+    qh_run_for(&H, 300);
+    ck_assert(!nova__queue_engine_connected(H.e));
+    ck_assert_int_eq(nova_test_redis_resume(&H.redis), 0);
+    H.sync = redisConnect("127.0.0.1", H.redis.port);
+    ck_assert(qh_run_until(&H, zcard_reaches, &all, 20000));
+    qh_run_for(&H, 200);
+    ck_assert(nova__queue_engine_connected(H.e));
+    ck_assert_int_eq(qh_int(&H, "ZCARD bull:q:completed"), 200);
+    ck_assert_int_eq(qh_int(&H, "LLEN bull:q:wait"), 0);
+    ck_assert_int_eq(qh_int(&H, "LLEN bull:q:active"), 0);
+    ck_assert_int_eq(s.dup, 0);
+}
+END_TEST
+
+static void drain_cb(void *arg)
+{
+    *(int64_t *)arg = qh_now_ms();
+}
+
+static bool nonzero(void *arg)
+{
+    return *(int64_t *)arg != 0;
+}
+
+START_TEST(drain_timeout_gives_jobs_back)
+{
+    struct seen s = {.mode = M_HOLD};
+    int64_t t0, done_at = 0;
+    qh_add(&H, "q", "forever", "{}", NULL);
+    subscribe(&s, "q", 1, NULL);
+    nova__queue_engine_start(H.e);
+    ck_assert(qh_run_until(&H, has_held, &s, 3000));
+    t0 = qh_now_ms();
+    nova__queue_engine_drain(H.e, 300, drain_cb, &done_at);
+    ck_assert_int_eq(done_at, 0); /* never from inside the call */
+    ck_assert(qh_run_until(&H, nonzero, &done_at, 3000));
+    ck_assert_int_ge(done_at - t0, 290);
+    qh_run_for(&H, 100);
+    ck_assert_int_eq(qh_int(&H, "LLEN bull:q:wait"), 1);
+    ck_assert_int_eq(qh_int(&H, "LLEN bull:q:active"), 0);
+    ck_assert(H.ctx.host.job_cancelled(s.held[0]));
+    /* the late outcome is dropped safely */
+    H.ctx.host.job_done(s.held[0], "1");
+    nova__queue_engine_free(H.e);
+    H.e = NULL;
+}
+END_TEST
+
+START_TEST(drain_waits_for_running_jobs)
+{
+    struct seen s = {.mode = M_ECHO, .delay_ms = 200};
+    int64_t t0, done_at = 0;
+    qh_add(&H, "q", "short", "{}", NULL);
+    subscribe(&s, "q", 1, NULL);
+    nova__queue_engine_start(H.e);
+    ck_assert(qh_run_until(&H, calls_reach, &s, 3000));
+    t0 = qh_now_ms();
+    nova__queue_engine_drain(H.e, 5000, drain_cb, &done_at);
+    ck_assert(qh_run_until(&H, nonzero, &done_at, 3000));
+    ck_assert_int_lt(done_at - t0, 1000);
+    ck_assert_int_eq(qh_int(&H, "ZCARD bull:q:completed"), 1);
+    nova__queue_engine_free(H.e);
+    H.e = NULL;
+}
+END_TEST
+
+START_TEST(concurrency_and_set_concurrency)
+{
+    struct seen s = {.mode = M_HOLD};
+    for (int i = 0; i < 10; i++)
+        qh_add(&H, "q", "n", "{}", NULL);
+    subscribe(&s, "q", 3, NULL);
+    nova__queue_engine_start(H.e);
+    qh_run_for(&H, 300);
+    ck_assert_int_eq(s.held_n, 3);
+    ck_assert_int_eq(qh_int(&H, "LLEN bull:q:active"), 3);
+    ck_assert_int_eq(H.ctx.host.set_concurrency(&H.ctx.host, "q", 5), 0);
+    qh_run_for(&H, 300);
+    ck_assert_int_eq(s.held_n, 5);
+    for (int i = 0; i < s.held_n; i++)
+        H.ctx.host.job_done(s.held[i], NULL);
+    s.held_n = 0;
+    qh_run_for(&H, 300);
+    ck_assert_int_eq(s.held_n, 5);
+    for (int i = 0; i < s.held_n; i++)
+        H.ctx.host.job_done(s.held[i], NULL);
+    s.held_n = 0;
+    qh_run_for(&H, 300);
+    ck_assert_int_eq(qh_int(&H, "ZCARD bull:q:completed"), 10);
+}
+END_TEST
+
+static void on_plugin_reply(void *arg, int status, const struct nova_redis_reply *r)
+{
+    long long *out = arg;
+    ck_assert_int_eq(status, 0);
+    ck_assert_int_eq(r->type, NOVA_REDIS_REPLY_INTEGER);
+    *out = r->integer;
+}
+
+static bool ll_set(void *arg)
+{
+    return *(long long *)arg != -99;
+}
+
+START_TEST(plugin_redis_command)
+{
+    long long got = -99;
+    const char *argv[] = {"DEL", "balance:GABC", "balance:GDEF"};
+    freeReplyObject(qh_cmd(&H, "SET balance:GABC 10"));
+    qh_run_for(&H, 200);
+    ck_assert_int_eq(H.ctx.host.redis->command(&H.ctx.host, 3, argv, NULL, on_plugin_reply, &got),
+                     0);
+    ck_assert(qh_run_until(&H, ll_set, &got, 2000));
+    ck_assert_int_eq(got, 1);
+}
+END_TEST
+
+START_TEST(backoff_math)
+{
+    ck_assert_int_eq(nova__queue_backoff_ms("fixed", 100, 0, 3, 0.5), 100);
+    ck_assert_int_eq(nova__queue_backoff_ms("exponential", 100, 0, 1, 0.5), 100);
+    ck_assert_int_eq(nova__queue_backoff_ms("exponential", 100, 0, 2, 0.5), 200);
+    ck_assert_int_eq(nova__queue_backoff_ms("exponential", 100, 0, 4, 0.5), 800);
+    ck_assert_int_eq(nova__queue_backoff_ms("fixed", 1000, 0.5, 1, 0.0), 500);
+    ck_assert_int_eq(nova__queue_backoff_ms("fixed", 1000, 0.5, 1, 0.999), 999);
+    ck_assert_int_eq(nova__queue_backoff_ms("weird", 1000, 0, 1, 0), -1);
+}
+END_TEST
+
+static Suite *suite(void)
+{
+    Suite *s = suite_create("queue");
+    TCase *t = tcase_create("engine");
+    tcase_add_checked_fixture(t, setup, teardown);
+    tcase_set_timeout(t, 60);
+    tcase_add_test(t, complete_stores_result_and_events);
+    tcase_add_test(t, null_result_and_remove_on_complete);
+    tcase_add_test(t, retry_with_exponential_backoff_then_exhausted);
+    tcase_add_test(t, immediate_retry_without_backoff);
+    tcase_add_test(t, fail_is_permanent);
+    tcase_add_test(t, bad_json_and_unknown_name_fail);
+    tcase_add_test(t, priorities_wait_first_then_by_priority);
+    tcase_add_test(t, delayed_job_runs_when_due);
+    tcase_add_test(t, enqueue_from_c_and_duplicates);
+    tcase_add_test(t, stalled_jobs_recovered_or_failed);
+    tcase_add_test(t, lost_lock_drops_result);
+    tcase_add_test(t, redis_restart_mid_run);
+    tcase_add_test(t, drain_timeout_gives_jobs_back);
+    tcase_add_test(t, drain_waits_for_running_jobs);
+    tcase_add_test(t, concurrency_and_set_concurrency);
+    tcase_add_test(t, plugin_redis_command);
+    suite_add_tcase(s, t);
+    t = tcase_create("math");
+    tcase_add_test(t, backoff_math);
+    suite_add_tcase(s, t);
+    return s;
+}
+
+int main(void)
+{
+    SRunner *r = srunner_create(suite());
+    int failed;
+    srunner_run_all(r, CK_NORMAL);
+    failed = srunner_ntests_failed(r);
+    srunner_free(r);
+    return failed ? 1 : 0;
+}
