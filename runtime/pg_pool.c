@@ -201,9 +201,9 @@ static void register_metrics(void)
                                      0.1,    0.25,  0.5,    1,     2.5,  5,     10};
     m_size = nova__metric_new(NOVA_METRIC_GAUGE, "nova_worker_pg_pool_size",
                               "Open PostgreSQL connections.", NULL, NULL, 0);
-    m_in_use = nova__metric_new(NOVA_METRIC_GAUGE, "nova_worker_pg_pool_in_use",
-                                "PostgreSQL connections running a statement or leased.", NULL,
-                                NULL, 0);
+    m_in_use =
+        nova__metric_new(NOVA_METRIC_GAUGE, "nova_worker_pg_pool_in_use",
+                         "PostgreSQL connections running a statement or leased.", NULL, NULL, 0);
     m_waiting = nova__metric_new(NOVA_METRIC_GAUGE, "nova_worker_pg_pool_waiting",
                                  "Requests waiting for a PostgreSQL connection.", NULL, NULL, 0);
     m_duration = nova__metric_new(NOVA_METRIC_HISTOGRAM, "nova_worker_pg_query_duration_seconds",
@@ -1041,6 +1041,46 @@ static char *guess_password(const char *dsn)
     return n > 0 ? strndup(s, n) : NULL;
 }
 
+/* libpq's DSN parse errors quote the fragment they choked on, which may
+ * be a password ('missing "=" after "s3cret"'). Keeps a quoted fragment
+ * only when it is a connection option name; masks the rest. */
+static void mask_quoted(char *dst, size_t len, const char *src)
+{
+    PQconninfoOption *known = PQconndefaults();
+    size_t o = 0;
+    while (*src != '\0' && o + 1 < len) {
+        const char *end = *src == '"' ? strchr(src + 1, '"') : NULL;
+        if (end == NULL) {
+            dst[o++] = *src++;
+            continue;
+        }
+        size_t n = (size_t)(end - src - 1);
+        bool keyword = false;
+        for (PQconninfoOption *k = known; k != NULL && k->keyword != NULL; k++)
+            keyword = keyword || (strlen(k->keyword) == n && strncmp(k->keyword, src + 1, n) == 0);
+        int w = keyword ? snprintf(dst + o, len - o, "\"%.*s\"", (int)n, src + 1)
+                        : snprintf(dst + o, len - o, "\"***\"");
+        o += (size_t)w < len - o ? (size_t)w : len - o - 1;
+        src = end + 1;
+    }
+    dst[o] = '\0';
+    PQconninfoFree(known);
+}
+
+/* libpq checks ports only when it connects; a typo should stop startup. */
+static bool valid_ports(const char *s)
+{
+    do {
+        long v = 0;
+        size_t digits = 0;
+        for (; *s >= '0' && *s <= '9' && digits < 6; s++, digits++)
+            v = v * 10 + (*s - '0');
+        if (digits == 0 || v < 1 || v > 65535 || (*s != ',' && *s != '\0'))
+            return false;
+    } while (*s++ == ',');
+    return true;
+}
+
 int nova__pg_pool_new(uv_loop_t *loop, const struct nova__postgres_config *cfg,
                       struct nova__pg_pool **out)
 {
@@ -1063,7 +1103,9 @@ int nova__pg_pool_new(uv_loop_t *loop, const struct nova__postgres_config *cfg,
     if (opts == NULL) {
         /* libpq may quote the DSN fragment it choked on: scrub it. */
         char *pw = guess_password(cfg->dsn);
-        one_line(line, sizeof line, err != NULL ? err : "out of memory", pw);
+        char masked[ERRLEN];
+        mask_quoted(masked, sizeof masked, err != NULL ? err : "out of memory");
+        one_line(line, sizeof line, masked, pw);
         free(pw);
         nova__log_add_secret(cfg->dsn);
         nova__log(NOVA_LOG_ERROR, NULL, "postgres: invalid dsn: %s", line);
@@ -1080,6 +1122,14 @@ int nova__pg_pool_new(uv_loop_t *loop, const struct nova__postgres_config *cfg,
     for (PQconninfoOption *o = opts; o->keyword != NULL; o++) {
         if (o->val == NULL)
             continue;
+        if (strcmp(o->keyword, "port") == 0 && !valid_ports(o->val)) {
+            nova__log(NOVA_LOG_ERROR, NULL,
+                      "postgres: invalid dsn: port must be a number from 1 to 65535");
+            PQconninfoFree(opts);
+            free(p->password);
+            free(p);
+            return -EINVAL;
+        }
         if (strcmp(o->keyword, "password") == 0 && o->val[0] != '\0')
             p->password = strdup(o->val);
         if (strcmp(o->keyword, "options") == 0)
@@ -1343,8 +1393,7 @@ static int api_begin(const struct nova_host *host, nova_pg_lease_cb cb, void *ar
     return enqueue(p, r);
 }
 
-static int lease_check(struct nova__pg_pool *p, const struct nova_host *host,
-                       nova_pg_lease *lease)
+static int lease_check(struct nova__pg_pool *p, const struct nova_host *host, nova_pg_lease *lease)
 {
     if (p == NULL)
         return -ENOTSUP;
@@ -1380,8 +1429,8 @@ static int api_lease_query(const struct nova_host *host, nova_pg_lease *lease, c
     return 0;
 }
 
-static int lease_end(const struct nova_host *host, nova_pg_lease *lease, bool commit,
-                     nova_pg_cb cb, void *arg)
+static int lease_end(const struct nova_host *host, nova_pg_lease *lease, bool commit, nova_pg_cb cb,
+                     void *arg)
 {
     struct nova__pg_pool *p = pool_of(host);
     int rc = lease_check(p, host, lease);
@@ -1407,8 +1456,7 @@ static int lease_end(const struct nova_host *host, nova_pg_lease *lease, bool co
     return 0;
 }
 
-static int api_commit(const struct nova_host *host, nova_pg_lease *lease, nova_pg_cb cb,
-                      void *arg)
+static int api_commit(const struct nova_host *host, nova_pg_lease *lease, nova_pg_cb cb, void *arg)
 {
     return lease_end(host, lease, true, cb, arg);
 }

@@ -102,8 +102,7 @@ struct nova_pg_api {
 
     /* ROLLBACK and give the connection back. A lost connection counts as
      * rolled back (status 0). Same return rules as commit(). */
-    int (*rollback)(const struct nova_host *host, nova_pg_lease *lease, nova_pg_cb cb,
-                    void *arg);
+    int (*rollback)(const struct nova_host *host, nova_pg_lease *lease, nova_pg_cb cb, void *arg);
 
     /* ---- result accessors (res from a callback; rows/cols from 0) ---- */
 
