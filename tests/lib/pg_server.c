@@ -247,6 +247,12 @@ void pg_server_dsn(const struct pg_server *s, const char *db, const char *extra,
              db != NULL ? db : "postgres", extra != NULL ? "?" : "", extra != NULL ? extra : "");
 }
 
+static void quiet(void *arg, const char *msg)
+{
+    (void)arg;
+    (void)msg;
+}
+
 static PGconn *connect_db(const struct pg_server *s, const char *db)
 {
     char dsn[512];
@@ -257,6 +263,7 @@ static PGconn *connect_db(const struct pg_server *s, const char *db)
         PQfinish(c);
         return NULL;
     }
+    PQsetNoticeProcessor(c, quiet, NULL);
     return c;
 }
 
