@@ -142,7 +142,8 @@ struct conn {
     struct req *req;             /* running statement */
     struct nova_pg_lease *lease; /* while C_LEASED */
     bool flushing;
-    PGresult *result; /* first error, else last result */
+    uint64_t idle_since; /* uv_now() when it last became idle */
+    PGresult *result;    /* first error, else last result */
 };
 
 struct nova_pg_lease {
@@ -169,6 +170,7 @@ struct nova__pg_pool {
 
     struct link conns, idle, waiters, deferred, leases;
     unsigned open, connecting, in_use, waiting, max_open;
+    unsigned shown_open, shown_in_use, shown_waiting; /* last published */
 
     uv_timer_t backoff_timer;
     uv_timer_t defer_timer;
@@ -211,16 +213,18 @@ static void register_metrics(void)
                                   buckets, sizeof buckets / sizeof buckets[0]);
 }
 
+/* Publishes the gauges; only changed values, since each set takes the
+ * registry's mutex and this runs several times per statement. */
 static void update_gauges(struct nova__pg_pool *p)
 {
     if (p->open + p->connecting > p->max_open)
         p->max_open = p->open + p->connecting;
-    if (m_size != NULL)
-        nova__metric_set(m_size, NULL, p->open);
-    if (m_in_use != NULL)
-        nova__metric_set(m_in_use, NULL, p->in_use);
-    if (m_waiting != NULL)
-        nova__metric_set(m_waiting, NULL, p->waiting);
+    if (m_size != NULL && p->shown_open != p->open)
+        nova__metric_set(m_size, NULL, p->shown_open = p->open);
+    if (m_in_use != NULL && p->shown_in_use != p->in_use)
+        nova__metric_set(m_in_use, NULL, p->shown_in_use = p->in_use);
+    if (m_waiting != NULL && p->shown_waiting != p->waiting)
+        nova__metric_set(m_waiting, NULL, p->shown_waiting = p->waiting);
 }
 
 /* Copies src into dst as one line: control characters become spaces, runs
@@ -665,8 +669,10 @@ static int conn_send(struct conn *c, struct req *r)
     struct nova__pg_pool *p = c->pool;
 
     /* A connection that went away while idle usually says so with EOF;
-     * reading now catches that before the statement is sent. */
-    if (!PQconsumeInput(c->pg) || PQstatus(c->pg) != CONNECTION_OK ||
+     * reading now catches that before the statement is sent. Skipped when
+     * it was in use during this very loop turn (hot path under load). */
+    bool stale = c->state == C_IDLE && c->idle_since != now_ms(p);
+    if ((stale && (!PQconsumeInput(c->pg) || PQstatus(c->pg) != CONNECTION_OK)) ||
         !PQsendQueryParams(c->pg, r->sql, r->nparams, NULL, r->params, NULL, NULL, 0)) {
         if (c->lease != NULL) {
             c->lease->conn = NULL;
@@ -746,6 +752,7 @@ static void conn_release(struct conn *c)
         p->in_use--;
     c->state = C_IDLE;
     c->lease = NULL;
+    c->idle_since = now_ms(p);
     list_push_back(&p->idle, &c->idle_link);
     update_gauges(p);
     dispatch(p);
@@ -1175,6 +1182,7 @@ int nova__pg_pool_new(uv_loop_t *loop, const struct nova__postgres_config *cfg,
     p->backoff_timer.data = p;
     p->defer_timer.data = p;
     p->live_handles = 2;
+    p->shown_open = p->shown_in_use = p->shown_waiting = UINT_MAX; /* publish at once */
     if (m_size == NULL)
         register_metrics();
     update_gauges(p);
