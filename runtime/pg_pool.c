@@ -142,7 +142,8 @@ struct conn {
     struct req *req;             /* running statement */
     struct nova_pg_lease *lease; /* while C_LEASED */
     bool flushing;
-    uint64_t idle_since; /* uv_now() when it last became idle */
+    bool doomed;         /* the server sent FATAL while idle: EOF follows */
+    uint64_t idle_since; /* uv_hrtime() when it last became idle */
     PGresult *result;    /* first error, else last result */
 };
 
@@ -585,6 +586,21 @@ static void connect_step(struct conn *c)
 
 static void on_conn_timer(uv_timer_t *t);
 
+/*
+ * Server notices. libpq reports an error that arrives between statements
+ * (a FATAL from pg_terminate_backend or a shutdown) as a notice, and
+ * reads the EOF behind it only later; remembering it keeps the next
+ * statement off a connection that is already gone. Other notices are
+ * the server's chatter ("already exists, skipping") and are dropped.
+ */
+static void on_notice(void *arg, const PGresult *res)
+{
+    struct conn *c = arg;
+    const char *sev = PQresultErrorField(res, PG_DIAG_SEVERITY_NONLOCALIZED);
+    if (sev != NULL && (strcmp(sev, "FATAL") == 0 || strcmp(sev, "PANIC") == 0))
+        c->doomed = true;
+}
+
 static void start_connect(struct nova__pg_pool *p)
 {
     struct conn *c = calloc(1, sizeof *c);
@@ -597,6 +613,7 @@ static void start_connect(struct nova__pg_pool *p)
         free(c);
         return;
     }
+    PQsetNoticeReceiver(c->pg, on_notice, c);
     uv_timer_init(p->loop, &c->timer);
     c->timer.data = c;
     c->state = C_CONNECTING;
@@ -659,6 +676,16 @@ static uint64_t guard_ms(const struct nova__pg_pool *p)
     return (uint64_t)p->cfg.statement_timeout_ms + slack;
 }
 
+/* Reads and parses whatever arrived on an idle connection (PQisBusy runs
+ * libpq's parser, which hands an idle-time FATAL to on_notice). */
+static bool idle_alive(struct conn *c)
+{
+    if (!PQconsumeInput(c->pg))
+        return false;
+    (void)PQisBusy(c->pg);
+    return !c->doomed && PQstatus(c->pg) == CONNECTION_OK;
+}
+
 /*
  * Sends r on c (idle or leased, nothing running). Returns 0, or -ECONNRESET
  * when the connection turned out dead before anything was sent: then c is
@@ -670,9 +697,9 @@ static int conn_send(struct conn *c, struct req *r)
 
     /* A connection that went away while idle usually says so with EOF;
      * reading now catches that before the statement is sent. Skipped when
-     * it was in use during this very loop turn (hot path under load). */
-    bool stale = c->state == C_IDLE && c->idle_since != now_ms(p);
-    if ((stale && (!PQconsumeInput(c->pg) || PQstatus(c->pg) != CONNECTION_OK)) ||
+     * it was in use a moment ago (the hot path under load). */
+    bool stale = c->state == C_IDLE && uv_hrtime() - c->idle_since > 1000000;
+    if ((stale && !idle_alive(c)) || c->doomed ||
         !PQsendQueryParams(c->pg, r->sql, r->nparams, NULL, r->params, NULL, NULL, 0)) {
         if (c->lease != NULL) {
             c->lease->conn = NULL;
@@ -752,7 +779,7 @@ static void conn_release(struct conn *c)
         p->in_use--;
     c->state = C_IDLE;
     c->lease = NULL;
-    c->idle_since = now_ms(p);
+    c->idle_since = uv_hrtime();
     list_push_back(&p->idle, &c->idle_link);
     update_gauges(p);
     dispatch(p);
@@ -946,6 +973,26 @@ static void read_results(struct conn *c)
     }
 }
 
+/* Before dropping a busy connection: keep an error result the server sent
+ * before it closed (57P01 on shutdown), so the caller sees its reason. */
+static void harvest(struct conn *c)
+{
+    if (c->req == NULL)
+        return;
+    (void)PQconsumeInput(c->pg);
+    while (!PQisBusy(c->pg)) {
+        PGresult *res = PQgetResult(c->pg);
+        if (res == NULL)
+            break;
+        /* libpq's own "connection lost" result has no SQLSTATE: ours is better */
+        if (c->result == NULL && PQresultStatus(res) == PGRES_FATAL_ERROR &&
+            PQresultErrorField(res, PG_DIAG_SQLSTATE) != NULL)
+            c->result = res;
+        else
+            PQclear(res);
+    }
+}
+
 static void on_poll(uv_poll_t *h, int status, int events)
 {
     struct conn *c = h->data;
@@ -955,14 +1002,17 @@ static void on_poll(uv_poll_t *h, int status, int events)
         return;
     }
     if (status < 0) {
-        drop_conn(c, -ECONNRESET, "08006", uv_strerror(status));
+        /* libuv reports a socket error (EPOLLERR) as UV_EBADF: the peer
+         * reset. Keep the server's last words if they arrived first. */
+        harvest(c);
+        drop_conn(c, -ECONNRESET, "08006", "connection reset by the server");
         return;
     }
     if (c->req == NULL) {
         /* Idle (or leased, between statements): only EOF or a notice can
          * arrive. Any failure here means the connection is gone. */
-        if (!PQconsumeInput(c->pg) || PQstatus(c->pg) != CONNECTION_OK) {
-            drop_conn(c, -ECONNRESET, "08006", PQerrorMessage(c->pg));
+        if (!idle_alive(c)) {
+            drop_conn(c, -ECONNRESET, "08006", "connection closed by the server");
             return;
         }
         PGnotify *n;
@@ -972,16 +1022,7 @@ static void on_poll(uv_poll_t *h, int status, int events)
     }
     if (events & UV_READABLE) {
         if (!PQconsumeInput(c->pg)) {
-            /* Harvest an error the server sent before closing (57P01). */
-            while (!PQisBusy(c->pg)) {
-                PGresult *res = PQgetResult(c->pg);
-                if (res == NULL)
-                    break;
-                if (c->result == NULL && PQresultStatus(res) == PGRES_FATAL_ERROR)
-                    c->result = res;
-                else
-                    PQclear(res);
-            }
+            harvest(c);
             drop_conn(c, -ECONNRESET, "08006", PQerrorMessage(c->pg));
             return;
         }

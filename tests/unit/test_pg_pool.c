@@ -550,6 +550,123 @@ START_TEST(test_lease_leak_rolled_back)
 }
 END_TEST
 
+/* ---- connections killed under a lease or while idle --------------------- */
+
+struct killed {
+    struct env *e;
+    int steps;
+    nova_pg_lease *lease;
+    char pid[16];
+    int status;
+};
+
+static void on_killed_pid(void *arg, int status, const nova_pg_result *res)
+{
+    struct killed *k = arg;
+    ck_assert_int_eq(status, 0);
+    snprintf(k->pid, sizeof k->pid, "%s", k->e->pg->get_text(res, 0, 0));
+    k->steps++;
+}
+
+static void on_killed_begin(void *arg, int status, nova_pg_lease *lease, const nova_pg_result *res)
+{
+    struct killed *k = arg;
+    (void)res;
+    ck_assert_int_eq(status, 0);
+    k->lease = lease;
+    ck_assert_int_eq(k->e->pg->lease_query(k->e->host, lease, "SELECT pg_backend_pid()", 0, NULL,
+                                           on_killed_pid, k),
+                     0);
+}
+
+static void on_killed_status(void *arg, int status, const nova_pg_result *res)
+{
+    struct killed *k = arg;
+    (void)res;
+    k->status = status;
+    k->steps++;
+}
+
+static void kill_backend(const char *pid)
+{
+    char sql[128], out[16];
+    snprintf(sql, sizeof sql, "SELECT pg_terminate_backend(%s)", pid);
+    ck_assert_int_eq(pg_server_query_value(&server, NULL, sql, out, sizeof out), 0);
+    ck_assert_str_eq(out, "t");
+}
+
+START_TEST(test_lease_connection_killed)
+{
+    struct env e;
+    env_init(&e, 1, 2, 0);
+
+    /* rollback on a lease whose connection died: counts as rolled back */
+    struct killed k = {.e = &e};
+    ck_assert_int_eq(e.pg->begin(e.host, on_killed_begin, &k), 0);
+    ck_assert(run_until(&e, &k.steps, 1, 10000));
+    kill_backend(k.pid);
+    int never = 0;
+    run_until(&e, &never, 1, 200); /* let the pool see EOF */
+    ck_assert_int_eq(e.pg->lease_query(e.host, k.lease, "SELECT 1", 0, NULL, on_killed_status, &k),
+                     -ECONNRESET);
+    k.status = 1;
+    ck_assert_int_eq(e.pg->rollback(e.host, k.lease, on_killed_status, &k), 0);
+    ck_assert_int_eq(k.steps, 1); /* not called back from inside the call */
+    ck_assert(run_until(&e, &k.steps, 2, 10000));
+    ck_assert_int_eq(k.status, 0);
+
+    /* commit on such a lease: the outcome is reported as lost, retryable */
+    struct killed c = {.e = &e};
+    ck_assert_int_eq(e.pg->begin(e.host, on_killed_begin, &c), 0);
+    ck_assert(run_until(&e, &c.steps, 1, 10000));
+    kill_backend(c.pid);
+    run_until(&e, &never, 1, 200);
+    c.status = 1;
+    ck_assert_int_eq(e.pg->commit(e.host, c.lease, on_killed_status, &c), 0);
+    ck_assert(run_until(&e, &c.steps, 2, 10000));
+    ck_assert_int_eq(c.status, -ECONNRESET);
+    ck_assert(nova_pg_error_retryable(c.status));
+
+    /* an idle connection killed behind the pool's back is replaced */
+    struct rec r = query1(&e, "SELECT pg_backend_pid()", 0, NULL);
+    ck_assert_int_eq(r.status, 0);
+    kill_backend(r.value);
+    usleep(100000);
+    for (int i = 0; i < 3; i++) {
+        r = query1(&e, "SELECT 'alive'", 0, NULL);
+        ck_assert_msg(r.status == 0, "query after idle kill: %s", r.message);
+    }
+    struct nova__pg_pool_stats st;
+    nova__pg_pool_stats(e.pool, &st);
+    ck_assert_uint_eq(st.in_use, 0);
+    env_close(&e);
+}
+END_TEST
+
+START_TEST(test_release_owner_cancels_queued)
+{
+    struct env e;
+    env_init(&e, 1, 1, 0);
+    int done = 0;
+    struct rec busy, queued[3];
+    rec_init(&busy, &e, &done);
+    ck_assert_int_eq(e.pg->query(e.host, "SELECT pg_sleep(0.3)", 0, NULL, on_rec, &busy), 0);
+    int never = 0;
+    run_until(&e, &never, 1, 100);
+    for (int i = 0; i < 3; i++) {
+        rec_init(&queued[i], &e, &done);
+        ck_assert_int_eq(e.pg->query(e.host, "SELECT 1", 0, NULL, on_rec, &queued[i]), 0);
+    }
+    ck_assert_uint_eq(nova__pg_pool_release_owner(e.pool, e.host, true), 0);
+    ck_assert_int_eq(done, 3); /* the queued ones, before the call returned */
+    for (int i = 0; i < 3; i++)
+        ck_assert_int_eq(queued[i].status, -ECANCELED);
+    ck_assert(run_until(&e, &done, 4, 5000));
+    ck_assert_int_eq(busy.status, 0); /* the running one finished normally */
+    env_close(&e);
+}
+END_TEST
+
 /* ---- values ------------------------------------------------------------- */
 
 struct vals {
@@ -736,6 +853,8 @@ static Suite *suite(void)
     tcase_add_test(tc, test_wrong_password_one_line);
     tcase_add_test(tc, test_transaction_commit_rollback);
     tcase_add_test(tc, test_lease_leak_rolled_back);
+    tcase_add_test(tc, test_lease_connection_killed);
+    tcase_add_test(tc, test_release_owner_cancels_queued);
     tcase_add_test(tc, test_null_and_numeric);
     tcase_add_test(tc, test_check_columns);
     tcase_add_test(tc, test_close_cancels_everything);
