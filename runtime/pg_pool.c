@@ -166,8 +166,8 @@ struct nova__pg_pool {
     char *dsn;
     char *password; /* scrubbed from messages */
     char options[256];
-    const char *keys[8];
-    const char *vals[8];
+    const char *keys[10];
+    const char *vals[10];
 
     struct link conns, idle, waiters, deferred, leases;
     unsigned open, connecting, in_use, waiting, max_open;
@@ -1208,6 +1208,8 @@ int nova__pg_pool_new(uv_loop_t *loop, const struct nova__postgres_config *cfg,
     p->keys[k] = "fallback_application_name", p->vals[k++] = "nova-worker";
     p->keys[k] = "keepalives", p->vals[k++] = "1";
     p->keys[k] = "keepalives_idle", p->vals[k++] = "30";
+    p->keys[k] = "keepalives_interval", p->vals[k++] = "10";
+    p->keys[k] = "keepalives_count", p->vals[k++] = "3";
     p->keys[k] = "dbname", p->vals[k++] = p->dsn;
     if (p->options[0] != '\0')
         p->keys[k] = "options", p->vals[k++] = p->options;
@@ -1344,12 +1346,15 @@ unsigned nova__pg_pool_release_owner(struct nova__pg_pool *p, const struct nova_
         struct nova_pg_lease *lease = container_of(l, struct nova_pg_lease, link);
         if (lease->owner != owner)
             continue;
+        struct conn *c = lease->conn;
+        if (c != NULL && c->req != NULL &&
+            (c->req->kind == REQ_COMMIT || c->req->kind == REQ_ROLLBACK))
+            continue; /* being returned already; its callback was detached above */
         leaked++;
         struct nova__log_ctx ctx = owner_ctx(owner);
         nova__log(NOVA_LOG_WARN, &ctx,
                   "postgres: leaked transaction lease (neither committed nor rolled back); "
                   "rolling it back");
-        struct conn *c = lease->conn;
         lease->owner = NULL;
         if (c == NULL) {
             lease_free(lease);

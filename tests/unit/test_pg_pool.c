@@ -667,6 +667,53 @@ START_TEST(test_release_owner_cancels_queued)
 }
 END_TEST
 
+static void on_never(void *arg, int status, const nova_pg_result *res)
+{
+    (void)arg;
+    (void)status;
+    (void)res;
+    ck_abort_msg("a detached callback ran after its plugin was released");
+}
+
+static void on_hold_begin(void *arg, int status, nova_pg_lease *lease, const nova_pg_result *res)
+{
+    struct tx *t = arg;
+    (void)res;
+    ck_assert_int_eq(status, 0);
+    t->lease = lease;
+    t->steps++;
+}
+
+START_TEST(test_release_owner_with_statements_running)
+{
+    struct env e;
+    env_init(&e, 2, 3, 0);
+    /* lease A runs a statement, lease B is committing, a one-shot runs */
+    struct tx a = {.e = &e}, b = {.e = &e};
+    ck_assert_int_eq(e.pg->begin(e.host, on_hold_begin, &a), 0);
+    ck_assert_int_eq(e.pg->begin(e.host, on_hold_begin, &b), 0);
+    ck_assert(run_until(&e, &a.steps, 1, 10000));
+    ck_assert(run_until(&e, &b.steps, 1, 10000));
+    ck_assert_int_eq(
+        e.pg->lease_query(e.host, a.lease, "SELECT pg_sleep(0.3)", 0, NULL, on_never, NULL), 0);
+    ck_assert_int_eq(e.pg->commit(e.host, b.lease, on_never, NULL), 0);
+    ck_assert_int_eq(e.pg->query(e.host, "SELECT pg_sleep(0.2)", 0, NULL, on_never, NULL), 0);
+    FILE *f = log_capture();
+    ck_assert_uint_eq(nova__pg_pool_release_owner(e.pool, e.host, false), 1);
+    char *out = log_read(f);
+    ck_assert_ptr_nonnull(strstr(out, "leaked"));
+    /* everything settles; the pool keeps serving other owners */
+    int never = 0;
+    run_until(&e, &never, 1, 600);
+    struct rec r = query1(&e, "SELECT 7", 0, NULL);
+    ck_assert_int_eq(r.status, 0);
+    struct nova__pg_pool_stats st;
+    nova__pg_pool_stats(e.pool, &st);
+    ck_assert_uint_eq(st.in_use, 0);
+    env_close(&e);
+}
+END_TEST
+
 /* ---- values ------------------------------------------------------------- */
 
 struct vals {
@@ -855,6 +902,7 @@ static Suite *suite(void)
     tcase_add_test(tc, test_lease_leak_rolled_back);
     tcase_add_test(tc, test_lease_connection_killed);
     tcase_add_test(tc, test_release_owner_cancels_queued);
+    tcase_add_test(tc, test_release_owner_with_statements_running);
     tcase_add_test(tc, test_null_and_numeric);
     tcase_add_test(tc, test_check_columns);
     tcase_add_test(tc, test_close_cancels_everything);
