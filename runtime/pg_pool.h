@@ -4,10 +4,12 @@
  * Connections are opened with PQconnectStartParams/PQconnectPoll and
  * driven by a uv_poll_t on their socket; statements go out with
  * PQsendQueryParams (unnamed, extended protocol). statement_timeout is a
- * startup option of each connection, so no lease ever leaves session
- * state behind and PgBouncer transaction mode works (PgBouncer must let
- * the `options` startup parameter through, e.g. ignore_startup_parameters
- * = options; without it the client-side guard below still applies).
+ * startup option of each connection (`options=-c statement_timeout=N`),
+ * never a SET, so no lease leaves session state behind and PgBouncer
+ * transaction mode works (tested). PgBouncer 1.18 refuses unknown startup
+ * parameters: configure ignore_startup_parameters = options there, and
+ * put the timeout on the role instead (ALTER ROLE ... SET
+ * statement_timeout); the client-side guard below still bounds waits.
  *
  * Behaviour
  *   - pool_min connections are opened at start and kept; more are opened

@@ -9,6 +9,8 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <pwd.h>
+#include <signal.h>
+#include <stdint.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -306,4 +308,79 @@ int pg_server_create_db(const struct pg_server *s, const char *name)
         return -1;
     snprintf(sql, sizeof sql, "CREATE DATABASE \"%s\"", name);
     return pg_server_exec(s, NULL, sql);
+}
+
+int pg_bouncer_start(struct pg_bouncer *b, const struct pg_server *s, const char *pool_mode,
+                     int server_pool)
+{
+    char conf[256], log[256];
+    memset(b, 0, sizeof *b);
+    snprintf(b->dir, sizeof b->dir, "/tmp/nova-bouncer-XXXXXX");
+    if (mkdtemp(b->dir) == NULL || chown_postgres(b->dir) != 0)
+        return -1;
+    if (access("/usr/sbin/pgbouncer", X_OK) != 0) {
+        fprintf(stderr, "pg_server: /usr/sbin/pgbouncer missing: install pgbouncer\n");
+        return -1;
+    }
+    b->port = free_port();
+    snprintf(conf, sizeof conf, "%s/pgbouncer.ini", b->dir);
+    if (write_file(conf, "w",
+                   "[databases]\n"
+                   "postgres = host=127.0.0.1 port=%d dbname=postgres user=postgres "
+                   "password=%s\n"
+                   "[pgbouncer]\n"
+                   "listen_addr = 127.0.0.1\nlisten_port = %d\nunix_socket_dir =\n"
+                   "auth_type = any\npool_mode = %s\ndefault_pool_size = %d\n"
+                   "max_client_conn = 500\nignore_startup_parameters = options\n"
+                   "logfile = %s/pgbouncer.log\npidfile = %s/pgbouncer.pid\n",
+                   s->port, s->password, b->port, pool_mode, server_pool, b->dir, b->dir) != 0 ||
+        chown_postgres(conf) != 0)
+        return -1;
+    snprintf(log, sizeof log, "%s/start.log", b->dir);
+    const char *argv[] = {"/usr/sbin/pgbouncer", "-d", "-q", conf, NULL};
+    if (run(log, argv) != 0) {
+        fprintf(stderr, "pg_server: pgbouncer did not start, see %s\n", log);
+        return -1;
+    }
+    /* -d returns once forked; wait until it accepts connections */
+    for (int i = 0; i < 100; i++) {
+        int fd = socket(AF_INET, SOCK_STREAM, 0);
+        struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)b->port)};
+        a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        int ok = fd >= 0 && connect(fd, (struct sockaddr *)&a, sizeof a) == 0;
+        if (fd >= 0)
+            close(fd);
+        if (ok)
+            return 0;
+        usleep(50000);
+    }
+    fprintf(stderr, "pg_server: pgbouncer not listening on %d\n", b->port);
+    return -1;
+}
+
+void pg_bouncer_stop(struct pg_bouncer *b)
+{
+    char path[256], buf[32];
+    if (b->dir[0] == '\0')
+        return;
+    snprintf(path, sizeof path, "%s/pgbouncer.pid", b->dir);
+    FILE *f = fopen(path, "r");
+    if (f != NULL) {
+        if (fgets(buf, sizeof buf, f) != NULL) {
+            pid_t pid = (pid_t)atoi(buf);
+            if (pid > 1 && kill(pid, SIGTERM) == 0)
+                for (int i = 0; i < 100 && kill(pid, 0) == 0; i++)
+                    usleep(50000);
+        }
+        fclose(f);
+    }
+    const char *rm[] = {"rm", "-rf", b->dir, NULL};
+    pid_t p = fork();
+    if (p == 0) {
+        execvp(rm[0], (char *const *)rm);
+        _exit(127);
+    }
+    if (p > 0)
+        waitpid(p, NULL, 0);
+    b->dir[0] = '\0';
 }

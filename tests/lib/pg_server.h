@@ -53,4 +53,19 @@ int pg_server_query_value(const struct pg_server *s, const char *db, const char 
 /* CREATE DATABASE name (dropping an old one). Returns 0 or -1. */
 int pg_server_create_db(const struct pg_server *s, const char *name);
 
+/*
+ * PgBouncer (Debian package pgbouncer) in front of a running pg_server, in
+ * the given pool mode ("transaction"), with at most server_pool server
+ * connections. Clients connect as any user without a password; the
+ * `options` startup parameter is ignored, as a deployment behind
+ * PgBouncer must configure it. Runs as postgres (it refuses root).
+ */
+struct pg_bouncer {
+    char dir[128];
+    int port;
+};
+int pg_bouncer_start(struct pg_bouncer *b, const struct pg_server *s, const char *pool_mode,
+                     int server_pool);
+void pg_bouncer_stop(struct pg_bouncer *b);
+
 #endif

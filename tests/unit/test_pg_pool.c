@@ -714,6 +714,117 @@ START_TEST(test_release_owner_with_statements_running)
 }
 END_TEST
 
+/* ---- through PgBouncer in transaction mode ------------------------------ */
+
+struct btx {
+    struct env *e;
+    int *done;
+    int i;
+    char val[16];
+    nova_pg_lease *lease;
+    bool ok;
+};
+
+static void on_btx_commit(void *arg, int status, const nova_pg_result *res)
+{
+    struct btx *t = arg;
+    (void)res;
+    t->ok = t->ok && status == 0;
+    (*t->done)++;
+}
+
+static void on_btx_read(void *arg, int status, const nova_pg_result *res)
+{
+    struct btx *t = arg;
+    const char *v = t->e->pg->get_text(res, 0, 0);
+    t->ok = status == 0 && v != NULL && strcmp(v, t->val) == 0;
+    ck_assert_int_eq(t->e->pg->commit(t->e->host, t->lease, on_btx_commit, t), 0);
+}
+
+static void on_btx_set(void *arg, int status, const nova_pg_result *res)
+{
+    struct btx *t = arg;
+    (void)res;
+    ck_assert_int_eq(status, 0);
+    ck_assert_int_eq(t->e->pg->lease_query(t->e->host, t->lease,
+                                           "SELECT current_setting('nova.k'), pg_sleep(0.01)", 0,
+                                           NULL, on_btx_read, t),
+                     0);
+}
+
+static void on_btx_begin(void *arg, int status, nova_pg_lease *lease, const nova_pg_result *res)
+{
+    struct btx *t = arg;
+    ck_assert_msg(status == 0, "begin: %s", t->e->pg->error_message(res));
+    t->lease = lease;
+    const char *p[1] = {t->val};
+    ck_assert_int_eq(t->e->pg->lease_query(t->e->host, lease,
+                                           "SELECT set_config('nova.k', $1, true)", 1, p,
+                                           on_btx_set, t),
+                     0);
+}
+
+struct pids {
+    int done, ok;
+    char seen[16][16];
+    int nseen;
+    const struct nova_pg_api *pg;
+};
+
+static void on_pid(void *arg, int status, const nova_pg_result *res)
+{
+    struct pids *p = arg;
+    const char *v = p->pg->get_text(res, 0, 0);
+    if (status == 0 && v != NULL) {
+        p->ok++;
+        bool known = false;
+        for (int i = 0; i < p->nseen; i++)
+            known = known || strcmp(p->seen[i], v) == 0;
+        if (!known && p->nseen < 16)
+            snprintf(p->seen[p->nseen++], sizeof p->seen[0], "%s", v);
+    }
+    p->done++;
+}
+
+START_TEST(test_through_pgbouncer_transaction_mode)
+{
+    struct pg_bouncer b;
+    ck_assert_msg(pg_bouncer_start(&b, &server, "transaction", 3) == 0, "pgbouncer did not start");
+    char dsn[256];
+    snprintf(dsn, sizeof dsn, "postgresql://postgres@127.0.0.1:%d/postgres", b.port);
+    /* statement_timeout travels as a startup option, which PgBouncer drops */
+    struct nova__postgres_config cfg = make_cfg(dsn, 2, 10, 5000);
+    struct env e;
+    env_init_cfg(&e, &cfg);
+
+    struct pids p = {.pg = e.pg};
+    for (int i = 0; i < 60; i++)
+        ck_assert_int_eq(
+            e.pg->query(e.host, "SELECT pg_backend_pid(), pg_sleep(0.005)", 0, NULL, on_pid, &p),
+            0);
+    int done = 0;
+    static struct btx t[20];
+    for (int i = 0; i < 20; i++) {
+        t[i] = (struct btx){.e = &e, .done = &done, .i = i};
+        snprintf(t[i].val, sizeof t[i].val, "v%d", i);
+        ck_assert_int_eq(e.pg->begin(e.host, on_btx_begin, &t[i]), 0);
+    }
+    ck_assert(run_until(&e, &p.done, 60, 20000));
+    ck_assert(run_until(&e, &done, 20, 20000));
+    ck_assert_int_eq(p.ok, 60);
+    /* 10 client connections shared 3 server connections */
+    ck_assert_int_le(p.nseen, 3);
+    for (int i = 0; i < 20; i++)
+        ck_assert_msg(t[i].ok, "transaction %d saw another's state", i);
+    /* nothing a lease did stays behind for the next user */
+    struct rec r = query1(&e, "SELECT current_setting('nova.k', true)", 0, NULL);
+    ck_assert_int_eq(r.status, 0);
+    ck_assert(r.value_null || r.value[0] == '\0');
+    env_close(&e);
+    pg_bouncer_stop(&b);
+}
+END_TEST
+
 /* ---- values ------------------------------------------------------------- */
 
 struct vals {
@@ -907,6 +1018,7 @@ static Suite *suite(void)
     tcase_add_test(tc, test_check_columns);
     tcase_add_test(tc, test_close_cancels_everything);
     tcase_add_test(tc, test_metrics_and_slow_log);
+    tcase_add_test(tc, test_through_pgbouncer_transaction_mode);
     /* last: it stops and restarts the shared server */
     tcase_add_test(tc, test_server_restart);
     suite_add_tcase(s, tc);
