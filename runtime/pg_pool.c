@@ -35,6 +35,7 @@
 
 #define BACKOFF_FIRST_MS 100
 #define BACKOFF_MAX_MS   5000
+#define IDLE_TIMEOUT_MS  30000 /* extra connections above pool_min close after this */
 #define ERRLEN           512
 #define SLOW_SQL_MAX     200
 
@@ -174,6 +175,8 @@ struct nova__pg_pool {
     unsigned shown_open, shown_in_use, shown_waiting; /* last published */
 
     uv_timer_t backoff_timer;
+    uv_timer_t reap_timer;
+    uint64_t idle_timeout_ms;
     uv_timer_t defer_timer;
     uint64_t backoff_ms;
     uint64_t next_connect_ms; /* uv_now() before which no new attempt starts */
@@ -748,7 +751,9 @@ static int conn_send(struct conn *c, struct req *r)
 static void dispatch(struct nova__pg_pool *p)
 {
     while (!p->closing && !list_empty(&p->waiters) && !list_empty(&p->idle)) {
-        struct conn *c = container_of(p->idle.next, struct conn, idle_link);
+        /* Most recently used first: busy periods reuse warm connections
+         * and the extras age at the front of the list until reaped. */
+        struct conn *c = container_of(p->idle.prev, struct conn, idle_link);
         struct req *r = container_of(p->waiters.next, struct req, link);
         list_remove(&r->link);
         p->waiting--;
@@ -1069,6 +1074,27 @@ static void on_conn_timer(uv_timer_t *t)
 
 /* ---- pool lifecycle ----------------------------------------------------- */
 
+/* Closes connections idle longer than idle_timeout_ms while more than
+ * pool_min are open; the least recently used sit at the idle list's front. */
+static void on_reap(uv_timer_t *t)
+{
+    struct nova__pg_pool *p = t->data;
+    uint64_t now = uv_hrtime();
+    while (!list_empty(&p->idle) && p->open > (unsigned)p->cfg.pool_min) {
+        struct conn *c = container_of(p->idle.next, struct conn, idle_link);
+        if (now - c->idle_since < p->idle_timeout_ms * 1000000)
+            break;
+        conn_close(c);
+    }
+}
+
+void nova__pg_pool_set_idle_timeout(struct nova__pg_pool *p, uint64_t ms)
+{
+    p->idle_timeout_ms = ms;
+    uint64_t every = ms / 4 > 0 ? ms / 4 : 1;
+    uv_timer_start(&p->reap_timer, on_reap, every, every);
+}
+
 /* Best effort for a DSN libpq cannot parse: the text after "password="
  * or between "user:" and "@" in a URI, so an error quoting it is scrubbed. */
 static char *guess_password(const char *dsn)
@@ -1221,10 +1247,14 @@ int nova__pg_pool_new(uv_loop_t *loop, const struct nova__postgres_config *cfg,
     list_init(&p->deferred);
     list_init(&p->leases);
     uv_timer_init(loop, &p->backoff_timer);
+    uv_timer_init(loop, &p->reap_timer);
+    p->reap_timer.data = p;
+    p->idle_timeout_ms = IDLE_TIMEOUT_MS;
+    uv_timer_start(&p->reap_timer, on_reap, IDLE_TIMEOUT_MS / 4, IDLE_TIMEOUT_MS / 4);
     uv_timer_init(loop, &p->defer_timer);
     p->backoff_timer.data = p;
     p->defer_timer.data = p;
-    p->live_handles = 2;
+    p->live_handles = 3;
     p->shown_open = p->shown_in_use = p->shown_waiting = UINT_MAX; /* publish at once */
     if (m_size == NULL)
         register_metrics();
@@ -1272,6 +1302,7 @@ void nova__pg_pool_close(struct nova__pg_pool *p, void (*done)(void *arg), void 
     }
     on_defer(&p->defer_timer);
     uv_close((uv_handle_t *)&p->backoff_timer, on_pool_timer_closed);
+    uv_close((uv_handle_t *)&p->reap_timer, on_pool_timer_closed);
     uv_close((uv_handle_t *)&p->defer_timer, on_pool_timer_closed);
 }
 

@@ -13,7 +13,8 @@
  *
  * Behaviour
  *   - pool_min connections are opened at start and kept; more are opened
- *     on demand up to pool_max. Requests beyond that wait in FIFO order.
+ *     on demand up to pool_max and closed again after 30 s idle.
+ *     Requests beyond that wait in FIFO order.
  *   - A connection that breaks (server restart, network) is dropped; its
  *     running statement fails with -ECONNRESET, and replacements are
  *     opened with exponential backoff (100 ms doubling to 5 s).
@@ -75,6 +76,10 @@ struct nova__pg_pool_stats {
     unsigned max_open;   /* highest `open + connecting` ever seen */
 };
 void nova__pg_pool_stats(const struct nova__pg_pool *p, struct nova__pg_pool_stats *out);
+
+/* Connections above pool_min close after this long idle (default 30 s;
+ * tests shorten it). */
+void nova__pg_pool_set_idle_timeout(struct nova__pg_pool *p, uint64_t ms);
 
 /* The last connection error, one line without the password; "" if none.
  * Valid until the next loop iteration. */

@@ -236,6 +236,15 @@ START_TEST(test_200_concurrent_queries_pool_max_10)
     ck_assert_uint_eq(st.waiting, 0);
     ck_assert_uint_eq(st.in_use, 0);
     ck_assert_msg(nova__pg_pool_ready(e.pool), "pool not ready");
+    /* the burst is over: extra connections go, pool_min stay */
+    ck_assert_uint_eq(st.open, 10);
+    nova__pg_pool_set_idle_timeout(e.pool, 100);
+    int never = 0;
+    run_until(&e, &never, 1, 400);
+    nova__pg_pool_stats(e.pool, &st);
+    ck_assert_uint_eq(st.open, 2);
+    struct rec r = query1(&e, "SELECT 'after reap'", 0, NULL);
+    ck_assert_int_eq(r.status, 0);
     env_close(&e);
 }
 END_TEST
