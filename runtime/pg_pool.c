@@ -1283,24 +1283,34 @@ void nova__pg_pool_close(struct nova__pg_pool *p, void (*done)(void *arg), void 
     p->done_arg = arg;
 
     fail_waiters(p, -ECANCELED, "57P01", "the pool is shutting down");
-    while (!list_empty(&p->leases)) {
-        struct nova_pg_lease *l = container_of(p->leases.next, struct nova_pg_lease, link);
-        struct nova__log_ctx ctx = owner_ctx(l->owner);
-        nova__log(NOVA_LOG_WARN, &ctx, "postgres: lease still held at shutdown; rolled back");
-        if (l->conn != NULL)
-            l->conn->lease = NULL;
-        lease_free(l);
-    }
+    /* Running statements first, leases still valid: their callbacks may
+     * well roll the lease back, which then completes from the deferred
+     * list below. */
     while (!list_empty(&p->conns)) {
         struct conn *c = container_of(p->conns.next, struct conn, link);
         struct req *r = c->req;
         c->req = NULL;
-        c->lease = NULL;
+        if (c->lease != NULL) {
+            c->lease->conn = NULL;
+            c->lease = NULL;
+        }
         conn_close(c);
-        if (r != NULL)
-            req_complete(r, -ECANCELED, NULL, "57P01", "the pool is shutting down", NULL);
+        if (r == NULL)
+            continue;
+        if (r->kind == REQ_COMMIT || r->kind == REQ_ROLLBACK) {
+            lease_free(r->lease);
+            r->lease = NULL;
+        }
+        req_complete(r, -ECANCELED, NULL, "57P01", "the pool is shutting down", NULL);
     }
-    on_defer(&p->defer_timer);
+    while (!list_empty(&p->leases)) {
+        struct nova_pg_lease *l = container_of(p->leases.next, struct nova_pg_lease, link);
+        struct nova__log_ctx ctx = owner_ctx(l->owner);
+        nova__log(NOVA_LOG_WARN, &ctx, "postgres: lease still held at shutdown; rolled back");
+        lease_free(l);
+    }
+    while (!list_empty(&p->deferred))
+        on_defer(&p->defer_timer);
     uv_close((uv_handle_t *)&p->backoff_timer, on_pool_timer_closed);
     uv_close((uv_handle_t *)&p->reap_timer, on_pool_timer_closed);
     uv_close((uv_handle_t *)&p->defer_timer, on_pool_timer_closed);

@@ -954,10 +954,46 @@ END_TEST
 
 /* ---- shutdown ----------------------------------------------------------- */
 
+struct closing_tx {
+    struct env *e;
+    nova_pg_lease *lease;
+    int stmt_status, rollback_status, rollbacks;
+};
+
+static void on_closing_rollback(void *arg, int status, const nova_pg_result *res)
+{
+    struct closing_tx *t = arg;
+    (void)res;
+    t->rollback_status = status;
+    t->rollbacks++;
+}
+
+static void on_closing_stmt(void *arg, int status, const nova_pg_result *res)
+{
+    struct closing_tx *t = arg;
+    (void)res;
+    t->stmt_status = status;
+    /* what a plugin does on any error: give the lease back */
+    ck_assert_int_eq(t->e->pg->rollback(t->e->host, t->lease, on_closing_rollback, t), 0);
+}
+
+static void on_closing_begin(void *arg, int status, nova_pg_lease *lease, const nova_pg_result *res)
+{
+    struct closing_tx *t = arg;
+    (void)res;
+    ck_assert_int_eq(status, 0);
+    t->lease = lease;
+    ck_assert_int_eq(t->e->pg->lease_query(t->e->host, lease, "SELECT pg_sleep(20)", 0, NULL,
+                                           on_closing_stmt, t),
+                     0);
+}
+
 START_TEST(test_close_cancels_everything)
 {
     struct env e;
-    env_init(&e, 1, 1, 0);
+    env_init(&e, 2, 2, 0);
+    struct closing_tx tx = {.e = &e, .stmt_status = 1, .rollback_status = 1};
+    ck_assert_int_eq(e.pg->begin(e.host, on_closing_begin, &tx), 0);
     int done = 0;
     struct rec r[4];
     for (int i = 0; i < 4; i++) {
@@ -972,6 +1008,9 @@ START_TEST(test_close_cancels_everything)
     ck_assert_int_eq(done, 4); /* all called back before close returns */
     for (int i = 0; i < 4; i++)
         ck_assert_int_eq(r[i].status, -ECANCELED);
+    ck_assert_int_eq(tx.stmt_status, -ECANCELED);
+    ck_assert_int_eq(tx.rollbacks, 1);
+    ck_assert_int_eq(tx.rollback_status, 0);
     ck_assert(run_until(&e, &closed, 1, 5000));
     uv_close((uv_handle_t *)&e.tick, NULL);
     uv_run(&e.loop, UV_RUN_DEFAULT);
