@@ -893,8 +893,13 @@ static void finish(struct conn *c)
         conn_close(c);
         maintain(p);
         c = NULL;
-        if (status == 0)
+        /* A complete answer stands (a COMMIT that said COMMIT committed),
+         * but a transaction that lost its connection is gone. */
+        if (status == 0 && (r->kind == REQ_BEGIN || r->kind == REQ_LEASE_QUERY)) {
             status = -ECONNRESET;
+            sqlstate = "08006";
+            message = "connection lost; the transaction was rolled back";
+        }
     }
 
     struct nova_pg_lease *lease = NULL;
