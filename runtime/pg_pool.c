@@ -1146,6 +1146,25 @@ static void mask_quoted(char *dst, size_t len, const char *src)
     PQconninfoFree(known);
 }
 
+void nova__pg_clean_error(char *dst, size_t len, const char *msg, const char *dsn)
+{
+    char masked[ERRLEN];
+    char *pw = NULL;
+    PQconninfoOption *opts = dsn != NULL ? PQconninfoParse(dsn, NULL) : NULL;
+    if (opts != NULL) {
+        for (PQconninfoOption *o = opts; o->keyword != NULL; o++)
+            if (strcmp(o->keyword, "password") == 0 && o->val != NULL && o->val[0] != '\0')
+                pw = strdup(o->val);
+        PQconninfoFree(opts);
+        snprintf(masked, sizeof masked, "%s", msg != NULL ? msg : "");
+    } else {
+        pw = dsn != NULL ? guess_password(dsn) : NULL;
+        mask_quoted(masked, sizeof masked, msg != NULL ? msg : "");
+    }
+    one_line(dst, len, masked, pw);
+    free(pw);
+}
+
 /* libpq checks ports only when it connects; a typo should stop startup. */
 static bool valid_ports(const char *s)
 {
@@ -1181,11 +1200,7 @@ int nova__pg_pool_new(uv_loop_t *loop, const struct nova__postgres_config *cfg,
     PQconninfoOption *opts = PQconninfoParse(cfg->dsn, &err);
     if (opts == NULL) {
         /* libpq may quote the DSN fragment it choked on: scrub it. */
-        char *pw = guess_password(cfg->dsn);
-        char masked[ERRLEN];
-        mask_quoted(masked, sizeof masked, err != NULL ? err : "out of memory");
-        one_line(line, sizeof line, masked, pw);
-        free(pw);
+        nova__pg_clean_error(line, sizeof line, err != NULL ? err : "out of memory", cfg->dsn);
         nova__log_add_secret(cfg->dsn);
         nova__log(NOVA_LOG_ERROR, NULL, "postgres: invalid dsn: %s", line);
         PQfreemem(err);

@@ -85,6 +85,12 @@ void nova__pg_pool_set_idle_timeout(struct nova__pg_pool *p, uint64_t ms);
  * Valid until the next loop iteration. */
 const char *nova__pg_pool_last_error(const struct nova__pg_pool *p);
 
+/* Copies a libpq error about dsn into dst as one line with the DSN's
+ * password masked; when the DSN does not even parse, quoted fragments
+ * that are not option names are masked too (libpq quotes what it choked
+ * on). Used for every connection error the runtime prints. */
+void nova__pg_clean_error(char *dst, size_t len, const char *msg, const char *dsn);
+
 /*
  * Called by the loader for a plugin being stopped (owner is its host
  * table). Before shutdown(): cancel=true fails the plugin's queued requests
