@@ -5,6 +5,7 @@
 
 #include <check.h>
 #include <errno.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -834,6 +835,64 @@ START_TEST(test_through_pgbouncer_transaction_mode)
 }
 END_TEST
 
+/* ---- an unresponsive server --------------------------------------------- */
+
+static pid_t postmaster_pid(void)
+{
+    char path[256], line[32] = "";
+    snprintf(path, sizeof path, "%s/postmaster.pid", server.datadir);
+    FILE *f = fopen(path, "r");
+    ck_assert_ptr_nonnull(f);
+    ck_assert_ptr_nonnull(fgets(line, sizeof line, f));
+    fclose(f);
+    return (pid_t)atoi(line);
+}
+
+START_TEST(test_unresponsive_server)
+{
+    char dsn[512];
+    pg_server_dsn(&server, NULL, "application_name=pooltest", dsn, sizeof dsn);
+    struct nova__postgres_config cfg = make_cfg(dsn, 1, 1, 200);
+    cfg.connect_timeout_ms = 500;
+    struct env e;
+    env_init_cfg(&e, &cfg);
+
+    /* A frozen backend cannot even run its statement_timeout: the client
+     * guard (timeout + max(connect timeout, 1 s)) gives up on it. */
+    struct rec r = query1(&e, "SELECT pg_backend_pid()", 0, NULL);
+    ck_assert_int_eq(r.status, 0);
+    pid_t backend = (pid_t)atoi(r.value);
+    ck_assert_int_eq(kill(backend, SIGSTOP), 0);
+    uint64_t t0 = uv_hrtime();
+    r = query1(&e, "SELECT 1", 0, NULL);
+    uint64_t ms = (uv_hrtime() - t0) / 1000000;
+    kill(backend, SIGCONT);
+    ck_assert_int_eq(r.status, -ETIMEDOUT);
+    ck_assert_msg(strstr(r.message, "no answer") != NULL, "message: %s", r.message);
+    ck_assert_uint_ge(ms, 1000);
+    ck_assert_uint_lt(ms, 3000);
+    r = query1(&e, "SELECT 'recovered'", 0, NULL);
+    ck_assert_msg(r.status == 0, "after the guard: %s", r.message);
+
+    /* A frozen postmaster accepts TCP but never answers the startup: the
+     * connect timeout fails the attempt and the waiting query with it. */
+    pid_t pm = postmaster_pid();
+    r = query1(&e, "SELECT pg_backend_pid()", 0, NULL);
+    ck_assert_int_eq(r.status, 0);
+    kill_backend(r.value); /* force a reconnect */
+    ck_assert_int_eq(kill(pm, SIGSTOP), 0);
+    t0 = uv_hrtime();
+    r = query1(&e, "SELECT 1", 0, NULL);
+    ms = (uv_hrtime() - t0) / 1000000;
+    kill(pm, SIGCONT);
+    ck_assert_msg(r.status == -ECONNREFUSED || r.status == -ECONNRESET, "status %d: %s", r.status,
+                  r.message);
+    ck_assert(nova_pg_error_retryable(r.status));
+    ck_assert_uint_lt(ms, 3000);
+    env_close(&e);
+}
+END_TEST
+
 /* ---- values ------------------------------------------------------------- */
 
 struct vals {
@@ -1066,6 +1125,7 @@ static Suite *suite(void)
     tcase_add_test(tc, test_check_columns);
     tcase_add_test(tc, test_close_cancels_everything);
     tcase_add_test(tc, test_metrics_and_slow_log);
+    tcase_add_test(tc, test_unresponsive_server);
     tcase_add_test(tc, test_through_pgbouncer_transaction_mode);
     /* last: it stops and restarts the shared server */
     tcase_add_test(tc, test_server_restart);
