@@ -103,7 +103,8 @@ unsigned nova__pg_pool_release_owner(struct nova__pg_pool *p, const struct nova_
                                      bool cancel);
 
 /*
- * Checks that every "table.column" in the NULL-terminated columns exists
+ * Checks that every "table.column" (lowercase, as PostgreSQL folds
+ * unquoted names) in the NULL-terminated columns exists
  * in a schema on the search_path (information_schema.columns). cb gets
  * status 0 and missing NULL when all exist, -ENOENT and the missing
  * entries comma-separated ("users.password_hash,..."), or another
