@@ -7,6 +7,7 @@
 #include "loader.h"
 #include "log.h"
 #include "metrics.h"
+#include "pg_pool.h"
 #include "queue.h"
 #include "sdnotify.h"
 
@@ -36,9 +37,19 @@ struct daemon {
     bool notified_ready;
     bool reloading;
     int exit_code;
-    int services_closing; /* asynchronous closes still running */
-    int plugins_draining; /* plugins whose jobs are finishing before unload */
-    bool finish_pending;  /* finish() waits for plugins_draining to reach 0 */
+    int services_closing;        /* asynchronous closes still running */
+    int plugins_draining;        /* plugins whose jobs are finishing before unload */
+    bool finish_pending;         /* finish() waits for plugins_draining to reach 0 */
+    struct column_check *checks; /* plugins waiting for their PostgreSQL column check */
+};
+
+/* A plugin whose required columns are being checked before its init(). */
+struct column_check {
+    struct column_check *next;
+    struct daemon *d;
+    struct nova__plugin *p;
+    uv_timer_t retry; /* re-checks while PostgreSQL is unreachable */
+    int attempts;
 };
 
 static nova_metric *metric_up;
@@ -55,6 +66,13 @@ static int services_open(struct daemon *d, char *err, size_t errlen)
         snprintf(err, errlen, "[http] cannot create the HTTP client: %s", strerror(-rc));
         return rc;
     }
+    if (cfg->postgres.dsn != NULL && cfg->postgres.dsn[0] != '\0') {
+        rc = nova__pg_pool_new(&d->loop, &cfg->postgres, &d->svc.pg);
+        if (rc != 0) {
+            snprintf(err, errlen, "[postgres] cannot create the pool: %s", strerror(-rc));
+            return rc;
+        }
+    }
     if (cfg->redis.url != NULL && cfg->redis.url[0] != '\0') {
         rc = nova__queue_engine_new(&d->loop, &cfg->redis, cfg->worker.name, &d->svc.queues);
         if (rc != 0) {
@@ -70,6 +88,8 @@ static bool services_ready(const struct daemon *d, const char **why)
     *why = NULL;
     if (d->svc.queues != NULL && !nova__queue_engine_connected(d->svc.queues))
         *why = "redis unreachable";
+    else if (d->svc.pg != NULL && !nova__pg_pool_ready(d->svc.pg))
+        *why = "postgres unreachable";
     return *why == NULL;
 }
 
@@ -90,6 +110,11 @@ static void services_close(struct daemon *d)
     if (d->svc.queues != NULL) {
         nova__queue_engine_free(d->svc.queues);
         d->svc.queues = NULL;
+    }
+    if (d->svc.pg != NULL) {
+        d->services_closing++;
+        nova__pg_pool_close(d->svc.pg, service_closed, d);
+        d->svc.pg = NULL;
     }
     if (d->svc.http != NULL) {
         d->services_closing++;
@@ -134,32 +159,28 @@ static void forget_plugin(struct daemon *d, struct nova__plugin *p)
 }
 
 /* Opens, configures and initialises one plugin. Errors are logged. */
-static int start_plugin(struct daemon *d, const struct nova__config *cfg,
-                        const struct nova__plugin_section *section)
+static void finish(struct daemon *d);
+
+static void plugin_failed(struct nova__plugin *p, const char *name, const char *err)
+{
+    struct nova__log_ctx lc = {.plugin = name};
+    nova__log(NOVA_LOG_ERROR, &lc, "%s", err);
+    nova__plugin_close(p);
+}
+
+/* init() and registration; the plugin is fully configured and checked. */
+static int init_plugin(struct daemon *d, struct nova__plugin *p)
 {
     char err[NOVA_CONFIG_ERRMAX];
-    struct nova__plugin *p = NULL;
-    int rc = nova__plugin_open(cfg->worker.plugin_dir, section->name, &p, err, sizeof err);
-    if (rc == 0)
-        rc = nova__plugin_configure(p, cfg, section, err, sizeof err);
-    if (rc == 0)
-        rc = nova__plugin_check_requires(p, &d->svc, err, sizeof err);
-    if (rc == 0) {
-        struct nova__plugin **grown =
-            realloc(d->plugins, (d->plugin_count + 1) * sizeof d->plugins[0]);
-        if (grown == NULL) {
-            rc = -ENOMEM;
-            snprintf(err, sizeof err, "plugin %s: out of memory", section->name);
-        } else {
-            d->plugins = grown;
-        }
+    struct nova__plugin **grown = realloc(d->plugins, (d->plugin_count + 1) * sizeof d->plugins[0]);
+    if (grown == NULL) {
+        plugin_failed(p, p->name, "out of memory");
+        return -ENOMEM;
     }
-    if (rc == 0)
-        rc = nova__plugin_init(p, &d->svc, err, sizeof err);
+    d->plugins = grown;
+    int rc = nova__plugin_init(p, &d->svc, err, sizeof err);
     if (rc != 0) {
-        struct nova__log_ctx lc = {.plugin = section->name};
-        nova__log(NOVA_LOG_ERROR, &lc, "%s", err);
-        nova__plugin_close(p);
+        plugin_failed(p, p->name, err);
         return rc;
     }
     d->plugins[d->plugin_count++] = p;
@@ -170,13 +191,116 @@ static int start_plugin(struct daemon *d, const struct nova__config *cfg,
     return 0;
 }
 
+static void column_check_closed(uv_handle_t *h)
+{
+    free(h->data);
+}
+
+static void column_check_end(struct column_check *cc)
+{
+    struct daemon *d = cc->d;
+    for (struct column_check **pp = &d->checks; *pp != NULL; pp = &(*pp)->next) {
+        if (*pp == cc) {
+            *pp = cc->next;
+            break;
+        }
+    }
+    d->plugins_draining--;
+    uv_close((uv_handle_t *)&cc->retry, column_check_closed);
+    if (d->finish_pending && d->plugins_draining == 0)
+        finish(d);
+}
+
+static void column_check_start(struct column_check *cc);
+
+static void column_check_retry(uv_timer_t *t)
+{
+    column_check_start(t->data);
+}
+
+static void column_check_done(void *arg, int status, const char *missing)
+{
+    struct column_check *cc = arg;
+    struct nova__plugin *p = cc->p;
+    char err[NOVA_CONFIG_ERRMAX];
+    if (cc->d->state != STATE_RUNNING || status == -ECANCELED) {
+        nova__plugin_close(p);
+    } else if (status == 0) {
+        init_plugin(cc->d, p);
+    } else if (status == -ENOENT) {
+        snprintf(err, sizeof err, "plugin %s: missing column(s) %s; run `nova-worker migrate`",
+                 p->name, missing ? missing : "?");
+        plugin_failed(p, p->name, err);
+    } else if (nova_pg_error_retryable(status)) {
+        /* PostgreSQL is not reachable yet: try again rather than refuse. */
+        struct nova__log_ctx lc = {.plugin = p->name};
+        if (cc->attempts++ == 0)
+            nova__log(NOVA_LOG_WARN, &lc,
+                      "cannot check the plugin's columns yet (%s); retrying until PostgreSQL "
+                      "answers",
+                      missing ? missing : strerror(-status));
+        uv_timer_start(&cc->retry, column_check_retry, 2000, 0);
+        return;
+    } else {
+        snprintf(err, sizeof err, "plugin %s: column check failed: %s", p->name,
+                 missing ? missing : strerror(-status));
+        plugin_failed(p, p->name, err);
+    }
+    column_check_end(cc);
+}
+
+static void column_check_start(struct column_check *cc)
+{
+    int rc =
+        nova__pg_check_columns(cc->d->svc.pg, cc->p->desc.required_columns, column_check_done, cc);
+    if (rc != 0) {
+        char err[NOVA_CONFIG_ERRMAX];
+        snprintf(err, sizeof err, "plugin %s: bad required_columns entry (%s)", cc->p->name,
+                 strerror(-rc));
+        plugin_failed(cc->p, cc->p->name, err);
+        column_check_end(cc);
+    }
+}
+
+/* Opens, configures and checks one plugin, then initialises it (after the
+ * PostgreSQL column check when it declares columns). Errors are logged. */
+static int start_plugin(struct daemon *d, const struct nova__config *cfg,
+                        const struct nova__plugin_section *section)
+{
+    char err[NOVA_CONFIG_ERRMAX];
+    struct nova__plugin *p = NULL;
+    int rc = nova__plugin_open(cfg->worker.plugin_dir, section->name, &p, err, sizeof err);
+    if (rc == 0)
+        rc = nova__plugin_configure(p, cfg, section, err, sizeof err);
+    if (rc == 0)
+        rc = nova__plugin_check_requires(p, &d->svc, err, sizeof err);
+    if (rc != 0) {
+        plugin_failed(p, section->name, err);
+        return rc;
+    }
+    if (p->desc.required_columns == NULL || d->svc.pg == NULL)
+        return init_plugin(d, p);
+    struct column_check *cc = calloc(1, sizeof *cc);
+    if (cc == NULL) {
+        plugin_failed(p, p->name, "out of memory");
+        return -ENOMEM;
+    }
+    cc->d = d;
+    cc->p = p;
+    uv_timer_init(&d->loop, &cc->retry);
+    cc->retry.data = cc;
+    cc->next = d->checks;
+    d->checks = cc;
+    d->plugins_draining++;
+    column_check_start(cc);
+    return 0;
+}
+
 struct plugin_drain {
     struct daemon *d;
     struct nova__plugin *p;
     char *restart; /* plugin name to start again from the current config, or NULL */
 };
-
-static void finish(struct daemon *d);
 
 static void plugin_drained(void *arg)
 {
@@ -266,6 +390,16 @@ static void finish(struct daemon *d)
 {
     if (d->state == STATE_DONE)
         return;
+    /* Column checks waiting to retry end now; running ones end with the pool. */
+    for (struct column_check *cc = d->checks; cc != NULL;) {
+        struct column_check *next = cc->next;
+        if (uv_is_active((uv_handle_t *)&cc->retry)) {
+            uv_timer_stop(&cc->retry);
+            nova__plugin_close(cc->p);
+            column_check_end(cc);
+        }
+        cc = next;
+    }
     /* Plugins still draining keep their jobs; wait for them. */
     while (d->plugin_count > 0)
         stop_plugin(d, d->plugins[d->plugin_count - 1], false);

@@ -1,4 +1,5 @@
 #include "config.h"
+#include "cmd_migrate.h"
 #include "cmd_queue.h"
 #include "cmd_stellar.h"
 #include "conf.h"
@@ -35,6 +36,7 @@ static void usage(FILE *out)
             "  check [-c FILE]        validate the config and load every enabled plugin\n"
             "  plugins [--help NAME]  list installed plugins, or describe one\n"
             "  keys                   list every core config key with default and env\n"
+            "  migrate [--status]     apply the SQL migrations to [postgres] dsn\n"
             "  queue stats|add|failed|retry   inspect and feed BullMQ queues (queue --help)\n"
             "  stellar sign-payment   build and sign a payment offline (see stellar --help)\n"
             "\n"
@@ -293,6 +295,11 @@ static int cmd_stellar(int argc, char **argv)
     return with_config(argc, argv, false, nova__cmd_stellar);
 }
 
+static int cmd_migrate(int argc, char **argv)
+{
+    return with_config(argc, argv, false, nova__cmd_migrate);
+}
+
 static int cmd_queue(int argc, char **argv)
 {
     return with_config(argc, argv, false, nova__cmd_queue);
@@ -305,6 +312,7 @@ static const struct command commands[] = {
     {"keys", "list core config keys", cmd_keys},
     {"stellar", "Stellar tools", cmd_stellar},
     {"queue", "inspect and feed queues", cmd_queue},
+    {"migrate", "apply database migrations", cmd_migrate},
     {NULL, NULL, NULL},
 };
 
