@@ -350,6 +350,30 @@ START_TEST(jobs_flow_and_sigterm_waits_for_in_flight_jobs)
 }
 END_TEST
 
+START_TEST(sighup_changes_concurrency_live)
+{
+    struct child c;
+    start(&c, "[plugin echo]\nenabled = yes\nqueue = echo\nconcurrency = 1\n", NULL);
+    ck_assert(wait_notify(&c, "READY=1", 10000));
+    char out[1024];
+    for (int i = 0; i < 8; i++)
+        ck_assert_int_eq(queue_cmd(&c, "add echo slow '{\"sleep_ms\":1500}'", out, sizeof out), 0);
+    ck_assert(wait_stats(&c, "active=1 ", 3000));
+    usleep(300000);
+    ck_assert_int_eq(queue_cmd(&c, "stats echo", out, sizeof out), 0);
+    ck_assert_msg(strstr(out, "active=1 ") != NULL, "concurrency 1 exceeded: %s", out);
+
+    write_conf(&c, "[plugin echo]\nenabled = yes\nqueue = echo\nconcurrency = 4\n", NULL);
+    kill(c.pid, SIGHUP);
+    ck_assert_msg(wait_stats(&c, "active=4 ", 3000), "concurrency did not rise to 4");
+    /* Nothing was lost or duplicated by the change. */
+    ck_assert_msg(
+        wait_stats(&c, "waiting=0 paused=0 active=0 prioritized=0 delayed=0 completed=8 ", 15000),
+        "not every job completed exactly once");
+    ck_assert_int_eq(stop(&c, SIGTERM), 0);
+}
+END_TEST
+
 START_TEST(readyz_follows_redis)
 {
     struct child c;
@@ -477,6 +501,7 @@ int main(void)
     tcase_add_test(tc, failing_plugin_does_not_stop_the_others);
     tcase_add_test(tc, check_command);
     tcase_add_test(tc, jobs_flow_and_sigterm_waits_for_in_flight_jobs);
+    tcase_add_test(tc, sighup_changes_concurrency_live);
     tcase_add_test(tc, readyz_follows_redis);
     tcase_add_test(tc, postgres_column_check_and_readiness);
     suite_add_tcase(s, tc);
