@@ -658,8 +658,8 @@ static int cmd_check(const struct nova__config *cfg, int argc, char **argv)
         check_line(ck, false, "[stellar] asset_issuer is not set");
     } else if (nova__strkey_decode32(s->asset_issuer, NOVA_STRKEY_ACCOUNT, (uint8_t[32]){0}, e,
                                      sizeof(e)) < 0) {
-        check_line(ck, false, "[stellar] asset_issuer \"%s\" is not an account id: %s",
-                   s->asset_issuer, e);
+        /* The value is not echoed: it might be a seed put in the wrong key. */
+        check_line(ck, false, "[stellar] asset_issuer is not an account id: %s", e);
     } else if (s->asset_code != NULL && s->asset_code[0] != '\0') {
         char asset[96];
         struct nova__stellar_asset parsed;

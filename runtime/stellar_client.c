@@ -1317,10 +1317,12 @@ static void handle_lookup(struct nova__stellar_client *c, struct call *k,
     cJSON_Delete(o.json);
 }
 
-static void check_network(struct nova__stellar_client *c, const struct nova_stellar_ledger *l)
+/* Only the probe logs: a caller of latest_ledger reports it its own way. */
+static void check_network(struct nova__stellar_client *c, const struct nova_stellar_ledger *l,
+                          bool log)
 {
     bool wrong = strcmp(l->network_passphrase, c->passphrase) != 0;
-    if (wrong && !c->wrong_network)
+    if (wrong && !c->wrong_network && log)
         nova__log_error("Horizon %s serves the network \"%s\", but [stellar] network is \"%s\"",
                         c->horizon_url, l->network_passphrase, c->passphrase);
     c->wrong_network = wrong;
@@ -1340,7 +1342,7 @@ static void handle_root(struct nova__stellar_client *c, struct call *k,
             fail(&o, -EBADMSG, "Horizon root: %s", e);
         } else {
             c->ready = true;
-            check_network(c, &l);
+            check_network(c, &l, k->kind == CALL_PROBE);
             result = &l;
         }
     }

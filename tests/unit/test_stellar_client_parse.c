@@ -70,13 +70,15 @@ START_TEST(test_account)
     static const struct {
         const char *from, *to, *want;
     } bad[] = {
-        {"\"sequence\":\"4294967296123\"", "\"sequence\":4294967296123", "\"sequence\" is not a string"},
+        {"\"sequence\":\"4294967296123\"", "\"sequence\":4294967296123",
+         "\"sequence\" is not a string"},
         {"\"sequence\":\"4294967296123\"", "\"sequence\":\"12x\"", "\"sequence\" is not a 64-bit"},
         {"\"sequence\":\"4294967296123\"", "\"sequence\":\"99999999999999999999\"", "64-bit"},
         {"\"sequence\":\"4294967296123\",", "", "\"sequence\" is missing"},
         {"\"balance\":\"1000.5000000\"", "\"balance\":\"1e3\"", "balances[0]: \"balance\""},
         {"\"asset_code\":\"NOVA\",", "", "balances[0]: \"asset_code\" is missing"},
-        {"\"is_authorized\":true", "\"is_authorized\":\"yes\"", "\"is_authorized\" is not a boolean"},
+        {"\"is_authorized\":true", "\"is_authorized\":\"yes\"",
+         "\"is_authorized\" is not a boolean"},
         {"{\"balance\":\"9999.9999900\",\"asset_type\":\"native\"}",
          "{\"balance\":\"1.0000000\",\"asset_type\":\"credit_alphanum4\"}", "balances[2]"},
         {"\"balances\":[", "\"balancez\":[", "\"balances\" is missing"},
@@ -140,8 +142,9 @@ START_TEST(test_transaction)
     cJSON_Delete(j);
 
     /* Undecodable result_xdr: still found, but no codes. */
-    j = cJSON_Parse("{\"hash\":\"f08689af9d2f52e89ba1ad66a5efbd6afa80ff2efc984aed56ba387c17fef9a9\","
-                    "\"ledger\":5,\"successful\":true,\"result_xdr\":\"AAAA\"}");
+    j = cJSON_Parse(
+        "{\"hash\":\"f08689af9d2f52e89ba1ad66a5efbd6afa80ff2efc984aed56ba387c17fef9a9\","
+        "\"ledger\":5,\"successful\":true,\"result_xdr\":\"AAAA\"}");
     ck_assert_int_eq(nova__stellar_parse_tx(j, h, err, sizeof(err)), 0);
     ck_assert_ptr_null(h->info.result);
     ck_assert_ptr_null(h->info.tx_code);
@@ -260,10 +263,15 @@ START_TEST(test_root_and_time)
     ck_assert_int_eq(t, 1735689605);
     ck_assert_int_eq(nova__stellar_parse_time("2024-12-31T23:00:05-01:00", &t), 0);
     ck_assert_int_eq(t, 1735689605);
-    static const char *const bad[] = {"", "2025-01-01", "2025-01-01 00:00:05Z",
-                                      "2025-13-01T00:00:05Z", "2025-01-01T00:00:05",
-                                      "2025-01-01T00:00:05Zx", "2025-01-01T00:00:05.Z",
-                                      "2025-01-01T00:00:05+1:00", NULL};
+    static const char *const bad[] = {"",
+                                      "2025-01-01",
+                                      "2025-01-01 00:00:05Z",
+                                      "2025-13-01T00:00:05Z",
+                                      "2025-01-01T00:00:05",
+                                      "2025-01-01T00:00:05Zx",
+                                      "2025-01-01T00:00:05.Z",
+                                      "2025-01-01T00:00:05+1:00",
+                                      NULL};
     for (size_t i = 0; bad[i] != NULL; i++)
         ck_assert_msg(nova__stellar_parse_time(bad[i], &t) == -EINVAL, "%s", bad[i]);
     ck_assert_int_eq(nova__stellar_parse_time(NULL, &t), -EINVAL);
@@ -285,7 +293,8 @@ START_TEST(test_events_reference_sample)
     ck_assert_str_eq(e->type, "contract");
     ck_assert_uint_eq(e->ledger, 1000000);
     ck_assert_uint_eq(e->transaction_index, 1);
-    ck_assert_str_eq(e->tx_hash, "f08689af9d2f52e89ba1ad66a5efbd6afa80ff2efc984aed56ba387c17fef9a9");
+    ck_assert_str_eq(e->tx_hash,
+                     "f08689af9d2f52e89ba1ad66a5efbd6afa80ff2efc984aed56ba387c17fef9a9");
     ck_assert_uint_eq(e->topic_count, 2);
     ck_assert_str_eq(e->topic_xdr[0], "AAAADwAAAARtaW50");
     char *t = cJSON_PrintUnformatted(e->topics), *v = cJSON_PrintUnformatted(e->value);
@@ -303,7 +312,8 @@ END_TEST
 /* Replaces the first event member `key` of the sample with raw JSON. */
 static int events_with(const char *key, const char *raw, struct nova__stellar_events_store *s)
 {
-    cJSON *result = cJSON_Duplicate(vget(vectors(), "soroban/sample_get_events/response/result"), 1);
+    cJSON *result =
+        cJSON_Duplicate(vget(vectors(), "soroban/sample_get_events/response/result"), 1);
     cJSON *ev = cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(result, "events"), 0);
     if (raw == NULL)
         cJSON_DeleteItemFromObjectCaseSensitive(ev, key);
