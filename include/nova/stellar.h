@@ -157,9 +157,10 @@ struct nova_stellar_tx_result {
  *                applied: look the hash up and resubmit the SAME envelope;
  *                never rebuild until its max_time has provably passed.
  *                Other calls: the request timed out.
- *   -EAGAIN      rate limited (429) or temporarily unavailable (503): the
- *                request was not processed; wait retry_after_ms first.
- *                The client never retries by itself.
+ *   -EAGAIN      rate limited (429), or unavailable (503) on reads and RPC:
+ *                the request was not processed; wait retry_after_ms first.
+ *                The client never retries by itself. (A 503 on submit is
+ *                -ETIMEDOUT: Horizon may have forwarded the envelope.)
  *   -EINVAL      submit: Horizon refused the envelope as malformed (it was
  *                never forwarded); other calls: Horizon said bad_request
  *   -EBADMSG     the answer was not what the API promises (not JSON, a
