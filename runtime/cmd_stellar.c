@@ -9,11 +9,14 @@
 #include <string.h>
 #include <unistd.h>
 #include <cjson/cJSON.h>
+#include <uv.h>
 #include <sodium.h>
 #include "cmd_stellar.h"
 #include "conf.h"
 #include "stellar.h"
+#include "http_client.h"
 #include "stellar_amount.h"
+#include "stellar_client.h"
 #include "stellar_scval.h"
 #include "stellar_strkey.h"
 #include "stellar_tx.h"
@@ -447,11 +450,274 @@ static int cmd_decode_scval(const struct nova__config *cfg, int argc, char **arg
     return 0;
 }
 
+/* ---- check: the [stellar] section against the live network -------------- */
+
+/* Stellar's base reserve (protocol constant since 2019): 0.5 XLM. */
+#define BASE_RESERVE_STROOPS 5000000
+
+struct check {
+    const struct nova__config *cfg;
+    uv_loop_t loop;
+    struct nova__http_client *http;
+    struct nova__stellar_client *sc;
+    int errors;
+    int step;
+    bool issuer_ok, dist_ok;
+    char dist[NOVA_STRKEY_MAX];
+};
+
+static void check_line(struct check *ck, bool ok, const char *fmt, ...) NOVA_PRINTF(3, 4);
+static void check_line(struct check *ck, bool ok, const char *fmt, ...)
+{
+    va_list ap;
+    fputs(ok ? "ok: " : "error: ", stdout);
+    va_start(ap, fmt);
+    vprintf(fmt, ap);
+    va_end(ap);
+    fputc('\n', stdout);
+    if (!ok)
+        ck->errors++;
+}
+
+static void check_next(struct check *ck);
+
+static void check_root(void *arg, const struct nova_stellar_status *st,
+                       const struct nova_stellar_ledger *l)
+{
+    struct check *ck = arg;
+    const struct nova__stellar_config *s = &ck->cfg->stellar;
+    if (st->error != 0) {
+        check_line(ck, false, "Horizon %s: %s", s->horizon_url, st->message);
+    } else if (strcmp(l->network_passphrase, s->network_passphrase) != 0) {
+        check_line(ck, false,
+                   "Horizon %s serves the network \"%s\", but [stellar] network is \"%s\"",
+                   s->horizon_url, l->network_passphrase, s->network_passphrase);
+    } else {
+        check_line(ck, true, "Horizon %s serves \"%s\" (latest ledger %" PRIu32 ")", s->horizon_url,
+                   l->network_passphrase, l->sequence);
+    }
+    check_next(ck);
+}
+
+static void check_issuer(void *arg, const struct nova_stellar_status *st,
+                         const struct nova_stellar_account *a)
+{
+    struct check *ck = arg;
+    const char *issuer = ck->cfg->stellar.asset_issuer;
+    if (st->error == -ENOENT)
+        check_line(ck, false, "issuer account %s does not exist", issuer);
+    else if (st->error != 0)
+        check_line(ck, false, "issuer account %s: %s", issuer, st->message);
+    else
+        check_line(ck, true, "issuer account %s exists", issuer);
+    check_next(ck);
+}
+
+static void check_distribution(void *arg, const struct nova_stellar_status *st,
+                               const struct nova_stellar_account *a)
+{
+    struct check *ck = arg;
+    const struct nova__stellar_config *s = &ck->cfg->stellar;
+    char amount[NOVA_AMOUNT_MAX], reserve[NOVA_AMOUNT_MAX];
+    if (st->error == -ENOENT) {
+        check_line(ck, false, "distribution account %s does not exist (fund it first)", ck->dist);
+        check_next(ck);
+        return;
+    }
+    if (st->error != 0) {
+        check_line(ck, false, "distribution account %s: %s", ck->dist, st->message);
+        check_next(ck);
+        return;
+    }
+    check_line(ck, true, "distribution account %s exists (sequence %" PRId64 ")", ck->dist,
+               a->sequence);
+    int64_t min = (2 + (int64_t)a->subentry_count) * BASE_RESERVE_STROOPS;
+    int64_t margin = 100 * (s->base_fee > 0 ? s->base_fee : 100); /* fees of 100 transactions */
+    nova__amount_format(a->native_balance, amount, sizeof(amount));
+    nova__amount_format(min, reserve, sizeof(reserve));
+    check_line(ck, a->native_balance - min >= margin,
+               "distribution account holds %s XLM (minimum balance %s XLM%s)", amount, reserve,
+               a->native_balance - min >= margin ? "" : ": not enough left to pay fees");
+    const struct nova_stellar_trustline *tl = NULL;
+    for (size_t i = 0; i < a->trustline_count; i++)
+        if (strcmp(a->trustlines[i].asset_code, s->asset_code) == 0 &&
+            strcmp(a->trustlines[i].asset_issuer, s->asset_issuer) == 0)
+            tl = &a->trustlines[i];
+    if (tl == NULL) {
+        check_line(ck, false, "distribution account has no trustline for %s:%s", s->asset_code,
+                   s->asset_issuer);
+    } else if (!tl->authorized) {
+        check_line(ck, false, "distribution account's %s trustline is not authorized by the issuer",
+                   s->asset_code);
+    } else {
+        nova__amount_format(tl->balance, amount, sizeof(amount));
+        check_line(ck, tl->balance > 0, "distribution account holds %s %s", amount, s->asset_code);
+    }
+    check_next(ck);
+}
+
+static void check_rpc(void *arg, const struct nova_stellar_status *st,
+                      const struct nova_stellar_rpc_health *h)
+{
+    struct check *ck = arg;
+    const char *url = ck->cfg->stellar.soroban_rpc_url;
+    if (st->error != 0)
+        check_line(ck, false, "Stellar RPC %s: %s", url, st->message);
+    else
+        check_line(ck, strcmp(h->status, "healthy") == 0,
+                   "Stellar RPC %s is %s (latest ledger %" PRIu32 ")", url, h->status,
+                   h->latest_ledger);
+    check_next(ck);
+}
+
+/* Runs the next network step; ends the loop after the last one. */
+static void check_next(struct check *ck)
+{
+    char err[300] = "";
+    int rc = 0;
+    switch (ck->step++) {
+    case 0:
+        rc = nova__stellar_latest_ledger(ck->sc, NULL, check_root, ck, err, sizeof(err));
+        break;
+    case 1:
+        if (!ck->issuer_ok)
+            return check_next(ck);
+        rc = nova__stellar_load_account(ck->sc, NULL, ck->cfg->stellar.asset_issuer, check_issuer,
+                                        ck, err, sizeof(err));
+        break;
+    case 2:
+        if (!ck->dist_ok)
+            return check_next(ck);
+        rc = nova__stellar_load_account(ck->sc, NULL, ck->dist, check_distribution, ck, err,
+                                        sizeof(err));
+        break;
+    case 3:
+        if (ck->cfg->stellar.soroban_rpc_url == NULL || !ck->cfg->stellar.soroban_rpc_url[0])
+            return check_next(ck);
+        rc = nova__stellar_rpc_health(ck->sc, NULL, check_rpc, ck, err, sizeof(err));
+        break;
+    default:
+        nova__stellar_client_close(ck->sc, NULL, NULL);
+        nova__http_client_close(ck->http, NULL, NULL);
+        ck->sc = NULL;
+        ck->http = NULL;
+        return;
+    }
+    if (rc < 0) {
+        check_line(ck, false, "cannot start step %d: %s", ck->step, err[0] ? err : strerror(-rc));
+        check_next(ck);
+    }
+}
+
+static void check_help(FILE *f)
+{
+    fputs("Usage: nova-worker stellar check [-c FILE]\n"
+          "\n"
+          "Checks the [stellar] section against the network: Horizon serves the\n"
+          "configured network passphrase; asset_issuer is a valid account id and the\n"
+          "account exists; the distribution account (from distribution_secret) exists,\n"
+          "holds XLM above its minimum balance and an authorized trustline for\n"
+          "asset_code:asset_issuer with a positive balance; the Stellar RPC (when\n"
+          "soroban_rpc_url is set) is healthy. Prints one line per finding, \"ok: ...\"\n"
+          "or \"error: ...\"; exits 0 only when every line is ok. Nothing is sent\n"
+          "that changes the network.\n",
+          f);
+}
+
+static int cmd_check(const struct nova__config *cfg, int argc, char **argv)
+{
+    static const char *const cmd = "check";
+    char e[300];
+    if (argc == 2 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {
+        check_help(stdout);
+        return 0;
+    }
+    if (argc != 1)
+        return usage_error(cmd, "unexpected argument \"%s\"", argv[1]);
+    if (cfg == NULL) {
+        const char *path =
+            getenv("NOVA_WORKER_CONFIG") ? getenv("NOVA_WORKER_CONFIG") : NOVA_CONFIG_FILE;
+        printf("error: no configuration: %s does not exist or is not readable (pass -c FILE)\n",
+               path);
+        return EXIT_FAILURE;
+    }
+    struct check *ck = calloc(1, sizeof(*ck));
+    if (ck == NULL)
+        return failure(cmd, "out of memory");
+    ck->cfg = cfg;
+    const struct nova__stellar_config *s = &cfg->stellar;
+    if (s->horizon_url == NULL || s->horizon_url[0] == '\0' || s->network_passphrase == NULL) {
+        check_line(ck, false, "[stellar] horizon_url and network must be set");
+        free(ck);
+        return EXIT_FAILURE;
+    }
+    if (s->asset_code == NULL || s->asset_code[0] == '\0') {
+        check_line(ck, false, "[stellar] asset_code is not set");
+    }
+    if (s->asset_issuer == NULL || s->asset_issuer[0] == '\0') {
+        check_line(ck, false, "[stellar] asset_issuer is not set");
+    } else if (nova__strkey_decode32(s->asset_issuer, NOVA_STRKEY_ACCOUNT, (uint8_t[32]){0}, e,
+                                     sizeof(e)) < 0) {
+        /* The value is not echoed: it might be a seed put in the wrong key. */
+        check_line(ck, false, "[stellar] asset_issuer is not an account id: %s", e);
+    } else if (s->asset_code != NULL && s->asset_code[0] != '\0') {
+        char asset[96];
+        struct nova__stellar_asset parsed;
+        snprintf(asset, sizeof(asset), "%s:%s", s->asset_code, s->asset_issuer);
+        if (nova__stellar_asset_parse(asset, &parsed, e, sizeof(e)) < 0) {
+            check_line(ck, false, "[stellar] asset %s: %s", asset, e);
+        } else {
+            check_line(ck, true, "asset %s (issuer is a valid account id)", asset);
+            ck->issuer_ok = true;
+        }
+    }
+    if (s->distribution_secret == NULL || s->distribution_secret[0] == '\0') {
+        check_line(ck, false, "[stellar] distribution_secret is not set");
+    } else if (nova__stellar_seed_to_account(s->distribution_secret, ck->dist, e, sizeof(e)) < 0) {
+        check_line(ck, false, "[stellar] distribution_secret: %s", e); /* never echoes it */
+    } else if (ck->issuer_ok && strcmp(ck->dist, s->asset_issuer) == 0) {
+        check_line(ck, false,
+                   "the distribution account %s is the asset issuer; pay from a "
+                   "separate account",
+                   ck->dist);
+    } else {
+        ck->dist_ok = ck->issuer_ok;
+        if (!ck->issuer_ok)
+            check_line(ck, true, "distribution account %s (trustline not checked)", ck->dist);
+    }
+
+    int rc = uv_loop_init(&ck->loop);
+    if (rc == 0)
+        rc = nova__http_client_new(&ck->loop, &cfg->http, &ck->http);
+    if (rc == 0) {
+        /* The check signs nothing: the client never gets the secret, and a
+         * bad issuer (already reported) must not stop the network checks. */
+        struct nova__stellar_config copy = *s;
+        copy.distribution_secret = NULL;
+        if (!ck->issuer_ok)
+            copy.asset_issuer = NULL;
+        rc = nova__stellar_client_new(&ck->loop, ck->http, &copy, &ck->sc);
+        if (rc != 0)
+            nova__http_client_close(ck->http, NULL, NULL);
+    }
+    if (rc != 0) {
+        check_line(ck, false, "cannot create the Stellar client: %s", strerror(-rc));
+    } else {
+        check_next(ck);
+    }
+    uv_run(&ck->loop, UV_RUN_DEFAULT);
+    uv_loop_close(&ck->loop);
+    int errors = ck->errors;
+    free(ck);
+    fflush(stdout);
+    return errors == 0 ? 0 : EXIT_FAILURE;
+}
+
 static const struct subcommand subcommands[] = {
     {"sign-payment", cmd_sign_payment, "build and sign a payment transaction (offline)"},
     {"decode-result", cmd_decode_result, "decode a TransactionResult (result_xdr) to JSON"},
     {"decode-scval", cmd_decode_scval, "decode ScVal XDR (event topic/value) to JSON"},
-    /* Network commands (`check`) join this table with the Horizon/RPC client. */
+    {"check", cmd_check, "check the [stellar] section against Horizon and the RPC"},
 };
 
 static void help(FILE *f)

@@ -3,9 +3,10 @@
  * (host->stellar), built from the offline Stellar modules:
  * stellar_strkey, stellar_amount, stellar_xdr, stellar_tx, stellar_scval.
  *
- * The table is static and immutable; its functions are pure and
- * thread-safe. The network client adds its members later (append-only,
- * see include/nova/stellar.h).
+ * The table is static and immutable. The offline functions are pure and
+ * thread-safe; the network members (appended, see include/nova/stellar.h)
+ * forward to the daemon's client (runtime/stellar_client.h) found through
+ * nova__host_services(host)->stellar, tagged with the host pointer.
  */
 #ifndef NOVA_RUNTIME_STELLAR_H
 #define NOVA_RUNTIME_STELLAR_H
