@@ -293,7 +293,7 @@ static cJSON *do_envelope(const cJSON *c, cJSON *res)
 {
     uint8_t *raw, hash[32];
     size_t len;
-    char err[200], hex[129];
+    char err[200], hex[2 * sizeof(struct nova__stellar_signature) + 1];
     struct nova__stellar_envelope env;
     if (nova__b64_decode(str(c, "b64"), &raw, &len) < 0)
         return fail(res, "not base64");
