@@ -21,6 +21,25 @@
  *
  * Compatibility: fields of struct nova_stellar_api are only ever appended.
  * Test a member with NOVA_STELLAR_HAS() before calling it.
+ *
+ * Example - one payment, signed, persisted before it is submitted:
+ *
+ *     const struct nova_stellar_api *st = host->stellar;
+ *     struct nova_stellar_payment pay = {.destination = dest, .amount = stroops};
+ *     struct nova_stellar_payment_tx tx = {
+ *         .struct_size = sizeof(tx),
+ *         .network_passphrase = "Test SDF Network ; September 2015",
+ *         .fee = 100, .seq_num = account_sequence + 1,
+ *         .max_time = now_s + 300, .asset = "NOVA:GBK33AQ...",
+ *         .payments = &pay, .payment_count = 1,
+ *         .signer_secrets = &distribution_secret, .signer_count = 1,
+ *     };
+ *     struct nova_stellar_signed_tx out;
+ *     char err[256];
+ *     if (st->build_payment(&tx, &out, err, sizeof(err)) < 0)
+ *         return fail_job(err);        // names the bad field, e.g. "payment 1: ..."
+ *     store(out.hash_hex, out.envelope_b64, tx.seq_num, tx.max_time);
+ *     st->signed_tx_free(&out);
  */
 #ifndef NOVA_STELLAR_H
 #define NOVA_STELLAR_H
