@@ -185,9 +185,18 @@ struct nova_stellar_api {
                          size_t errlen);
 
     /* Decodes one base64 ScVal (a getEvents topic or value) into JSON; the
-     * caller frees *out with cJSON_Delete(). Format: runtime/stellar_scval.h,
-     * e.g. {"symbol":"mint"}, {"i128":"-5"}, {"address":"G..."},
-     * {"bytes":"<hex>"}, {"vec":[...]}, {"map":[{"key":...,"val":...}]}. */
+     * caller frees *out with cJSON_Delete(). Every value is an object with
+     * one member naming its type, so nothing is lost:
+     *   {"bool":true} {"void":null} {"u32":42} {"i32":-1}
+     *   {"u64":"..."} {"i64":"..."} {"timepoint":"..."} {"duration":"..."}
+     *   {"u128":"..."} {"i128":"-5"} {"u256":"..."} {"i256":"..."}  (decimal strings)
+     *   {"bytes":"00ba33"} (lower-case hex)  {"symbol":"mint"}
+     *   {"string":"hello"}, or {"string_hex":"..."} when not UTF-8 / has NUL
+     *   {"address":"G..."} (also C..., M..., B..., L...)
+     *   {"vec":[...]} {"map":[{"key":...,"val":...}]} ({"vec":null} when absent)
+     *   {"error":{"contract":7}} {"error":{"budget":"exceeded_limit"}}
+     * Malformed XDR, more than 32 nested vec/map levels and the contract
+     * instance / ledger key types are -EBADMSG. */
     int (*scval_decode)(const char *b64, struct cJSON **out, char *err, size_t errlen);
 
     /* The C... id of an asset's Stellar Asset Contract on a network (the
