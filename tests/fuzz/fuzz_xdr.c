@@ -1,6 +1,11 @@
 /* libFuzzer target: TransactionResult and TransactionEnvelope decoding
- * (raw and base64), base64 itself and the bounded XDR reader. Malformed input must be an error,
- * never a crash or an over-read (ASan watches). */
+ * (raw and base64), base64 itself and the bounded XDR reader. Malformed
+ * input must be an error, never a crash or an over-read (ASan watches).
+ *
+ * fuzz-sources: runtime/stellar_err.c runtime/stellar_strkey.c
+ * fuzz-sources: runtime/stellar_xdr.c runtime/stellar_tx.c
+ * fuzz-packages: libsodium libcjson
+ */
 #include "config.h"
 #include <stdlib.h>
 #include <string.h>

@@ -15,6 +15,17 @@ const sb = require('@stellar/stellar-base');
 const { xdr, StrKey, Keypair, Account, MuxedAccount, Asset, Memo, Operation } = sb;
 const { TransactionBuilder, Transaction } = sb;
 
+// Only the version pinned in package.json counts as the reference.
+{
+  const { readFileSync } = await import('node:fs');
+  const pinned = JSON.parse(readFileSync(new URL('./package.json', import.meta.url), 'utf8')).dependencies['@stellar/stellar-base'];
+  const loaded = require('@stellar/stellar-base/package.json').version;
+  if (loaded !== pinned) {
+    console.error(`FAIL: @stellar/stellar-base ${loaded} was loaded, ${pinned} is pinned (npm ci --prefix tests/stellar)`);
+    process.exit(1);
+  }
+}
+
 const program = process.argv[2];
 const rounds = Number(process.argv[3] || process.env.NOVA_INTEROP_ROUNDS || 1);
 if (!program) {
