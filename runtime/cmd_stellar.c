@@ -425,28 +425,6 @@ static int cmd_decode_result(const struct nova__config *cfg, int argc, char **ar
     return print_json(cmd, json);
 }
 
-static int cmd_decode_scval(const struct nova__config *cfg, int argc, char **argv)
-{
-    static const char *const cmd = "decode-scval";
-    char err[256];
-    if (argc == 2 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {
-        puts("Usage: nova-worker stellar decode-scval SCVAL_XDR_BASE64...\n"
-             "Prints each ScVal (a getEvents topic or value) as JSON, one per line.");
-        return 0;
-    }
-    if (argc < 2)
-        return usage_error(cmd, "expected one or more base64 ScVals");
-    for (int i = 1; i < argc; i++) {
-        cJSON *json;
-        if (nova__scval_decode_b64(argv[i], &json, err, sizeof(err)) < 0)
-            return failure(cmd, "argument %d: %s", i, err);
-        int rc = print_json(cmd, json);
-        if (rc != 0)
-            return rc;
-    }
-    return 0;
-}
-
 static void add_muxed(cJSON *o, const char *key, const struct nova__muxed_account *a)
 {
     char text[NOVA_STRKEY_MAX];
@@ -601,6 +579,28 @@ static int cmd_decode_envelope(const struct nova__config *cfg, int argc, char **
     if (json == NULL)
         return failure(cmd, "out of memory");
     return print_json(cmd, json);
+}
+
+static int cmd_decode_scval(const struct nova__config *cfg, int argc, char **argv)
+{
+    static const char *const cmd = "decode-scval";
+    char err[256];
+    if (argc == 2 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {
+        puts("Usage: nova-worker stellar decode-scval SCVAL_XDR_BASE64...\n"
+             "Prints each ScVal (a getEvents topic or value) as JSON, one per line.");
+        return 0;
+    }
+    if (argc < 2)
+        return usage_error(cmd, "expected one or more base64 ScVals");
+    for (int i = 1; i < argc; i++) {
+        cJSON *json;
+        if (nova__scval_decode_b64(argv[i], &json, err, sizeof(err)) < 0)
+            return failure(cmd, "argument %d: %s", i, err);
+        int rc = print_json(cmd, json);
+        if (rc != 0)
+            return rc;
+    }
+    return 0;
 }
 
 static const struct subcommand subcommands[] = {

@@ -205,13 +205,6 @@ struct nova_stellar_api {
     int (*asset_contract_id)(const char *asset, const char *network_passphrase, char *out,
                              char *err, size_t errlen);
 
-    /* Recomputes the transaction hash of a signed (or unsigned) envelope of
-     * payments, base64, for a network: lets a restarted worker check that
-     * a stored envelope still matches its stored hash before resubmitting.
-     * hash_hex needs 65 bytes. Other envelope kinds are -EBADMSG. */
-    int (*envelope_hash)(const char *envelope_b64, const char *network_passphrase, char *hash_hex,
-                         char *err, size_t errlen);
-
     /* -- network calls --------------------------------------------------
      * APPEND-ONLY from here. Reserved for the Horizon/RPC client
      * (runtime/stellar_client.c), all asynchronous and taking
