@@ -428,6 +428,162 @@ static int cmd_decode_result(const struct nova__config *cfg, int argc, char **ar
     return print_json(cmd, json);
 }
 
+static void add_muxed(cJSON *o, const char *key, const struct nova__muxed_account *a)
+{
+    char text[NOVA_STRKEY_MAX];
+    nova__strkey_encode_muxed(a, text, sizeof(text));
+    cJSON_AddStringToObject(o, key, text);
+}
+
+/* Which key made a signature: the transaction source or an operation
+ * source whose hint matches and whose key verifies it. */
+static bool signed_by(const struct nova__stellar_signature *sig, const uint8_t key[32],
+                      const uint8_t hash[32])
+{
+    return memcmp(sig->hint, key + 28, 4) == 0 &&
+           crypto_sign_verify_detached(sig->sig, hash, 32, key) == 0;
+}
+
+static cJSON *envelope_json(const struct nova__stellar_envelope *env, const char *passphrase)
+{
+    const struct nova__stellar_tx *tx = &env->tx;
+    char num[32], hex[65];
+    uint8_t hash[32];
+    cJSON *o = cJSON_CreateObject();
+    if (o == NULL)
+        return NULL;
+    if (passphrase != NULL) {
+        nova__stellar_tx_hash(passphrase, env->tx_xdr, env->tx_len, hash);
+        nova__hex_encode(hash, 32, hex);
+        cJSON_AddStringToObject(o, "hash", hex);
+    }
+    add_muxed(o, "source", &tx->source);
+    cJSON_AddNumberToObject(o, "fee", tx->fee);
+    snprintf(num, sizeof(num), "%" PRId64, tx->seq_num);
+    cJSON_AddStringToObject(o, "sequence", num);
+    if (tx->has_time_bounds) {
+        cJSON *tb = cJSON_AddObjectToObject(o, "time_bounds");
+        snprintf(num, sizeof(num), "%" PRIu64, tx->min_time);
+        cJSON_AddStringToObject(tb, "min_time", num);
+        snprintf(num, sizeof(num), "%" PRIu64, tx->max_time);
+        cJSON_AddStringToObject(tb, "max_time", num);
+    } else {
+        cJSON_AddNullToObject(o, "time_bounds");
+    }
+    cJSON *memo = cJSON_AddObjectToObject(o, "memo");
+    static const char *const memo_types[] = {"none", "text", "id", "hash", "return"};
+    cJSON_AddStringToObject(memo, "type", memo_types[tx->memo.type]);
+    if (tx->memo.type == NOVA_MEMO_TEXT) {
+        char text[NOVA_STELLAR_MEMO_TEXT_MAX + 1];
+        memcpy(text, tx->memo.text, tx->memo.text_len);
+        text[tx->memo.text_len] = '\0';
+        if (strlen(text) == tx->memo.text_len) {
+            cJSON_AddStringToObject(memo, "value", text);
+        } else {
+            nova__hex_encode(tx->memo.text, tx->memo.text_len, hex);
+            cJSON_AddStringToObject(memo, "value_hex", hex);
+        }
+    } else if (tx->memo.type == NOVA_MEMO_ID) {
+        snprintf(num, sizeof(num), "%" PRIu64, tx->memo.id);
+        cJSON_AddStringToObject(memo, "value", num);
+    } else if (tx->memo.type != NOVA_MEMO_NONE) {
+        nova__hex_encode(tx->memo.hash, 32, hex);
+        cJSON_AddStringToObject(memo, "value", hex);
+    }
+    cJSON *ops = cJSON_AddArrayToObject(o, "operations");
+    for (size_t i = 0; i < tx->op_count; i++) {
+        const struct nova__stellar_payment_op *op = &tx->ops[i];
+        cJSON *j = cJSON_CreateObject();
+        char amount[NOVA_AMOUNT_MAX], issuer[NOVA_STRKEY_MAX], asset[NOVA_STRKEY_MAX + 14];
+        cJSON_AddItemToArray(ops, j);
+        cJSON_AddStringToObject(j, "type", "payment");
+        if (op->has_source)
+            add_muxed(j, "source", &op->source);
+        add_muxed(j, "destination", &op->destination);
+        if (op->asset.type == NOVA__ASSET_NATIVE) {
+            cJSON_AddStringToObject(j, "asset", "native");
+        } else {
+            nova__strkey_encode(NOVA_STRKEY_ACCOUNT, op->asset.issuer, 32, issuer, sizeof(issuer));
+            snprintf(asset, sizeof(asset), "%s:%s", op->asset.code, issuer);
+            cJSON_AddStringToObject(j, "asset", asset);
+        }
+        nova__amount_format(op->amount, amount, sizeof(amount));
+        cJSON_AddStringToObject(j, "amount", amount);
+    }
+    cJSON *sigs = cJSON_AddArrayToObject(o, "signatures");
+    for (size_t i = 0; i < env->sig_count; i++) {
+        cJSON *j = cJSON_CreateObject();
+        cJSON_AddItemToArray(sigs, j);
+        nova__hex_encode(env->sigs[i].hint, 4, hex);
+        cJSON_AddStringToObject(j, "hint", hex);
+        if (passphrase == NULL)
+            continue;
+        const uint8_t *signer = NULL;
+        if (signed_by(&env->sigs[i], tx->source.key, hash))
+            signer = tx->source.key;
+        for (size_t k = 0; signer == NULL && k < tx->op_count; k++)
+            if (tx->ops[k].has_source && signed_by(&env->sigs[i], tx->ops[k].source.key, hash))
+                signer = tx->ops[k].source.key;
+        if (signer != NULL) {
+            char g[NOVA_STRKEY_MAX];
+            nova__strkey_encode(NOVA_STRKEY_ACCOUNT, signer, 32, g, sizeof(g));
+            cJSON_AddStringToObject(j, "signer", g);
+        } else {
+            cJSON_AddNullToObject(j, "signer");
+        }
+    }
+    return o;
+}
+
+static int cmd_decode_envelope(const struct nova__config *cfg, int argc, char **argv)
+{
+    static const char *const cmd = "decode-envelope";
+    const char *passphrase = NULL, *b64 = NULL;
+    char err[256];
+    for (int i = 1; i < argc; i++) {
+        const char *v;
+        int m;
+        if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+            puts("Usage: nova-worker stellar decode-envelope [--network-passphrase P] "
+                 "ENVELOPE_BASE64\n"
+                 "Prints a v1 envelope of payments as JSON. With the passphrase (or the\n"
+                 "config's network) it adds the transaction hash and, per signature, the\n"
+                 "source account whose key verifies it (null when none does).");
+            return 0;
+        }
+        if ((m = option(argc, argv, &i, "--network-passphrase", &v)) != 0) {
+            if (m < 0)
+                return usage_error(cmd, "--network-passphrase needs a value");
+            passphrase = v;
+            continue;
+        }
+        if (argv[i][0] == '-' || b64 != NULL)
+            return usage_error(cmd, "unexpected argument \"%s\"", argv[i]);
+        b64 = argv[i];
+    }
+    if (b64 == NULL)
+        return usage_error(cmd, "expected one base64 TransactionEnvelope");
+    if (passphrase == NULL && cfg != NULL)
+        passphrase = cfg->stellar.network_passphrase;
+    if (sodium_init() < 0)
+        return failure(cmd, "libsodium could not be initialised");
+    uint8_t *raw;
+    size_t len;
+    if (nova__b64_decode(b64, &raw, &len) < 0)
+        return failure(cmd, "the envelope is not valid base64");
+    struct nova__stellar_envelope env;
+    if (nova__stellar_envelope_decode(raw, len, &env, err, sizeof(err)) < 0) {
+        free(raw);
+        return failure(cmd, "%s", err);
+    }
+    cJSON *json = envelope_json(&env, passphrase);
+    nova__stellar_envelope_free(&env);
+    free(raw);
+    if (json == NULL)
+        return failure(cmd, "out of memory");
+    return print_json(cmd, json);
+}
+
 static int cmd_decode_scval(const struct nova__config *cfg, int argc, char **argv)
 {
     static const char *const cmd = "decode-scval";
@@ -715,6 +871,7 @@ static int cmd_check(const struct nova__config *cfg, int argc, char **argv)
 
 static const struct subcommand subcommands[] = {
     {"sign-payment", cmd_sign_payment, "build and sign a payment transaction (offline)"},
+    {"decode-envelope", cmd_decode_envelope, "decode a signed envelope, its hash and signers"},
     {"decode-result", cmd_decode_result, "decode a TransactionResult (result_xdr) to JSON"},
     {"decode-scval", cmd_decode_scval, "decode ScVal XDR (event topic/value) to JSON"},
     {"check", cmd_check, "check the [stellar] section against Horizon and the RPC"},

@@ -10,6 +10,7 @@
 #include "pg_pool.h"
 #include "queue.h"
 #include "sdnotify.h"
+#include "stellar_client.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -41,6 +42,7 @@ struct daemon {
     int plugins_draining;        /* plugins whose jobs are finishing before unload */
     bool finish_pending;         /* finish() waits for plugins_draining to reach 0 */
     struct column_check *checks; /* plugins waiting for their PostgreSQL column check */
+    bool stellar_probing;        /* a running plugin needs Horizon: it is part of /readyz */
 };
 
 /* A plugin whose required columns are being checked before its init(). */
@@ -66,6 +68,14 @@ static int services_open(struct daemon *d, char *err, size_t errlen)
         snprintf(err, errlen, "[http] cannot create the HTTP client: %s", strerror(-rc));
         return rc;
     }
+    if (cfg->stellar.horizon_url != NULL && cfg->stellar.horizon_url[0] != '\0') {
+        /* No traffic yet: Horizon is probed once a plugin that needs it runs. */
+        rc = nova__stellar_client_new(&d->loop, d->svc.http, &cfg->stellar, &d->svc.stellar);
+        if (rc != 0) {
+            snprintf(err, errlen, "[stellar] cannot create the Stellar client: %s", strerror(-rc));
+            return rc;
+        }
+    }
     if (cfg->postgres.dsn != NULL && cfg->postgres.dsn[0] != '\0') {
         rc = nova__pg_pool_new(&d->loop, &cfg->postgres, &d->svc.pg);
         if (rc != 0) {
@@ -90,6 +100,8 @@ static bool services_ready(const struct daemon *d, const char **why)
         *why = "redis unreachable";
     else if (d->svc.pg != NULL && !nova__pg_pool_ready(d->svc.pg))
         *why = "postgres unreachable";
+    else if (d->stellar_probing && !nova__stellar_client_ready(d->svc.stellar))
+        *why = "stellar: Horizon unreachable or on another network";
     return *why == NULL;
 }
 
@@ -110,6 +122,12 @@ static void services_close(struct daemon *d)
     if (d->svc.queues != NULL) {
         nova__queue_engine_free(d->svc.queues);
         d->svc.queues = NULL;
+    }
+    /* The Stellar client runs on the HTTP client: close it first. */
+    if (d->svc.stellar != NULL) {
+        d->services_closing++;
+        nova__stellar_client_close(d->svc.stellar, service_closed, d);
+        d->svc.stellar = NULL;
     }
     if (d->svc.pg != NULL) {
         d->services_closing++;
@@ -185,6 +203,8 @@ static int init_plugin(struct daemon *d, struct nova__plugin *p)
     }
     d->plugins[d->plugin_count++] = p;
     plugin_info_metric(p, 1);
+    if ((p->desc.requires & NOVA_REQUIRES_STELLAR) && d->svc.stellar != NULL && !d->stellar_probing)
+        d->stellar_probing = nova__stellar_client_probe(d->svc.stellar, 0) == 0;
     struct nova__log_ctx lc = {.plugin = p->name};
     nova__log(NOVA_LOG_INFO, &lc, "plugin %s %s started", p->name,
               p->desc.version ? p->desc.version : "");

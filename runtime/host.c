@@ -5,6 +5,7 @@
 #include "pg_pool.h"
 #include "queue.h"
 #include "queue_host.h"
+#include "stellar.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -147,6 +148,9 @@ void nova__host_init(struct nova__host_ctx *ctx, struct nova__services *services
     h->metric_observe = nova__metric_observe;
     h->http = services != NULL && services->http != NULL ? &nova__http_api : NULL;
     h->pg = services != NULL && services->pg != NULL ? &nova__pg_api : NULL;
+    /* The offline half always works; network calls answer -ENOTSUP without
+     * a configured Horizon. */
+    h->stellar = &nova__stellar_api;
 
     if (services != NULL && services->queues != NULL) {
         h->subscribe = nova__qh_subscribe;

@@ -38,6 +38,7 @@ static void usage(FILE *out)
             "  keys                   list every core config key with default and env\n"
             "  migrate [--status]     apply the SQL migrations to [postgres] dsn\n"
             "  queue stats|add|failed|retry   inspect and feed BullMQ queues (queue --help)\n"
+            "  stellar check          check the distribution account, asset and network\n"
             "  stellar sign-payment   build and sign a payment offline (see stellar --help)\n"
             "\n"
             "Options:\n"

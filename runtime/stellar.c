@@ -182,6 +182,29 @@ void nova__stellar_signed_tx_free(struct nova_stellar_signed_tx *out)
     memset(out, 0, sizeof(*out));
 }
 
+int nova__stellar_envelope_hash(const char *envelope_b64, const char *passphrase, char *hash_hex,
+                                char *err, size_t errlen)
+{
+    struct nova__stellar_envelope env;
+    uint8_t *raw, hash[32];
+    size_t len;
+    if (passphrase == NULL || passphrase[0] == '\0')
+        return nova__stellar_fail(err, errlen, -EINVAL, "network passphrase is empty");
+    int rc = nova__b64_decode(envelope_b64, &raw, &len);
+    if (rc == -ENOMEM)
+        return nova__stellar_fail(err, errlen, rc, "out of memory");
+    if (rc < 0)
+        return nova__stellar_fail(err, errlen, -EBADMSG, "envelope is not valid base64");
+    rc = nova__stellar_envelope_decode(raw, len, &env, err, errlen);
+    if (rc == 0) {
+        nova__stellar_tx_hash(passphrase, env.tx_xdr, env.tx_len, hash);
+        nova__hex_encode(hash, 32, hash_hex);
+        nova__stellar_envelope_free(&env);
+    }
+    free(raw);
+    return rc;
+}
+
 static int decode_result(const char *b64, struct nova_stellar_tx_result *out, char *err,
                          size_t errlen)
 {

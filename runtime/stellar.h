@@ -30,6 +30,8 @@ int nova__stellar_build_payment(const struct nova_stellar_payment_tx *tx,
                                 struct nova_stellar_signed_tx *out, char *err, size_t errlen);
 void nova__stellar_signed_tx_free(struct nova_stellar_signed_tx *out);
 int nova__stellar_seed_to_account(const char *seed, char *out, char *err, size_t errlen);
+int nova__stellar_envelope_hash(const char *envelope_b64, const char *passphrase, char *hash_hex,
+                                char *err, size_t errlen);
 int nova__stellar_asset_contract_strkey(const char *asset, const char *passphrase, char *out,
                                         char *err, size_t errlen);
 

@@ -23,6 +23,25 @@
  *
  * Compatibility: fields of struct nova_stellar_api are only ever appended.
  * Test a member with NOVA_STELLAR_HAS() before calling it.
+ *
+ * Example - one payment, signed, persisted before it is submitted:
+ *
+ *     const struct nova_stellar_api *st = host->stellar;
+ *     struct nova_stellar_payment pay = {.destination = dest, .amount = stroops};
+ *     struct nova_stellar_payment_tx tx = {
+ *         .struct_size = sizeof(tx),
+ *         .network_passphrase = "Test SDF Network ; September 2015",
+ *         .fee = 100, .seq_num = account_sequence + 1,
+ *         .max_time = now_s + 300, .asset = "NOVA:GBK33AQ...",
+ *         .payments = &pay, .payment_count = 1,
+ *         .signer_secrets = &distribution_secret, .signer_count = 1,
+ *     };
+ *     struct nova_stellar_signed_tx out;
+ *     char err[256];
+ *     if (st->build_payment(&tx, &out, err, sizeof(err)) < 0)
+ *         return fail_job(err);        // names the bad field, e.g. "payment 1: ..."
+ *     store(out.hash_hex, out.envelope_b64, tx.seq_num, tx.max_time);
+ *     st->signed_tx_free(&out);
  */
 #ifndef NOVA_STELLAR_H
 #define NOVA_STELLAR_H
@@ -359,9 +378,18 @@ struct nova_stellar_api {
                          size_t errlen);
 
     /* Decodes one base64 ScVal (a getEvents topic or value) into JSON; the
-     * caller frees *out with cJSON_Delete(). Format: runtime/stellar_scval.h,
-     * e.g. {"symbol":"mint"}, {"i128":"-5"}, {"address":"G..."},
-     * {"bytes":"<hex>"}, {"vec":[...]}, {"map":[{"key":...,"val":...}]}. */
+     * caller frees *out with cJSON_Delete(). Every value is an object with
+     * one member naming its type, so nothing is lost:
+     *   {"bool":true} {"void":null} {"u32":42} {"i32":-1}
+     *   {"u64":"..."} {"i64":"..."} {"timepoint":"..."} {"duration":"..."}
+     *   {"u128":"..."} {"i128":"-5"} {"u256":"..."} {"i256":"..."}  (decimal strings)
+     *   {"bytes":"00ba33"} (lower-case hex)  {"symbol":"mint"}
+     *   {"string":"hello"}, or {"string_hex":"..."} when not UTF-8 / has NUL
+     *   {"address":"G..."} (also C..., M..., B..., L...)
+     *   {"vec":[...]} {"map":[{"key":...,"val":...}]} ({"vec":null} when absent)
+     *   {"error":{"contract":7}} {"error":{"budget":"exceeded_limit"}}
+     * Malformed XDR, more than 32 nested vec/map levels and the contract
+     * instance / ledger key types are -EBADMSG. */
     int (*scval_decode)(const char *b64, struct cJSON **out, char *err, size_t errlen);
 
     /* The C... id of an asset's Stellar Asset Contract on a network (the

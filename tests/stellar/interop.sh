@@ -3,6 +3,11 @@
 # @stellar/stellar-base (tests/stellar/package-lock.json). Fails - never
 # skips - when node or the npm packages are missing: CI runs
 # `npm ci --prefix tests/stellar` first.
+#
+# The packages are looked up in $NOVA_STELLAR_NODE_MODULES, then
+# tests/stellar/node_modules, then the NODE_PATH entries (make distcheck
+# unpacks a tree without node_modules and points NODE_PATH at the
+# checkout's); interop.mjs refuses any version other than the pinned one.
 set -eu
 src=${NOVA_SRCDIR:?NOVA_SRCDIR not set}
 build=${NOVA_BUILDDIR:?NOVA_BUILDDIR not set}
