@@ -388,9 +388,14 @@ static void update_readiness(struct daemon *d)
     }
 }
 
+/* Readiness is polled quickly until the first READY=1 (start-up latency is
+ * what systemd and ops wait on), then twice a second. */
 static void on_ready_timer(uv_timer_t *t)
 {
-    update_readiness(t->data);
+    struct daemon *d = t->data;
+    update_readiness(d);
+    if (d->notified_ready && uv_timer_get_repeat(t) != 500)
+        uv_timer_set_repeat(t, 500);
 }
 
 static void on_watchdog(uv_timer_t *t)
@@ -685,7 +690,7 @@ int nova__daemon_run(const char *config_path)
     d.state = STATE_RUNNING;
     if (d.svc.queues != NULL)
         nova__queue_engine_start(d.svc.queues);
-    uv_timer_start(&d.ready_timer, on_ready_timer, 0, 200);
+    uv_timer_start(&d.ready_timer, on_ready_timer, 0, 10);
 
     uv_run(&d.loop, UV_RUN_DEFAULT);
     nova__log_info("stopped");
