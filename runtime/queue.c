@@ -385,8 +385,8 @@ static void on_wake(uv_timer_t *t)
 static void dispatch_fetch(struct sub *s, const redisReply *r, size_t first, unsigned asked)
 {
     long long ttl, next_due, n;
-    if (r->elements < first + 3)
-        return;
+    if (asked == 0 || r->elements < first + 3)
+        return; /* nothing was asked for: the drained state stands */
     ttl = r->element[first]->integer;
     next_due = r->element[first + 1]->integer;
     n = r->element[first + 2]->integer;
@@ -660,6 +660,34 @@ static void job_release_done(struct nova_job *j)
     sub_check_stopped(s);
 }
 
+static void on_ignored(void *arg, int status, const redisReply *r)
+{
+    (void)arg;
+    if (status == 0 && r->type == REDIS_REPLY_ERROR)
+        nova__log(NOVA_LOG_ERROR, NULL, "release script failed: %s", r->str);
+}
+
+/* Jobs fetched along with the finish of a job abandoned by a drain
+ * timeout: nobody will run them here, so they go straight back. */
+static void release_fetched(struct sub *s, const redisReply *r, size_t first)
+{
+    long long n;
+    if (r->elements < first + 3)
+        return;
+    n = r->element[first + 2]->integer;
+    for (long long i = 0; i < n; i++) {
+        size_t at = first + 3 + (size_t)i * 3;
+        const char *argv[4];
+        if (at + 1 >= r->elements)
+            break;
+        argv[0] = s->meta_key;
+        argv[1] = s->base;
+        argv[2] = r->element[at]->str;
+        argv[3] = r->element[at + 1]->str;
+        nova__redis_conn_eval(s->e->cmd, &s_release, on_ignored, NULL, 1, 4, argv, NULL);
+    }
+}
+
 static const char *outcome_name(const struct nova_job *j)
 {
     switch (j->outcome) {
@@ -715,6 +743,8 @@ static void on_finished(void *arg, int status, const redisReply *r)
         }
         if (r->type == REDIS_REPLY_ARRAY && j->state != JOB_DETACHED)
             dispatch_fetch(s, r, 1, asked);
+        else if (r->type == REDIS_REPLY_ARRAY)
+            release_fetched(s, r, 1);
     }
     job_release_done(j);
     pump(s);
@@ -1331,9 +1361,6 @@ static void sub_stop(struct sub *s, struct waiter *w)
         struct nova__redis_conn *b = s->block;
         nova__redis_conn_close(b, on_block_closed, s);
     }
-    for (struct nova_job *j = s->jobs; j; j = j->next)
-        if (j->state == JOB_RUNNING)
-            j->cancelled = false; /* still allowed to finish within the timeout */
 }
 
 static void sub_check_stopped(struct sub *s)
@@ -1361,13 +1388,6 @@ static void on_waiter_closed(uv_handle_t *h)
         done(arg);
     e->open_handles -= 1;
     handle_gone(e);
-}
-
-static void on_ignored(void *arg, int status, const redisReply *r)
-{
-    (void)arg;
-    if (status == 0 && r->type == REDIS_REPLY_ERROR)
-        nova__log(NOVA_LOG_ERROR, NULL, "release script failed: %s", r->str);
 }
 
 static void release_running(struct sub *s)

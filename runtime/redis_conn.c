@@ -559,8 +559,15 @@ static void on_handshake(void *arg, int status, const redisReply *reply)
 static void on_ready(void *arg, int status, const redisReply *reply)
 {
     struct nova__redis_conn *c = arg;
-    if (status < 0 || !c->ac || reply->type == REDIS_REPLY_ERROR)
+    if (status < 0 || !c->ac)
         return;
+    if (reply->type == REDIS_REPLY_ERROR) {
+        /* NOAUTH, LOADING after a restart, ...: try again later. */
+        log_conn(c, NOVA_LOG_WARN, "not ready:", reply->str);
+        drop(c);
+        schedule_reconnect(c);
+        return;
+    }
     uv_timer_stop(&c->timer);
     c->up = true;
     c->backoff_ms = BACKOFF_MIN_MS;

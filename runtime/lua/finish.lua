@@ -70,6 +70,8 @@ if target == 'failed' and atm >= attempts then
   emit(maxlen, 'retries-exhausted', 'jobId', id, 'attemptsMade', atm)
 end
 
+wake_for_freed_slot()
+
 local r = with_fetch(0, now, fetch_from)
 if r[4] == 0 and redis.call('LLEN', K.wait) == 0 and redis.call('LLEN', K.active) == 0
     and redis.call('ZCARD', K.prioritized) == 0 then

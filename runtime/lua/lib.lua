@@ -47,6 +47,16 @@ local function wake_now()
   redis.call('ZADD', K.marker, 0, '0')
 end
 
+-- Under a global concurrency limit, workers park on the marker while the
+-- queue is maxed; a job leaving active must wake one of them.
+local function wake_for_freed_slot()
+  local m = redis.call('HMGET', K.meta, 'paused', 'concurrency')
+  if m[2] and not m[1] and (redis.call('LLEN', K.wait) > 0 or
+      redis.call('ZCARD', K.prioritized) > 0) then
+    wake_now()
+  end
+end
+
 local function next_delayed_due()
   local r = redis.call('ZRANGE', K.delayed, 0, 0, 'WITHSCORES')
   if r[2] then

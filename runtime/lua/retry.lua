@@ -31,6 +31,7 @@ if delay > 0 then
   if not paused and not maxed then
     wake_at_next_delayed()
   end
+  wake_for_freed_slot()
 else
   local priority = tonumber(redis.call('HGET', jk, 'priority')) or 0
   -- LPUSH puts a job at the back of wait (workers pop the tail); lifo jobs

@@ -6,6 +6,8 @@
 #include "config.h"
 
 #include <check.h>
+#include <errno.h>
+#include <unistd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -534,6 +536,160 @@ START_TEST(plugin_redis_command)
 }
 END_TEST
 
+static bool active_ok(void *arg)
+{
+    long long *max_active = arg;
+    long long a = qh_int(&H, "LLEN bull:q:active");
+    if (a > *max_active)
+        *max_active = a;
+    return qh_int(&H, "ZCARD bull:q:completed") >= 6;
+}
+
+START_TEST(rate_limiter_spreads_jobs)
+{
+    struct seen s = {.mode = M_ECHO};
+    struct nova_subscription sub = {
+        .struct_size = sizeof(sub), .queue = "q", .concurrency = 10, .handle = handler,
+        .arg = &s, .limiter_max = 2, .limiter_duration_ms = 400,
+    };
+    struct count_cond c = {"bull:q:completed", 6};
+    for (int i = 0; i < 6; i++)
+        qh_add(&H, "q", "n", "{}", NULL);
+    ck_assert_int_eq(H.ctx.host.subscribe(&H.ctx.host, &sub), 0);
+    nova__queue_engine_start(H.e);
+    ck_assert(qh_run_until(&H, zcard_reaches, &c, 8000));
+    /* 2 per 400 ms window: the 5th job starts at least two windows later */
+    ck_assert_int_ge(s.at[4] - s.at[0], 790);
+    ck_assert_int_le(s.at[1] - s.at[0], 200);
+}
+END_TEST
+
+START_TEST(global_concurrency_from_meta)
+{
+    struct seen s = {.mode = M_ECHO, .delay_ms = 30};
+    long long max_active = 0;
+    freeReplyObject(qh_cmd(&H, "HSET bull:q:meta concurrency 1"));
+    for (int i = 0; i < 6; i++)
+        qh_add(&H, "q", "n", "{}", NULL);
+    subscribe(&s, "q", 5, NULL);
+    nova__queue_engine_start(H.e);
+    ck_assert(qh_run_until(&H, active_ok, &max_active, 8000));
+    ck_assert_int_eq(max_active, 1);
+}
+END_TEST
+
+START_TEST(paused_queue_is_not_consumed)
+{
+    struct seen s = {.mode = M_ECHO};
+    struct count_cond c = {"bull:q:completed", 1};
+    freeReplyObject(qh_cmd(&H, "HSET bull:q:meta paused 1"));
+    qh_add(&H, "q", "n", "{}", NULL);
+    ck_assert_int_eq(qh_int(&H, "LLEN bull:q:paused"), 1); /* v5: adds go to paused */
+    subscribe(&s, "q", 1, NULL);
+    nova__queue_engine_start(H.e);
+    qh_run_for(&H, 500);
+    ck_assert_int_eq(s.calls, 0);
+    /* resume as Node does: rename back, clear the flag, wake workers */
+    freeReplyObject(qh_cmd(&H, "RENAME bull:q:paused bull:q:wait"));
+    freeReplyObject(qh_cmd(&H, "HDEL bull:q:meta paused"));
+    freeReplyObject(qh_cmd(&H, "ZADD bull:q:marker 0 0"));
+    ck_assert(qh_run_until(&H, zcard_reaches, &c, 3000));
+}
+END_TEST
+
+static void unsub_done(void *arg)
+{
+    *(int *)arg += 1;
+}
+
+static bool int_set(void *arg)
+{
+    return *(int *)arg != 0;
+}
+
+START_TEST(unsubscribe_one_owner)
+{
+    struct seen a = {.mode = M_HOLD}, b = {.mode = M_ECHO};
+    struct nova__host_ctx other = H.ctx; /* a second plugin */
+    struct nova_subscription sub = {.struct_size = sizeof(sub), .queue = "other",
+                                    .concurrency = 1, .handle = handler, .arg = &b};
+    struct count_cond c = {"bull:other:completed", 2};
+    int done = 0;
+    other.host.plugin_name = "other";
+    qh_add(&H, "q", "n", "{}", NULL);
+    subscribe(&a, "q", 1, NULL);
+    ck_assert_int_eq(other.host.subscribe(&other.host, &sub), 0);
+    nova__queue_engine_start(H.e);
+    ck_assert(qh_run_until(&H, has_held, &a, 3000));
+    ck_assert_int_eq(nova__queue_unsubscribe_owner(H.e, &H.ctx.host, unsub_done, &done), 0);
+    ck_assert_int_eq(nova__queue_unsubscribe_owner(H.e, &H.ctx.host, unsub_done, &done),
+                     -EALREADY);
+    qh_run_for(&H, 100);
+    ck_assert_int_eq(done, 0); /* waits for the job in flight */
+    H.ctx.host.job_done(a.held[0], NULL);
+    ck_assert(qh_run_until(&H, int_set, &done, 3000));
+    ck_assert_int_eq(done, 1);
+    /* the first plugin takes nothing more; the other one keeps working */
+    qh_add(&H, "q", "n", "{}", NULL);
+    qh_add(&H, "other", "n", "{}", NULL);
+    qh_add(&H, "other", "n", "{}", NULL);
+    ck_assert(qh_run_until(&H, zcard_reaches, &c, 3000));
+    ck_assert_int_eq(a.calls, 1);
+    ck_assert_int_eq(qh_int(&H, "LLEN bull:q:wait"), 1);
+}
+END_TEST
+
+static bool progress_seen(void *arg)
+{
+    (void)arg;
+    return qh_events(&H, "q", "progress") > 0;
+}
+
+START_TEST(progress_and_version_warning)
+{
+    struct seen s = {.mode = M_HOLD};
+    char path[] = "/tmp/nova-qlog-XXXXXX";
+    int fd = mkstemp(path);
+    char buf[65536];
+    ssize_t n;
+    ck_assert_int_ge(fd, 0);
+    unlink(path);
+    freeReplyObject(qh_cmd(&H, "HSET bull:q:meta version bullmq:6.7.0"));
+    nova__log_set_fd(fd);
+    qh_add(&H, "q", "n", "{}", NULL);
+    subscribe(&s, "q", 1, NULL);
+    nova__queue_engine_start(H.e);
+    ck_assert(qh_run_until(&H, has_held, &s, 3000));
+    ck_assert_int_eq(H.ctx.host.job_progress(s.held[0], "{ \"pct\" : 10 }"), 0);
+    ck_assert_int_eq(H.ctx.host.job_progress(s.held[0], "not json"), -EINVAL);
+    ck_assert(qh_run_until(&H, progress_seen, NULL, 2000));
+    ck_assert_str_eq(qh_str(&H, "HGET bull:q:1 progress"), "{\"pct\":10}");
+    H.ctx.host.job_done(s.held[0], "[1,2]");
+    qh_run_for(&H, 200);
+    nova__log_set_fd(-1);
+    n = pread(fd, buf, sizeof(buf) - 1, 0);
+    close(fd);
+    ck_assert_int_gt(n, 0);
+    buf[n] = '\0';
+    ck_assert_ptr_nonnull(strstr(buf, "bullmq:6.7.0"));
+    ck_assert_str_eq(qh_str(&H, "HGET bull:q:1 returnvalue"), "[1,2]");
+}
+END_TEST
+
+START_TEST(invalid_result_json_fails_job)
+{
+    struct seen s = {.mode = M_HOLD};
+    struct count_cond c = {"bull:q:failed", 1};
+    qh_add(&H, "q", "n", "{}", NULL);
+    subscribe(&s, "q", 1, NULL);
+    nova__queue_engine_start(H.e);
+    ck_assert(qh_run_until(&H, has_held, &s, 3000));
+    H.ctx.host.job_done(s.held[0], "{broken");
+    ck_assert(qh_run_until(&H, zcard_reaches, &c, 3000));
+    ck_assert_ptr_nonnull(strstr(qh_str(&H, "HGET bull:q:1 failedReason"), "not valid JSON"));
+}
+END_TEST
+
 START_TEST(backoff_math)
 {
     ck_assert_int_eq(nova__queue_backoff_ms("fixed", 100, 0, 3, 0.5), 100);
@@ -568,6 +724,12 @@ static Suite *suite(void)
     tcase_add_test(t, drain_waits_for_running_jobs);
     tcase_add_test(t, concurrency_and_set_concurrency);
     tcase_add_test(t, plugin_redis_command);
+    tcase_add_test(t, rate_limiter_spreads_jobs);
+    tcase_add_test(t, global_concurrency_from_meta);
+    tcase_add_test(t, paused_queue_is_not_consumed);
+    tcase_add_test(t, unsubscribe_one_owner);
+    tcase_add_test(t, progress_and_version_warning);
+    tcase_add_test(t, invalid_result_json_fails_job);
     suite_add_tcase(s, t);
     t = tcase_create("math");
     tcase_add_test(t, backoff_math);
