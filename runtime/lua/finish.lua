@@ -25,8 +25,8 @@ set_fields(jk, 12, nfields)
 if redis.call('LREM', K.active, -1, id) == 0 then
   return with_fetch(-3, now, fetch_from)
 end
+-- Every XADD caps the stream (MAXLEN ~), so no separate XTRIM is needed.
 local maxlen = max_events()
-redis.call('XTRIM', K.events, 'MAXLEN', '~', maxlen)
 
 -- A deduplication id is released by its owner unless a TTL governs it.
 local deid = redis.call('HGET', jk, 'deid')
