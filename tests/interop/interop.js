@@ -165,8 +165,30 @@ async function nodeToC(connection, url) {
   await ev.wait(() => ev.count('completed', p3.id), 'priority jobs done');
   assert.deepEqual(order, [plain.id, p1.id, p3.id]);
 
+  // lifo jumps the line; deduplication keys are released on completion;
+  // removeOnComplete as {count} keeps only the newest.
+  order.length = 0;
+  await queue.pause();
+  const first = await queue.add('l', { sleep_ms: 5 });
+  const dedup = await queue.add('l', { sleep_ms: 5 }, { deduplication: { id: 'd1' } });
+  const dup = await queue.add('l', { sleep_ms: 5 }, { deduplication: { id: 'd1' } });
+  assert.equal(dup.id, dedup.id, 'Node dedups while the owner is waiting');
+  const jumper = await queue.add('l', { sleep_ms: 5 }, { lifo: true, removeOnComplete: { count: 1 } });
+  await queue.resume();
+  await ev.wait(() => ev.count('completed', dedup.id) && ev.count('completed', first.id) &&
+    ev.count('completed', jumper.id), 'lifo/dedup jobs done');
+  assert.equal(order[0], jumper.id, `lifo first: ${order}`);
+  const client = await queue.client;
+  assert.equal(await client.exists(`bull:${name}:de:d1`), 0, 'dedup key released');
+  // The lifo job ran first and kept only itself among the completed jobs.
+  assert.equal(await Job.fromId(queue, ok.id), undefined, 'pruned by removeOnComplete {count:1}');
+  assert.ok(await Job.fromId(queue, first.id), 'completed after the pruning job');
+  const again = await queue.add('l', { return: 'again' }, { deduplication: { id: 'd1' } });
+  assert.notEqual(again.id, dedup.id, 'dedup id is free again');
+  await ev.wait(() => ev.count('completed', again.id), 'dedup id reused');
+
   const counts = await queue.getJobCounts();
-  assert.equal(counts.completed, 5, JSON.stringify(counts));
+  assert.equal(counts.completed, 4, JSON.stringify(counts));
   assert.equal(counts.failed, 2, JSON.stringify(counts));
   assert.equal(counts.active, 0);
   assert.equal(counts.waiting, 0);
