@@ -10,6 +10,8 @@
 
 #include "queue_scripts.h"
 
+int64_t qh_drain_delay_ms = 5000;
+
 int64_t qh_now_ms(void)
 {
     struct timespec ts;
@@ -88,7 +90,7 @@ void qh_setup(struct qh *h, int64_t lock_ms, int64_t stalled_ms)
     h->cfg.lock_duration_ms = lock_ms;
     h->cfg.stalled_interval_ms = stalled_ms;
     h->cfg.max_stalled_count = 1;
-    h->cfg.drain_delay_ms = 5000;
+    h->cfg.drain_delay_ms = qh_drain_delay_ms;
     ck_assert_int_eq(nova__queue_engine_new(&h->loop, &h->cfg, "ctest", &h->e), 0);
     h->sv.loop = &h->loop;
     h->sv.queues = h->e;
