@@ -16,10 +16,10 @@
 #include "queue_scripts.h"
 #include "redis_conn.h"
 
-#define FETCH_BATCH_MAX   50     /* jobs per fetch call: bounds script time */
-#define BLOCK_MAX_MS      10000  /* BZPOPMIN never waits longer */
-#define RATE_SLEEP_MAX_MS 30000  /* BullMQ's maximumRateLimitDelay */
-#define STACKTRACE_LIMIT  10     /* BullMQ's default stackTraceLimit */
+#define FETCH_BATCH_MAX   50    /* jobs per fetch call: bounds script time */
+#define BLOCK_MAX_MS      10000 /* BZPOPMIN never waits longer */
+#define RATE_SLEEP_MAX_MS 30000 /* BullMQ's maximumRateLimitDelay */
+#define STACKTRACE_LIMIT  10    /* BullMQ's default stackTraceLimit */
 #define TOKEN_PREFIX_MAX  64
 
 static struct nova__redis_script s_fetch = {"fetch", nova__lua_fetch, ""};
@@ -124,9 +124,9 @@ static void metrics_init(void)
                                 "Jobs being processed", q, NULL, 0);
     m_renew_fail = nova__metric_new(NOVA_METRIC_COUNTER, "nova_worker_lock_renewal_failures_total",
                                     "Job locks found lost at renewal", q, NULL, 0);
-    m_connected = nova__metric_new(NOVA_METRIC_GAUGE, "nova_worker_redis_connected",
-                                   "1 while the queue command connection to Redis is up", NULL,
-                                   NULL, 0);
+    m_connected =
+        nova__metric_new(NOVA_METRIC_GAUGE, "nova_worker_redis_connected",
+                         "1 while the queue command connection to Redis is up", NULL, NULL, 0);
 }
 
 static void metric_count(nova_metric *m, const char *queue, const char *outcome, double v)
@@ -264,15 +264,16 @@ char *nova__queue_opts_json(const struct nova_job_options *o, char *err, size_t 
             if (*p < '0' || *p > '9')
                 digits = false;
         if (!*o->job_id || digits || strchr(o->job_id, ':')) {
-            snprintf(err, errlen, "custom job id '%s' must be non-empty, not all digits and "
-                                  "without ':'", o->job_id);
+            snprintf(err, errlen,
+                     "custom job id '%s' must be non-empty, not all digits and "
+                     "without ':'",
+                     o->job_id);
             goto done;
         }
     }
     if (o && o->backoff_type && strcmp(o->backoff_type, "fixed") != 0 &&
         strcmp(o->backoff_type, "exponential") != 0) {
-        snprintf(err, errlen, "unknown backoff type '%s' (fixed or exponential)",
-                 o->backoff_type);
+        snprintf(err, errlen, "unknown backoff type '%s' (fixed or exponential)", o->backoff_type);
         goto done;
     }
     cJSON_AddNumberToObject(j, "attempts", o ? o->attempts : 0);
@@ -357,8 +358,7 @@ struct fetch_args {
     char count[16], prefix[TOKEN_PREFIX_MAX], lock[24], lmax[24], ldur[24];
 };
 
-static void fill_fetch_args(struct sub *s, unsigned count, struct fetch_args *fa,
-                            const char **argv)
+static void fill_fetch_args(struct sub *s, unsigned count, struct fetch_args *fa, const char **argv)
 {
     snprintf(fa->count, sizeof(fa->count), "%u", count);
     token_prefix(s->e, fa->prefix, sizeof(fa->prefix));
@@ -738,8 +738,7 @@ static void on_finished(void *arg, int status, const redisReply *r)
             const char *lv[] = {s->queue};
             metric_count(m_jobs, s->queue, outcome_name(j), 1);
             if (m_duration)
-                nova__metric_observe(m_duration, lv,
-                                     (double)(uv_hrtime() - j->started_ns) / 1e9);
+                nova__metric_observe(m_duration, lv, (double)(uv_hrtime() - j->started_ns) / 1e9);
         }
         if (r->type == REDIS_REPLY_ARRAY && j->state != JOB_DETACHED)
             dispatch_fetch(s, r, 1, asked);
@@ -926,8 +925,7 @@ static void finish_failed(nova_job *j, const char *reason, bool permanent, int64
                 double rnd = (double)randombytes_uniform(1000000) / 1000000.0;
                 d = nova__queue_backoff_ms(cJSON_IsString(t) ? t->valuestring : "fixed",
                                            cJSON_IsNumber(dl) ? (int64_t)dl->valuedouble : 0,
-                                           cJSON_IsNumber(jt) ? jt->valuedouble : 0, attempt,
-                                           rnd);
+                                           cJSON_IsNumber(jt) ? jt->valuedouble : 0, attempt, rnd);
                 if (d < 0) {
                     nova__log(NOVA_LOG_ERROR, &j->log,
                               "unknown backoff type; failing without retry");
@@ -1047,8 +1045,7 @@ static void on_renew_timer(uv_timer_t *t)
         argv[argc++] = j->id;
         argv[argc++] = j->token;
     }
-    if (nova__redis_conn_eval(s->e->cmd, &s_extend, on_renewed, rq, 1, (int)argc, argv, NULL) <
-        0)
+    if (nova__redis_conn_eval(s->e->cmd, &s_extend, on_renewed, rq, 1, (int)argc, argv, NULL) < 0)
         renew_req_free(rq);
     free(argv);
 }
@@ -1190,8 +1187,7 @@ static char *client_name(struct nova__queue_engine *e, const char *queue)
         free(enc);
         return NULL;
     }
-    sodium_bin2base64(enc, b64, (const unsigned char *)queue, qlen,
-                      sodium_base64_VARIANT_ORIGINAL);
+    sodium_bin2base64(enc, b64, (const unsigned char *)queue, qlen, sodium_base64_VARIANT_ORIGINAL);
     if (e->worker_name && *e->worker_name)
         snprintf(out, len, "%s:%s:w:%s", e->prefix, enc, e->worker_name);
     else
@@ -1298,8 +1294,9 @@ int nova__qh_subscribe(const struct nova_host *host, const struct nova_subscript
     if (!in || in->struct_size < offsetof(struct nova_subscription, arg) + sizeof(void *) ||
         !in->queue || !*in->queue || !in->handle || in->concurrency < 1 ||
         in->lock_duration_ms < 0 || in->limiter_max < 0 || in->limiter_duration_ms < 0) {
-        nova__log(NOVA_LOG_ERROR, NULL, "subscribe: invalid subscription (queue, handler and "
-                                        "concurrency >= 1 are required)");
+        nova__log(NOVA_LOG_ERROR, NULL,
+                  "subscribe: invalid subscription (queue, handler and "
+                  "concurrency >= 1 are required)");
         return -EINVAL;
     }
     if (e->drain)
@@ -1312,8 +1309,7 @@ int nova__qh_subscribe(const struct nova_host *host, const struct nova_subscript
     return 0;
 }
 
-int nova__qh_set_concurrency(const struct nova_host *host, const char *queue,
-                             unsigned concurrency)
+int nova__qh_set_concurrency(const struct nova_host *host, const char *queue, unsigned concurrency)
 {
     struct nova__queue_engine *e = engine_of(host);
     int found = -ENOENT;
@@ -1465,8 +1461,7 @@ static struct waiter *waiter_new(struct nova__queue_engine *e, int64_t timeout_m
     uv_timer_init(e->loop, &w->timer);
     w->timer.data = w;
     e->open_handles++;
-    uv_timer_start(&w->timer, on_waiter_timeout, (uint64_t)(timeout_ms > 0 ? timeout_ms : 0),
-                   0);
+    uv_timer_start(&w->timer, on_waiter_timeout, (uint64_t)(timeout_ms > 0 ? timeout_ms : 0), 0);
     return w;
 }
 
@@ -1735,8 +1730,8 @@ static void on_added(void *arg, int status, const redisReply *r)
 }
 
 int nova__qh_enqueue(const struct nova_host *host, const char *queue, const char *name,
-                     const char *data_json, const struct nova_job_options *opts,
-                     nova_enqueue_cb cb, void *arg)
+                     const char *data_json, const struct nova_job_options *opts, nova_enqueue_cb cb,
+                     void *arg)
 {
     struct nova__queue_engine *e = engine_of(host);
     char base[1024], meta[1040], now[24], delay[24], prio[16], err[256];

@@ -39,11 +39,18 @@ struct pending {
 };
 
 static const struct nova_config_entry echo_table[] = {
-    {.key = "queue", .type = NOVA_CONFIG_STRING, .default_value = "echo",
-     .offset = offsetof(struct echo_config, queue), .help = "BullMQ queue to serve"},
-    {.key = "concurrency", .type = NOVA_CONFIG_INT, .default_value = "1",
-     .offset = offsetof(struct echo_config, concurrency), .help = "jobs in flight at once",
-     .min = 1, .max = 10000},
+    {.key = "queue",
+     .type = NOVA_CONFIG_STRING,
+     .default_value = "echo",
+     .offset = offsetof(struct echo_config, queue),
+     .help = "BullMQ queue to serve"},
+    {.key = "concurrency",
+     .type = NOVA_CONFIG_INT,
+     .default_value = "1",
+     .offset = offsetof(struct echo_config, concurrency),
+     .help = "jobs in flight at once",
+     .min = 1,
+     .max = 10000},
     {.key = NULL},
 };
 
@@ -129,8 +136,8 @@ static int echo_init(const struct nova_host *host, const void *config, void **st
         free(st);
         return rc;
     }
-    host->log(host, NOVA_LOG_INFO, NULL, "echo serving queue %s with concurrency %lld",
-              cfg->queue, (long long)cfg->concurrency);
+    host->log(host, NOVA_LOG_INFO, NULL, "echo serving queue %s with concurrency %lld", cfg->queue,
+              (long long)cfg->concurrency);
     *state = st;
     return 0;
 }

@@ -208,8 +208,18 @@ const char *qh_add(struct qh *h, const char *queue, const char *name, const char
     snprintf(now, sizeof(now), "%lld", (long long)qh_now_ms());
     snprintf(delay, sizeof(delay), "%lld", (long long)(opts ? opts->delay_ms : 0));
     snprintf(prio, sizeof(prio), "%d", opts ? opts->priority : 0);
-    const char *av[] = {"EVAL", nova__lua_add, "1", meta, base, now, name, data, ojson,
-                        opts && opts->job_id ? opts->job_id : "", delay, prio,
+    const char *av[] = {"EVAL",
+                        nova__lua_add,
+                        "1",
+                        meta,
+                        base,
+                        now,
+                        name,
+                        data,
+                        ojson,
+                        opts && opts->job_id ? opts->job_id : "",
+                        delay,
+                        prio,
                         opts && opts->lifo ? "1" : "0"};
     r = redisCommandArgv(h->sync, 13, av, NULL);
     free(ojson);

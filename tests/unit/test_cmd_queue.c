@@ -67,8 +67,8 @@ static long long rint_(const char *cmd)
 START_TEST(add_stats_failed_retry)
 {
     const char *add1[] = {"queue", "add", "mail", "send", "{\"to\":\"a@b\"}"};
-    const char *add2[] = {"queue", "add", "mail", "send", "{}", "--job-id", "m-1",
-                          "--delay", "60000", "--attempts", "3"};
+    const char *add2[] = {"queue", "add",     "mail",  "send",       "{}", "--job-id",
+                          "m-1",   "--delay", "60000", "--attempts", "3"};
     const char *stats[] = {"queue", "stats", "mail"};
     const char *all[] = {"queue", "stats"};
     const char *failed[] = {"queue", "failed", "mail"};
@@ -93,8 +93,8 @@ START_TEST(add_stats_failed_retry)
     /* fail job 1 by hand, as a worker would have */
     freeReplyObject(redisCommand(sync_c, "LREM bull:mail:wait 0 1"));
     freeReplyObject(redisCommand(sync_c, "ZADD bull:mail:failed 1 1"));
-    freeReplyObject(redisCommand(sync_c, "HSET bull:mail:1 failedReason %s atm 1 finishedOn 1",
-                                 "smtp down"));
+    freeReplyObject(
+        redisCommand(sync_c, "HSET bull:mail:1 failedReason %s atm 1 finishedOn 1", "smtp down"));
     ck_assert_int_eq(run(3, failed), 0);
     ck_assert_str_eq(out, "1\tattempts=1\tsmtp down\n");
     ck_assert_int_eq(run(4, retry), 0);

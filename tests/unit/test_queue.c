@@ -158,10 +158,10 @@ END_TEST
 START_TEST(null_result_and_remove_on_complete)
 {
     struct seen s = {.mode = M_ECHO};
-    struct nova_job_options o = {.struct_size = sizeof(o), .remove_on_complete = 0,
-                                 .remove_on_fail = -1};
-    struct nova_job_options keep2 = {.struct_size = sizeof(o), .remove_on_complete = 2,
-                                     .remove_on_fail = -1};
+    struct nova_job_options o = {
+        .struct_size = sizeof(o), .remove_on_complete = 0, .remove_on_fail = -1};
+    struct nova_job_options keep2 = {
+        .struct_size = sizeof(o), .remove_on_complete = 2, .remove_on_fail = -1};
     struct count_cond c = {"bull:q:completed", 2};
     qh_add(&H, "q", "a", "{}", NULL);
     qh_add(&H, "q", "b", "{}", &o);
@@ -186,9 +186,12 @@ END_TEST
 START_TEST(retry_with_exponential_backoff_then_exhausted)
 {
     struct seen s = {.mode = M_RETRY};
-    struct nova_job_options o = {.struct_size = sizeof(o), .attempts = 3,
-                                 .backoff_type = "exponential", .backoff_delay_ms = 150,
-                                 .remove_on_complete = -1, .remove_on_fail = -1};
+    struct nova_job_options o = {.struct_size = sizeof(o),
+                                 .attempts = 3,
+                                 .backoff_type = "exponential",
+                                 .backoff_delay_ms = 150,
+                                 .remove_on_complete = -1,
+                                 .remove_on_fail = -1};
     struct count_cond c = {"bull:q:failed", 1};
     qh_add(&H, "q", "flaky", "{}", &o);
     subscribe(&s, "q", 1, NULL);
@@ -215,8 +218,8 @@ END_TEST
 START_TEST(immediate_retry_without_backoff)
 {
     struct seen s = {.mode = M_RETRY};
-    struct nova_job_options o = {.struct_size = sizeof(o), .attempts = 2,
-                                 .remove_on_complete = -1, .remove_on_fail = -1};
+    struct nova_job_options o = {
+        .struct_size = sizeof(o), .attempts = 2, .remove_on_complete = -1, .remove_on_fail = -1};
     struct count_cond c = {"bull:q:failed", 1};
     qh_add(&H, "q", "flaky", "{}", &o);
     subscribe(&s, "q", 1, NULL);
@@ -231,8 +234,8 @@ END_TEST
 START_TEST(fail_is_permanent)
 {
     struct seen s = {.mode = M_FAIL};
-    struct nova_job_options o = {.struct_size = sizeof(o), .attempts = 5,
-                                 .remove_on_complete = -1, .remove_on_fail = -1};
+    struct nova_job_options o = {
+        .struct_size = sizeof(o), .attempts = 5, .remove_on_complete = -1, .remove_on_fail = -1};
     struct count_cond c = {"bull:q:failed", 1};
     qh_add(&H, "q", "bad", "{}", &o);
     subscribe(&s, "q", 1, NULL);
@@ -301,8 +304,8 @@ END_TEST
 START_TEST(delayed_job_runs_when_due)
 {
     struct seen s = {.mode = M_ECHO};
-    struct nova_job_options o = {.struct_size = sizeof(o), .delay_ms = 600,
-                                 .remove_on_complete = -1, .remove_on_fail = -1};
+    struct nova_job_options o = {
+        .struct_size = sizeof(o), .delay_ms = 600, .remove_on_complete = -1, .remove_on_fail = -1};
     struct count_cond c = {"bull:q:completed", 1};
     int64_t t0;
     subscribe(&s, "q", 1, NULL);
@@ -323,9 +326,12 @@ START_TEST(enqueue_from_c_and_duplicates)
 {
     struct seen s = {.mode = M_ECHO};
     struct count_cond c = {"bull:q:completed", 1};
-    struct nova_job_options o = {.struct_size = sizeof(o), .job_id = "dead-letter-7",
-                                 .attempts = 2, .backoff_type = "fixed",
-                                 .backoff_delay_ms = 100, .remove_on_complete = -1,
+    struct nova_job_options o = {.struct_size = sizeof(o),
+                                 .job_id = "dead-letter-7",
+                                 .attempts = 2,
+                                 .backoff_type = "fixed",
+                                 .backoff_delay_ms = 100,
+                                 .remove_on_complete = -1,
                                  .remove_on_fail = -1};
     const char *id = qh_add(&H, "q", "dl", "{\"return\":1}", &o);
     ck_assert_str_eq(id, "dead-letter-7");
@@ -549,8 +555,13 @@ START_TEST(rate_limiter_spreads_jobs)
 {
     struct seen s = {.mode = M_ECHO};
     struct nova_subscription sub = {
-        .struct_size = sizeof(sub), .queue = "q", .concurrency = 10, .handle = handler,
-        .arg = &s, .limiter_max = 2, .limiter_duration_ms = 400,
+        .struct_size = sizeof(sub),
+        .queue = "q",
+        .concurrency = 10,
+        .handle = handler,
+        .arg = &s,
+        .limiter_max = 2,
+        .limiter_duration_ms = 400,
     };
     struct count_cond c = {"bull:q:completed", 6};
     for (int i = 0; i < 6; i++)
@@ -611,8 +622,11 @@ START_TEST(unsubscribe_one_owner)
 {
     struct seen a = {.mode = M_HOLD}, b = {.mode = M_ECHO};
     struct nova__host_ctx other = H.ctx; /* a second plugin */
-    struct nova_subscription sub = {.struct_size = sizeof(sub), .queue = "other",
-                                    .concurrency = 1, .handle = handler, .arg = &b};
+    struct nova_subscription sub = {.struct_size = sizeof(sub),
+                                    .queue = "other",
+                                    .concurrency = 1,
+                                    .handle = handler,
+                                    .arg = &b};
     struct count_cond c = {"bull:other:completed", 2};
     int done = 0;
     other.host.plugin_name = "other";
@@ -622,8 +636,7 @@ START_TEST(unsubscribe_one_owner)
     nova__queue_engine_start(H.e);
     ck_assert(qh_run_until(&H, has_held, &a, 3000));
     ck_assert_int_eq(nova__queue_unsubscribe_owner(H.e, &H.ctx.host, unsub_done, &done), 0);
-    ck_assert_int_eq(nova__queue_unsubscribe_owner(H.e, &H.ctx.host, unsub_done, &done),
-                     -EALREADY);
+    ck_assert_int_eq(nova__queue_unsubscribe_owner(H.e, &H.ctx.host, unsub_done, &done), -EALREADY);
     qh_run_for(&H, 100);
     ck_assert_int_eq(done, 0); /* waits for the job in flight */
     H.ctx.host.job_done(a.held[0], NULL);
