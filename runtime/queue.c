@@ -1232,6 +1232,8 @@ static void on_cmd_state(void *arg, bool up)
         for (struct nova_job *j = s->jobs; j; j = j->next)
             if (j->state == JOB_FINISHING && j->resend && !j->in_flight && !j->queued)
                 send_finish(j);
+        if (s->outq)
+            flush_outcomes(s); /* queued while the connection was down */
         pump(s);
     }
 }
