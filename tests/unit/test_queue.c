@@ -703,6 +703,47 @@ START_TEST(invalid_result_json_fails_job)
 }
 END_TEST
 
+static void on_debug_sleep(void *arg, int status, const struct nova_redis_reply *r)
+{
+    (void)r;
+    *(int *)arg = status == 0 ? 1 : -1;
+}
+
+START_TEST(watchdog_recovers_a_stuck_blocking_wait)
+{
+    struct seen s = {.mode = M_ECHO};
+    struct count_cond c = {"bull:q:completed", 1};
+    char path[] = "/tmp/nova-qlog-XXXXXX";
+    int fd = mkstemp(path), slept = 0;
+    char buf[65536];
+    ssize_t n;
+    const char *argv[] = {"DEBUG", "SLEEP", "2.5"};
+    qh_teardown(&H);
+    qh_drain_delay_ms = 300;
+    qh_setup(&H, 5000, 30000);
+    ck_assert_int_ge(fd, 0);
+    unlink(path);
+    subscribe(&s, "q", 1, NULL);
+    nova__queue_engine_start(H.e);
+    qh_run_for(&H, 200); /* parked on BZPOPMIN with a 0.3 s timeout */
+    nova__log_set_fd(fd);
+    /* The server freezes, like a blocking call lost in a failover: the
+     * BZPOPMIN reply never comes in time. */
+    ck_assert_int_eq(H.ctx.host.redis->command(&H.ctx.host, 3, argv, NULL, on_debug_sleep, &slept),
+                     0);
+    ck_assert(qh_run_until(&H, int_set, &slept, 5000));
+    qh_run_for(&H, 300);
+    nova__log_set_fd(-1);
+    n = pread(fd, buf, sizeof(buf) - 1, 0);
+    close(fd);
+    ck_assert_int_gt(n, 0);
+    buf[n] = '\0';
+    ck_assert_ptr_nonnull(strstr(buf, "blocking wait did not return in time"));
+    qh_add(&H, "q", "n", "{}", NULL);
+    ck_assert(qh_run_until(&H, zcard_reaches, &c, 3000));
+}
+END_TEST
+
 START_TEST(backoff_math)
 {
     ck_assert_int_eq(nova__queue_backoff_ms("fixed", 100, 0, 3, 0.5), 100);
@@ -743,6 +784,7 @@ static Suite *suite(void)
     tcase_add_test(t, unsubscribe_one_owner);
     tcase_add_test(t, progress_and_version_warning);
     tcase_add_test(t, invalid_result_json_fails_job);
+    tcase_add_test(t, watchdog_recovers_a_stuck_blocking_wait);
     suite_add_tcase(s, t);
     t = tcase_create("math");
     tcase_add_test(t, backoff_math);
