@@ -1305,6 +1305,10 @@ static char *client_name(struct nova__queue_engine *e, const char *queue)
     else
         snprintf(out, len, "%s:%s", e->prefix, enc);
     free(enc);
+    /* CLIENT SETNAME refuses spaces and control characters. */
+    for (char *p = out; *p; p++)
+        if ((unsigned char)*p <= ' ' || *p == 127)
+            *p = '_';
     return out;
 }
 
