@@ -36,7 +36,6 @@ struct daemon {
     uv_timer_t watchdog, ready_timer;
     enum daemon_state state;
     bool notified_ready;
-    bool reloading;
     int exit_code;
     int services_closing;        /* asynchronous closes still running */
     int plugins_draining;        /* plugins whose jobs are finishing before unload */
@@ -243,8 +242,9 @@ static void column_check_done(void *arg, int status, const char *missing)
     struct column_check *cc = arg;
     struct nova__plugin *p = cc->p;
     char err[NOVA_CONFIG_ERRMAX];
-    if (cc->d->state != STATE_RUNNING || status == -ECANCELED) {
-        nova__plugin_close(p);
+    const struct nova__plugin_section *still = nova__config_plugin(cc->d->cfg, p->name);
+    if (cc->d->state != STATE_RUNNING || status == -ECANCELED || still == NULL || !still->enabled) {
+        nova__plugin_close(p); /* stopping, or disabled by a reload meanwhile */
     } else if (status == 0) {
         init_plugin(cc->d, p);
     } else if (status == -ENOENT) {
@@ -280,6 +280,15 @@ static void column_check_start(struct column_check *cc)
         plugin_failed(cc->p, cc->p->name, err);
         column_check_end(cc);
     }
+}
+
+static bool column_check_pending(const struct daemon *d, const char *name)
+{
+    for (const struct column_check *cc = d->checks; cc != NULL; cc = cc->next) {
+        if (strcmp(cc->p->name, name) == 0)
+            return true;
+    }
+    return false;
 }
 
 /* Opens, configures and checks one plugin, then initialises it (after the
@@ -596,7 +605,7 @@ static void reload(struct daemon *d)
         if (!s->enabled)
             continue;
         struct nova__plugin *p = find_plugin(d, s->name);
-        if (p == NULL)
+        if (p == NULL && !column_check_pending(d, s->name))
             start_plugin(d, new, s);
         else if (section_changed(d->cfg, new, s->name))
             reload_plugin(d, p, new, s);
@@ -654,6 +663,7 @@ int nova__daemon_run(const char *config_path)
     if (services_open(&d, err, sizeof err) != 0) {
         nova__log_error("%s", err);
         d.exit_code = 1;
+        services_close(&d);
         goto out;
     }
     if (nova__httpd_start(d.cfg->http.listen, &d.httpd, err, sizeof err) != 0) {
