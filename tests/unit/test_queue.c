@@ -744,6 +744,49 @@ START_TEST(watchdog_recovers_a_stuck_blocking_wait)
 }
 END_TEST
 
+START_TEST(far_delayed_job_does_not_hold_back_new_work)
+{
+    struct seen s = {.mode = M_ECHO};
+    struct nova_job_options o = {.struct_size = sizeof(o),
+                                 .delay_ms = 60000,
+                                 .remove_on_complete = -1,
+                                 .remove_on_fail = -1};
+    struct count_cond c = {"bull:q:completed", 1};
+    int64_t t0;
+    subscribe(&s, "q", 1, NULL);
+    nova__queue_engine_start(H.e);
+    qh_add(&H, "q", "much-later", "{}", &o);
+    qh_run_for(&H, 300); /* parked until the delayed job, at most 10 s */
+    t0 = qh_now_ms();
+    qh_add(&H, "q", "now", "{}", NULL);
+    ck_assert(qh_run_until(&H, zcard_reaches, &c, 3000));
+    ck_assert_int_lt(s.at[0] - t0, 500);
+    ck_assert_str_eq(s.order[0], "now");
+    ck_assert_int_eq(qh_int(&H, "ZCARD bull:q:delayed"), 1);
+}
+END_TEST
+
+START_TEST(starts_while_redis_is_down)
+{
+    struct seen s = {.mode = M_ECHO};
+    struct count_cond c = {"bull:q:completed", 3};
+    for (int i = 0; i < 3; i++)
+        qh_add(&H, "q", "n", "{}", NULL);
+    redisFree(H.sync);
+    ck_assert_int_eq(nova_test_redis_halt(&H.redis), 0);
+    qh_run_for(&H, 200);
+    subscribe(&s, "q", 2, NULL);
+    ck_assert_int_eq(nova__queue_engine_start(H.e), 0);
+    qh_run_for(&H, 500);
+    ck_assert(!nova__queue_engine_connected(H.e));
+    ck_assert_int_eq(s.calls, 0);
+    ck_assert_int_eq(nova_test_redis_resume(&H.redis), 0);
+    H.sync = redisConnect("127.0.0.1", H.redis.port);
+    ck_assert(qh_run_until(&H, zcard_reaches, &c, 8000));
+    ck_assert(nova__queue_engine_connected(H.e));
+}
+END_TEST
+
 START_TEST(backoff_math)
 {
     ck_assert_int_eq(nova__queue_backoff_ms("fixed", 100, 0, 3, 0.5), 100);
@@ -785,6 +828,8 @@ static Suite *suite(void)
     tcase_add_test(t, progress_and_version_warning);
     tcase_add_test(t, invalid_result_json_fails_job);
     tcase_add_test(t, watchdog_recovers_a_stuck_blocking_wait);
+    tcase_add_test(t, far_delayed_job_does_not_hold_back_new_work);
+    tcase_add_test(t, starts_while_redis_is_down);
     suite_add_tcase(s, t);
     t = tcase_create("math");
     tcase_add_test(t, backoff_math);
