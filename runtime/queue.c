@@ -411,6 +411,10 @@ static void dispatch_fetch(struct sub *s, const redisReply *r, size_t first, uns
         j->id = xstrndup(id->str, id->len);
         j->token = xstrndup(tok->str, tok->len);
         j->attempts = 1;
+        if (!j->id || !j->token || fields->type != REDIS_REPLY_ARRAY) {
+            job_free(j); /* out of memory: the stall sweep recovers the job */
+            continue;
+        }
         for (size_t f = 0; f + 1 < fields->elements; f += 2) {
             const char *k = fields->element[f]->str;
             const redisReply *v = fields->element[f + 1];
