@@ -13,6 +13,7 @@
 #include <string.h>
 #include <cjson/cJSON.h>
 
+#include "metrics.h"
 #include "queue_harness.h"
 
 /* Helpers are shared by both programs built from this file. */
@@ -157,6 +158,24 @@ START_TEST(complete_stores_result_and_events)
     ck_assert_int_eq(qh_events(&H, "q", "completed"), 1);
     ck_assert_int_eq(qh_events(&H, "q", "drained"), 1);
     ck_assert(nova__queue_engine_connected(H.e));
+    {
+        static const char *const qo[] = {"queue", "outcome", NULL};
+        static const char *const q[] = {"queue", NULL};
+        const char *done[] = {"q", "completed"};
+        const char *queue[] = {"q"};
+        nova_metric *jobs = nova__metric_new(NOVA_METRIC_COUNTER, "nova_worker_jobs_total",
+                                             "Jobs finished by outcome", qo, NULL, 0);
+        nova_metric *dur =
+            nova__metric_new(NOVA_METRIC_HISTOGRAM, "nova_worker_job_duration_seconds",
+                             "Time from fetch to outcome", q, NULL, 0);
+        nova_metric *up =
+            nova__metric_new(NOVA_METRIC_GAUGE, "nova_worker_redis_connected",
+                             "1 while the queue command connection to Redis is up", NULL, NULL, 0);
+        ck_assert_ptr_nonnull(jobs);
+        ck_assert(nova__metric_value(jobs, done) == 1.0);
+        ck_assert(nova__metric_value(dur, queue) == 1.0);
+        ck_assert(nova__metric_value(up, NULL) == 1.0);
+    }
 }
 END_TEST
 #endif
