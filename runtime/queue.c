@@ -23,13 +23,14 @@
 #define TOKEN_PREFIX_MAX  64
 #define SETTLE_BATCH_MAX  64 /* outcomes per settle call */
 
-static struct nova__redis_script s_fetch = {"fetch", nova__lua_fetch, ""};
-static struct nova__redis_script s_settle = {"settle", nova__lua_settle, ""};
-static struct nova__redis_script s_extend = {"extend_locks", nova__lua_extend_locks, ""};
-static struct nova__redis_script s_stalled = {"stalled", nova__lua_stalled, ""};
-static struct nova__redis_script s_add = {"add", nova__lua_add, ""};
-static struct nova__redis_script s_progress = {"progress", nova__lua_progress, ""};
-static struct nova__redis_script s_release = {"release", nova__lua_release, ""};
+static struct nova__redis_script s_fetch = {.name = "fetch", .source = nova__lua_fetch};
+static struct nova__redis_script s_settle = {.name = "settle", .source = nova__lua_settle};
+static struct nova__redis_script s_extend = {.name = "extend_locks",
+                                             .source = nova__lua_extend_locks};
+static struct nova__redis_script s_stalled = {.name = "stalled", .source = nova__lua_stalled};
+static struct nova__redis_script s_add = {.name = "add", .source = nova__lua_add};
+static struct nova__redis_script s_progress = {.name = "progress", .source = nova__lua_progress};
+static struct nova__redis_script s_release = {.name = "release", .source = nova__lua_release};
 
 enum job_state {
     JOB_RUNNING,   /* with the plugin */
@@ -411,6 +412,10 @@ static void dispatch_fetch(struct sub *s, const redisReply *r, size_t first, uns
         j->id = xstrndup(id->str, id->len);
         j->token = xstrndup(tok->str, tok->len);
         j->attempts = 1;
+        if (!j->id || !j->token || fields->type != REDIS_REPLY_ARRAY) {
+            job_free(j); /* out of memory: the stall sweep recovers the job */
+            continue;
+        }
         for (size_t f = 0; f + 1 < fields->elements; f += 2) {
             const char *k = fields->element[f]->str;
             const redisReply *v = fields->element[f + 1];

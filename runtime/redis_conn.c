@@ -374,6 +374,7 @@ static int request_send(struct request *r)
 static void on_script_loaded(void *arg, int status, const redisReply *reply)
 {
     struct nova__redis_script *s = arg;
+    s->loading = false;
     if (status == 0 && reply->type == REDIS_REPLY_STRING && reply->len == 40)
         memcpy(s->sha, reply->str, 41);
 }
@@ -392,8 +393,9 @@ static int send_as_eval(struct request *r)
     argv[1] = (char *)s->source;
     argvlen[1] = strlen(s->source);
     rc = request_send(r);
-    if (rc == 0 && s->sha[0] == '\0')
-        nova__redis_conn_command(r->conn, on_script_loaded, s, 3, load, NULL);
+    if (rc == 0 && s->sha[0] == '\0' && !s->loading &&
+        nova__redis_conn_command(r->conn, on_script_loaded, s, 3, load, NULL) == 0)
+        s->loading = true;
     return rc;
 }
 

@@ -45,6 +45,7 @@ struct nova__redis_script {
     const char *name;
     const char *source;
     char sha[41]; /* "" until loaded */
+    bool loading; /* a SCRIPT LOAD is in flight */
 };
 
 struct nova__redis_conn;

@@ -8,11 +8,51 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 #include <hiredis/hiredis.h>
+
+/* Servers of this process, stopped at exit: a failing Check test exits
+ * its forked child without running the fixture's teardown. */
+#define MAX_SERVERS 16
+static struct nova_test_redis *live[MAX_SERVERS];
+static pid_t live_owner;
+
+static void stop_all_at_exit(void)
+{
+    if (live_owner != getpid())
+        return; /* a fork of the owner: not ours to stop */
+    for (int i = 0; i < MAX_SERVERS; i++)
+        if (live[i])
+            nova_test_redis_stop(live[i]);
+}
+
+static void track(struct nova_test_redis *r, bool on)
+{
+    static bool registered;
+    if (live_owner != getpid()) {
+        /* first use in this process (or in a forked test child) */
+        memset(live, 0, sizeof(live));
+        live_owner = getpid();
+    }
+    if (!registered) {
+        atexit(stop_all_at_exit);
+        registered = true;
+    }
+    for (int i = 0; i < MAX_SERVERS; i++) {
+        if (on && !live[i]) {
+            live[i] = r;
+            return;
+        }
+        if (!on && live[i] == r) {
+            live[i] = NULL;
+            return;
+        }
+    }
+}
 
 static int free_port(void)
 {
@@ -47,6 +87,8 @@ static int spawn(struct nova_test_redis *r)
     if (pid < 0)
         return -errno;
     if (pid == 0) {
+        /* Dies with the test process even when that one is killed. */
+        prctl(PR_SET_PDEATHSIG, SIGTERM);
         execlp(bin, bin, "--port", port, "--bind", "127.0.0.1", "--dir", r->dir, "--save", "",
                "--appendonly", "yes", "--appendfsync", "always", "--daemonize", "no", "--logfile",
                log, "--maxmemory-policy", "noeviction", "--enable-debug-command", "yes",
@@ -92,6 +134,7 @@ int nova_test_redis_start(struct nova_test_redis *r)
         r->dir[0] = '\0';
         return rc;
     }
+    track(r, true);
     for (int attempt = 0; attempt < 5; attempt++) {
         r->port = free_port();
         if (r->port < 0)
@@ -138,6 +181,7 @@ int nova_test_redis_restart(struct nova_test_redis *r)
 
 int nova_test_redis_stop(struct nova_test_redis *r)
 {
+    track(r, false);
     nova_test_redis_halt(r);
     if (r->dir[0]) {
         char cmd[300];

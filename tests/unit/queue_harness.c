@@ -151,6 +151,7 @@ void qh_teardown(struct qh *h)
     ck_assert_int_eq(uv_loop_close(&h->loop), 0);
     redisFree(h->sync);
     nova_test_redis_stop(&h->redis);
+    qh_drain_delay_ms = 5000; /* CK_FORK=no runs every test in one process */
 }
 
 static void on_tick(uv_timer_t *t)

@@ -13,7 +13,11 @@
 #include <string.h>
 #include <cjson/cJSON.h>
 
+#include "metrics.h"
 #include "queue_harness.h"
+
+/* Helpers are shared by both programs built from this file. */
+#define MAYBE_UNUSED __attribute__((unused))
 
 static struct qh H;
 
@@ -47,7 +51,7 @@ struct later {
     nova_job *job;
 };
 
-static void finish_echo(nova_job *job)
+MAYBE_UNUSED static void finish_echo(nova_job *job)
 {
     const cJSON *ret = cJSON_GetObjectItemCaseSensitive(H.ctx.host.job_data(job), "return");
     char *text = ret ? cJSON_PrintUnformatted(ret) : NULL;
@@ -55,14 +59,14 @@ static void finish_echo(nova_job *job)
     free(text);
 }
 
-static void on_later(void *arg)
+MAYBE_UNUSED static void on_later(void *arg)
 {
     struct later *l = arg;
     finish_echo(l->job);
     free(l);
 }
 
-static void handler(void *arg, nova_job *job)
+MAYBE_UNUSED static void handler(void *arg, nova_job *job)
 {
     struct seen *s = arg;
     const struct nova_host *h = &H.ctx.host;
@@ -97,7 +101,8 @@ static void handler(void *arg, nova_job *job)
     }
 }
 
-static void subscribe(struct seen *s, const char *queue, unsigned conc, const char *const *names)
+MAYBE_UNUSED static void subscribe(struct seen *s, const char *queue, unsigned conc,
+                                   const char *const *names)
 {
     struct nova_subscription sub = {
         .struct_size = sizeof(sub),
@@ -115,13 +120,13 @@ struct count_cond {
     long long want;
 };
 
-static bool zcard_reaches(void *arg)
+MAYBE_UNUSED static bool zcard_reaches(void *arg)
 {
     struct count_cond *c = arg;
     return qh_int(&H, "ZCARD %s", c->key) >= c->want;
 }
 
-static bool calls_reach(void *arg)
+MAYBE_UNUSED static bool calls_reach(void *arg)
 {
     struct seen *s = arg;
     return s->calls >= s->held_n + 1 && s->mode != M_HOLD ? true : s->held_n > 0;
@@ -129,6 +134,7 @@ static bool calls_reach(void *arg)
 
 /* ---- tests ------------------------------------------------------------------------ */
 
+#ifndef QUEUE_FAULTS
 START_TEST(complete_stores_result_and_events)
 {
     struct seen s = {.mode = M_ECHO};
@@ -152,9 +158,32 @@ START_TEST(complete_stores_result_and_events)
     ck_assert_int_eq(qh_events(&H, "q", "completed"), 1);
     ck_assert_int_eq(qh_events(&H, "q", "drained"), 1);
     ck_assert(nova__queue_engine_connected(H.e));
+    {
+        static const char *const qo[] = {"queue", "outcome", NULL};
+        static const char *const q[] = {"queue", NULL};
+        const char *done[] = {"q", "completed"};
+        const char *queue[] = {"q"};
+        nova_metric *jobs = nova__metric_new(NOVA_METRIC_COUNTER, "nova_worker_jobs_total",
+                                             "Jobs finished by outcome", qo, NULL, 0);
+        nova_metric *dur =
+            nova__metric_new(NOVA_METRIC_HISTOGRAM, "nova_worker_job_duration_seconds",
+                             "Time from fetch to outcome", q, NULL, 0);
+        nova_metric *up =
+            nova__metric_new(NOVA_METRIC_GAUGE, "nova_worker_redis_connected",
+                             "1 while the queue command connection to Redis is up", NULL, NULL, 0);
+        ck_assert_ptr_nonnull(jobs);
+        /* Redis has the result before the engine has read the reply. */
+        for (int i = 0; i < 200 && nova__metric_value(jobs, done) < 1.0; i++)
+            qh_run_for(&H, 10);
+        ck_assert(nova__metric_value(jobs, done) == 1.0);
+        ck_assert(nova__metric_value(dur, queue) == 1.0);
+        ck_assert(nova__metric_value(up, NULL) == 1.0);
+    }
 }
 END_TEST
+#endif
 
+#ifndef QUEUE_FAULTS
 START_TEST(null_result_and_remove_on_complete)
 {
     struct seen s = {.mode = M_ECHO};
@@ -182,7 +211,9 @@ START_TEST(null_result_and_remove_on_complete)
     ck_assert_int_eq(qh_events(&H, "q", "completed"), 6);
 }
 END_TEST
+#endif
 
+#ifndef QUEUE_FAULTS
 START_TEST(retry_with_exponential_backoff_then_exhausted)
 {
     struct seen s = {.mode = M_RETRY};
@@ -214,7 +245,9 @@ START_TEST(retry_with_exponential_backoff_then_exhausted)
     ck_assert_int_eq(qh_events(&H, "q", "retries-exhausted"), 1);
 }
 END_TEST
+#endif
 
+#ifndef QUEUE_FAULTS
 START_TEST(immediate_retry_without_backoff)
 {
     struct seen s = {.mode = M_RETRY};
@@ -230,7 +263,9 @@ START_TEST(immediate_retry_without_backoff)
     ck_assert_int_eq(qh_events(&H, "q", "waiting"), 2); /* add + retry */
 }
 END_TEST
+#endif
 
+#ifndef QUEUE_FAULTS
 START_TEST(fail_is_permanent)
 {
     struct seen s = {.mode = M_FAIL};
@@ -248,7 +283,9 @@ START_TEST(fail_is_permanent)
     ck_assert_int_eq(qh_events(&H, "q", "retries-exhausted"), 0);
 }
 END_TEST
+#endif
 
+#ifndef QUEUE_FAULTS
 START_TEST(bad_json_and_unknown_name_fail)
 {
     static const char *const names[] = {"known", NULL};
@@ -269,7 +306,9 @@ START_TEST(bad_json_and_unknown_name_fail)
     ck_assert_int_eq(qh_int(&H, "ZCARD bull:q:completed"), 1);
 }
 END_TEST
+#endif
 
+#ifndef QUEUE_FAULTS
 START_TEST(priorities_wait_first_then_by_priority)
 {
     struct seen s = {.mode = M_ECHO};
@@ -300,7 +339,9 @@ START_TEST(priorities_wait_first_then_by_priority)
     ck_assert_int_eq(qh_int(&H, "EXISTS bull:q:pc"), 0);
 }
 END_TEST
+#endif
 
+#ifndef QUEUE_FAULTS
 START_TEST(delayed_job_runs_when_due)
 {
     struct seen s = {.mode = M_ECHO};
@@ -316,12 +357,14 @@ START_TEST(delayed_job_runs_when_due)
     ck_assert_int_eq(qh_int(&H, "ZCARD bull:q:delayed"), 1);
     ck_assert(qh_run_until(&H, zcard_reaches, &c, 5000));
     ck_assert_int_ge(s.at[0] - t0, 590);
-    ck_assert_int_le(s.at[0] - t0, 1500);
+    ck_assert_int_le(s.at[0] - t0, 3000);
     ck_assert_int_eq(qh_int(&H, "HGET bull:q:1 delay"), 0);
     ck_assert_int_eq(qh_events(&H, "q", "delayed"), 1);
 }
 END_TEST
+#endif
 
+#ifndef QUEUE_FAULTS
 START_TEST(enqueue_from_c_and_duplicates)
 {
     struct seen s = {.mode = M_ECHO};
@@ -348,13 +391,15 @@ START_TEST(enqueue_from_c_and_duplicates)
     ck_assert_str_eq(qh_str(&H, "HGET bull:q:dead-letter-7 returnvalue"), "1");
 }
 END_TEST
+#endif
 
-static bool stalled_done(void *arg)
+MAYBE_UNUSED static bool stalled_done(void *arg)
 {
     (void)arg;
     return qh_int(&H, "ZCARD bull:q:completed") + qh_int(&H, "ZCARD bull:q:failed") >= 2;
 }
 
+#ifdef QUEUE_FAULTS
 START_TEST(stalled_jobs_recovered_or_failed)
 {
     struct seen s = {.mode = M_ECHO};
@@ -376,18 +421,20 @@ START_TEST(stalled_jobs_recovered_or_failed)
     ck_assert_int_eq(s.calls, 1); /* the over-stalled one never reaches the plugin */
 }
 END_TEST
+#endif
 
-static bool has_held(void *arg)
+MAYBE_UNUSED static bool has_held(void *arg)
 {
     return ((struct seen *)arg)->held_n > 0;
 }
 
-static bool cancelled0(void *arg)
+MAYBE_UNUSED static bool cancelled0(void *arg)
 {
     struct seen *s = arg;
     return H.ctx.host.job_cancelled(s->held[0]);
 }
 
+#ifdef QUEUE_FAULTS
 START_TEST(lost_lock_drops_result)
 {
     struct seen s = {.mode = M_HOLD};
@@ -411,7 +458,9 @@ START_TEST(lost_lock_drops_result)
     ck_assert_str_eq(qh_str(&H, "GET bull:q:1:lock"), "other-worker");
 }
 END_TEST
+#endif
 
+#ifdef QUEUE_FAULTS
 START_TEST(redis_restart_mid_run)
 {
     struct seen s = {.mode = M_ECHO, .delay_ms = 5};
@@ -437,17 +486,19 @@ START_TEST(redis_restart_mid_run)
     ck_assert_int_eq(s.dup, 0);
 }
 END_TEST
+#endif
 
-static void drain_cb(void *arg)
+MAYBE_UNUSED static void drain_cb(void *arg)
 {
     *(int64_t *)arg = qh_now_ms();
 }
 
-static bool nonzero(void *arg)
+MAYBE_UNUSED static bool nonzero(void *arg)
 {
     return *(int64_t *)arg != 0;
 }
 
+#ifdef QUEUE_FAULTS
 START_TEST(drain_timeout_gives_jobs_back)
 {
     struct seen s = {.mode = M_HOLD};
@@ -471,7 +522,9 @@ START_TEST(drain_timeout_gives_jobs_back)
     H.e = NULL;
 }
 END_TEST
+#endif
 
+#ifdef QUEUE_FAULTS
 START_TEST(drain_waits_for_running_jobs)
 {
     struct seen s = {.mode = M_ECHO, .delay_ms = 200};
@@ -489,7 +542,9 @@ START_TEST(drain_waits_for_running_jobs)
     H.e = NULL;
 }
 END_TEST
+#endif
 
+#ifndef QUEUE_FAULTS
 START_TEST(concurrency_and_set_concurrency)
 {
     struct seen s = {.mode = M_HOLD};
@@ -515,8 +570,9 @@ START_TEST(concurrency_and_set_concurrency)
     ck_assert_int_eq(qh_int(&H, "ZCARD bull:q:completed"), 10);
 }
 END_TEST
+#endif
 
-static void on_plugin_reply(void *arg, int status, const struct nova_redis_reply *r)
+MAYBE_UNUSED static void on_plugin_reply(void *arg, int status, const struct nova_redis_reply *r)
 {
     long long *out = arg;
     ck_assert_int_eq(status, 0);
@@ -524,11 +580,12 @@ static void on_plugin_reply(void *arg, int status, const struct nova_redis_reply
     *out = r->integer;
 }
 
-static bool ll_set(void *arg)
+MAYBE_UNUSED static bool ll_set(void *arg)
 {
     return *(long long *)arg != -99;
 }
 
+#ifndef QUEUE_FAULTS
 START_TEST(plugin_redis_command)
 {
     long long got = -99;
@@ -541,8 +598,9 @@ START_TEST(plugin_redis_command)
     ck_assert_int_eq(got, 1);
 }
 END_TEST
+#endif
 
-static bool active_ok(void *arg)
+MAYBE_UNUSED static bool active_ok(void *arg)
 {
     long long *max_active = arg;
     long long a = qh_int(&H, "LLEN bull:q:active");
@@ -551,6 +609,7 @@ static bool active_ok(void *arg)
     return qh_int(&H, "ZCARD bull:q:completed") >= 6;
 }
 
+#ifndef QUEUE_FAULTS
 START_TEST(rate_limiter_spreads_jobs)
 {
     struct seen s = {.mode = M_ECHO};
@@ -571,10 +630,12 @@ START_TEST(rate_limiter_spreads_jobs)
     ck_assert(qh_run_until(&H, zcard_reaches, &c, 8000));
     /* 2 per 400 ms window: the 5th job starts at least two windows later */
     ck_assert_int_ge(s.at[4] - s.at[0], 790);
-    ck_assert_int_le(s.at[1] - s.at[0], 200);
+    ck_assert_int_le(s.at[1] - s.at[0], 300);
 }
 END_TEST
+#endif
 
+#ifndef QUEUE_FAULTS
 START_TEST(global_concurrency_from_meta)
 {
     struct seen s = {.mode = M_ECHO, .delay_ms = 30};
@@ -588,7 +649,9 @@ START_TEST(global_concurrency_from_meta)
     ck_assert_int_eq(max_active, 1);
 }
 END_TEST
+#endif
 
+#ifndef QUEUE_FAULTS
 START_TEST(paused_queue_is_not_consumed)
 {
     struct seen s = {.mode = M_ECHO};
@@ -607,17 +670,19 @@ START_TEST(paused_queue_is_not_consumed)
     ck_assert(qh_run_until(&H, zcard_reaches, &c, 3000));
 }
 END_TEST
+#endif
 
-static void unsub_done(void *arg)
+MAYBE_UNUSED static void unsub_done(void *arg)
 {
     *(int *)arg += 1;
 }
 
-static bool int_set(void *arg)
+MAYBE_UNUSED static bool int_set(void *arg)
 {
     return *(int *)arg != 0;
 }
 
+#ifdef QUEUE_FAULTS
 START_TEST(unsubscribe_one_owner)
 {
     struct seen a = {.mode = M_HOLD}, b = {.mode = M_ECHO};
@@ -651,13 +716,15 @@ START_TEST(unsubscribe_one_owner)
     ck_assert_int_eq(qh_int(&H, "LLEN bull:q:wait"), 1);
 }
 END_TEST
+#endif
 
-static bool progress_seen(void *arg)
+MAYBE_UNUSED static bool progress_seen(void *arg)
 {
     (void)arg;
     return qh_events(&H, "q", "progress") > 0;
 }
 
+#ifndef QUEUE_FAULTS
 START_TEST(progress_and_version_warning)
 {
     struct seen s = {.mode = M_HOLD};
@@ -688,7 +755,9 @@ START_TEST(progress_and_version_warning)
     ck_assert_str_eq(qh_str(&H, "HGET bull:q:1 returnvalue"), "[1,2]");
 }
 END_TEST
+#endif
 
+#ifndef QUEUE_FAULTS
 START_TEST(invalid_result_json_fails_job)
 {
     struct seen s = {.mode = M_HOLD};
@@ -702,13 +771,15 @@ START_TEST(invalid_result_json_fails_job)
     ck_assert_ptr_nonnull(strstr(qh_str(&H, "HGET bull:q:1 failedReason"), "not valid JSON"));
 }
 END_TEST
+#endif
 
-static void on_debug_sleep(void *arg, int status, const struct nova_redis_reply *r)
+MAYBE_UNUSED static void on_debug_sleep(void *arg, int status, const struct nova_redis_reply *r)
 {
     (void)r;
     *(int *)arg = status == 0 ? 1 : -1;
 }
 
+#ifdef QUEUE_FAULTS
 START_TEST(watchdog_recovers_a_stuck_blocking_wait)
 {
     struct seen s = {.mode = M_ECHO};
@@ -743,7 +814,56 @@ START_TEST(watchdog_recovers_a_stuck_blocking_wait)
     ck_assert(qh_run_until(&H, zcard_reaches, &c, 3000));
 }
 END_TEST
+#endif
 
+#ifndef QUEUE_FAULTS
+START_TEST(far_delayed_job_does_not_hold_back_new_work)
+{
+    struct seen s = {.mode = M_ECHO};
+    struct nova_job_options o = {.struct_size = sizeof(o),
+                                 .delay_ms = 60000,
+                                 .remove_on_complete = -1,
+                                 .remove_on_fail = -1};
+    struct count_cond c = {"bull:q:completed", 1};
+    int64_t t0;
+    subscribe(&s, "q", 1, NULL);
+    nova__queue_engine_start(H.e);
+    qh_add(&H, "q", "much-later", "{}", &o);
+    qh_run_for(&H, 300); /* parked until the delayed job, at most 10 s */
+    t0 = qh_now_ms();
+    qh_add(&H, "q", "now", "{}", NULL);
+    ck_assert(qh_run_until(&H, zcard_reaches, &c, 3000));
+    ck_assert_int_lt(s.at[0] - t0, 1500);
+    ck_assert_str_eq(s.order[0], "now");
+    ck_assert_int_eq(qh_int(&H, "ZCARD bull:q:delayed"), 1);
+}
+END_TEST
+#endif
+
+#ifdef QUEUE_FAULTS
+START_TEST(starts_while_redis_is_down)
+{
+    struct seen s = {.mode = M_ECHO};
+    struct count_cond c = {"bull:q:completed", 3};
+    for (int i = 0; i < 3; i++)
+        qh_add(&H, "q", "n", "{}", NULL);
+    redisFree(H.sync);
+    ck_assert_int_eq(nova_test_redis_halt(&H.redis), 0);
+    qh_run_for(&H, 200);
+    subscribe(&s, "q", 2, NULL);
+    ck_assert_int_eq(nova__queue_engine_start(H.e), 0);
+    qh_run_for(&H, 500);
+    ck_assert(!nova__queue_engine_connected(H.e));
+    ck_assert_int_eq(s.calls, 0);
+    ck_assert_int_eq(nova_test_redis_resume(&H.redis), 0);
+    H.sync = redisConnect("127.0.0.1", H.redis.port);
+    ck_assert(qh_run_until(&H, zcard_reaches, &c, 8000));
+    ck_assert(nova__queue_engine_connected(H.e));
+}
+END_TEST
+#endif
+
+#ifndef QUEUE_FAULTS
 START_TEST(backoff_math)
 {
     ck_assert_int_eq(nova__queue_backoff_ms("fixed", 100, 0, 3, 0.5), 100);
@@ -755,13 +875,18 @@ START_TEST(backoff_math)
     ck_assert_int_eq(nova__queue_backoff_ms("weird", 1000, 0, 1, 0), -1);
 }
 END_TEST
+#endif
 
+/* Two programs share this file so make check runs them in parallel:
+ * test_queue (behaviour) and test_queue_faults (-DQUEUE_FAULTS: Redis
+ * restarts, stalls, lost locks, watchdog, drain). */
 static Suite *suite(void)
 {
     Suite *s = suite_create("queue");
     TCase *t = tcase_create("engine");
     tcase_add_checked_fixture(t, setup, teardown);
     tcase_set_timeout(t, 60);
+#ifndef QUEUE_FAULTS
     tcase_add_test(t, complete_stores_result_and_events);
     tcase_add_test(t, null_result_and_remove_on_complete);
     tcase_add_test(t, retry_with_exponential_backoff_then_exhausted);
@@ -771,23 +896,27 @@ static Suite *suite(void)
     tcase_add_test(t, priorities_wait_first_then_by_priority);
     tcase_add_test(t, delayed_job_runs_when_due);
     tcase_add_test(t, enqueue_from_c_and_duplicates);
-    tcase_add_test(t, stalled_jobs_recovered_or_failed);
-    tcase_add_test(t, lost_lock_drops_result);
-    tcase_add_test(t, redis_restart_mid_run);
-    tcase_add_test(t, drain_timeout_gives_jobs_back);
-    tcase_add_test(t, drain_waits_for_running_jobs);
     tcase_add_test(t, concurrency_and_set_concurrency);
     tcase_add_test(t, plugin_redis_command);
     tcase_add_test(t, rate_limiter_spreads_jobs);
     tcase_add_test(t, global_concurrency_from_meta);
     tcase_add_test(t, paused_queue_is_not_consumed);
-    tcase_add_test(t, unsubscribe_one_owner);
     tcase_add_test(t, progress_and_version_warning);
     tcase_add_test(t, invalid_result_json_fails_job);
-    tcase_add_test(t, watchdog_recovers_a_stuck_blocking_wait);
+    tcase_add_test(t, far_delayed_job_does_not_hold_back_new_work);
     suite_add_tcase(s, t);
     t = tcase_create("math");
     tcase_add_test(t, backoff_math);
+#else
+    tcase_add_test(t, stalled_jobs_recovered_or_failed);
+    tcase_add_test(t, lost_lock_drops_result);
+    tcase_add_test(t, redis_restart_mid_run);
+    tcase_add_test(t, drain_timeout_gives_jobs_back);
+    tcase_add_test(t, drain_waits_for_running_jobs);
+    tcase_add_test(t, unsubscribe_one_owner);
+    tcase_add_test(t, watchdog_recovers_a_stuck_blocking_wait);
+    tcase_add_test(t, starts_while_redis_is_down);
+#endif
     suite_add_tcase(s, t);
     return s;
 }

@@ -95,7 +95,7 @@ static void closed(void *arg)
     *(int *)arg = 1;
 }
 
-static struct nova__redis_script script = {"t", "return tonumber(ARGV[1]) + 1", ""};
+static struct nova__redis_script script = {.name = "t", .source = "return tonumber(ARGV[1]) + 1"};
 
 START_TEST(connect_auth_select_eval_reconnect)
 {
