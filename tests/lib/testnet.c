@@ -59,6 +59,14 @@ int testnet_start(struct testnet *t, const char *const *args)
     argv[n] = NULL;
     if (pipe(in) != 0 || pipe(out) != 0)
         return -1;
+    /* NOVA_NODE_ROOT: the tree whose tests/<peer>/node_modules hold the npm peers
+     * (make distcheck's unpacked tarball has none). */
+    const char *root = getenv("NOVA_NODE_ROOT");
+    if (root != NULL && root[0] != '\0') {
+        char modules[1024];
+        snprintf(modules, sizeof modules, "%s/tests/testnet/node_modules", root);
+        setenv("NODE_PATH", modules, 1);
+    }
     posix_spawn_file_actions_init(&fa);
     posix_spawn_file_actions_adddup2(&fa, in[0], 0);
     posix_spawn_file_actions_adddup2(&fa, out[1], 1);
