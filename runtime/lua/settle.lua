@@ -47,6 +47,52 @@ local function prune(set, id, keep_count, keep_age, keep_limit)
   end
 end
 
+-- A completed flow child hands its result to its parent; the last child
+-- moves the parent from waiting-children to wait (or prioritized, or
+-- delayed when the parent has a delay), as BullMQ does.
+local function update_parent(jk, value)
+  local pk = redis.call('HGET', jk, 'parentKey')
+  if not pk then return end
+  local ok, parent = pcall(cjson.decode, redis.call('HGET', jk, 'parent') or '')
+  if not ok or type(parent) ~= 'table' or type(parent.id) ~= 'string' or
+      type(parent.queueKey) ~= 'string' then
+    return
+  end
+  local deps = pk .. ':dependencies'
+  if redis.call('SREM', deps, jk) == 0 then return end
+  redis.call('HSET', pk .. ':processed', jk, value)
+  if redis.call('SCARD', deps) > 0 then return end
+  local pb = parent.queueKey .. ':'
+  local pid = parent.id
+  if redis.call('ZREM', pb .. 'waiting-children', pid) == 0 then return end
+  local pm = redis.call('HMGET', pb .. 'meta', 'paused', 'opts.maxLenEvents')
+  local plen = tonumber(pm[2]) or 10000
+  local pf = redis.call('HMGET', pk, 'priority', 'delay')
+  local prio = tonumber(pf[1]) or 0
+  local pdelay = tonumber(pf[2]) or 0
+  if pdelay > 0 then
+    local due = now + pdelay
+    redis.call('ZADD', pb .. 'delayed', int_str(due * 4096), pid)
+    redis.call('XADD', pb .. 'events', 'MAXLEN', '~', plen, '*', 'event', 'delayed',
+               'jobId', pid, 'delay', due)
+    if not pm[1] then
+      redis.call('ZADD', pb .. 'marker', int_str(due), '1')
+    end
+    return
+  end
+  if prio > 0 then
+    local seq = redis.call('INCR', pb .. 'pc') % 4294967296
+    redis.call('ZADD', pb .. 'prioritized', int_str(prio * 4294967296 + seq), pid)
+  else
+    redis.call('LPUSH', pm[1] and (pb .. 'paused') or (pb .. 'wait'), pid)
+  end
+  redis.call('XADD', pb .. 'events', 'MAXLEN', '~', plen, '*', 'event', 'waiting',
+             'jobId', pid, 'prev', 'waiting-children')
+  if not pm[1] then
+    redis.call('ZADD', pb .. 'marker', 0, '0')
+  end
+end
+
 local function finish(at, id, jk, kind, nfields)
   local target = kind == 'c' and 'completed' or 'failed'
   local field = kind == 'c' and 'returnvalue' or 'failedReason'
@@ -57,6 +103,9 @@ local function finish(at, id, jk, kind, nfields)
     return -3
   end
   release_dedup(jk, id)
+  if kind == 'c' then
+    update_parent(jk, value)
+  end
   local atm = redis.call('HINCRBY', jk, 'atm', 1)
   local set = K[target]
   if keep_count == 0 then

@@ -17,11 +17,13 @@
 #include "config.h"
 
 #include <dlfcn.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <sys/prctl.h>
 #include <hiredis/hiredis.h>
 
 #include "host.h"
@@ -428,6 +430,9 @@ static int cmd_seed(int argc, char **argv)
 
 int main(int argc, char **argv)
 {
+    /* A killed test driver must not leave a worker behind: SIGTERM drains
+     * and exits. */
+    prctl(PR_SET_PDEATHSIG, SIGTERM);
     if (argc >= 2 && strcmp(argv[1], "work") == 0)
         return cmd_work(argc, argv);
     if (argc >= 2 && strcmp(argv[1], "enqueue") == 0)

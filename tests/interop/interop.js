@@ -13,7 +13,7 @@ const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
 const readline = require('node:readline');
-const { Queue, QueueEvents, Worker, Job } = require('bullmq');
+const { Queue, QueueEvents, Worker, Job, FlowProducer } = require('bullmq');
 
 const RUNNER = process.env.RUNNER;
 const ECHO_SO = process.env.ECHO_SO;
@@ -266,6 +266,45 @@ async function nodeStallsCRecovers(connection, url) {
   await queue.close();
 }
 
+// A Node FlowProducer's children run on the C engine; the last one moves
+// the parent out of waiting-children and a Node worker sees the results.
+async function flowChildrenOnC(connection, url) {
+  const runner = startRunner(url, 'flow-children');
+  await withTimeout(runner.ready, 10000, 'engine_runner READY');
+  const fp = new FlowProducer({ connection });
+  const tree = await fp.add({
+    name: 'parent', queueName: 'flow-parent', data: {},
+    children: [
+      { name: 'c', queueName: 'flow-children', data: { return: { n: 1 } } },
+      { name: 'c', queueName: 'flow-children', data: { return: 'two' }, opts: { removeOnComplete: true } },
+    ],
+  });
+  let childValues;
+  const worker = new Worker('flow-parent', async (job) => {
+    childValues = await job.getChildrenValues();
+    return 'parent-done';
+  }, { connection });
+  const queue = new Queue('flow-parent', { connection });
+  const end = Date.now() + 10000;
+  let parent;
+  while (Date.now() < end) {
+    parent = await Job.fromId(queue, tree.job.id);
+    if (parent && parent.finishedOn) break;
+    await sleep(50);
+  }
+  assert.ok(parent && parent.finishedOn, 'parent ran once its C-processed children completed');
+  assert.equal(parent.returnvalue, 'parent-done');
+  const want = {};
+  want[`bull:flow-children:${tree.children[0].job.id}`] = { n: 1 };
+  want[`bull:flow-children:${tree.children[1].job.id}`] = 'two';
+  assert.deepEqual(childValues, want);
+  await worker.close();
+  await queue.close();
+  await fp.close();
+  runner.child.kill('SIGTERM');
+  await withTimeout(new Promise((r) => runner.child.on('exit', r)), 10000, 'runner exit');
+}
+
 async function main() {
   assert.ok(RUNNER && ECHO_SO, 'RUNNER and ECHO_SO must be set');
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'nova-interop-'));
@@ -276,6 +315,7 @@ async function main() {
     await withTimeout(nodeToC(connection, url), 40000, 'Node -> C scenario');
     await withTimeout(cToNode(connection, url), 20000, 'C -> Node scenario');
     await withTimeout(nodeStallsCRecovers(connection, url), 30000, 'Node stall -> C recovery');
+    await withTimeout(flowChildrenOnC(connection, url), 30000, 'flow children on C');
     console.log('interop: ok');
   } finally {
     for (const c of children) if (c.exitCode === null) c.kill('SIGKILL');
