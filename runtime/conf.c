@@ -327,9 +327,9 @@ static int do_include(struct parse_state *st, const char *pattern)
         return -ELOOP;
     }
     glob_t g;
-    int grc = glob(full, GLOB_ERR, NULL, &g);
+    int grc = glob(full, 0, NULL, &g);
     if (grc == GLOB_NOMATCH)
-        return 0; /* an empty conf.d is normal */
+        return 0; /* an empty or absent conf.d is normal */
     if (grc != 0) {
         set_err(st->err, st->errlen, "%s:%d: cannot read include '%s'", st->file, st->line,
                 pattern);
@@ -359,17 +359,7 @@ static int on_ini_entry(void *user, const char *section, const char *key, const 
         return 0;
     if (key == NULL)
         return 1; /* a bare section header */
-    if (section[0] == '\0') {
-        if (strcmp(key, "include") == 0) {
-            st->rc = do_include(st, value);
-            return st->rc == 0;
-        }
-        set_err(st->err, st->errlen, "%s:%d: '%s' is outside any section (only 'include' may be)",
-                st->file, st->line, key);
-        st->rc = -EINVAL;
-        return 0;
-    }
-    if (!known_section(section)) {
+    if (section[0] != '\0' && !known_section(section)) {
         set_err(st->err, st->errlen,
                 "%s:%d: unknown section [%s] (expected worker, redis, postgres, http, stellar "
                 "or plugin NAME)",
@@ -377,9 +367,16 @@ static int on_ini_entry(void *user, const char *section, const char *key, const 
         st->rc = -EINVAL;
         return 0;
     }
+    /* include is a directive, allowed anywhere: the drop-ins are read at
+     * that point, so they override what came before and are overridden by
+     * what follows. */
     if (strcmp(key, "include") == 0) {
-        set_err(st->err, st->errlen, "%s:%d: 'include' must come before the first section",
-                st->file, st->line);
+        st->rc = do_include(st, value);
+        return st->rc == 0;
+    }
+    if (section[0] == '\0') {
+        set_err(st->err, st->errlen, "%s:%d: '%s' is outside any section (only 'include' may be)",
+                st->file, st->line, key);
         st->rc = -EINVAL;
         return 0;
     }

@@ -7,12 +7,14 @@
 #include "loader.h"
 #include "log.h"
 #include "metrics.h"
+#include "queue.h"
 #include "sdnotify.h"
 
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 #include <uv.h>
 
 enum daemon_state { STATE_STARTING, STATE_RUNNING, STATE_DRAINING, STATE_DONE };
@@ -35,6 +37,8 @@ struct daemon {
     bool reloading;
     int exit_code;
     int services_closing; /* asynchronous closes still running */
+    int plugins_draining; /* plugins whose jobs are finishing before unload */
+    bool finish_pending;  /* finish() waits for plugins_draining to reach 0 */
 };
 
 static nova_metric *metric_up;
@@ -51,14 +55,22 @@ static int services_open(struct daemon *d, char *err, size_t errlen)
         snprintf(err, errlen, "[http] cannot create the HTTP client: %s", strerror(-rc));
         return rc;
     }
+    if (cfg->redis.url != NULL && cfg->redis.url[0] != '\0') {
+        rc = nova__queue_engine_new(&d->loop, &cfg->redis, cfg->worker.name, &d->svc.queues);
+        if (rc != 0) {
+            snprintf(err, errlen, "[redis] cannot start the queue engine: %s", strerror(-rc));
+            return rc;
+        }
+    }
     return 0;
 }
 
 static bool services_ready(const struct daemon *d, const char **why)
 {
-    (void)d;
     *why = NULL;
-    return true;
+    if (d->svc.queues != NULL && !nova__queue_engine_connected(d->svc.queues))
+        *why = "redis unreachable";
+    return *why == NULL;
 }
 
 static void close_own_handles(struct daemon *d);
@@ -75,6 +87,10 @@ static void service_closed(void *arg)
 static void services_close(struct daemon *d)
 {
     d->services_closing = 1;
+    if (d->svc.queues != NULL) {
+        nova__queue_engine_free(d->svc.queues);
+        d->svc.queues = NULL;
+    }
     if (d->svc.http != NULL) {
         d->services_closing++;
         nova__http_client_close(d->svc.http, service_closed, d);
@@ -154,8 +170,36 @@ static int start_plugin(struct daemon *d, const struct nova__config *cfg,
     return 0;
 }
 
-/* Stops one plugin: its subscriptions drain, then shutdown and unload. */
-static void stop_plugin(struct daemon *d, struct nova__plugin *p)
+struct plugin_drain {
+    struct daemon *d;
+    struct nova__plugin *p;
+    char *restart; /* plugin name to start again from the current config, or NULL */
+};
+
+static void finish(struct daemon *d);
+
+static void plugin_drained(void *arg)
+{
+    struct plugin_drain *pd = arg;
+    struct daemon *d = pd->d;
+    struct nova__log_ctx lc = {.plugin = pd->p->name};
+    nova__log(NOVA_LOG_INFO, &lc, "plugin unloaded");
+    nova__plugin_close(pd->p);
+    d->plugins_draining--;
+    if (pd->restart != NULL && d->state == STATE_RUNNING) {
+        const struct nova__plugin_section *s = nova__config_plugin(d->cfg, pd->restart);
+        if (s != NULL && s->enabled && find_plugin(d, pd->restart) == NULL)
+            start_plugin(d, d->cfg, s);
+    }
+    free(pd->restart);
+    free(pd);
+    if (d->finish_pending && d->plugins_draining == 0)
+        finish(d);
+}
+
+/* Stops one plugin: stop(), its subscriptions drain, then shutdown and
+ * unload; with restart, it is started again from the current config. */
+static void stop_plugin(struct daemon *d, struct nova__plugin *p, bool restart)
 {
     struct nova__log_ctx lc = {.plugin = p->name};
     if (p->desc.stop != NULL && p->initialized)
@@ -163,7 +207,19 @@ static void stop_plugin(struct daemon *d, struct nova__plugin *p)
     plugin_info_metric(p, 0);
     forget_plugin(d, p);
     nova__log(NOVA_LOG_INFO, &lc, "plugin stopping");
-    nova__plugin_close(p);
+    struct plugin_drain *pd = calloc(1, sizeof *pd);
+    if (pd == NULL) {
+        nova__plugin_close(p);
+        return;
+    }
+    pd->d = d;
+    pd->p = p;
+    pd->restart = restart ? strdup(p->name) : NULL;
+    d->plugins_draining++;
+    if (d->svc.queues != NULL && p->initialized &&
+        nova__queue_unsubscribe_owner(d->svc.queues, &p->host.host, plugin_drained, pd) == 0)
+        return;
+    plugin_drained(pd);
 }
 
 /* ---- readiness, watchdog ------------------------------------------------ */
@@ -210,9 +266,14 @@ static void finish(struct daemon *d)
 {
     if (d->state == STATE_DONE)
         return;
-    d->state = STATE_DONE;
+    /* Plugins still draining keep their jobs; wait for them. */
     while (d->plugin_count > 0)
-        stop_plugin(d, d->plugins[d->plugin_count - 1]);
+        stop_plugin(d, d->plugins[d->plugin_count - 1], false);
+    if (d->plugins_draining > 0) {
+        d->finish_pending = true;
+        return;
+    }
+    d->state = STATE_DONE;
     nova__httpd_set_ready(d->httpd, false, "stopped");
     services_close(d);
 }
@@ -228,13 +289,20 @@ static void close_own_handles(struct daemon *d)
     }
 }
 
+static void engine_drained(void *arg)
+{
+    struct daemon *d = arg;
+    nova__log_info("in-flight jobs drained");
+    finish(d);
+}
+
 static void begin_shutdown(struct daemon *d, int signum)
 {
     if (d->state == STATE_DRAINING) {
-        nova__log_warn("second %s: stopping without waiting for in-flight jobs", strsignal(signum));
-        d->exit_code = 1;
-        finish(d);
-        return;
+        /* Unfinished jobs keep their Redis locks; when those expire the
+         * stall sweep of any worker puts the jobs back, so nothing is lost. */
+        nova__log_warn("second %s: exiting without waiting for in-flight jobs", strsignal(signum));
+        _exit(1);
     }
     if (d->state == STATE_DONE)
         return;
@@ -248,7 +316,11 @@ static void begin_shutdown(struct daemon *d, int signum)
         if (p->desc.stop != NULL && p->initialized)
             p->desc.stop(p->state);
     }
-    finish(d);
+    if (d->svc.queues != NULL)
+        nova__queue_engine_drain(d->svc.queues, d->cfg->worker.shutdown_timeout_ms, engine_drained,
+                                 d);
+    else
+        finish(d);
 }
 
 /* ---- reload -------------------------------------------------------------- */
@@ -329,8 +401,7 @@ static void reload_plugin(struct daemon *d, struct nova__plugin *p, const struct
     }
     nova__config_struct_free(p->desc.config, config);
     nova__log(NOVA_LOG_INFO, &lc, "reload: plugin has no reload(); restarting it");
-    stop_plugin(d, p);
-    start_plugin(d, new, section);
+    stop_plugin(d, p, true);
 }
 
 static void reload(struct daemon *d)
@@ -358,7 +429,7 @@ static void reload(struct daemon *d)
         struct nova__plugin *p = d->plugins[i];
         const struct nova__plugin_section *s = nova__config_plugin(new, p->name);
         if (s == NULL || !s->enabled)
-            stop_plugin(d, p);
+            stop_plugin(d, p, false);
     }
     /* Plugins kept (maybe reconfigured) or newly enabled. */
     for (size_t i = 0; i < new->plugin_count; i++) {
@@ -458,6 +529,8 @@ int nova__daemon_run(const char *config_path)
     nova__log_info("nova-worker %s started (config %s, %zu plugin(s))", PACKAGE_VERSION,
                    config_path, d.plugin_count);
     d.state = STATE_RUNNING;
+    if (d.svc.queues != NULL)
+        nova__queue_engine_start(d.svc.queues);
     uv_timer_start(&d.ready_timer, on_ready_timer, 0, 200);
 
     uv_run(&d.loop, UV_RUN_DEFAULT);

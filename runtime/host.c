@@ -2,6 +2,8 @@
 #include "host.h"
 #include "http_client.h"
 #include "metrics.h"
+#include "queue.h"
+#include "queue_host.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -22,9 +24,10 @@ static void host_log(const struct nova_host *host, enum nova_log_level level, co
 {
     struct nova__host_ctx *ctx = nova__host_ctx_of(host);
     struct nova__log_ctx lc = ctx->log_ctx;
-    if (job != NULL && NOVA_HOST_HAS(host, job_id)) {
-        lc.queue = host->job_queue(job);
-        lc.job = host->job_id(job);
+    if (job != NULL && ctx->services != NULL && ctx->services->queues != NULL) {
+        const struct nova__log_ctx *jc = nova__qh_job_log_ctx(job);
+        lc.queue = jc->queue;
+        lc.job = jc->job;
     }
     va_list ap;
     va_start(ap, fmt);
@@ -134,4 +137,24 @@ void nova__host_init(struct nova__host_ctx *ctx, struct nova__services *services
     h->metric_set = nova__metric_set;
     h->metric_observe = nova__metric_observe;
     h->http = services != NULL && services->http != NULL ? &nova__http_api : NULL;
+
+    if (services != NULL && services->queues != NULL) {
+        h->subscribe = nova__qh_subscribe;
+        h->set_concurrency = nova__qh_set_concurrency;
+        h->enqueue = nova__qh_enqueue;
+        h->job_id = nova__qh_job_id;
+        h->job_name = nova__qh_job_name;
+        h->job_queue = nova__qh_job_queue;
+        h->job_data_json = nova__qh_job_data_json;
+        h->job_data = nova__qh_job_data;
+        h->job_attempts_made = nova__qh_job_attempts_made;
+        h->job_attempts_max = nova__qh_job_attempts_max;
+        h->job_timestamp_ms = nova__qh_job_timestamp_ms;
+        h->job_cancelled = nova__qh_job_cancelled;
+        h->job_progress = nova__qh_job_progress;
+        h->job_done = nova__qh_job_done;
+        h->job_retry = nova__qh_job_retry;
+        h->job_fail = nova__qh_job_fail;
+        h->redis = &nova__redis_api;
+    }
 }

@@ -1,4 +1,5 @@
 #include "config.h"
+#include "cmd_queue.h"
 #include "cmd_stellar.h"
 #include "conf.h"
 #include "daemon.h"
@@ -34,6 +35,7 @@ static void usage(FILE *out)
             "  check [-c FILE]        validate the config and load every enabled plugin\n"
             "  plugins [--help NAME]  list installed plugins, or describe one\n"
             "  keys                   list every core config key with default and env\n"
+            "  queue stats|add|failed|retry   inspect and feed BullMQ queues (queue --help)\n"
             "  stellar sign-payment   build and sign a payment offline (see stellar --help)\n"
             "\n"
             "Options:\n"
@@ -252,8 +254,8 @@ static int cmd_keys(int argc, char **argv)
 static int with_config(int argc, char **argv, bool needs_config,
                        int (*fn)(const struct nova__config *, int, char **))
 {
-    const char *path = getenv("NOVA_WORKER_CONFIG") ? getenv("NOVA_WORKER_CONFIG")
-                                                      : NOVA_CONFIG_FILE;
+    const char *path =
+        getenv("NOVA_WORKER_CONFIG") ? getenv("NOVA_WORKER_CONFIG") : NOVA_CONFIG_FILE;
     bool explicit_path = false;
     /* -c FILE may appear anywhere; it is consumed here. */
     char *args[256];
@@ -291,12 +293,18 @@ static int cmd_stellar(int argc, char **argv)
     return with_config(argc, argv, false, nova__cmd_stellar);
 }
 
+static int cmd_queue(int argc, char **argv)
+{
+    return with_config(argc, argv, false, nova__cmd_queue);
+}
+
 static const struct command commands[] = {
     {"run", "run the worker", cmd_run},
     {"check", "validate the configuration", cmd_check},
     {"plugins", "list plugins", cmd_plugins},
     {"keys", "list core config keys", cmd_keys},
     {"stellar", "Stellar tools", cmd_stellar},
+    {"queue", "inspect and feed queues", cmd_queue},
     {NULL, NULL, NULL},
 };
 

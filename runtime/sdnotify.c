@@ -9,6 +9,8 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+/* Never blocks: a notify socket nobody reads (a full queue) must not stall
+ * the loop, so a message that cannot be queued now is dropped. */
 int nova__sd_notify(const char *state)
 {
     const char *path = getenv("NOTIFY_SOCKET");
@@ -28,7 +30,8 @@ int nova__sd_notify(const char *state)
     if (fd < 0)
         return -errno;
     socklen_t alen = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + len);
-    ssize_t n = sendto(fd, state, strlen(state), MSG_NOSIGNAL, (struct sockaddr *)&addr, alen);
+    ssize_t n = sendto(fd, state, strlen(state), MSG_NOSIGNAL | MSG_DONTWAIT,
+                       (struct sockaddr *)&addr, alen);
     int rc = n < 0 ? -errno : ((size_t)n == strlen(state) ? 0 : -EPROTO);
     close(fd);
     return rc;

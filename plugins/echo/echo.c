@@ -5,6 +5,7 @@
  *
  * Job data (all optional):
  *   sleep_ms  wait this long first (on a host timer, never blocking)
+ *   progress  any JSON: reported with job_progress() before the outcome
  *   fail      string: report a transient failure with this reason
  *             (retried per the job's attempts and backoff)
  *   fatal     string: report a permanent failure with this reason
@@ -53,7 +54,15 @@ static void answer(struct echo_state *st, nova_job *job)
     const cJSON *fail = cJSON_GetObjectItemCaseSensitive(data, "fail");
     const cJSON *fatal = cJSON_GetObjectItemCaseSensitive(data, "fatal");
     const cJSON *ret = cJSON_GetObjectItemCaseSensitive(data, "return");
+    const cJSON *progress = cJSON_GetObjectItemCaseSensitive(data, "progress");
     char *text;
+
+    if (progress) {
+        text = cJSON_PrintUnformatted(progress);
+        if (text && h->job_progress(job, text) < 0)
+            h->log(h, NOVA_LOG_WARN, job, "echo: could not report progress");
+        free(text);
+    }
 
     if (cJSON_IsString(fatal)) {
         h->job_fail(job, fatal->valuestring);

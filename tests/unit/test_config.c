@@ -145,7 +145,10 @@ START_TEST(includes_override_in_name_order)
              NULL, 0);
     tu_write(dir, "conf.d/10-a.conf", "[redis]\nprefix = first\n", NULL, 0);
     tu_write(dir, "conf.d/ignored.txt", "[nonsense\n", NULL, 0);
-    tu_write(dir, "main.conf", "include = conf.d/*.conf\n[worker]\nname = m\n", path, sizeof path);
+    /* The include stands last, inside a section: drop-ins override the file. */
+    tu_write(dir, "main.conf",
+             "include = absent.d/*.conf\n[redis]\nprefix = main\ninclude = conf.d/*.conf\n",
+             path, sizeof path);
     struct nova__config *cfg = NULL;
     int rc = nova__config_load(path, &cfg, err, sizeof err);
     ck_assert_msg(rc == 0, "%s", err);

@@ -4,6 +4,7 @@
  */
 #include "config.h"
 #include "testutil.h"
+#include "lib/redis_server.h"
 
 #include <curl/curl.h>
 #include <errno.h>
@@ -19,6 +20,8 @@
 struct child {
     pid_t pid;
     const char *dir;
+    char plugin_dir[PATH_MAX];
+    struct nova_test_redis redis;
     char conf[PATH_MAX];
     char log[PATH_MAX];
     int notify_fd;
@@ -36,21 +39,36 @@ static int free_port(void)
     return ntohs(a.sin_port);
 }
 
-static void write_conf(struct child *c, const char *plugins_section, const char *extra)
+static void write_conf(struct child *c, const char *plugins_section, const char *worker_extra)
 {
-    char text[4096];
+    char text[8192];
     snprintf(text, sizeof text,
-             "[worker]\nlog_level = info\nplugin_dir = %s/plugins/skeleton/.libs\n"
-             "shutdown_timeout = 5s\n%s"
-             "[http]\nlisten = 127.0.0.1:%d\n%s",
-             tu_builddir(), extra ? extra : "", c->port, plugins_section);
+             "[worker]\nplugin_dir = %s\nshutdown_timeout = 5s\n%s"
+             "[redis]\nurl = %s\n[http]\nlisten = 127.0.0.1:%d\n%s",
+             c->plugin_dir, worker_extra ? worker_extra : "", c->redis.url, c->port,
+             plugins_section);
     tu_write(c->dir, "nova.conf", text, c->conf, sizeof c->conf);
+}
+
+/* The plugins the tests use, linked into one directory. */
+static void link_plugins(struct child *c)
+{
+    snprintf(c->plugin_dir, sizeof c->plugin_dir, "%s/plugins", c->dir);
+    char cmd[PATH_MAX * 4];
+    snprintf(
+        cmd, sizeof cmd,
+        "mkdir -p %s && ln -s %s/plugins/skeleton/.libs/skeleton.so %s/plugins/echo/.libs/echo.so "
+        "%s/tests/fixtures/.libs/init_fails.so %s/",
+        c->plugin_dir, tu_builddir(), tu_builddir(), tu_builddir(), c->plugin_dir);
+    ck_assert_int_eq(system(cmd), 0);
 }
 
 static void start(struct child *c, const char *plugins_section, const char *extra)
 {
     c->dir = strdup(tu_tempdir());
     c->port = free_port();
+    link_plugins(c);
+    ck_assert_msg(nova_test_redis_start(&c->redis) == 0, "cannot start redis-server");
     write_conf(c, plugins_section, extra);
     snprintf(c->log, sizeof c->log, "%s/stderr.log", c->dir);
 
@@ -100,6 +118,16 @@ static int wait_notify(struct child *c, const char *want, int timeout_ms)
     }
 }
 
+/* The kernel queues only a few datagrams per socket (net.unix.max_dgram_qlen)
+ * and the daemon drops what does not fit, as it must; so empty the queue
+ * before an action whose notification the test waits for. */
+static void drain_notify(struct child *c)
+{
+    char buf[512];
+    while (recv(c->notify_fd, buf, sizeof buf, MSG_DONTWAIT) > 0)
+        ;
+}
+
 static int log_contains(struct child *c, const char *text)
 {
     FILE *f = fopen(c->log, "r");
@@ -129,6 +157,7 @@ static int stop(struct child *c, int sig)
     int status = 0;
     ck_assert_int_eq(waitpid(c->pid, &status, 0), c->pid);
     close(c->notify_fd);
+    nova_test_redis_stop(&c->redis);
     tu_rmtree(c->dir);
     free((void *)c->dir);
     return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
@@ -198,6 +227,7 @@ START_TEST(lifecycle_notify_http_and_sigterm)
     snprintf(cmd, sizeof cmd, "%s check metrics < %s > /dev/null 2>&1", PROMTOOL, path);
     ck_assert_msg(system(cmd) == 0, "promtool rejected /metrics:\n%s", b.data);
 
+    drain_notify(&c);
     kill(c.pid, SIGTERM);
     ck_assert_msg(wait_notify(&c, "STOPPING=1", 5000), "no STOPPING=1");
     ck_assert_int_eq(stop(&c, 0), 0);
@@ -212,12 +242,8 @@ START_TEST(sighup_applies_changes_and_keeps_old_config_when_invalid)
     ck_assert(!log_contains(&c, "\"level\":\"debug\""));
 
     /* Log level up, skeleton disabled. */
-    char full[4096];
-    snprintf(full, sizeof full,
-             "[worker]\nlog_level = debug\nplugin_dir = %s/plugins/skeleton/.libs\n"
-             "[http]\nlisten = 127.0.0.1:%d\n[plugin skeleton]\nenabled = no\n",
-             tu_builddir(), c.port);
-    tu_write(c.dir, "nova.conf", full, NULL, 0);
+    write_conf(&c, "[plugin skeleton]\nenabled = no\n", "log_level = debug\n");
+    drain_notify(&c);
     kill(c.pid, SIGHUP);
     ck_assert_msg(wait_notify(&c, "RELOADING=1", 5000), "no RELOADING=1");
     ck_assert_msg(wait_notify(&c, "READY=1", 5000), "no READY=1 after reload");
@@ -225,12 +251,8 @@ START_TEST(sighup_applies_changes_and_keeps_old_config_when_invalid)
     ck_assert_msg(wait_log(&c, "reload: done, 0 plugin(s) running", 2000), "no reload summary");
 
     /* Re-enable it with new settings. */
-    snprintf(full, sizeof full,
-             "[worker]\nlog_level = debug\nplugin_dir = %s/plugins/skeleton/.libs\n"
-             "[http]\nlisten = 127.0.0.1:%d\n[plugin skeleton]\nenabled = yes\n"
-             "greeting = bonjour\ninterval = 20ms\n",
-             tu_builddir(), c.port);
-    tu_write(c.dir, "nova.conf", full, NULL, 0);
+    write_conf(&c, "[plugin skeleton]\nenabled = yes\ngreeting = bonjour\ninterval = 20ms\n",
+               "log_level = debug\n");
     kill(c.pid, SIGHUP);
     ck_assert_msg(wait_log(&c, "bonjour (tick", 3000), "re-enabled plugin did not run");
 
@@ -250,27 +272,15 @@ END_TEST
 START_TEST(failing_plugin_does_not_stop_the_others)
 {
     struct child c;
-    char fixture_dir[PATH_MAX];
-    snprintf(fixture_dir, sizeof fixture_dir, "%s/tests/fixtures/.libs", tu_builddir());
-    /* init_fails lives in the fixture dir; point plugin_dir there and copy the skeleton in. */
-    char cmd[PATH_MAX * 3];
-    const char *dir = tu_tempdir();
-    snprintf(cmd, sizeof cmd, "cp %s/init_fails.so %s/plugins/skeleton/.libs/skeleton.so %s/",
-             fixture_dir, tu_builddir(), dir);
-    ck_assert_int_eq(system(cmd), 0);
-    char section[PATH_MAX + 200];
-    snprintf(section, sizeof section,
-             "[plugin init_fails]\nenabled = yes\n[plugin skeleton]\nenabled = yes\n"
-             "interval = 20ms\n");
-    char extra[PATH_MAX + 32];
-    snprintf(extra, sizeof extra, "plugin_dir = %s\n", dir);
-    start(&c, section, extra);
+    start(&c,
+          "[plugin init_fails]\nenabled = yes\n[plugin skeleton]\nenabled = yes\n"
+          "interval = 20ms\n",
+          NULL);
     ck_assert(wait_notify(&c, "READY=1", 10000));
     ck_assert(wait_log(&c, "plugin init_fails: init failed", 2000));
     ck_assert(wait_log(&c, "1 plugin(s) failed to start; the others keep running", 2000));
     ck_assert(wait_log(&c, "skeleton started", 2000));
     ck_assert_int_eq(stop(&c, SIGTERM), 0);
-    tu_rmtree(dir);
 }
 END_TEST
 
@@ -284,6 +294,86 @@ static int run_cmd(const char *args, char *out, size_t outlen)
     int status = pclose(p);
     return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
 }
+
+static int queue_cmd(struct child *c, const char *args, char *out, size_t outlen)
+{
+    char full[PATH_MAX * 2];
+    snprintf(full, sizeof full, "queue -c %s %s", c->conf, args);
+    return run_cmd(full, out, outlen);
+}
+
+static int wait_stats(struct child *c, const char *want, int timeout_ms)
+{
+    char out[1024];
+    for (int waited = 0; waited < timeout_ms; waited += 50) {
+        queue_cmd(c, "stats echo", out, sizeof out);
+        if (strstr(out, want) != NULL)
+            return 1;
+        usleep(50000);
+    }
+    return 0;
+}
+
+static const char echo_on[] = "[plugin echo]\nenabled = yes\nqueue = echo\nconcurrency = 2\n";
+
+START_TEST(jobs_flow_and_sigterm_waits_for_in_flight_jobs)
+{
+    struct child c;
+    start(&c, echo_on, NULL);
+    ck_assert(wait_notify(&c, "READY=1", 10000));
+    char out[1024];
+    ck_assert_int_eq(queue_cmd(&c, "add echo quick '{\"return\":{\"ok\":1}}'", out, sizeof out), 0);
+    ck_assert_int_eq(queue_cmd(&c, "add echo broken '{\"fatal\":\"bad input\"}'", out, sizeof out),
+                     0);
+    ck_assert_msg(wait_stats(&c, "completed=1 failed=1", 5000), "jobs were not processed");
+    ck_assert_int_eq(queue_cmd(&c, "failed echo", out, sizeof out), 0);
+    ck_assert_msg(strstr(out, "bad input") != NULL, "%s", out);
+
+    /* A slow job in flight when SIGTERM arrives still completes. */
+    ck_assert_int_eq(queue_cmd(&c, "add echo slow '{\"sleep_ms\":1500}'", out, sizeof out), 0);
+    ck_assert_msg(wait_stats(&c, "active=1", 3000), "slow job never became active");
+    drain_notify(&c);
+    kill(c.pid, SIGTERM);
+    ck_assert(wait_notify(&c, "STOPPING=1", 3000));
+    int status;
+    ck_assert_int_eq(waitpid(c.pid, &status, 0), c.pid);
+    ck_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    ck_assert_int_eq(queue_cmd(&c, "stats echo", out, sizeof out), 0);
+    ck_assert_msg(strstr(out, "active=0") != NULL && strstr(out, "completed=2") != NULL, "%s", out);
+    ck_assert(log_contains(&c, "in-flight jobs drained"));
+    c.pid = getpid(); /* already reaped: stop() only cleans up */
+    close(c.notify_fd);
+    nova_test_redis_stop(&c.redis);
+    tu_rmtree(c.dir);
+    free((void *)c.dir);
+}
+END_TEST
+
+START_TEST(readyz_follows_redis)
+{
+    struct child c;
+    start(&c, echo_on, NULL);
+    ck_assert(wait_notify(&c, "READY=1", 10000));
+    struct body b;
+    ck_assert_int_eq(http_get(c.port, "/readyz", &b), 200);
+    ck_assert_int_eq(nova_test_redis_halt(&c.redis), 0);
+    int code = 0;
+    for (int i = 0; i < 100 && code != 503; i++) {
+        usleep(50000);
+        code = (int)http_get(c.port, "/readyz", &b);
+    }
+    ck_assert_int_eq(code, 503);
+    ck_assert_msg(strstr(b.data, "redis unreachable") != NULL, "%s", b.data);
+    ck_assert_int_eq(http_get(c.port, "/healthz", &b), 200); /* alive all the same */
+    ck_assert_int_eq(nova_test_redis_resume(&c.redis), 0);
+    for (int i = 0; i < 200 && code != 200; i++) {
+        usleep(50000);
+        code = (int)http_get(c.port, "/readyz", &b);
+    }
+    ck_assert_int_eq(code, 200);
+    ck_assert_int_eq(stop(&c, SIGTERM), 0);
+}
+END_TEST
 
 START_TEST(check_command)
 {
@@ -337,6 +427,8 @@ int main(void)
     tcase_add_test(tc, sighup_applies_changes_and_keeps_old_config_when_invalid);
     tcase_add_test(tc, failing_plugin_does_not_stop_the_others);
     tcase_add_test(tc, check_command);
+    tcase_add_test(tc, jobs_flow_and_sigterm_waits_for_in_flight_jobs);
+    tcase_add_test(tc, readyz_follows_redis);
     suite_add_tcase(s, tc);
     int rc = tu_run(s);
     curl_global_cleanup();
