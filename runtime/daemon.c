@@ -7,6 +7,7 @@
 #include "loader.h"
 #include "log.h"
 #include "metrics.h"
+#include "pg_pool.h"
 #include "queue.h"
 #include "sdnotify.h"
 
@@ -62,6 +63,13 @@ static int services_open(struct daemon *d, char *err, size_t errlen)
             return rc;
         }
     }
+    if (cfg->postgres.dsn != NULL && cfg->postgres.dsn[0] != '\0') {
+        rc = nova__pg_pool_new(&d->loop, &cfg->postgres, &d->svc.pg);
+        if (rc != 0) {
+            snprintf(err, errlen, "[postgres] cannot create the pool: %s", strerror(-rc));
+            return rc;
+        }
+    }
     return 0;
 }
 
@@ -95,6 +103,11 @@ static void services_close(struct daemon *d)
         d->services_closing++;
         nova__http_client_close(d->svc.http, service_closed, d);
         d->svc.http = NULL;
+    }
+    if (d->svc.pg != NULL) {
+        d->services_closing++;
+        nova__pg_pool_close(d->svc.pg, service_closed, d);
+        d->svc.pg = NULL;
     }
     service_closed(d);
 }
