@@ -1,4 +1,5 @@
 #include "config.h"
+#include "cmd_migrate.h"
 #include "cmd_queue.h"
 #include "cmd_stellar.h"
 #include "conf.h"
@@ -293,6 +294,11 @@ static int cmd_stellar(int argc, char **argv)
     return with_config(argc, argv, false, nova__cmd_stellar);
 }
 
+static int cmd_migrate(int argc, char **argv)
+{
+    return with_config(argc, argv, false, nova__cmd_migrate);
+}
+
 static int cmd_queue(int argc, char **argv)
 {
     return with_config(argc, argv, false, nova__cmd_queue);
@@ -305,6 +311,7 @@ static const struct command commands[] = {
     {"keys", "list core config keys", cmd_keys},
     {"stellar", "Stellar tools", cmd_stellar},
     {"queue", "inspect and feed queues", cmd_queue},
+    {"migrate", "apply the SQL migrations", cmd_migrate},
     {NULL, NULL, NULL},
 };
 
