@@ -19,6 +19,8 @@ struct ri_lane {
     int64_t lease_renewed_ms;
     bool seq_known;
     int64_t next_seq;
+    int64_t net_ahead_s; /* how far the network clock ran ahead of ours */
+    int reject_streak;   /* envelopes released in a row: back off */
 
     /* the open envelope, as last seen */
     struct {
@@ -382,7 +384,8 @@ static void on_built(void *arg, int status, const nova_pg_result *res)
     lane->signed_tx.envelope_b64 = NULL;
     ri->st->signed_tx_free(&lane->signed_tx);
     lane->cur.seq = lane->next_seq;
-    lane->cur.max_time = ri->host->now_ms(ri->host) / 1000 + ri->cfg->tx_timeout_ms / 1000;
+    lane->cur.max_time =
+        ri->host->now_ms(ri->host) / 1000 + lane->net_ahead_s + ri->cfg->tx_timeout_ms / 1000;
     lane->cur.latest_close = -1;
     ri->host->metric_observe(ri->m_batch, NULL, (double)lane->build_n);
     ri->host->metric_set(ri->m_open, NULL, 1);
@@ -435,7 +438,9 @@ static void on_claimed(void *arg, int status, const nova_pg_result *res)
         nova__ri_memo_batch(lane->build_id, memo);
     char asset[96];
     snprintf(asset, sizeof asset, "%s:%s", ri->cfg->asset_code, ri->cfg->asset_issuer);
-    int64_t now_s = ri->host->now_ms(ri->host) / 1000;
+    /* The network's clock decides validity: when its ledgers closed later
+     * than our clock says (seen in GET /), count from theirs. */
+    int64_t now_s = ri->host->now_ms(ri->host) / 1000 + lane->net_ahead_s;
     int64_t max_time = now_s + ri->cfg->tx_timeout_ms / 1000;
     const char *signers[] = {ri->cfg->distribution_secret};
     struct nova_stellar_payment_tx tx = {
@@ -560,15 +565,15 @@ static const char SQL_SPLIT[] =
 /* $4: the submit_attempts the decision was made on (-1: any); $5/$6 the
  * payments' new status and error. The sequence is reloaded afterwards. */
 static const char SQL_RELEASE[] =
-    "WITH t AS (UPDATE nova_worker_stellar_txs SET status = $2, result_code = $3, "
-    "resolved_at = now(), updated_at = now() WHERE id = $1 AND status IN ('prepared', "
+    "WITH t AS (UPDATE nova_worker_stellar_txs SET status = $2::text, result_code = $3::text, "
+    "resolved_at = now(), updated_at = now() WHERE id = $1::bigint AND status IN ('prepared', "
     "'submitted') AND ($4::int < 0 OR submit_attempts = $4::int) RETURNING id), "
-    "p AS (UPDATE nova_worker_payments SET status = $5, error_message = $6, "
-    "stellar_tx_id = CASE WHEN $5 = 'pending' THEN NULL ELSE stellar_tx_id END, "
-    "op_index = CASE WHEN $5 = 'pending' THEN NULL ELSE op_index END, updated_at = now() "
+    "p AS (UPDATE nova_worker_payments SET status = $5::text, error_message = $6::text, "
+    "stellar_tx_id = CASE WHEN $5::text = 'pending' THEN NULL ELSE stellar_tx_id END, "
+    "op_index = CASE WHEN $5::text = 'pending' THEN NULL ELSE op_index END, updated_at = now() "
     "WHERE stellar_tx_id IN (SELECT id FROM t) RETURNING id), "
     "l AS (UPDATE nova_worker_lanes SET next_seq = NULL, updated_at = now() "
-    "WHERE source_account = $7 AND EXISTS (SELECT 1 FROM t) RETURNING 1) "
+    "WHERE source_account = $7::text AND EXISTS (SELECT 1 FROM t) RETURNING 1) "
     "SELECT (SELECT count(*) FROM t), (SELECT count(*) FROM p)";
 
 static void on_resolved(void *arg, int status, const nova_pg_result *res)
@@ -579,7 +584,10 @@ static void on_resolved(void *arg, int status, const nova_pg_result *res)
     cur_clear(lane);
     lane->ri->host->metric_set(lane->ri->m_open, NULL, 0);
     nova__ri_poke_waiters(lane->ri);
-    schedule(lane, 0);
+    /* Rejections in a row (fee too low, bad key, clock) would otherwise
+     * rebuild and resend as fast as Horizon answers. */
+    int s = lane->reject_streak;
+    schedule(lane, s == 0 ? 0 : (100LL << (s > 6 ? 6 : s)));
 }
 
 static void count_submit(struct ri_lane *lane, const char *result)
@@ -595,6 +603,7 @@ static void confirm(struct ri_lane *lane)
     snprintf(ledger, sizeof ledger, "%" PRId64, lane->cur.ledger);
     lane->seq_known = true;
     lane->next_seq = lane->cur.seq + 1;
+    lane->reject_streak = 0;
     count_submit(lane, "success");
     LOG(lane, NOVA_LOG_INFO, "lane: envelope %" PRId64 " confirmed in ledger %" PRId64 ": %s",
         lane->cur.id, lane->cur.ledger, lane->cur.hash);
@@ -646,6 +655,8 @@ static void release(struct ri_lane *lane, const char *tx_status, const char *cod
     snprintf(id, sizeof id, "%" PRId64, lane->cur.id);
     snprintf(guard, sizeof guard, "%d", attempts_guard);
     lane->seq_known = false;
+    if (strcmp(tx_status, "expired") != 0)
+        lane->reject_streak++;
     count_submit(lane, strcmp(tx_status, "expired") == 0 ? "expired" : "rejected");
     LOG(lane, NOVA_LOG_WARN, "lane: envelope %" PRId64 " %s (%s): payments %s", lane->cur.id,
         tx_status, code, pay_status);
@@ -735,6 +746,10 @@ static void on_latest(void *arg, int64_t close_time)
         return;
     }
     lane->cur.latest_close = close_time;
+    if (close_time > 0) {
+        int64_t ahead = close_time - lane->ri->host->now_ms(lane->ri->host) / 1000;
+        lane->net_ahead_s = ahead > 0 ? ahead : 0;
+    }
     enum ri_action a = nova__ri_decide(&(struct ri_envelope_view){
         .submit_attempts = lane->cur.submit_attempts,
         .rejected = lane->cur.rejected,

@@ -184,8 +184,8 @@ ri_start_worker() {
 ri_stop_worker() {
     sig=${1:-TERM}
     [ -n "${RI_WORKER_PID:-}" ] || return 0
-    kill -"$sig" "$RI_WORKER_PID" 2>/dev/null
-    wait "$RI_WORKER_PID" 2>/dev/null
+    kill -"$sig" "$RI_WORKER_PID" 2>/dev/null || true
+    wait "$RI_WORKER_PID" 2>/dev/null || true
     RI_WORKER_PID=
 }
 
