@@ -148,4 +148,5 @@ n=$(ri_psql -c "SELECT count(*) FROM nova_worker_stellar_txs WHERE status = 'fai
 [ "$n" -ge 1 ] || fail "underfunded: no envelope was included as failed"
 wait_dlq 25
 
+ri_finish_worker || fail "worker shutdown"
 echo "e2e_basic: ok"

@@ -88,4 +88,5 @@ ri_wait_settled 60 || fail "expired envelope not replaced"
 n=$(ri_psql -c "SELECT count(*) FROM nova_worker_stellar_txs WHERE status = 'expired'")
 [ "$n" -ge 1 ] || fail "no envelope was declared expired"
 ri_check --expect-confirmed "$((COUNT + 5))" --expect-failed 0 || fail "exactly-once after expiry"
+ri_finish_worker || fail "worker shutdown"
 echo "e2e_faults: ok"

@@ -220,3 +220,18 @@ ri_check() {
         >"$RI_TMP/db.json"
     node "$RI_SRC/tests/reward/check.js" "$RI_HORIZON" "$RI_TMP/db.json" "$@"
 }
+
+# Stops the worker with SIGTERM and fails unless it exited 0 without a
+# sanitizer report (ASan/UBSan/LSan write to its stderr, the worker log).
+ri_finish_worker() {
+    [ -n "${RI_WORKER_PID:-}" ] || return 0
+    kill -TERM "$RI_WORKER_PID" 2>/dev/null || true
+    rc=0
+    wait "$RI_WORKER_PID" 2>/dev/null || rc=$?
+    RI_WORKER_PID=
+    [ "$rc" = 0 ] || { echo "reward: worker exited $rc after SIGTERM" >&2; return 1; }
+    if grep -E 'Sanitizer|runtime error:' "$RI_TMP/worker.log" >&2; then
+        echo "reward: sanitizer report in the worker log" >&2
+        return 1
+    fi
+}
