@@ -47,6 +47,10 @@ admin /_admin/faults '{"faults":[
 ri_issue "$COUNT" 1 >"$RI_TMP/issuances.json"
 ri_enqueue --attempts 10 --backoff 300 <"$RI_TMP/issuances.json" >/dev/null
 ri_start_worker
+# A second worker of the fleet, never killed: it queues payments for its
+# jobs and takes the lane over whenever the first one dies holding it.
+"$RI_BUILD/nova-worker" run -c "$RI_TMP/nova-worker.conf" >"$RI_TMP/worker2.log" 2>&1 &
+WORKER2=$!
 
 # SIGKILL at random moments while work remains, then restart.
 for k in $(seq "$KILLS"); do
@@ -89,4 +93,10 @@ n=$(ri_psql -c "SELECT count(*) FROM nova_worker_stellar_txs WHERE status = 'exp
 [ "$n" -ge 1 ] || fail "no envelope was declared expired"
 ri_check --expect-confirmed "$((COUNT + 5))" --expect-failed 0 || fail "exactly-once after expiry"
 ri_finish_worker || fail "worker shutdown"
+kill -TERM "$WORKER2"
+rc=0
+wait "$WORKER2" || rc=$?
+[ "$rc" = 0 ] || fail "second worker exited $rc"
+! grep -E 'Sanitizer|runtime error:' "$RI_TMP/worker2.log" || fail "sanitizer report (second worker)"
+grep -q 'lease acquired' "$RI_TMP/worker2.log" || fail "the second worker never took the lane over"
 echo "e2e_faults: ok"
