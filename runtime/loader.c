@@ -1,5 +1,6 @@
 #include "config.h"
 #include "loader.h"
+#include "pg_pool.h"
 #include "conf.h"
 
 #include <dlfcn.h>
@@ -213,6 +214,10 @@ void nova__plugin_shutdown(struct nova__plugin *p)
         return;
     nova__host_release(&p->host);
     p->desc.shutdown(p->state);
+    /* Statements still running belong to code about to be unloaded: their
+     * callbacks must never run (leases are rolled back and logged). */
+    if (p->host.services != NULL && p->host.services->pg != NULL)
+        (void)nova__pg_pool_release_owner(p->host.services->pg, &p->host.host, false);
     p->state = NULL;
     p->initialized = false;
 }

@@ -997,7 +997,9 @@ static void on_depth(void *arg, int status, const struct nova_redis_reply *reply
 static void on_depth_timer(void *arg)
 {
     struct ri *ri = arg;
-    if (!NOVA_HOST_HAS(ri->host, redis))
+    /* Nothing new once draining: a reply arriving after unload would run
+     * code that is gone (plugin Redis commands are not tracked per owner). */
+    if (!NOVA_HOST_HAS(ri->host, redis) || ri->stopping)
         return;
     char key[256];
     snprintf(key, sizeof key, "%s:%s:wait", ri->cfg->queue_prefix, ISSUE_QUEUE);

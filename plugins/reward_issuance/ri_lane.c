@@ -13,6 +13,8 @@
 struct ri_lane {
     struct ri *ri;
     nova_timer *timer;
+    nova_timer *lease_timer; /* renews the lease while a long chain runs */
+    bool lease_busy;
     bool busy;    /* a chain of steps is running */
     bool closing; /* shutdown: do nothing more */
     bool owned;   /* lease held as of the last renewal */
@@ -165,6 +167,35 @@ static void on_lease(void *arg, int status, const nova_pg_result *res)
         lane->seq_known = true;
     }
     load_open(lane);
+}
+
+/* The repeating renewal: a submission may take longer than the lease
+ * (Horizon's 30 s), and the lease must not lapse under it. */
+static void on_lease_tick_done(void *arg, int status, const nova_pg_result *res)
+{
+    struct ri_lane *lane = arg;
+    lane->lease_busy = false;
+    if (status != 0 || lane->closing)
+        return;
+    if (lane->ri->pg->ntuples(res) == 1) {
+        lane->lease_renewed_ms = lane->ri->host->now_ms(lane->ri->host);
+    } else if (lane->owned) {
+        LOG(lane, NOVA_LOG_WARN, "lane %s: lease lost to another worker", lane->ri->source);
+        lane->owned = false;
+    }
+}
+
+static void on_lease_tick(void *arg)
+{
+    struct ri_lane *lane = arg;
+    struct ri *ri = lane->ri;
+    if (lane->closing || lane->lease_busy || !lane->owned)
+        return;
+    char ms[32];
+    snprintf(ms, sizeof ms, "%" PRId64, ri->cfg->lease_ms);
+    const char *p[] = {ri->source, ri->owner, ms};
+    if (ri->pg->query(ri->host, SQL_LEASE, 3, p, on_lease_tick_done, lane) == 0)
+        lane->lease_busy = true;
 }
 
 static void step(struct ri_lane *lane)
@@ -837,6 +868,8 @@ int nova__ri_lane_start(struct ri *ri, struct ri_lane **out)
         return -ENOMEM;
     lane->ri = ri;
     lane->cur.latest_close = -1;
+    uint64_t every = (uint64_t)(ri->cfg->lease_ms / 3 > 0 ? ri->cfg->lease_ms / 3 : 1);
+    lane->lease_timer = ri->host->timer_start(ri->host, every, every, on_lease_tick, lane);
     *out = lane;
     schedule(lane, 0);
     return 0;
@@ -855,6 +888,7 @@ void nova__ri_lane_close(struct ri_lane *lane)
     /* Called from shutdown(): the host already stopped the timer. */
     lane->closing = true;
     lane->timer = NULL;
+    lane->lease_timer = NULL;
 }
 
 void nova__ri_lane_free(struct ri_lane *lane)
