@@ -40,8 +40,8 @@ static redisContext *connect_redis(const struct nova__config *cfg)
     redisReply *r;
     struct timeval tv;
     int64_t ms = cfg->redis.connect_timeout_ms > 0 ? cfg->redis.connect_timeout_ms : 5000;
-    if (nova__redis_url_parse(cfg->redis.url ? cfg->redis.url : "redis://127.0.0.1:6379", &t,
-                              err, sizeof(err)) < 0) {
+    if (nova__redis_url_parse(cfg->redis.url ? cfg->redis.url : "redis://127.0.0.1:6379", &t, err,
+                              sizeof(err)) < 0) {
         fprintf(stderr, "nova-worker queue: %s\n", err);
         return NULL;
     }
@@ -60,8 +60,7 @@ static redisContext *connect_redis(const struct nova__config *cfg)
         r = t.username ? redisCommand(c, "AUTH %s %s", t.username, t.password)
                        : redisCommand(c, "AUTH %s", t.password);
         if (!r || r->type == REDIS_REPLY_ERROR) {
-            fprintf(stderr, "nova-worker queue: Redis AUTH failed: %s\n",
-                    r ? r->str : c->errstr);
+            fprintf(stderr, "nova-worker queue: Redis AUTH failed: %s\n", r ? r->str : c->errstr);
             freeReplyObject(r);
             redisFree(c);
             nova__redis_target_free(&t);
@@ -92,8 +91,8 @@ static long long now_ms(void)
 static int queue_stats_one(redisContext *c, const char *prefix, const char *queue)
 {
     static const char *const lists[] = {"wait", "paused", "active", NULL};
-    static const char *const sets[] = {"prioritized", "delayed", "completed", "failed",
-                                       "waiting-children", NULL};
+    static const char *const sets[] = {"prioritized", "delayed",          "completed",
+                                       "failed",      "waiting-children", NULL};
     printf("%s:", queue);
     for (int i = 0; lists[i]; i++) {
         redisReply *r = redisCommand(c, "LLEN %s:%s:%s", prefix, queue, lists[i]);
@@ -169,8 +168,8 @@ static int parse_i64(const char *what, const char *s, long long *out)
 
 static int cmd_add(redisContext *c, const char *prefix, int argc, char **argv)
 {
-    struct nova_job_options o = {.struct_size = sizeof(o), .remove_on_complete = -1,
-                                 .remove_on_fail = -1};
+    struct nova_job_options o = {
+        .struct_size = sizeof(o), .remove_on_complete = -1, .remove_on_fail = -1};
     const char *pos[3];
     int npos = 0;
     char base[1024], meta[1040], err[256], now[24], delay[24];
@@ -190,8 +189,7 @@ static int cmd_add(redisContext *c, const char *prefix, int argc, char **argv)
                 return 2;
             o.attempts = (int)v;
         } else if (argv[i][0] == '-' && argv[i][1] == '-') {
-            fprintf(stderr, "nova-worker queue add: unknown or incomplete option '%s'\n",
-                    argv[i]);
+            fprintf(stderr, "nova-worker queue add: unknown or incomplete option '%s'\n", argv[i]);
             return 2;
         } else if (npos < 3) {
             pos[npos++] = argv[i];
@@ -223,8 +221,9 @@ static int cmd_add(redisContext *c, const char *prefix, int argc, char **argv)
     snprintf(now, sizeof(now), "%lld", now_ms());
     snprintf(delay, sizeof(delay), "%lld", (long long)o.delay_ms);
     {
-        const char *av[] = {"EVAL", nova__lua_add, "1", meta, base, now, pos[1], data, ojson,
-                            o.job_id ? o.job_id : "", delay, "0", "0"};
+        const char *av[] = {"EVAL", nova__lua_add, "1",  meta,  base,
+                            now,    pos[1],        data, ojson, o.job_id ? o.job_id : "",
+                            delay,  "0",           "0"};
         r = redisCommandArgv(c, 13, av, NULL);
     }
     free(ojson);
@@ -321,21 +320,25 @@ int nova__cmd_queue(const struct nova__config *cfg, int argc, char **argv)
         const char *name, *help;
         int (*fn)(redisContext *, const char *, int, char **);
     } cmds[] = {
-        {"stats", "usage: nova-worker queue stats [QUEUE...]\n\nPrints the number of jobs "
-                  "per state (waiting, paused, active, prioritized,\ndelayed, completed, "
-                  "failed, waiting-children) for each queue, or for\nevery queue under the "
-                  "configured prefix when none is named.\n",
+        {"stats",
+         "usage: nova-worker queue stats [QUEUE...]\n\nPrints the number of jobs "
+         "per state (waiting, paused, active, prioritized,\ndelayed, completed, "
+         "failed, waiting-children) for each queue, or for\nevery queue under the "
+         "configured prefix when none is named.\n",
          cmd_stats},
-        {"add", "usage: nova-worker queue add QUEUE NAME JSON [--job-id ID] [--delay MS] "
-                "[--attempts N]\n\nAdds a job exactly as Node's queue.add() would and prints "
-                "its id.\nA custom --job-id that already exists is reported as a duplicate.\n",
+        {"add",
+         "usage: nova-worker queue add QUEUE NAME JSON [--job-id ID] [--delay MS] "
+         "[--attempts N]\n\nAdds a job exactly as Node's queue.add() would and prints "
+         "its id.\nA custom --job-id that already exists is reported as a duplicate.\n",
          cmd_add},
-        {"failed", "usage: nova-worker queue failed QUEUE\n\nLists failed jobs: id, attempts "
-                   "made and failure reason, oldest first.\n",
+        {"failed",
+         "usage: nova-worker queue failed QUEUE\n\nLists failed jobs: id, attempts "
+         "made and failure reason, oldest first.\n",
          cmd_failed},
-        {"retry", "usage: nova-worker queue retry QUEUE [JOB_ID...]\n\nMoves the given failed "
-                  "jobs (or up to 1000 of the oldest when none is\ngiven) back to wait. Exit "
-                  "status 1 when none of the given ids was failed.\n",
+        {"retry",
+         "usage: nova-worker queue retry QUEUE [JOB_ID...]\n\nMoves the given failed "
+         "jobs (or up to 1000 of the oldest when none is\ngiven) back to wait. Exit "
+         "status 1 when none of the given ids was failed.\n",
          cmd_retry},
     };
     redisContext *c;

@@ -9,11 +9,14 @@
 #include <string.h>
 #include <unistd.h>
 #include <cjson/cJSON.h>
+#include <uv.h>
 #include <sodium.h>
 #include "cmd_stellar.h"
 #include "conf.h"
 #include "stellar.h"
+#include "http_client.h"
 #include "stellar_amount.h"
+#include "stellar_client.h"
 #include "stellar_scval.h"
 #include "stellar_strkey.h"
 #include "stellar_tx.h"
@@ -425,6 +428,162 @@ static int cmd_decode_result(const struct nova__config *cfg, int argc, char **ar
     return print_json(cmd, json);
 }
 
+static void add_muxed(cJSON *o, const char *key, const struct nova__muxed_account *a)
+{
+    char text[NOVA_STRKEY_MAX];
+    nova__strkey_encode_muxed(a, text, sizeof(text));
+    cJSON_AddStringToObject(o, key, text);
+}
+
+/* Which key made a signature: the transaction source or an operation
+ * source whose hint matches and whose key verifies it. */
+static bool signed_by(const struct nova__stellar_signature *sig, const uint8_t key[32],
+                      const uint8_t hash[32])
+{
+    return memcmp(sig->hint, key + 28, 4) == 0 &&
+           crypto_sign_verify_detached(sig->sig, hash, 32, key) == 0;
+}
+
+static cJSON *envelope_json(const struct nova__stellar_envelope *env, const char *passphrase)
+{
+    const struct nova__stellar_tx *tx = &env->tx;
+    char num[32], hex[65];
+    uint8_t hash[32];
+    cJSON *o = cJSON_CreateObject();
+    if (o == NULL)
+        return NULL;
+    if (passphrase != NULL) {
+        nova__stellar_tx_hash(passphrase, env->tx_xdr, env->tx_len, hash);
+        nova__hex_encode(hash, 32, hex);
+        cJSON_AddStringToObject(o, "hash", hex);
+    }
+    add_muxed(o, "source", &tx->source);
+    cJSON_AddNumberToObject(o, "fee", tx->fee);
+    snprintf(num, sizeof(num), "%" PRId64, tx->seq_num);
+    cJSON_AddStringToObject(o, "sequence", num);
+    if (tx->has_time_bounds) {
+        cJSON *tb = cJSON_AddObjectToObject(o, "time_bounds");
+        snprintf(num, sizeof(num), "%" PRIu64, tx->min_time);
+        cJSON_AddStringToObject(tb, "min_time", num);
+        snprintf(num, sizeof(num), "%" PRIu64, tx->max_time);
+        cJSON_AddStringToObject(tb, "max_time", num);
+    } else {
+        cJSON_AddNullToObject(o, "time_bounds");
+    }
+    cJSON *memo = cJSON_AddObjectToObject(o, "memo");
+    static const char *const memo_types[] = {"none", "text", "id", "hash", "return"};
+    cJSON_AddStringToObject(memo, "type", memo_types[tx->memo.type]);
+    if (tx->memo.type == NOVA_MEMO_TEXT) {
+        char text[NOVA_STELLAR_MEMO_TEXT_MAX + 1];
+        memcpy(text, tx->memo.text, tx->memo.text_len);
+        text[tx->memo.text_len] = '\0';
+        if (strlen(text) == tx->memo.text_len) {
+            cJSON_AddStringToObject(memo, "value", text);
+        } else {
+            nova__hex_encode(tx->memo.text, tx->memo.text_len, hex);
+            cJSON_AddStringToObject(memo, "value_hex", hex);
+        }
+    } else if (tx->memo.type == NOVA_MEMO_ID) {
+        snprintf(num, sizeof(num), "%" PRIu64, tx->memo.id);
+        cJSON_AddStringToObject(memo, "value", num);
+    } else if (tx->memo.type != NOVA_MEMO_NONE) {
+        nova__hex_encode(tx->memo.hash, 32, hex);
+        cJSON_AddStringToObject(memo, "value", hex);
+    }
+    cJSON *ops = cJSON_AddArrayToObject(o, "operations");
+    for (size_t i = 0; i < tx->op_count; i++) {
+        const struct nova__stellar_payment_op *op = &tx->ops[i];
+        cJSON *j = cJSON_CreateObject();
+        char amount[NOVA_AMOUNT_MAX], issuer[NOVA_STRKEY_MAX], asset[NOVA_STRKEY_MAX + 14];
+        cJSON_AddItemToArray(ops, j);
+        cJSON_AddStringToObject(j, "type", "payment");
+        if (op->has_source)
+            add_muxed(j, "source", &op->source);
+        add_muxed(j, "destination", &op->destination);
+        if (op->asset.type == NOVA__ASSET_NATIVE) {
+            cJSON_AddStringToObject(j, "asset", "native");
+        } else {
+            nova__strkey_encode(NOVA_STRKEY_ACCOUNT, op->asset.issuer, 32, issuer, sizeof(issuer));
+            snprintf(asset, sizeof(asset), "%s:%s", op->asset.code, issuer);
+            cJSON_AddStringToObject(j, "asset", asset);
+        }
+        nova__amount_format(op->amount, amount, sizeof(amount));
+        cJSON_AddStringToObject(j, "amount", amount);
+    }
+    cJSON *sigs = cJSON_AddArrayToObject(o, "signatures");
+    for (size_t i = 0; i < env->sig_count; i++) {
+        cJSON *j = cJSON_CreateObject();
+        cJSON_AddItemToArray(sigs, j);
+        nova__hex_encode(env->sigs[i].hint, 4, hex);
+        cJSON_AddStringToObject(j, "hint", hex);
+        if (passphrase == NULL)
+            continue;
+        const uint8_t *signer = NULL;
+        if (signed_by(&env->sigs[i], tx->source.key, hash))
+            signer = tx->source.key;
+        for (size_t k = 0; signer == NULL && k < tx->op_count; k++)
+            if (tx->ops[k].has_source && signed_by(&env->sigs[i], tx->ops[k].source.key, hash))
+                signer = tx->ops[k].source.key;
+        if (signer != NULL) {
+            char g[NOVA_STRKEY_MAX];
+            nova__strkey_encode(NOVA_STRKEY_ACCOUNT, signer, 32, g, sizeof(g));
+            cJSON_AddStringToObject(j, "signer", g);
+        } else {
+            cJSON_AddNullToObject(j, "signer");
+        }
+    }
+    return o;
+}
+
+static int cmd_decode_envelope(const struct nova__config *cfg, int argc, char **argv)
+{
+    static const char *const cmd = "decode-envelope";
+    const char *passphrase = NULL, *b64 = NULL;
+    char err[256];
+    for (int i = 1; i < argc; i++) {
+        const char *v;
+        int m;
+        if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+            puts("Usage: nova-worker stellar decode-envelope [--network-passphrase P] "
+                 "ENVELOPE_BASE64\n"
+                 "Prints a v1 envelope of payments as JSON. With the passphrase (or the\n"
+                 "config's network) it adds the transaction hash and, per signature, the\n"
+                 "source account whose key verifies it (null when none does).");
+            return 0;
+        }
+        if ((m = option(argc, argv, &i, "--network-passphrase", &v)) != 0) {
+            if (m < 0)
+                return usage_error(cmd, "--network-passphrase needs a value");
+            passphrase = v;
+            continue;
+        }
+        if (argv[i][0] == '-' || b64 != NULL)
+            return usage_error(cmd, "unexpected argument \"%s\"", argv[i]);
+        b64 = argv[i];
+    }
+    if (b64 == NULL)
+        return usage_error(cmd, "expected one base64 TransactionEnvelope");
+    if (passphrase == NULL && cfg != NULL)
+        passphrase = cfg->stellar.network_passphrase;
+    if (sodium_init() < 0)
+        return failure(cmd, "libsodium could not be initialised");
+    uint8_t *raw;
+    size_t len;
+    if (nova__b64_decode(b64, &raw, &len) < 0)
+        return failure(cmd, "the envelope is not valid base64");
+    struct nova__stellar_envelope env;
+    if (nova__stellar_envelope_decode(raw, len, &env, err, sizeof(err)) < 0) {
+        free(raw);
+        return failure(cmd, "%s", err);
+    }
+    cJSON *json = envelope_json(&env, passphrase);
+    nova__stellar_envelope_free(&env);
+    free(raw);
+    if (json == NULL)
+        return failure(cmd, "out of memory");
+    return print_json(cmd, json);
+}
+
 static int cmd_decode_scval(const struct nova__config *cfg, int argc, char **argv)
 {
     static const char *const cmd = "decode-scval";
@@ -447,11 +606,275 @@ static int cmd_decode_scval(const struct nova__config *cfg, int argc, char **arg
     return 0;
 }
 
+/* ---- check: the [stellar] section against the live network -------------- */
+
+/* Stellar's base reserve (protocol constant since 2019): 0.5 XLM. */
+#define BASE_RESERVE_STROOPS 5000000
+
+struct check {
+    const struct nova__config *cfg;
+    uv_loop_t loop;
+    struct nova__http_client *http;
+    struct nova__stellar_client *sc;
+    int errors;
+    int step;
+    bool issuer_ok, dist_ok;
+    char dist[NOVA_STRKEY_MAX];
+};
+
+static void check_line(struct check *ck, bool ok, const char *fmt, ...) NOVA_PRINTF(3, 4);
+static void check_line(struct check *ck, bool ok, const char *fmt, ...)
+{
+    va_list ap;
+    fputs(ok ? "ok: " : "error: ", stdout);
+    va_start(ap, fmt);
+    vprintf(fmt, ap);
+    va_end(ap);
+    fputc('\n', stdout);
+    if (!ok)
+        ck->errors++;
+}
+
+static void check_next(struct check *ck);
+
+static void check_root(void *arg, const struct nova_stellar_status *st,
+                       const struct nova_stellar_ledger *l)
+{
+    struct check *ck = arg;
+    const struct nova__stellar_config *s = &ck->cfg->stellar;
+    if (st->error != 0) {
+        check_line(ck, false, "Horizon %s: %s", s->horizon_url, st->message);
+    } else if (strcmp(l->network_passphrase, s->network_passphrase) != 0) {
+        check_line(ck, false,
+                   "Horizon %s serves the network \"%s\", but [stellar] network is \"%s\"",
+                   s->horizon_url, l->network_passphrase, s->network_passphrase);
+    } else {
+        check_line(ck, true, "Horizon %s serves \"%s\" (latest ledger %" PRIu32 ")", s->horizon_url,
+                   l->network_passphrase, l->sequence);
+    }
+    check_next(ck);
+}
+
+static void check_issuer(void *arg, const struct nova_stellar_status *st,
+                         const struct nova_stellar_account *a)
+{
+    struct check *ck = arg;
+    const char *issuer = ck->cfg->stellar.asset_issuer;
+    if (st->error == -ENOENT)
+        check_line(ck, false, "issuer account %s does not exist", issuer);
+    else if (st->error != 0)
+        check_line(ck, false, "issuer account %s: %s", issuer, st->message);
+    else
+        check_line(ck, true, "issuer account %s exists", issuer);
+    check_next(ck);
+}
+
+static void check_distribution(void *arg, const struct nova_stellar_status *st,
+                               const struct nova_stellar_account *a)
+{
+    struct check *ck = arg;
+    const struct nova__stellar_config *s = &ck->cfg->stellar;
+    char amount[NOVA_AMOUNT_MAX], reserve[NOVA_AMOUNT_MAX];
+    if (st->error == -ENOENT) {
+        check_line(ck, false, "distribution account %s does not exist (fund it first)", ck->dist);
+        check_next(ck);
+        return;
+    }
+    if (st->error != 0) {
+        check_line(ck, false, "distribution account %s: %s", ck->dist, st->message);
+        check_next(ck);
+        return;
+    }
+    check_line(ck, true, "distribution account %s exists (sequence %" PRId64 ")", ck->dist,
+               a->sequence);
+    int64_t min = (2 + (int64_t)a->subentry_count) * BASE_RESERVE_STROOPS;
+    int64_t margin = 100 * (s->base_fee > 0 ? s->base_fee : 100); /* fees of 100 transactions */
+    nova__amount_format(a->native_balance, amount, sizeof(amount));
+    nova__amount_format(min, reserve, sizeof(reserve));
+    check_line(ck, a->native_balance - min >= margin,
+               "distribution account holds %s XLM (minimum balance %s XLM%s)", amount, reserve,
+               a->native_balance - min >= margin ? "" : ": not enough left to pay fees");
+    const struct nova_stellar_trustline *tl = NULL;
+    for (size_t i = 0; i < a->trustline_count; i++)
+        if (strcmp(a->trustlines[i].asset_code, s->asset_code) == 0 &&
+            strcmp(a->trustlines[i].asset_issuer, s->asset_issuer) == 0)
+            tl = &a->trustlines[i];
+    if (tl == NULL) {
+        check_line(ck, false, "distribution account has no trustline for %s:%s", s->asset_code,
+                   s->asset_issuer);
+    } else if (!tl->authorized) {
+        check_line(ck, false, "distribution account's %s trustline is not authorized by the issuer",
+                   s->asset_code);
+    } else {
+        nova__amount_format(tl->balance, amount, sizeof(amount));
+        check_line(ck, tl->balance > 0, "distribution account holds %s %s", amount, s->asset_code);
+    }
+    check_next(ck);
+}
+
+static void check_rpc(void *arg, const struct nova_stellar_status *st,
+                      const struct nova_stellar_rpc_health *h)
+{
+    struct check *ck = arg;
+    const char *url = ck->cfg->stellar.soroban_rpc_url;
+    if (st->error != 0)
+        check_line(ck, false, "Stellar RPC %s: %s", url, st->message);
+    else
+        check_line(ck, strcmp(h->status, "healthy") == 0,
+                   "Stellar RPC %s is %s (latest ledger %" PRIu32 ")", url, h->status,
+                   h->latest_ledger);
+    check_next(ck);
+}
+
+/* Runs the next network step; ends the loop after the last one. */
+static void check_next(struct check *ck)
+{
+    char err[300] = "";
+    int rc = 0;
+    switch (ck->step++) {
+    case 0:
+        rc = nova__stellar_latest_ledger(ck->sc, NULL, check_root, ck, err, sizeof(err));
+        break;
+    case 1:
+        if (!ck->issuer_ok)
+            return check_next(ck);
+        rc = nova__stellar_load_account(ck->sc, NULL, ck->cfg->stellar.asset_issuer, check_issuer,
+                                        ck, err, sizeof(err));
+        break;
+    case 2:
+        if (!ck->dist_ok)
+            return check_next(ck);
+        rc = nova__stellar_load_account(ck->sc, NULL, ck->dist, check_distribution, ck, err,
+                                        sizeof(err));
+        break;
+    case 3:
+        if (ck->cfg->stellar.soroban_rpc_url == NULL || !ck->cfg->stellar.soroban_rpc_url[0])
+            return check_next(ck);
+        rc = nova__stellar_rpc_health(ck->sc, NULL, check_rpc, ck, err, sizeof(err));
+        break;
+    default:
+        nova__stellar_client_close(ck->sc, NULL, NULL);
+        nova__http_client_close(ck->http, NULL, NULL);
+        ck->sc = NULL;
+        ck->http = NULL;
+        return;
+    }
+    if (rc < 0) {
+        check_line(ck, false, "cannot start step %d: %s", ck->step, err[0] ? err : strerror(-rc));
+        check_next(ck);
+    }
+}
+
+static void check_help(FILE *f)
+{
+    fputs("Usage: nova-worker stellar check [-c FILE]\n"
+          "\n"
+          "Checks the [stellar] section against the network: Horizon serves the\n"
+          "configured network passphrase; asset_issuer is a valid account id and the\n"
+          "account exists; the distribution account (from distribution_secret) exists,\n"
+          "holds XLM above its minimum balance and an authorized trustline for\n"
+          "asset_code:asset_issuer with a positive balance; the Stellar RPC (when\n"
+          "soroban_rpc_url is set) is healthy. Prints one line per finding, \"ok: ...\"\n"
+          "or \"error: ...\"; exits 0 only when every line is ok. Nothing is sent\n"
+          "that changes the network.\n",
+          f);
+}
+
+static int cmd_check(const struct nova__config *cfg, int argc, char **argv)
+{
+    static const char *const cmd = "check";
+    char e[300];
+    if (argc == 2 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {
+        check_help(stdout);
+        return 0;
+    }
+    if (argc != 1)
+        return usage_error(cmd, "unexpected argument \"%s\"", argv[1]);
+    if (cfg == NULL) {
+        const char *path =
+            getenv("NOVA_WORKER_CONFIG") ? getenv("NOVA_WORKER_CONFIG") : NOVA_CONFIG_FILE;
+        printf("error: no configuration: %s does not exist or is not readable (pass -c FILE)\n",
+               path);
+        return EXIT_FAILURE;
+    }
+    struct check *ck = calloc(1, sizeof(*ck));
+    if (ck == NULL)
+        return failure(cmd, "out of memory");
+    ck->cfg = cfg;
+    const struct nova__stellar_config *s = &cfg->stellar;
+    if (s->horizon_url == NULL || s->horizon_url[0] == '\0' || s->network_passphrase == NULL) {
+        check_line(ck, false, "[stellar] horizon_url and network must be set");
+        free(ck);
+        return EXIT_FAILURE;
+    }
+    if (s->asset_code == NULL || s->asset_code[0] == '\0') {
+        check_line(ck, false, "[stellar] asset_code is not set");
+    }
+    if (s->asset_issuer == NULL || s->asset_issuer[0] == '\0') {
+        check_line(ck, false, "[stellar] asset_issuer is not set");
+    } else if (nova__strkey_decode32(s->asset_issuer, NOVA_STRKEY_ACCOUNT, (uint8_t[32]){0}, e,
+                                     sizeof(e)) < 0) {
+        /* The value is not echoed: it might be a seed put in the wrong key. */
+        check_line(ck, false, "[stellar] asset_issuer is not an account id: %s", e);
+    } else if (s->asset_code != NULL && s->asset_code[0] != '\0') {
+        char asset[96];
+        struct nova__stellar_asset parsed;
+        snprintf(asset, sizeof(asset), "%s:%s", s->asset_code, s->asset_issuer);
+        if (nova__stellar_asset_parse(asset, &parsed, e, sizeof(e)) < 0) {
+            check_line(ck, false, "[stellar] asset %s: %s", asset, e);
+        } else {
+            check_line(ck, true, "asset %s (issuer is a valid account id)", asset);
+            ck->issuer_ok = true;
+        }
+    }
+    if (s->distribution_secret == NULL || s->distribution_secret[0] == '\0') {
+        check_line(ck, false, "[stellar] distribution_secret is not set");
+    } else if (nova__stellar_seed_to_account(s->distribution_secret, ck->dist, e, sizeof(e)) < 0) {
+        check_line(ck, false, "[stellar] distribution_secret: %s", e); /* never echoes it */
+    } else if (ck->issuer_ok && strcmp(ck->dist, s->asset_issuer) == 0) {
+        check_line(ck, false,
+                   "the distribution account %s is the asset issuer; pay from a "
+                   "separate account",
+                   ck->dist);
+    } else {
+        ck->dist_ok = ck->issuer_ok;
+        if (!ck->issuer_ok)
+            check_line(ck, true, "distribution account %s (trustline not checked)", ck->dist);
+    }
+
+    int rc = uv_loop_init(&ck->loop);
+    if (rc == 0)
+        rc = nova__http_client_new(&ck->loop, &cfg->http, &ck->http);
+    if (rc == 0) {
+        /* The check signs nothing: the client never gets the secret, and a
+         * bad issuer (already reported) must not stop the network checks. */
+        struct nova__stellar_config copy = *s;
+        copy.distribution_secret = NULL;
+        if (!ck->issuer_ok)
+            copy.asset_issuer = NULL;
+        rc = nova__stellar_client_new(&ck->loop, ck->http, &copy, &ck->sc);
+        if (rc != 0)
+            nova__http_client_close(ck->http, NULL, NULL);
+    }
+    if (rc != 0) {
+        check_line(ck, false, "cannot create the Stellar client: %s", strerror(-rc));
+    } else {
+        check_next(ck);
+    }
+    uv_run(&ck->loop, UV_RUN_DEFAULT);
+    uv_loop_close(&ck->loop);
+    int errors = ck->errors;
+    free(ck);
+    fflush(stdout);
+    return errors == 0 ? 0 : EXIT_FAILURE;
+}
+
 static const struct subcommand subcommands[] = {
     {"sign-payment", cmd_sign_payment, "build and sign a payment transaction (offline)"},
+    {"decode-envelope", cmd_decode_envelope, "decode a signed envelope, its hash and signers"},
     {"decode-result", cmd_decode_result, "decode a TransactionResult (result_xdr) to JSON"},
     {"decode-scval", cmd_decode_scval, "decode ScVal XDR (event topic/value) to JSON"},
-    /* Network commands (`check`) join this table with the Horizon/RPC client. */
+    {"check", cmd_check, "check the [stellar] section against Horizon and the RPC"},
 };
 
 static void help(FILE *f)

@@ -10,6 +10,7 @@
 #include "pg_pool.h"
 #include "queue.h"
 #include "sdnotify.h"
+#include "stellar_client.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -35,11 +36,21 @@ struct daemon {
     uv_timer_t watchdog, ready_timer;
     enum daemon_state state;
     bool notified_ready;
-    bool reloading;
     int exit_code;
-    int services_closing; /* asynchronous closes still running */
-    int plugins_draining; /* plugins whose jobs are finishing before unload */
-    bool finish_pending;  /* finish() waits for plugins_draining to reach 0 */
+    int services_closing;        /* asynchronous closes still running */
+    int plugins_draining;        /* plugins whose jobs are finishing before unload */
+    bool finish_pending;         /* finish() waits for plugins_draining to reach 0 */
+    struct column_check *checks; /* plugins waiting for their PostgreSQL column check */
+    bool stellar_probing;        /* a running plugin needs Horizon: it is part of /readyz */
+};
+
+/* A plugin whose required columns are being checked before its init(). */
+struct column_check {
+    struct column_check *next;
+    struct daemon *d;
+    struct nova__plugin *p;
+    uv_timer_t retry; /* re-checks while PostgreSQL is unreachable */
+    int attempts;
 };
 
 static nova_metric *metric_up;
@@ -56,10 +67,11 @@ static int services_open(struct daemon *d, char *err, size_t errlen)
         snprintf(err, errlen, "[http] cannot create the HTTP client: %s", strerror(-rc));
         return rc;
     }
-    if (cfg->redis.url != NULL && cfg->redis.url[0] != '\0') {
-        rc = nova__queue_engine_new(&d->loop, &cfg->redis, cfg->worker.name, &d->svc.queues);
+    if (cfg->stellar.horizon_url != NULL && cfg->stellar.horizon_url[0] != '\0') {
+        /* No traffic yet: Horizon is probed once a plugin that needs it runs. */
+        rc = nova__stellar_client_new(&d->loop, d->svc.http, &cfg->stellar, &d->svc.stellar);
         if (rc != 0) {
-            snprintf(err, errlen, "[redis] cannot start the queue engine: %s", strerror(-rc));
+            snprintf(err, errlen, "[stellar] cannot create the Stellar client: %s", strerror(-rc));
             return rc;
         }
     }
@@ -67,6 +79,13 @@ static int services_open(struct daemon *d, char *err, size_t errlen)
         rc = nova__pg_pool_new(&d->loop, &cfg->postgres, &d->svc.pg);
         if (rc != 0) {
             snprintf(err, errlen, "[postgres] cannot create the pool: %s", strerror(-rc));
+            return rc;
+        }
+    }
+    if (cfg->redis.url != NULL && cfg->redis.url[0] != '\0') {
+        rc = nova__queue_engine_new(&d->loop, &cfg->redis, cfg->worker.name, &d->svc.queues);
+        if (rc != 0) {
+            snprintf(err, errlen, "[redis] cannot start the queue engine: %s", strerror(-rc));
             return rc;
         }
     }
@@ -78,6 +97,10 @@ static bool services_ready(const struct daemon *d, const char **why)
     *why = NULL;
     if (d->svc.queues != NULL && !nova__queue_engine_connected(d->svc.queues))
         *why = "redis unreachable";
+    else if (d->svc.pg != NULL && !nova__pg_pool_ready(d->svc.pg))
+        *why = "postgres unreachable";
+    else if (d->stellar_probing && !nova__stellar_client_ready(d->svc.stellar))
+        *why = "stellar: Horizon unreachable or on another network";
     return *why == NULL;
 }
 
@@ -99,15 +122,21 @@ static void services_close(struct daemon *d)
         nova__queue_engine_free(d->svc.queues);
         d->svc.queues = NULL;
     }
-    if (d->svc.http != NULL) {
+    /* The Stellar client runs on the HTTP client: close it first. */
+    if (d->svc.stellar != NULL) {
         d->services_closing++;
-        nova__http_client_close(d->svc.http, service_closed, d);
-        d->svc.http = NULL;
+        nova__stellar_client_close(d->svc.stellar, service_closed, d);
+        d->svc.stellar = NULL;
     }
     if (d->svc.pg != NULL) {
         d->services_closing++;
         nova__pg_pool_close(d->svc.pg, service_closed, d);
         d->svc.pg = NULL;
+    }
+    if (d->svc.http != NULL) {
+        d->services_closing++;
+        nova__http_client_close(d->svc.http, service_closed, d);
+        d->svc.http = NULL;
     }
     service_closed(d);
 }
@@ -147,6 +176,123 @@ static void forget_plugin(struct daemon *d, struct nova__plugin *p)
 }
 
 /* Opens, configures and initialises one plugin. Errors are logged. */
+static void finish(struct daemon *d);
+
+static void plugin_failed(struct nova__plugin *p, const char *name, const char *err)
+{
+    struct nova__log_ctx lc = {.plugin = name};
+    nova__log(NOVA_LOG_ERROR, &lc, "%s", err);
+    nova__plugin_close(p);
+}
+
+/* init() and registration; the plugin is fully configured and checked. */
+static int init_plugin(struct daemon *d, struct nova__plugin *p)
+{
+    char err[NOVA_CONFIG_ERRMAX];
+    struct nova__plugin **grown = realloc(d->plugins, (d->plugin_count + 1) * sizeof d->plugins[0]);
+    if (grown == NULL) {
+        plugin_failed(p, p->name, "out of memory");
+        return -ENOMEM;
+    }
+    d->plugins = grown;
+    int rc = nova__plugin_init(p, &d->svc, err, sizeof err);
+    if (rc != 0) {
+        plugin_failed(p, p->name, err);
+        return rc;
+    }
+    d->plugins[d->plugin_count++] = p;
+    plugin_info_metric(p, 1);
+    if ((p->desc.requires & NOVA_REQUIRES_STELLAR) && d->svc.stellar != NULL && !d->stellar_probing)
+        d->stellar_probing = nova__stellar_client_probe(d->svc.stellar, 0) == 0;
+    struct nova__log_ctx lc = {.plugin = p->name};
+    nova__log(NOVA_LOG_INFO, &lc, "plugin %s %s started", p->name,
+              p->desc.version ? p->desc.version : "");
+    return 0;
+}
+
+static void column_check_closed(uv_handle_t *h)
+{
+    free(h->data);
+}
+
+static void column_check_end(struct column_check *cc)
+{
+    struct daemon *d = cc->d;
+    for (struct column_check **pp = &d->checks; *pp != NULL; pp = &(*pp)->next) {
+        if (*pp == cc) {
+            *pp = cc->next;
+            break;
+        }
+    }
+    d->plugins_draining--;
+    uv_close((uv_handle_t *)&cc->retry, column_check_closed);
+    if (d->finish_pending && d->plugins_draining == 0)
+        finish(d);
+}
+
+static void column_check_start(struct column_check *cc);
+
+static void column_check_retry(uv_timer_t *t)
+{
+    column_check_start(t->data);
+}
+
+static void column_check_done(void *arg, int status, const char *missing)
+{
+    struct column_check *cc = arg;
+    struct nova__plugin *p = cc->p;
+    char err[NOVA_CONFIG_ERRMAX];
+    const struct nova__plugin_section *still = nova__config_plugin(cc->d->cfg, p->name);
+    if (cc->d->state != STATE_RUNNING || status == -ECANCELED || still == NULL || !still->enabled) {
+        nova__plugin_close(p); /* stopping, or disabled by a reload meanwhile */
+    } else if (status == 0) {
+        init_plugin(cc->d, p);
+    } else if (status == -ENOENT) {
+        snprintf(err, sizeof err, "plugin %s: missing column(s) %s; run `nova-worker migrate`",
+                 p->name, missing ? missing : "?");
+        plugin_failed(p, p->name, err);
+    } else if (nova_pg_error_retryable(status)) {
+        /* PostgreSQL is not reachable yet: try again rather than refuse. */
+        struct nova__log_ctx lc = {.plugin = p->name};
+        if (cc->attempts++ == 0)
+            nova__log(NOVA_LOG_WARN, &lc,
+                      "cannot check the plugin's columns yet (%s); retrying until PostgreSQL "
+                      "answers",
+                      missing ? missing : strerror(-status));
+        uv_timer_start(&cc->retry, column_check_retry, 2000, 0);
+        return;
+    } else {
+        snprintf(err, sizeof err, "plugin %s: column check failed: %s", p->name,
+                 missing ? missing : strerror(-status));
+        plugin_failed(p, p->name, err);
+    }
+    column_check_end(cc);
+}
+
+static void column_check_start(struct column_check *cc)
+{
+    int rc =
+        nova__pg_check_columns(cc->d->svc.pg, cc->p->desc.required_columns, column_check_done, cc);
+    if (rc != 0) {
+        char err[NOVA_CONFIG_ERRMAX];
+        snprintf(err, sizeof err, "plugin %s: bad required_columns entry (%s)", cc->p->name,
+                 strerror(-rc));
+        plugin_failed(cc->p, cc->p->name, err);
+        column_check_end(cc);
+    }
+}
+
+static bool column_check_pending(const struct daemon *d, const char *name)
+{
+    for (const struct column_check *cc = d->checks; cc != NULL; cc = cc->next) {
+        if (strcmp(cc->p->name, name) == 0)
+            return true;
+    }
+    return false;
+}
+
+/* Opens, configures and checks one plugin, then initialises it (after the
+ * PostgreSQL column check when it declares columns). Errors are logged. */
 static int start_plugin(struct daemon *d, const struct nova__config *cfg,
                         const struct nova__plugin_section *section)
 {
@@ -157,29 +303,25 @@ static int start_plugin(struct daemon *d, const struct nova__config *cfg,
         rc = nova__plugin_configure(p, cfg, section, err, sizeof err);
     if (rc == 0)
         rc = nova__plugin_check_requires(p, &d->svc, err, sizeof err);
-    if (rc == 0) {
-        struct nova__plugin **grown =
-            realloc(d->plugins, (d->plugin_count + 1) * sizeof d->plugins[0]);
-        if (grown == NULL) {
-            rc = -ENOMEM;
-            snprintf(err, sizeof err, "plugin %s: out of memory", section->name);
-        } else {
-            d->plugins = grown;
-        }
-    }
-    if (rc == 0)
-        rc = nova__plugin_init(p, &d->svc, err, sizeof err);
     if (rc != 0) {
-        struct nova__log_ctx lc = {.plugin = section->name};
-        nova__log(NOVA_LOG_ERROR, &lc, "%s", err);
-        nova__plugin_close(p);
+        plugin_failed(p, section->name, err);
         return rc;
     }
-    d->plugins[d->plugin_count++] = p;
-    plugin_info_metric(p, 1);
-    struct nova__log_ctx lc = {.plugin = p->name};
-    nova__log(NOVA_LOG_INFO, &lc, "plugin %s %s started", p->name,
-              p->desc.version ? p->desc.version : "");
+    if (p->desc.required_columns == NULL || d->svc.pg == NULL)
+        return init_plugin(d, p);
+    struct column_check *cc = calloc(1, sizeof *cc);
+    if (cc == NULL) {
+        plugin_failed(p, p->name, "out of memory");
+        return -ENOMEM;
+    }
+    cc->d = d;
+    cc->p = p;
+    uv_timer_init(&d->loop, &cc->retry);
+    cc->retry.data = cc;
+    cc->next = d->checks;
+    d->checks = cc;
+    d->plugins_draining++;
+    column_check_start(cc);
     return 0;
 }
 
@@ -188,8 +330,6 @@ struct plugin_drain {
     struct nova__plugin *p;
     char *restart; /* plugin name to start again from the current config, or NULL */
 };
-
-static void finish(struct daemon *d);
 
 static void plugin_drained(void *arg)
 {
@@ -257,9 +397,14 @@ static void update_readiness(struct daemon *d)
     }
 }
 
+/* Readiness is polled quickly until the first READY=1 (start-up latency is
+ * what systemd and ops wait on), then twice a second. */
 static void on_ready_timer(uv_timer_t *t)
 {
-    update_readiness(t->data);
+    struct daemon *d = t->data;
+    update_readiness(d);
+    if (d->notified_ready && uv_timer_get_repeat(t) != 500)
+        uv_timer_set_repeat(t, 500);
 }
 
 static void on_watchdog(uv_timer_t *t)
@@ -279,6 +424,16 @@ static void finish(struct daemon *d)
 {
     if (d->state == STATE_DONE)
         return;
+    /* Column checks waiting to retry end now; running ones end with the pool. */
+    for (struct column_check *cc = d->checks; cc != NULL;) {
+        struct column_check *next = cc->next;
+        if (uv_is_active((uv_handle_t *)&cc->retry)) {
+            uv_timer_stop(&cc->retry);
+            nova__plugin_close(cc->p);
+            column_check_end(cc);
+        }
+        cc = next;
+    }
     /* Plugins still draining keep their jobs; wait for them. */
     while (d->plugin_count > 0)
         stop_plugin(d, d->plugins[d->plugin_count - 1], false);
@@ -450,7 +605,7 @@ static void reload(struct daemon *d)
         if (!s->enabled)
             continue;
         struct nova__plugin *p = find_plugin(d, s->name);
-        if (p == NULL)
+        if (p == NULL && !column_check_pending(d, s->name))
             start_plugin(d, new, s);
         else if (section_changed(d->cfg, new, s->name))
             reload_plugin(d, p, new, s);
@@ -508,6 +663,7 @@ int nova__daemon_run(const char *config_path)
     if (services_open(&d, err, sizeof err) != 0) {
         nova__log_error("%s", err);
         d.exit_code = 1;
+        services_close(&d);
         goto out;
     }
     if (nova__httpd_start(d.cfg->http.listen, &d.httpd, err, sizeof err) != 0) {
@@ -544,7 +700,7 @@ int nova__daemon_run(const char *config_path)
     d.state = STATE_RUNNING;
     if (d.svc.queues != NULL)
         nova__queue_engine_start(d.svc.queues);
-    uv_timer_start(&d.ready_timer, on_ready_timer, 0, 200);
+    uv_timer_start(&d.ready_timer, on_ready_timer, 0, 10);
 
     uv_run(&d.loop, UV_RUN_DEFAULT);
     nova__log_info("stopped");

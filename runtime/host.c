@@ -1,11 +1,11 @@
 #include "config.h"
 #include "host.h"
 #include "http_client.h"
-#include "pg_pool.h"
-#include "stellar.h"
 #include "metrics.h"
+#include "pg_pool.h"
 #include "queue.h"
 #include "queue_host.h"
+#include "stellar.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -108,7 +108,13 @@ void nova__host_release(struct nova__host_ctx *ctx)
     if (ctx->services != NULL && ctx->services->http != NULL)
         nova__http_cancel_tag(ctx->services->http, &ctx->host);
     if (ctx->services != NULL && ctx->services->pg != NULL)
-        (void)nova__pg_pool_release_owner(ctx->services->pg, &ctx->host, true);
+        nova__pg_pool_release_owner(ctx->services->pg, &ctx->host, true);
+}
+
+void nova__host_after_shutdown(struct nova__host_ctx *ctx)
+{
+    if (ctx->services != NULL && ctx->services->pg != NULL)
+        nova__pg_pool_release_owner(ctx->services->pg, &ctx->host, false);
 }
 
 static nova_metric *host_metric_new(const struct nova_host *host, enum nova_metric_type type,
@@ -142,7 +148,9 @@ void nova__host_init(struct nova__host_ctx *ctx, struct nova__services *services
     h->metric_observe = nova__metric_observe;
     h->http = services != NULL && services->http != NULL ? &nova__http_api : NULL;
     h->pg = services != NULL && services->pg != NULL ? &nova__pg_api : NULL;
-    h->stellar = &nova__stellar_api; /* offline part: always available */
+    /* The offline half always works; network calls answer -ENOTSUP without
+     * a configured Horizon. */
+    h->stellar = &nova__stellar_api;
 
     if (services != NULL && services->queues != NULL) {
         h->subscribe = nova__qh_subscribe;

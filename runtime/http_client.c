@@ -81,10 +81,11 @@ struct req {
 
 struct nova__http_client {
     uv_loop_t *loop;
-    CURLM *multi;
+    CURLM *multi; /* NULL until the first request: see curl_start() */
     CURLSH *share;
-    uv_timer_t timer; /* curl's timeout */
-    uv_timer_t defer; /* delivers outcomes known before curl saw the request */
+    bool curl_started; /* curl_global_init() done: cleanup owed */
+    uv_timer_t timer;  /* curl's timeout */
+    uv_timer_t defer;  /* delivers outcomes known before curl saw the request */
     unsigned open_handles;
     struct sock *socks;
     struct req *active;
@@ -145,8 +146,10 @@ static void finalize(struct nova__http_client *c)
         free(c->hosts[i]);
     free(c->ca_file);
     free(c->user_agent);
+    bool started = c->curl_started;
     free(c);
-    curl_global_cleanup();
+    if (started)
+        curl_global_cleanup();
     if (done != NULL)
         done(arg);
 }
@@ -717,9 +720,40 @@ static int add_header(struct req *r, const char *line)
             return -EIO;                                                                           \
     } while (0)
 
+/*
+ * libcurl (and through it OpenSSL) is initialised on the first request,
+ * not when the client is created: that initialisation maps about 6 MiB of
+ * library pages, which a worker whose plugins never call out should not pay.
+ */
+static int curl_start(struct nova__http_client *c)
+{
+    if (c->curl_started)
+        return 0;
+    if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
+        return -EIO;
+    c->curl_started = true;
+    c->multi = curl_multi_init();
+    c->share = curl_share_init();
+    if (c->multi == NULL || c->share == NULL)
+        return -ENOMEM;
+    /* One loop thread: the share needs no lock callbacks. */
+    curl_share_setopt(c->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_DNS);
+    curl_share_setopt(c->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_SSL_SESSION);
+    curl_multi_setopt(c->multi, CURLMOPT_SOCKETFUNCTION, on_socket);
+    curl_multi_setopt(c->multi, CURLMOPT_SOCKETDATA, c);
+    curl_multi_setopt(c->multi, CURLMOPT_TIMERFUNCTION, on_timer);
+    curl_multi_setopt(c->multi, CURLMOPT_TIMERDATA, c);
+    curl_multi_setopt(c->multi, CURLMOPT_MAX_TOTAL_CONNECTIONS, c->max_connections);
+    curl_multi_setopt(c->multi, CURLMOPT_MAXCONNECTS, c->max_connections);
+    return 0;
+}
+
 static int setup(struct nova__http_client *c, struct req *r, const struct nova_http_request *rq,
                  const char *method, const char *body, size_t body_len, bool json)
 {
+    int started = curl_start(c);
+    if (started != 0)
+        return started;
     CURL *e = curl_easy_init();
     if (e == NULL)
         return -ENOMEM;
@@ -1067,13 +1101,9 @@ int nova__http_client_new(uv_loop_t *loop, const struct nova__http_config *cfg,
     *out = NULL;
     if (loop == NULL)
         return -EINVAL;
-    if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
-        return -EIO;
     c = calloc(1, sizeof *c);
-    if (c == NULL) {
-        curl_global_cleanup();
+    if (c == NULL)
         return -ENOMEM;
-    }
     c->loop = loop;
     c->timeout_ms = cfg != NULL && cfg->timeout_ms > 0 ? cfg->timeout_ms : DEFAULT_TIMEOUT_MS;
     c->connect_timeout_ms = cfg != NULL && cfg->connect_timeout_ms > 0 ? cfg->connect_timeout_ms
@@ -1087,24 +1117,11 @@ int nova__http_client_new(uv_loop_t *loop, const struct nova__http_config *cfg,
     c->user_agent = strdup(cfg != NULL && cfg->user_agent != NULL ? cfg->user_agent
                                                                   : "nova-worker/" NOVA_VERSION);
     c->allow = calloc(1, sizeof *c->allow);
-    c->multi = curl_multi_init();
-    c->share = curl_share_init();
-    if (c->user_agent == NULL || c->allow == NULL || c->multi == NULL || c->share == NULL ||
+    if (c->user_agent == NULL || c->allow == NULL ||
         (cfg != NULL && cfg->ca_file != NULL && *cfg->ca_file != '\0' && c->ca_file == NULL)) {
-        if (c->multi != NULL)
-            curl_multi_cleanup(c->multi);
         finalize(c);
         return -ENOMEM;
     }
-    /* One loop thread: the share needs no lock callbacks. */
-    curl_share_setopt(c->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_DNS);
-    curl_share_setopt(c->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_SSL_SESSION);
-    curl_multi_setopt(c->multi, CURLMOPT_SOCKETFUNCTION, on_socket);
-    curl_multi_setopt(c->multi, CURLMOPT_SOCKETDATA, c);
-    curl_multi_setopt(c->multi, CURLMOPT_TIMERFUNCTION, on_timer);
-    curl_multi_setopt(c->multi, CURLMOPT_TIMERDATA, c);
-    curl_multi_setopt(c->multi, CURLMOPT_MAX_TOTAL_CONNECTIONS, c->max_connections);
-    curl_multi_setopt(c->multi, CURLMOPT_MAXCONNECTS, c->max_connections);
 
     uv_timer_init(loop, &c->timer);
     uv_timer_init(loop, &c->defer);
@@ -1148,7 +1165,8 @@ void nova__http_client_close(struct nova__http_client *c, void (*done)(void *arg
     /* Stop watching before curl closes the descriptors. */
     for (s = c->socks; s != NULL; s = s->next)
         uv_poll_stop(&s->poll);
-    curl_multi_cleanup(c->multi);
+    if (c->multi != NULL)
+        curl_multi_cleanup(c->multi);
     c->multi = NULL;
     while ((s = c->socks) != NULL)
         sock_close(c, s);

@@ -1,6 +1,5 @@
 #include "config.h"
 #include "loader.h"
-#include "pg_pool.h"
 #include "conf.h"
 
 #include <dlfcn.h>
@@ -200,6 +199,7 @@ int nova__plugin_init(struct nova__plugin *p, struct nova__services *svc, char *
     int rc = p->desc.init(&p->host.host, p->config, &state);
     if (rc != 0) {
         nova__host_release(&p->host);
+        nova__host_after_shutdown(&p->host);
         snprintf(err, errlen, "plugin %s: init failed: %s", p->name, strerror(rc < 0 ? -rc : rc));
         return rc < 0 ? rc : -EINVAL;
     }
@@ -214,10 +214,7 @@ void nova__plugin_shutdown(struct nova__plugin *p)
         return;
     nova__host_release(&p->host);
     p->desc.shutdown(p->state);
-    /* Statements still running belong to code about to be unloaded: their
-     * callbacks must never run (leases are rolled back and logged). */
-    if (p->host.services != NULL && p->host.services->pg != NULL)
-        (void)nova__pg_pool_release_owner(p->host.services->pg, &p->host.host, false);
+    nova__host_after_shutdown(&p->host);
     p->state = NULL;
     p->initialized = false;
 }

@@ -36,7 +36,9 @@ static void usage(FILE *out)
             "  check [-c FILE]        validate the config and load every enabled plugin\n"
             "  plugins [--help NAME]  list installed plugins, or describe one\n"
             "  keys                   list every core config key with default and env\n"
+            "  migrate [--status]     apply the SQL migrations to [postgres] dsn\n"
             "  queue stats|add|failed|retry   inspect and feed BullMQ queues (queue --help)\n"
+            "  stellar check          check the distribution account, asset and network\n"
             "  stellar sign-payment   build and sign a payment offline (see stellar --help)\n"
             "\n"
             "Options:\n"
@@ -311,7 +313,7 @@ static const struct command commands[] = {
     {"keys", "list core config keys", cmd_keys},
     {"stellar", "Stellar tools", cmd_stellar},
     {"queue", "inspect and feed queues", cmd_queue},
-    {"migrate", "apply the SQL migrations", cmd_migrate},
+    {"migrate", "apply database migrations", cmd_migrate},
     {NULL, NULL, NULL},
 };
 

@@ -16,6 +16,7 @@
 #include <uv.h>
 
 #include "log.h"
+#include "pg_pool.h"
 
 #define MIGRATION_MAX_BYTES (16u * 1024 * 1024)
 
@@ -189,20 +190,6 @@ static void quiet_notice(void *arg, const char *message)
 {
     (void)arg;
     (void)message; /* "relation already exists, skipping" is expected */
-}
-
-/* The password from the DSN, for scrubbing error messages. */
-static char *dsn_password(const char *dsn)
-{
-    PQconninfoOption *opts = PQconninfoParse(dsn, NULL);
-    char *pw = NULL;
-    if (opts == NULL)
-        return NULL;
-    for (PQconninfoOption *o = opts; o->keyword != NULL; o++)
-        if (strcmp(o->keyword, "password") == 0 && o->val != NULL && o->val[0] != '\0')
-            pw = strdup(o->val);
-    PQconninfoFree(opts);
-    return pw;
 }
 
 /* Copies a libpq message as one line with the password masked. */
@@ -405,10 +392,9 @@ int nova__migrate(const char *dsn, const char *dir, enum nova__migrate_mode mode
     const char *vals[] = {"nova-worker-migrate", "10", dsn, NULL};
     PGconn *c = PQconnectdbParams(keys, vals, 1);
     if (c == NULL || PQstatus(c) != CONNECTION_OK) {
-        char *pw = dsn_password(dsn);
         char line[400];
-        clean_message(line, sizeof line, c != NULL ? PQerrorMessage(c) : "out of memory", pw);
-        free(pw);
+        nova__pg_clean_error(line, sizeof line, c != NULL ? PQerrorMessage(c) : "out of memory",
+                             dsn);
         fail(err, errlen, "cannot connect to PostgreSQL: %s", line);
         PQfinish(c);
         plan_free(&plan);

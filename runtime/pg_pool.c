@@ -893,8 +893,13 @@ static void finish(struct conn *c)
         conn_close(c);
         maintain(p);
         c = NULL;
-        if (status == 0)
+        /* A complete answer stands (a COMMIT that said COMMIT committed),
+         * but a transaction that lost its connection is gone. */
+        if (status == 0 && (r->kind == REQ_BEGIN || r->kind == REQ_LEASE_QUERY)) {
             status = -ECONNRESET;
+            sqlstate = "08006";
+            message = "connection lost; the transaction was rolled back";
+        }
     }
 
     struct nova_pg_lease *lease = NULL;
@@ -1141,6 +1146,25 @@ static void mask_quoted(char *dst, size_t len, const char *src)
     PQconninfoFree(known);
 }
 
+void nova__pg_clean_error(char *dst, size_t len, const char *msg, const char *dsn)
+{
+    char masked[ERRLEN];
+    char *pw = NULL;
+    PQconninfoOption *opts = dsn != NULL ? PQconninfoParse(dsn, NULL) : NULL;
+    if (opts != NULL) {
+        for (PQconninfoOption *o = opts; o->keyword != NULL; o++)
+            if (strcmp(o->keyword, "password") == 0 && o->val != NULL && o->val[0] != '\0')
+                pw = strdup(o->val);
+        PQconninfoFree(opts);
+        snprintf(masked, sizeof masked, "%s", msg != NULL ? msg : "");
+    } else {
+        pw = dsn != NULL ? guess_password(dsn) : NULL;
+        mask_quoted(masked, sizeof masked, msg != NULL ? msg : "");
+    }
+    one_line(dst, len, masked, pw);
+    free(pw);
+}
+
 /* libpq checks ports only when it connects; a typo should stop startup. */
 static bool valid_ports(const char *s)
 {
@@ -1176,11 +1200,7 @@ int nova__pg_pool_new(uv_loop_t *loop, const struct nova__postgres_config *cfg,
     PQconninfoOption *opts = PQconninfoParse(cfg->dsn, &err);
     if (opts == NULL) {
         /* libpq may quote the DSN fragment it choked on: scrub it. */
-        char *pw = guess_password(cfg->dsn);
-        char masked[ERRLEN];
-        mask_quoted(masked, sizeof masked, err != NULL ? err : "out of memory");
-        one_line(line, sizeof line, masked, pw);
-        free(pw);
+        nova__pg_clean_error(line, sizeof line, err != NULL ? err : "out of memory", cfg->dsn);
         nova__log_add_secret(cfg->dsn);
         nova__log(NOVA_LOG_ERROR, NULL, "postgres: invalid dsn: %s", line);
         PQfreemem(err);
@@ -1283,24 +1303,34 @@ void nova__pg_pool_close(struct nova__pg_pool *p, void (*done)(void *arg), void 
     p->done_arg = arg;
 
     fail_waiters(p, -ECANCELED, "57P01", "the pool is shutting down");
-    while (!list_empty(&p->leases)) {
-        struct nova_pg_lease *l = container_of(p->leases.next, struct nova_pg_lease, link);
-        struct nova__log_ctx ctx = owner_ctx(l->owner);
-        nova__log(NOVA_LOG_WARN, &ctx, "postgres: lease still held at shutdown; rolled back");
-        if (l->conn != NULL)
-            l->conn->lease = NULL;
-        lease_free(l);
-    }
+    /* Running statements first, leases still valid: their callbacks may
+     * well roll the lease back, which then completes from the deferred
+     * list below. */
     while (!list_empty(&p->conns)) {
         struct conn *c = container_of(p->conns.next, struct conn, link);
         struct req *r = c->req;
         c->req = NULL;
-        c->lease = NULL;
+        if (c->lease != NULL) {
+            c->lease->conn = NULL;
+            c->lease = NULL;
+        }
         conn_close(c);
-        if (r != NULL)
-            req_complete(r, -ECANCELED, NULL, "57P01", "the pool is shutting down", NULL);
+        if (r == NULL)
+            continue;
+        if (r->kind == REQ_COMMIT || r->kind == REQ_ROLLBACK) {
+            lease_free(r->lease);
+            r->lease = NULL;
+        }
+        req_complete(r, -ECANCELED, NULL, "57P01", "the pool is shutting down", NULL);
     }
-    on_defer(&p->defer_timer);
+    while (!list_empty(&p->leases)) {
+        struct nova_pg_lease *l = container_of(p->leases.next, struct nova_pg_lease, link);
+        struct nova__log_ctx ctx = owner_ctx(l->owner);
+        nova__log(NOVA_LOG_WARN, &ctx, "postgres: lease still held at shutdown; rolled back");
+        lease_free(l);
+    }
+    while (!list_empty(&p->deferred))
+        on_defer(&p->defer_timer);
     uv_close((uv_handle_t *)&p->backoff_timer, on_pool_timer_closed);
     uv_close((uv_handle_t *)&p->reap_timer, on_pool_timer_closed);
     uv_close((uv_handle_t *)&p->defer_timer, on_pool_timer_closed);

@@ -85,6 +85,12 @@ void nova__pg_pool_set_idle_timeout(struct nova__pg_pool *p, uint64_t ms);
  * Valid until the next loop iteration. */
 const char *nova__pg_pool_last_error(const struct nova__pg_pool *p);
 
+/* Copies a libpq error about dsn into dst as one line with the DSN's
+ * password masked; when the DSN does not even parse, quoted fragments
+ * that are not option names are masked too (libpq quotes what it choked
+ * on). Used for every connection error the runtime prints. */
+void nova__pg_clean_error(char *dst, size_t len, const char *msg, const char *dsn);
+
 /*
  * Called by the loader for a plugin being stopped (owner is its host
  * table). Before shutdown(): cancel=true fails the plugin's queued requests
@@ -97,7 +103,8 @@ unsigned nova__pg_pool_release_owner(struct nova__pg_pool *p, const struct nova_
                                      bool cancel);
 
 /*
- * Checks that every "table.column" in the NULL-terminated columns exists
+ * Checks that every "table.column" (lowercase, as PostgreSQL folds
+ * unquoted names) in the NULL-terminated columns exists
  * in a schema on the search_path (information_schema.columns). cb gets
  * status 0 and missing NULL when all exist, -ENOENT and the missing
  * entries comma-separated ("users.password_hash,..."), or another

@@ -16,15 +16,15 @@
 #include "queue_scripts.h"
 #include "redis_conn.h"
 
-#define FETCH_BATCH_MAX   50     /* jobs per fetch call: bounds script time */
-#define BLOCK_MAX_MS      10000  /* BZPOPMIN never waits longer */
-#define RATE_SLEEP_MAX_MS 30000  /* BullMQ's maximumRateLimitDelay */
-#define STACKTRACE_LIMIT  10     /* BullMQ's default stackTraceLimit */
+#define FETCH_BATCH_MAX   50    /* jobs per fetch call: bounds script time */
+#define BLOCK_MAX_MS      10000 /* BZPOPMIN never waits longer */
+#define RATE_SLEEP_MAX_MS 30000 /* BullMQ's maximumRateLimitDelay */
+#define STACKTRACE_LIMIT  10    /* BullMQ's default stackTraceLimit */
 #define TOKEN_PREFIX_MAX  64
+#define SETTLE_BATCH_MAX  64 /* outcomes per settle call */
 
 static struct nova__redis_script s_fetch = {"fetch", nova__lua_fetch, ""};
-static struct nova__redis_script s_finish = {"finish", nova__lua_finish, ""};
-static struct nova__redis_script s_retry = {"retry", nova__lua_retry, ""};
+static struct nova__redis_script s_settle = {"settle", nova__lua_settle, ""};
 static struct nova__redis_script s_extend = {"extend_locks", nova__lua_extend_locks, ""};
 static struct nova__redis_script s_stalled = {"stalled", nova__lua_stalled, ""};
 static struct nova__redis_script s_add = {"add", nova__lua_add, ""};
@@ -53,7 +53,8 @@ struct nova_job {
     int attempts; /* opts.attempts, at least 1 */
     int64_t timestamp;
     uint64_t started_ns;
-    bool cancelled, lock_lost, in_flight, resend;
+    bool cancelled, lock_lost, in_flight, resend, queued;
+    struct nova_job *out_next; /* sub->outq while queued */
     enum outcome outcome;
     char *value; /* returnvalue JSON or failed reason */
     int64_t retry_delay;
@@ -88,8 +89,9 @@ struct sub {
     unsigned handling, fetch_pending, fetch_req;
     int64_t block_until; /* next delayed due ms, 0 = none */
     struct nova_job *jobs;
+    struct nova_job *outq, **outq_tail; /* outcomes waiting for the next settle call */
     struct waiter *waiter;
-    uv_timer_t renew_timer, stalled_timer, wake_timer, watchdog;
+    uv_timer_t renew_timer, stalled_timer, wake_timer, watchdog, flush_timer;
     int open_handles;
 };
 
@@ -124,9 +126,9 @@ static void metrics_init(void)
                                 "Jobs being processed", q, NULL, 0);
     m_renew_fail = nova__metric_new(NOVA_METRIC_COUNTER, "nova_worker_lock_renewal_failures_total",
                                     "Job locks found lost at renewal", q, NULL, 0);
-    m_connected = nova__metric_new(NOVA_METRIC_GAUGE, "nova_worker_redis_connected",
-                                   "1 while the queue command connection to Redis is up", NULL,
-                                   NULL, 0);
+    m_connected =
+        nova__metric_new(NOVA_METRIC_GAUGE, "nova_worker_redis_connected",
+                         "1 while the queue command connection to Redis is up", NULL, NULL, 0);
 }
 
 static void metric_count(nova_metric *m, const char *queue, const char *outcome, double v)
@@ -264,15 +266,16 @@ char *nova__queue_opts_json(const struct nova_job_options *o, char *err, size_t 
             if (*p < '0' || *p > '9')
                 digits = false;
         if (!*o->job_id || digits || strchr(o->job_id, ':')) {
-            snprintf(err, errlen, "custom job id '%s' must be non-empty, not all digits and "
-                                  "without ':'", o->job_id);
+            snprintf(err, errlen,
+                     "custom job id '%s' must be non-empty, not all digits and "
+                     "without ':'",
+                     o->job_id);
             goto done;
         }
     }
     if (o && o->backoff_type && strcmp(o->backoff_type, "fixed") != 0 &&
         strcmp(o->backoff_type, "exponential") != 0) {
-        snprintf(err, errlen, "unknown backoff type '%s' (fixed or exponential)",
-                 o->backoff_type);
+        snprintf(err, errlen, "unknown backoff type '%s' (fixed or exponential)", o->backoff_type);
         goto done;
     }
     cJSON_AddNumberToObject(j, "attempts", o ? o->attempts : 0);
@@ -333,6 +336,7 @@ static void keep_jobs(const cJSON *opts, const char *key, int64_t *count, int64_
 /* ---- forward declarations ------------------------------------------------ */
 
 static void pump(struct sub *s);
+static void flush_outcomes(struct sub *s);
 static void start_block(struct sub *s);
 static void send_finish(struct nova_job *j);
 static void dispatch_fetch(struct sub *s, const redisReply *r, size_t first, unsigned asked);
@@ -357,8 +361,7 @@ struct fetch_args {
     char count[16], prefix[TOKEN_PREFIX_MAX], lock[24], lmax[24], ldur[24];
 };
 
-static void fill_fetch_args(struct sub *s, unsigned count, struct fetch_args *fa,
-                            const char **argv)
+static void fill_fetch_args(struct sub *s, unsigned count, struct fetch_args *fa, const char **argv)
 {
     snprintf(fa->count, sizeof(fa->count), "%u", count);
     token_prefix(s->e, fa->prefix, sizeof(fa->prefix));
@@ -385,8 +388,8 @@ static void on_wake(uv_timer_t *t)
 static void dispatch_fetch(struct sub *s, const redisReply *r, size_t first, unsigned asked)
 {
     long long ttl, next_due, n;
-    if (r->elements < first + 3)
-        return;
+    if (asked == 0 || r->elements < first + 3)
+        return; /* nothing was asked for: the drained state stands */
     ttl = r->element[first]->integer;
     next_due = r->element[first + 1]->integer;
     n = r->element[first + 2]->integer;
@@ -519,6 +522,9 @@ static void on_fetch(void *arg, int status, const redisReply *r)
         return;
     }
     dispatch_fetch(s, r, 0, asked);
+    /* Handlers that answered at once are settled now, in one call. */
+    if (s->outq)
+        flush_outcomes(s);
     sub_check_stopped(s);
     pump(s);
 }
@@ -634,9 +640,26 @@ static void on_block_state(void *arg, bool up)
 
 /* ---- finishing ------------------------------------------------------------------ */
 
+static void outq_remove(struct sub *s, struct nova_job *j)
+{
+    struct nova_job **pp = &s->outq;
+    if (!j->queued)
+        return;
+    while (*pp && *pp != j)
+        pp = &(*pp)->out_next;
+    if (*pp)
+        *pp = j->out_next;
+    s->outq_tail = &s->outq;
+    while (*s->outq_tail)
+        s->outq_tail = &(*s->outq_tail)->out_next;
+    j->queued = false;
+    j->out_next = NULL;
+}
+
 static void job_detach(struct nova_job *j)
 {
     struct sub *s = j->sub;
+    outq_remove(s, j);
     list_remove(&s->jobs, j);
     if (j->state == JOB_RUNNING && s->handling > 0) {
         s->handling--;
@@ -660,6 +683,34 @@ static void job_release_done(struct nova_job *j)
     sub_check_stopped(s);
 }
 
+static void on_ignored(void *arg, int status, const redisReply *r)
+{
+    (void)arg;
+    if (status == 0 && r->type == REDIS_REPLY_ERROR)
+        nova__log(NOVA_LOG_ERROR, NULL, "release script failed: %s", r->str);
+}
+
+/* Jobs fetched along with the finish of a job abandoned by a drain
+ * timeout: nobody will run them here, so they go straight back. */
+static void release_fetched(struct sub *s, const redisReply *r, size_t first)
+{
+    long long n;
+    if (r->elements < first + 3)
+        return;
+    n = r->element[first + 2]->integer;
+    for (long long i = 0; i < n; i++) {
+        size_t at = first + 3 + (size_t)i * 3;
+        const char *argv[4];
+        if (at + 1 >= r->elements)
+            break;
+        argv[0] = s->meta_key;
+        argv[1] = s->base;
+        argv[2] = r->element[at]->str;
+        argv[3] = r->element[at + 1]->str;
+        nova__redis_conn_eval(s->e->cmd, &s_release, on_ignored, NULL, 1, 4, argv, NULL);
+    }
+}
+
 static const char *outcome_name(const struct nova_job *j)
 {
     switch (j->outcome) {
@@ -674,50 +725,34 @@ static const char *outcome_name(const struct nova_job *j)
     }
 }
 
-static void on_finished(void *arg, int status, const redisReply *r)
+static const char *code_text(long long code)
+{
+    switch (code) {
+    case -1:
+        return "job missing";
+    case -2:
+        return "lock missing";
+    case -3:
+        return "not in active";
+    case -6:
+        return "lock held by another worker";
+    default:
+        return "unexpected code";
+    }
+}
+
+/* Reply of a release (the only outcome sent on its own). */
+static void on_released(void *arg, int status, const redisReply *r)
 {
     struct nova_job *j = arg;
-    struct sub *s = j->sub;
-    unsigned asked = j->fetch_count;
     j->in_flight = false;
-    j->fetch_count = 0;
-    if (j->state != JOB_DETACHED)
-        s->fetch_pending -= asked;
-    if (status < 0) {
-        if (j->state == JOB_DETACHED || status == -ECANCELED) {
-            job_release_done(j);
-            return;
-        }
+    if (status < 0 && j->state != JOB_DETACHED && status != -ECANCELED) {
         j->resend = true; /* sent again when the connection is back */
         return;
     }
-    if (r->type == REDIS_REPLY_ERROR) {
-        nova__log(NOVA_LOG_ERROR, &j->log, "%s script failed: %s", outcome_name(j), r->str);
-    } else {
-        long long code = r->type == REDIS_REPLY_INTEGER ? r->integer
-                         : (r->type == REDIS_REPLY_ARRAY && r->elements > 0)
-                             ? r->element[0]->integer
-                             : 0;
-        if (code < 0) {
-            nova__log(NOVA_LOG_WARN, &j->log,
-                      "job was no longer ours when reporting %s (code %lld: %s); result dropped",
-                      outcome_name(j), code,
-                      code == -2   ? "lock missing"
-                      : code == -6 ? "lock held by another worker"
-                      : code == -3 ? "not in active"
-                                   : "job missing");
-        } else if (j->outcome != OUT_RELEASE && j->state != JOB_DETACHED) {
-            const char *lv[] = {s->queue};
-            metric_count(m_jobs, s->queue, outcome_name(j), 1);
-            if (m_duration)
-                nova__metric_observe(m_duration, lv,
-                                     (double)(uv_hrtime() - j->started_ns) / 1e9);
-        }
-        if (r->type == REDIS_REPLY_ARRAY && j->state != JOB_DETACHED)
-            dispatch_fetch(s, r, 1, asked);
-    }
+    if (status == 0 && r->type == REDIS_REPLY_ERROR)
+        nova__log(NOVA_LOG_ERROR, &j->log, "release script failed: %s", r->str);
     job_release_done(j);
-    pump(s);
 }
 
 /* JSON array of the previous traces plus this one, at most STACKTRACE_LIMIT. */
@@ -744,85 +779,189 @@ static char *make_stacktrace(const struct nova_job *j, const char *reason)
     return out;
 }
 
+/* One settle call in flight. */
+struct batch {
+    struct sub *sub;
+    unsigned n, asked;
+    struct nova_job *jobs[SETTLE_BATCH_MAX];
+};
+
+static void flush_outcomes(struct sub *s);
+static void on_flush_timer(uv_timer_t *t);
+
+static void on_settled(void *arg, int status, const redisReply *r)
+{
+    struct batch *b = arg;
+    struct sub *s = b->sub;
+    const redisReply *codes = NULL;
+    bool abandoned = false;
+    s->fetch_pending -= b->asked;
+    if (status == 0 && r->type == REDIS_REPLY_ERROR)
+        nova__log(NOVA_LOG_ERROR, &s->log, "settle script failed: %s", r->str);
+    if (status == 0 && r->type == REDIS_REPLY_ARRAY && r->elements >= 4 &&
+        r->element[0]->type == REDIS_REPLY_ARRAY && r->element[0]->elements == b->n)
+        codes = r->element[0];
+    for (unsigned i = 0; i < b->n; i++) {
+        struct nova_job *j = b->jobs[i];
+        j->in_flight = false;
+        if (j->state == JOB_DETACHED)
+            abandoned = true;
+        if (status < 0 && j->state != JOB_DETACHED && status != -ECANCELED) {
+            j->resend = true; /* sent again when the connection is back */
+            continue;
+        }
+        if (codes && j->state != JOB_DETACHED) {
+            long long code = codes->element[i]->integer;
+            if (code < 0) {
+                nova__log(NOVA_LOG_WARN, &j->log,
+                          "job was no longer ours when reporting %s (code %lld: %s); result "
+                          "dropped",
+                          outcome_name(j), code, code_text(code));
+            } else {
+                const char *lv[] = {s->queue};
+                metric_count(m_jobs, s->queue, outcome_name(j), 1);
+                if (m_duration)
+                    nova__metric_observe(m_duration, lv,
+                                         (double)(uv_hrtime() - j->started_ns) / 1e9);
+            }
+        }
+        job_release_done(j);
+    }
+    if (codes) {
+        if (abandoned || s->stopped)
+            release_fetched(s, r, 1);
+        else
+            dispatch_fetch(s, r, 1, b->asked);
+    }
+    free(b);
+    if (s->outq)
+        flush_outcomes(s);
+    pump(s);
+}
+
+/* Per-job numbers and traces live here until the call has copied them. */
+struct settle_args {
+    char num[5][24];
+    char *trace;
+};
+
+static void flush_outcomes(struct sub *s)
+{
+    struct nova__queue_engine *e = s->e;
+    while (s->outq && nova__redis_conn_up(e->cmd)) {
+        struct batch *b = calloc(1, sizeof(*b));
+        struct settle_args *sa = calloc(SETTLE_BATCH_MAX, sizeof(*sa));
+        const char **argv = calloc(4 + SETTLE_BATCH_MAX * 15 + 6, sizeof(*argv));
+        char now[24], njobs[16];
+        struct fetch_args fa;
+        unsigned want = 0;
+        int argc = 0, rc;
+        if (!b || !sa || !argv) {
+            free(b);
+            free(sa);
+            free(argv);
+            uv_timer_start(&s->flush_timer, on_flush_timer, 100, 0);
+            return;
+        }
+        b->sub = s;
+        fmt_i64(now, sizeof(now), wall_ms());
+        argv[argc++] = s->meta_key;
+        argv[argc++] = s->base;
+        argv[argc++] = now;
+        argv[argc++] = njobs;
+        while (s->outq && b->n < SETTLE_BATCH_MAX) {
+            struct nova_job *j = s->outq;
+            struct settle_args *a = &sa[b->n];
+            int64_t count = -1, age = 0, limit = 0;
+            s->outq = j->out_next;
+            j->out_next = NULL;
+            j->queued = false;
+            b->jobs[b->n++] = j;
+            if (j->outcome != OUT_RETRY)
+                keep_jobs(j->opts, j->outcome == OUT_COMPLETE ? "removeOnComplete" : "removeOnFail",
+                          &count, &age, &limit);
+            snprintf(a->num[0], sizeof(a->num[0]), "%d", j->attempts);
+            fmt_i64(a->num[1], sizeof(a->num[1]), count);
+            fmt_i64(a->num[2], sizeof(a->num[2]), age);
+            fmt_i64(a->num[3], sizeof(a->num[3]), limit);
+            fmt_i64(a->num[4], sizeof(a->num[4]), j->retry_delay);
+            argv[argc++] = j->id;
+            argv[argc++] = j->token;
+            argv[argc++] = j->outcome == OUT_COMPLETE ? "c" : j->outcome == OUT_RETRY ? "r" : "f";
+            argv[argc++] = j->value ? j->value : "null";
+            argv[argc++] = a->num[0];
+            argv[argc++] = a->num[1];
+            argv[argc++] = a->num[2];
+            argv[argc++] = a->num[3];
+            argv[argc++] = a->num[4];
+            argv[argc++] =
+                cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(j->opts, "lifo")) ? "1" : "0";
+            if (j->outcome == OUT_COMPLETE) {
+                argv[argc++] = "0";
+            } else {
+                a->trace = make_stacktrace(j, j->value);
+                argv[argc++] = "2";
+                argv[argc++] = "failedReason";
+                argv[argc++] = j->value;
+                argv[argc++] = "stacktrace";
+                argv[argc++] = a->trace ? a->trace : "[]";
+            }
+        }
+        if (!s->outq)
+            s->outq_tail = &s->outq;
+        snprintf(njobs, sizeof(njobs), "%u", b->n);
+        if (s->accepting && !s->blocking && !s->drained && !s->limited) {
+            want = free_slots(s);
+            if (want > FETCH_BATCH_MAX)
+                want = FETCH_BATCH_MAX;
+        }
+        fill_fetch_args(s, want, &fa, argv + argc);
+        argc += 6;
+        rc = nova__redis_conn_eval(e->cmd, &s_settle, on_settled, b, 1, argc, argv, NULL);
+        for (unsigned i = 0; i < b->n; i++)
+            free(sa[i].trace);
+        free(sa);
+        free(argv);
+        if (rc < 0) {
+            for (unsigned i = 0; i < b->n; i++)
+                b->jobs[i]->resend = true; /* Redis is down: sent on reconnect */
+            free(b);
+            return;
+        }
+        for (unsigned i = 0; i < b->n; i++)
+            b->jobs[i]->in_flight = true;
+        b->asked = want;
+        s->fetch_pending += want;
+    }
+}
+
+static void on_flush_timer(uv_timer_t *t)
+{
+    flush_outcomes(t->data);
+}
+
+/* Queues an outcome; outcomes reported in the same loop turn share one
+ * settle call (and the fetch of the next jobs) on the next turn. */
 static void send_finish(struct nova_job *j)
 {
     struct sub *s = j->sub;
-    struct nova__queue_engine *e = s->e;
-    const char *argv[32];
-    int argc = 0, rc;
-    char now[24], attempts[16], kc[24], ka[24], kl[24], delay[24];
-    struct fetch_args fa;
-    char *trace = NULL;
-    struct nova__redis_script *script = &s_finish;
-    unsigned want = 0;
-
     j->resend = false;
-    if (s->accepting && !s->blocking && !s->drained && !s->limited) {
-        want = free_slots(s) > 0 ? 1 : 0;
-    }
-    fmt_i64(now, sizeof(now), wall_ms());
-    argv[argc++] = s->meta_key;
-    argv[argc++] = s->base;
     if (j->outcome == OUT_RELEASE) {
-        script = &s_release;
-        argv[argc++] = j->id;
-        argv[argc++] = j->token;
-        want = 0;
-    } else if (j->outcome == OUT_RETRY) {
-        script = &s_retry;
-        trace = make_stacktrace(j, j->value);
-        fmt_i64(delay, sizeof(delay), j->retry_delay);
-        argv[argc++] = now;
-        argv[argc++] = j->id;
-        argv[argc++] = j->token;
-        argv[argc++] = delay;
-        argv[argc++] = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(j->opts, "lifo")) ? "1" : "0";
-        argv[argc++] = "2";
-        argv[argc++] = "failedReason";
-        argv[argc++] = j->value;
-        argv[argc++] = "stacktrace";
-        argv[argc++] = trace ? trace : "[]";
-    } else {
-        int64_t count, age, limit;
-        bool ok = j->outcome == OUT_COMPLETE;
-        keep_jobs(j->opts, ok ? "removeOnComplete" : "removeOnFail", &count, &age, &limit);
-        snprintf(attempts, sizeof(attempts), "%d", j->attempts);
-        fmt_i64(kc, sizeof(kc), count);
-        fmt_i64(ka, sizeof(ka), age);
-        fmt_i64(kl, sizeof(kl), limit);
-        argv[argc++] = now;
-        argv[argc++] = j->id;
-        argv[argc++] = j->token;
-        argv[argc++] = ok ? "completed" : "failed";
-        argv[argc++] = j->value ? j->value : "null";
-        argv[argc++] = attempts;
-        argv[argc++] = kc;
-        argv[argc++] = ka;
-        argv[argc++] = kl;
-        if (ok) {
-            argv[argc++] = "0";
-        } else {
-            trace = make_stacktrace(j, j->value);
-            argv[argc++] = "2";
-            argv[argc++] = "failedReason";
-            argv[argc++] = j->value;
-            argv[argc++] = "stacktrace";
-            argv[argc++] = trace ? trace : "[]";
-        }
-    }
-    if (script != &s_release) {
-        fill_fetch_args(s, want, &fa, argv + argc);
-        argc += 6;
-    }
-    rc = nova__redis_conn_eval(e->cmd, script, on_finished, j, 1, argc, argv, NULL);
-    free(trace);
-    if (rc < 0) {
-        j->resend = true; /* Redis is down: retried on reconnect */
+        const char *argv[4] = {s->meta_key, s->base, j->id, j->token};
+        if (nova__redis_conn_eval(s->e->cmd, &s_release, on_released, j, 1, 4, argv, NULL) < 0)
+            j->resend = true;
+        else
+            j->in_flight = true;
         return;
     }
-    j->in_flight = true;
-    j->fetch_count = want;
-    s->fetch_pending += want;
+    if (j->queued)
+        return;
+    j->queued = true;
+    j->out_next = NULL;
+    *s->outq_tail = j;
+    s->outq_tail = &j->out_next;
+    if (!uv_is_active((uv_handle_t *)&s->flush_timer))
+        uv_timer_start(&s->flush_timer, on_flush_timer, 0, 0);
 }
 
 /* Common entry of job_done/retry/fail. */
@@ -896,8 +1035,7 @@ static void finish_failed(nova_job *j, const char *reason, bool permanent, int64
                 double rnd = (double)randombytes_uniform(1000000) / 1000000.0;
                 d = nova__queue_backoff_ms(cJSON_IsString(t) ? t->valuestring : "fixed",
                                            cJSON_IsNumber(dl) ? (int64_t)dl->valuedouble : 0,
-                                           cJSON_IsNumber(jt) ? jt->valuedouble : 0, attempt,
-                                           rnd);
+                                           cJSON_IsNumber(jt) ? jt->valuedouble : 0, attempt, rnd);
                 if (d < 0) {
                     nova__log(NOVA_LOG_ERROR, &j->log,
                               "unknown backoff type; failing without retry");
@@ -1017,8 +1155,7 @@ static void on_renew_timer(uv_timer_t *t)
         argv[argc++] = j->id;
         argv[argc++] = j->token;
     }
-    if (nova__redis_conn_eval(s->e->cmd, &s_extend, on_renewed, rq, 1, (int)argc, argv, NULL) <
-        0)
+    if (nova__redis_conn_eval(s->e->cmd, &s_extend, on_renewed, rq, 1, (int)argc, argv, NULL) < 0)
         renew_req_free(rq);
     free(argv);
 }
@@ -1093,8 +1230,10 @@ static void on_cmd_state(void *arg, bool up)
             continue;
         check_version(s);
         for (struct nova_job *j = s->jobs; j; j = j->next)
-            if (j->state == JOB_FINISHING && j->resend && !j->in_flight)
+            if (j->state == JOB_FINISHING && j->resend && !j->in_flight && !j->queued)
                 send_finish(j);
+        if (s->outq)
+            flush_outcomes(s); /* queued while the connection was down */
         pump(s);
     }
 }
@@ -1160,13 +1299,16 @@ static char *client_name(struct nova__queue_engine *e, const char *queue)
         free(enc);
         return NULL;
     }
-    sodium_bin2base64(enc, b64, (const unsigned char *)queue, qlen,
-                      sodium_base64_VARIANT_ORIGINAL);
+    sodium_bin2base64(enc, b64, (const unsigned char *)queue, qlen, sodium_base64_VARIANT_ORIGINAL);
     if (e->worker_name && *e->worker_name)
         snprintf(out, len, "%s:%s:w:%s", e->prefix, enc, e->worker_name);
     else
         snprintf(out, len, "%s:%s", e->prefix, enc);
     free(enc);
+    /* CLIENT SETNAME refuses spaces and control characters. */
+    for (char *p = out; *p; p++)
+        if ((unsigned char)*p <= ' ' || *p == 127)
+            *p = '_';
     return out;
 }
 
@@ -1243,9 +1385,12 @@ static int sub_new(struct nova__queue_engine *e, const struct nova_host *host,
     uv_timer_init(e->loop, &s->stalled_timer);
     uv_timer_init(e->loop, &s->wake_timer);
     uv_timer_init(e->loop, &s->watchdog);
+    uv_timer_init(e->loop, &s->flush_timer);
     s->renew_timer.data = s->stalled_timer.data = s->wake_timer.data = s->watchdog.data = s;
-    s->open_handles = 4;
-    e->open_handles += 4;
+    s->flush_timer.data = s;
+    s->outq_tail = &s->outq;
+    s->open_handles = 5;
+    e->open_handles += 5;
     s->next = e->subs;
     e->subs = s;
     *out = s;
@@ -1268,8 +1413,9 @@ int nova__qh_subscribe(const struct nova_host *host, const struct nova_subscript
     if (!in || in->struct_size < offsetof(struct nova_subscription, arg) + sizeof(void *) ||
         !in->queue || !*in->queue || !in->handle || in->concurrency < 1 ||
         in->lock_duration_ms < 0 || in->limiter_max < 0 || in->limiter_duration_ms < 0) {
-        nova__log(NOVA_LOG_ERROR, NULL, "subscribe: invalid subscription (queue, handler and "
-                                        "concurrency >= 1 are required)");
+        nova__log(NOVA_LOG_ERROR, NULL,
+                  "subscribe: invalid subscription (queue, handler and "
+                  "concurrency >= 1 are required)");
         return -EINVAL;
     }
     if (e->drain)
@@ -1282,8 +1428,7 @@ int nova__qh_subscribe(const struct nova_host *host, const struct nova_subscript
     return 0;
 }
 
-int nova__qh_set_concurrency(const struct nova_host *host, const char *queue,
-                             unsigned concurrency)
+int nova__qh_set_concurrency(const struct nova_host *host, const char *queue, unsigned concurrency)
 {
     struct nova__queue_engine *e = engine_of(host);
     int found = -ENOENT;
@@ -1331,9 +1476,6 @@ static void sub_stop(struct sub *s, struct waiter *w)
         struct nova__redis_conn *b = s->block;
         nova__redis_conn_close(b, on_block_closed, s);
     }
-    for (struct nova_job *j = s->jobs; j; j = j->next)
-        if (j->state == JOB_RUNNING)
-            j->cancelled = false; /* still allowed to finish within the timeout */
 }
 
 static void sub_check_stopped(struct sub *s)
@@ -1361,13 +1503,6 @@ static void on_waiter_closed(uv_handle_t *h)
         done(arg);
     e->open_handles -= 1;
     handle_gone(e);
-}
-
-static void on_ignored(void *arg, int status, const redisReply *r)
-{
-    (void)arg;
-    if (status == 0 && r->type == REDIS_REPLY_ERROR)
-        nova__log(NOVA_LOG_ERROR, NULL, "release script failed: %s", r->str);
 }
 
 static void release_running(struct sub *s)
@@ -1445,8 +1580,7 @@ static struct waiter *waiter_new(struct nova__queue_engine *e, int64_t timeout_m
     uv_timer_init(e->loop, &w->timer);
     w->timer.data = w;
     e->open_handles++;
-    uv_timer_start(&w->timer, on_waiter_timeout, (uint64_t)(timeout_ms > 0 ? timeout_ms : 0),
-                   0);
+    uv_timer_start(&w->timer, on_waiter_timeout, (uint64_t)(timeout_ms > 0 ? timeout_ms : 0), 0);
     return w;
 }
 
@@ -1598,6 +1732,7 @@ void nova__queue_engine_free(struct nova__queue_engine *e)
         uv_close((uv_handle_t *)&s->stalled_timer, sub_handle_closed);
         uv_close((uv_handle_t *)&s->wake_timer, sub_handle_closed);
         uv_close((uv_handle_t *)&s->watchdog, sub_handle_closed);
+        uv_close((uv_handle_t *)&s->flush_timer, sub_handle_closed);
     }
     /* Pending callbacks run now (-ECANCELED) while everything is alive. */
     if (e->cmd)
@@ -1715,8 +1850,8 @@ static void on_added(void *arg, int status, const redisReply *r)
 }
 
 int nova__qh_enqueue(const struct nova_host *host, const char *queue, const char *name,
-                     const char *data_json, const struct nova_job_options *opts,
-                     nova_enqueue_cb cb, void *arg)
+                     const char *data_json, const struct nova_job_options *opts, nova_enqueue_cb cb,
+                     void *arg)
 {
     struct nova__queue_engine *e = engine_of(host);
     char base[1024], meta[1040], now[24], delay[24], prio[16], err[256];

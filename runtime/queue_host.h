@@ -12,11 +12,10 @@
 #include "nova/redis.h"
 
 int nova__qh_subscribe(const struct nova_host *host, const struct nova_subscription *sub);
-int nova__qh_set_concurrency(const struct nova_host *host, const char *queue,
-                             unsigned concurrency);
+int nova__qh_set_concurrency(const struct nova_host *host, const char *queue, unsigned concurrency);
 int nova__qh_enqueue(const struct nova_host *host, const char *queue, const char *name,
-                     const char *data_json, const struct nova_job_options *opts,
-                     nova_enqueue_cb cb, void *arg);
+                     const char *data_json, const struct nova_job_options *opts, nova_enqueue_cb cb,
+                     void *arg);
 
 const char *nova__qh_job_id(const nova_job *job);
 const char *nova__qh_job_name(const nova_job *job);

@@ -8,8 +8,7 @@
 #define NOVA_RUNTIME_QUEUE_SCRIPTS_H
 
 extern const char nova__lua_fetch[];
-extern const char nova__lua_finish[];
-extern const char nova__lua_retry[];
+extern const char nova__lua_settle[];
 extern const char nova__lua_extend_locks[];
 extern const char nova__lua_stalled[];
 extern const char nova__lua_add[];

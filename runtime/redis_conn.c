@@ -196,8 +196,7 @@ static int parse_db(const char *s, int *db)
     return 0;
 }
 
-int nova__redis_url_parse(const char *url, struct nova__redis_target *out, char *err,
-                          size_t errlen)
+int nova__redis_url_parse(const char *url, struct nova__redis_target *out, char *err, size_t errlen)
 {
     const char *p, *at, *hostend, *slash;
     memset(out, 0, sizeof(*out));
@@ -222,8 +221,9 @@ int nova__redis_url_parse(const char *url, struct nova__redis_target *out, char 
         return out->unix_path ? 0 : -ENOMEM;
     }
     if (strncmp(url, "redis://", 8) != 0) {
-        snprintf(err, errlen, "redis url must start with redis:// or unix:// (rediss:// needs "
-                              "TLS, not available with hiredis 0.14)");
+        snprintf(err, errlen,
+                 "redis url must start with redis:// or unix:// (rediss:// needs "
+                 "TLS, not available with hiredis 0.14)");
         return -EINVAL;
     }
     p = url + 8;
@@ -365,8 +365,8 @@ static int request_send(struct request *r)
     struct nova__redis_conn *c = r->conn;
     if (!c->ac || !c->up)
         return -ENOTCONN;
-    if (redisAsyncCommandArgv(c->ac, on_reply, r, r->argc, (const char **)r->argv,
-                              r->argvlen) != REDIS_OK)
+    if (redisAsyncCommandArgv(c->ac, on_reply, r, r->argc, (const char **)r->argv, r->argvlen) !=
+        REDIS_OK)
         return -ENOTCONN;
     return 0;
 }
@@ -559,8 +559,15 @@ static void on_handshake(void *arg, int status, const redisReply *reply)
 static void on_ready(void *arg, int status, const redisReply *reply)
 {
     struct nova__redis_conn *c = arg;
-    if (status < 0 || !c->ac || reply->type == REDIS_REPLY_ERROR)
+    if (status < 0 || !c->ac)
         return;
+    if (reply->type == REDIS_REPLY_ERROR) {
+        /* NOAUTH, LOADING after a restart, ...: try again later. */
+        log_conn(c, NOVA_LOG_WARN, "not ready:", reply->str);
+        drop(c);
+        schedule_reconnect(c);
+        return;
+    }
     uv_timer_stop(&c->timer);
     c->up = true;
     c->backoff_ms = BACKOFF_MIN_MS;

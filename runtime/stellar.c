@@ -4,7 +4,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sodium.h>
+#include "host.h"
+#include "log.h"
 #include "stellar.h"
+#include "stellar_client.h"
 #include "stellar_amount.h"
 #include "stellar_err.h"
 #include "stellar_scval.h"
@@ -179,6 +182,29 @@ void nova__stellar_signed_tx_free(struct nova_stellar_signed_tx *out)
     memset(out, 0, sizeof(*out));
 }
 
+int nova__stellar_envelope_hash(const char *envelope_b64, const char *passphrase, char *hash_hex,
+                                char *err, size_t errlen)
+{
+    struct nova__stellar_envelope env;
+    uint8_t *raw, hash[32];
+    size_t len;
+    if (passphrase == NULL || passphrase[0] == '\0')
+        return nova__stellar_fail(err, errlen, -EINVAL, "network passphrase is empty");
+    int rc = nova__b64_decode(envelope_b64, &raw, &len);
+    if (rc == -ENOMEM)
+        return nova__stellar_fail(err, errlen, rc, "out of memory");
+    if (rc < 0)
+        return nova__stellar_fail(err, errlen, -EBADMSG, "envelope is not valid base64");
+    rc = nova__stellar_envelope_decode(raw, len, &env, err, errlen);
+    if (rc == 0) {
+        nova__stellar_tx_hash(passphrase, env.tx_xdr, env.tx_len, hash);
+        nova__hex_encode(hash, 32, hash_hex);
+        nova__stellar_envelope_free(&env);
+    }
+    free(raw);
+    return rc;
+}
+
 static int decode_result(const char *b64, struct nova_stellar_tx_result *out, char *err,
                          size_t errlen)
 {
@@ -207,6 +233,91 @@ int nova__stellar_asset_contract_strkey(const char *asset, const char *passphras
     return rc < 0 ? nova__stellar_fail(err, errlen, rc, "cannot encode the contract id") : 0;
 }
 
+/* ---- network part: the plugin's calls go to the shared client, tagged
+ * with its host pointer so nova__http_cancel_tag(http, host) ends them. */
+
+static struct nova__stellar_client *client_of(const struct nova_host *host)
+{
+    struct nova__services *s = host != NULL ? nova__host_services(host) : NULL;
+    return s != NULL ? s->stellar : NULL;
+}
+
+/* Synchronous refusals carry no message through the return value: log the
+ * reason with the plugin's name so the author sees what was wrong. */
+static int refused(const struct nova_host *host, const char *call, int rc, const char *err)
+{
+    if (rc < 0 && rc != -ECANCELED) {
+        struct nova__log_ctx lc = {.plugin = host != NULL ? host->plugin_name : NULL};
+        nova__log(NOVA_LOG_WARN, &lc, "stellar %s refused: %s", call, err[0] ? err : strerror(-rc));
+    }
+    return rc;
+}
+
+static const struct nova_stellar_network *api_network(const struct nova_host *host)
+{
+    return nova__stellar_client_network(client_of(host));
+}
+
+static int api_build_payment_distribution(const struct nova_host *host,
+                                          const struct nova_stellar_payment_tx *tx,
+                                          struct nova_stellar_signed_tx *out, char *err,
+                                          size_t errlen)
+{
+    return nova__stellar_client_build_payment(client_of(host), tx, out, err, errlen);
+}
+
+#define NET_CALL(call, ...)                                                                        \
+    do {                                                                                           \
+        char err[300] = "";                                                                        \
+        if (host == NULL)                                                                          \
+            return -EINVAL;                                                                        \
+        int rc = nova__stellar_##call(client_of(host), host, __VA_ARGS__, err, sizeof(err));       \
+        return refused(host, #call, rc, err);                                                      \
+    } while (0)
+
+static int api_load_account(const struct nova_host *host, const char *account_id,
+                            nova_stellar_account_cb cb, void *arg)
+{
+    NET_CALL(load_account, account_id, cb, arg);
+}
+
+static int api_submit(const struct nova_host *host, const char *envelope_b64, nova_stellar_tx_cb cb,
+                      void *arg)
+{
+    NET_CALL(submit, envelope_b64, cb, arg);
+}
+
+static int api_tx_lookup(const struct nova_host *host, const char *hash_hex, nova_stellar_tx_cb cb,
+                         void *arg)
+{
+    NET_CALL(tx_lookup, hash_hex, cb, arg);
+}
+
+static int api_latest_ledger(const struct nova_host *host, nova_stellar_ledger_cb cb, void *arg)
+{
+    NET_CALL(latest_ledger, cb, arg);
+}
+
+static int api_rpc_health(const struct nova_host *host, nova_stellar_rpc_health_cb cb, void *arg)
+{
+    NET_CALL(rpc_health, cb, arg);
+}
+
+static int api_rpc_latest_ledger(const struct nova_host *host, nova_stellar_rpc_ledger_cb cb,
+                                 void *arg)
+{
+    NET_CALL(rpc_latest_ledger, cb, arg);
+}
+
+static int api_get_events(const struct nova_host *host,
+                          const struct nova_stellar_events_query *query, nova_stellar_events_cb cb,
+                          void *arg)
+{
+    NET_CALL(get_events, query, cb, arg);
+}
+
+#undef NET_CALL
+
 const struct nova_stellar_api nova__stellar_api = {
     .struct_size = sizeof(struct nova_stellar_api),
     .strkey_validate = strkey_validate,
@@ -218,4 +329,13 @@ const struct nova_stellar_api nova__stellar_api = {
     .decode_result = decode_result,
     .scval_decode = scval_decode,
     .asset_contract_id = nova__stellar_asset_contract_strkey,
+    .network = api_network,
+    .build_payment_distribution = api_build_payment_distribution,
+    .load_account = api_load_account,
+    .submit = api_submit,
+    .tx_lookup = api_tx_lookup,
+    .latest_ledger = api_latest_ledger,
+    .rpc_health = api_rpc_health,
+    .rpc_latest_ledger = api_rpc_latest_ledger,
+    .get_events = api_get_events,
 };

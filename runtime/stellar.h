@@ -3,9 +3,10 @@
  * (host->stellar), built from the offline Stellar modules:
  * stellar_strkey, stellar_amount, stellar_xdr, stellar_tx, stellar_scval.
  *
- * The table is static and immutable; its functions are pure and
- * thread-safe. The network client adds its members later (append-only,
- * see include/nova/stellar.h).
+ * The table is static and immutable. The offline functions are pure and
+ * thread-safe; the network members (appended, see include/nova/stellar.h)
+ * forward to the daemon's client (runtime/stellar_client.h) found through
+ * nova__host_services(host)->stellar, tagged with the host pointer.
  */
 #ifndef NOVA_RUNTIME_STELLAR_H
 #define NOVA_RUNTIME_STELLAR_H
@@ -29,6 +30,8 @@ int nova__stellar_build_payment(const struct nova_stellar_payment_tx *tx,
                                 struct nova_stellar_signed_tx *out, char *err, size_t errlen);
 void nova__stellar_signed_tx_free(struct nova_stellar_signed_tx *out);
 int nova__stellar_seed_to_account(const char *seed, char *out, char *err, size_t errlen);
+int nova__stellar_envelope_hash(const char *envelope_b64, const char *passphrase, char *hash_hex,
+                                char *err, size_t errlen);
 int nova__stellar_asset_contract_strkey(const char *asset, const char *passphrase, char *out,
                                         char *err, size_t errlen);
 

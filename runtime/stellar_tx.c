@@ -338,6 +338,215 @@ char *nova__stellar_horizon_form_body(const char *envelope_b64)
     return out;
 }
 
+/* ---- envelope decoding -------------------------------------------------- */
+
+struct envdec {
+    struct nova__xdr_reader r;
+    char *err;
+    size_t errlen;
+};
+
+static int env_bad(struct envdec *d, const char *what)
+{
+    return nova__stellar_fail(d->err, d->errlen, -EBADMSG,
+                              "malformed TransactionEnvelope: %s (at byte %zu of %zu)", what,
+                              d->r.off, d->r.len);
+}
+
+static int get_muxed(struct envdec *d, struct nova__muxed_account *a, const char *what)
+{
+    int32_t type;
+    const uint8_t *key;
+    memset(a, 0, sizeof(*a));
+    if (nova__xdr_get_i32(&d->r, &type) < 0)
+        return env_bad(d, what);
+    if (type == KEY_TYPE_MUXED_ED25519) {
+        a->muxed = true;
+        if (nova__xdr_get_u64(&d->r, &a->id) < 0)
+            return env_bad(d, what);
+    } else if (type != KEY_TYPE_ED25519) {
+        return env_bad(d, "unsupported account key type");
+    }
+    if (nova__xdr_get_fixed(&d->r, 32, &key) < 0)
+        return env_bad(d, what);
+    memcpy(a->key, key, 32);
+    return 0;
+}
+
+static int get_asset(struct envdec *d, struct nova__stellar_asset *a)
+{
+    int32_t type, kt;
+    const uint8_t *code, *issuer;
+    memset(a, 0, sizeof(*a));
+    if (nova__xdr_get_i32(&d->r, &type) < 0)
+        return env_bad(d, "asset");
+    if (type == NOVA__ASSET_NATIVE)
+        return 0;
+    if (type != NOVA__ASSET_ALPHANUM4 && type != NOVA__ASSET_ALPHANUM12)
+        return env_bad(d, "unknown asset type");
+    size_t width = type == NOVA__ASSET_ALPHANUM4 ? 4 : 12;
+    if (nova__xdr_get_fixed(&d->r, width, &code) < 0 || nova__xdr_get_i32(&d->r, &kt) < 0)
+        return env_bad(d, "asset");
+    if (kt != PUBLIC_KEY_TYPE_ED25519)
+        return env_bad(d, "unsupported issuer key type");
+    if (nova__xdr_get_fixed(&d->r, 32, &issuer) < 0)
+        return env_bad(d, "asset issuer");
+    /* Canonical codes only: characters, then zero padding to the width. */
+    size_t n = 0;
+    while (n < width && code[n] != 0)
+        n++;
+    for (size_t i = n; i < width; i++)
+        if (code[i] != 0)
+            return env_bad(d, "asset code has bytes after its zero padding");
+    a->type = (enum nova__asset_type)type;
+    memcpy(a->code, code, n);
+    a->code[n] = '\0';
+    memcpy(a->issuer, issuer, 32);
+    char e[160];
+    if (check_asset(a, 0, e, sizeof(e)) < 0)
+        return env_bad(d, "asset code is not 1-4 / 5-12 characters of A-Z, a-z, 0-9");
+    return 0;
+}
+
+int nova__stellar_envelope_decode(const uint8_t *xdr, size_t len,
+                                  struct nova__stellar_envelope *out, char *err, size_t errlen)
+{
+    struct envdec d = {.err = err, .errlen = errlen};
+    struct nova__stellar_tx *tx = &out->tx;
+    int32_t v;
+    uint32_t count;
+    int rc;
+    memset(out, 0, sizeof(*out));
+    nova__xdr_reader_init(&d.r, xdr, len);
+    if (nova__xdr_get_i32(&d.r, &v) < 0)
+        return env_bad(&d, "envelope type");
+    if (v != NOVA__ENVELOPE_TYPE_TX)
+        return env_bad(&d, "only v1 transaction envelopes (type 2) are supported");
+    size_t tx_start = d.r.off;
+    if ((rc = get_muxed(&d, &tx->source, "source account")) < 0)
+        return rc;
+    if (nova__xdr_get_u32(&d.r, &tx->fee) < 0 || nova__xdr_get_i64(&d.r, &tx->seq_num) < 0 ||
+        nova__xdr_get_i32(&d.r, &v) < 0)
+        return env_bad(&d, "fee, sequence or preconditions");
+    if (v == PRECOND_TIME) {
+        tx->has_time_bounds = true;
+        if (nova__xdr_get_u64(&d.r, &tx->min_time) < 0 ||
+            nova__xdr_get_u64(&d.r, &tx->max_time) < 0)
+            return env_bad(&d, "time bounds");
+        /* Never valid on the network, and our encoder refuses it too. */
+        if (tx->max_time != 0 && tx->min_time > tx->max_time)
+            return env_bad(&d, "min_time is after max_time");
+    } else if (v != PRECOND_NONE) {
+        return env_bad(&d, "only PRECOND_NONE and PRECOND_TIME are supported");
+    }
+    if (nova__xdr_get_i32(&d.r, &v) < 0)
+        return env_bad(&d, "memo");
+    const uint8_t *p;
+    uint32_t n;
+    switch (v) {
+    case NOVA_MEMO_NONE:
+        break;
+    case NOVA_MEMO_TEXT:
+        if (nova__xdr_get_var(&d.r, NOVA_STELLAR_MEMO_TEXT_MAX, &p, &n) < 0)
+            return env_bad(&d, "memo text (at most 28 bytes)");
+        memcpy(tx->memo.text, p, n);
+        tx->memo.text_len = n;
+        break;
+    case NOVA_MEMO_ID:
+        if (nova__xdr_get_u64(&d.r, &tx->memo.id) < 0)
+            return env_bad(&d, "memo id");
+        break;
+    case NOVA_MEMO_HASH:
+    case NOVA_MEMO_RETURN:
+        if (nova__xdr_get_fixed(&d.r, 32, &p) < 0)
+            return env_bad(&d, "memo hash");
+        memcpy(tx->memo.hash, p, 32);
+        break;
+    default:
+        return env_bad(&d, "unknown memo type");
+    }
+    tx->memo.type = (enum nova_stellar_memo_type)v;
+    if (nova__xdr_get_u32(&d.r, &count) < 0)
+        return env_bad(&d, "operation count");
+    if (count == 0 || count > NOVA_STELLAR_MAX_OPS)
+        return env_bad(&d, "operation count must be 1 to 100");
+    out->ops = calloc(count, sizeof(*out->ops));
+    if (out->ops == NULL)
+        return nova__stellar_fail(err, errlen, -ENOMEM, "out of memory");
+    for (uint32_t i = 0; i < count; i++) {
+        struct nova__stellar_payment_op *op = &out->ops[i];
+        bool present;
+        if (nova__xdr_get_bool(&d.r, &present) < 0) {
+            rc = env_bad(&d, "operation source flag");
+            goto fail;
+        }
+        op->has_source = present;
+        if (present && (rc = get_muxed(&d, &op->source, "operation source")) < 0)
+            goto fail;
+        if (nova__xdr_get_i32(&d.r, &v) < 0) {
+            rc = env_bad(&d, "operation type");
+            goto fail;
+        }
+        if (v != OP_PAYMENT) {
+            rc = env_bad(&d, "only payment operations are supported");
+            goto fail;
+        }
+        if ((rc = get_muxed(&d, &op->destination, "destination")) < 0 ||
+            (rc = get_asset(&d, &op->asset)) < 0)
+            goto fail;
+        if (nova__xdr_get_i64(&d.r, &op->amount) < 0) {
+            rc = env_bad(&d, "amount");
+            goto fail;
+        }
+        if (op->amount <= 0) {
+            rc = env_bad(&d, "amount must be greater than zero");
+            goto fail;
+        }
+    }
+    tx->ops = out->ops;
+    tx->op_count = count;
+    if (nova__xdr_get_i32(&d.r, &v) < 0 || v != 0) {
+        rc = env_bad(&d, "transaction ext must be 0 (no Soroban data)");
+        goto fail;
+    }
+    out->tx_xdr = xdr + tx_start;
+    out->tx_len = d.r.off - tx_start;
+    if (nova__xdr_get_u32(&d.r, &count) < 0 || count > NOVA_STELLAR_MAX_SIGNATURES) {
+        rc = env_bad(&d, "signature count (at most 20)");
+        goto fail;
+    }
+    for (uint32_t i = 0; i < count; i++) {
+        const uint8_t *hint;
+        if (nova__xdr_get_fixed(&d.r, 4, &hint) < 0 || nova__xdr_get_var(&d.r, 64, &p, &n) < 0) {
+            rc = env_bad(&d, "signature");
+            goto fail;
+        }
+        if (n != 64) {
+            rc = env_bad(&d, "signature is not 64 bytes (ed25519)");
+            goto fail;
+        }
+        memcpy(out->sigs[i].hint, hint, 4);
+        memcpy(out->sigs[i].sig, p, 64);
+    }
+    out->sig_count = count;
+    if (nova__xdr_remaining(&d.r) != 0) {
+        rc = env_bad(&d, "trailing bytes");
+        goto fail;
+    }
+    return 0;
+fail:
+    nova__stellar_envelope_free(out);
+    return rc;
+}
+
+void nova__stellar_envelope_free(struct nova__stellar_envelope *env)
+{
+    if (env == NULL)
+        return;
+    free(env->ops);
+    memset(env, 0, sizeof(*env));
+}
+
 /* ---- result codes ------------------------------------------------------- */
 
 static const char *const tx_names[] = {

@@ -104,6 +104,27 @@ int nova__stellar_tx_sign(const struct nova__stellar_tx *tx, const char *passphr
                           const uint8_t (*seeds)[32], size_t nseeds, char **envelope_b64,
                           uint8_t hash[32], char *err, size_t errlen);
 
+/* A decoded v1 envelope of payment operations. */
+struct nova__stellar_envelope {
+    struct nova__stellar_tx tx;           /* tx.ops = ops */
+    struct nova__stellar_payment_op *ops; /* malloc'd, tx.op_count entries */
+    struct nova__stellar_signature sigs[NOVA_STELLAR_MAX_SIGNATURES];
+    size_t sig_count;
+    const uint8_t *tx_xdr; /* the Transaction bytes inside the decoded input (borrowed) */
+    size_t tx_len;
+};
+
+/* Decodes a TransactionEnvelope of type ENVELOPE_TYPE_TX whose operations
+ * are all payments - exactly what nova__stellar_tx_sign() produces, so
+ * re-encoding gives the same bytes. Anything else (other envelope or
+ * operation types, PRECOND_V2, Soroban data, non-canonical asset codes,
+ * truncation, trailing bytes) is -EBADMSG with the reason in err. On
+ * success release with nova__stellar_envelope_free(); out->tx_xdr points
+ * into xdr, so xdr must outlive out. */
+int nova__stellar_envelope_decode(const uint8_t *xdr, size_t len,
+                                  struct nova__stellar_envelope *out, char *err, size_t errlen);
+void nova__stellar_envelope_free(struct nova__stellar_envelope *env);
+
 /* Decodes a TransactionResult (only PAYMENT operation results). Any
  * truncation, trailing bytes, unknown code or discriminant, more than 100
  * operation results or a non-payment operation result is -EBADMSG with the

@@ -108,7 +108,9 @@ struct nova_pg_api {
 
     int (*ntuples)(const nova_pg_result *res);
     int (*nfields)(const nova_pg_result *res);
-    /* Rows touched by INSERT/UPDATE/DELETE (RETURNING or not), else 0. */
+    /* The row count of the command tag: rows inserted, updated or deleted
+     * (RETURNING or not), rows returned by SELECT; 0 for other commands.
+     * The way to tell whether `UPDATE ... WHERE status = 'pending'` won. */
     int64_t (*affected_rows)(const nova_pg_result *res);
     /* Column index by exact name, or -ENOENT. */
     int (*field_index)(const nova_pg_result *res, const char *name);

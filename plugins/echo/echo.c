@@ -8,7 +8,7 @@
  *   progress  any JSON: reported with job_progress() before the outcome
  *   fail      string: report a transient failure with this reason
  *             (retried per the job's attempts and backoff)
- *   fatal     string: report a permanent failure with this reason
+ *   fatal     string (the reason) or true: report a permanent failure
  *   return    any JSON: the job's return value (default null)
  *
  * [plugin echo]
@@ -27,23 +27,43 @@ struct echo_config {
     int64_t concurrency;
 };
 
-struct echo_state {
-    const struct nova_host *host;
-    const struct echo_config *cfg;
-};
-
-/* One job waiting for its timer. */
+/* One job waiting for its timer; listed so shutdown can free what the
+ * host's timer stop left behind. */
 struct pending {
+    struct pending *prev, *next;
     struct echo_state *st;
     nova_job *job;
 };
 
+struct echo_state {
+    const struct nova_host *host;
+    const struct echo_config *cfg;
+    struct pending *pending;
+};
+
+static void pending_unlink(struct pending *p)
+{
+    if (p->prev)
+        p->prev->next = p->next;
+    else
+        p->st->pending = p->next;
+    if (p->next)
+        p->next->prev = p->prev;
+}
+
 static const struct nova_config_entry echo_table[] = {
-    {.key = "queue", .type = NOVA_CONFIG_STRING, .default_value = "echo",
-     .offset = offsetof(struct echo_config, queue), .help = "BullMQ queue to serve"},
-    {.key = "concurrency", .type = NOVA_CONFIG_INT, .default_value = "1",
-     .offset = offsetof(struct echo_config, concurrency), .help = "jobs in flight at once",
-     .min = 1, .max = 10000},
+    {.key = "queue",
+     .type = NOVA_CONFIG_STRING,
+     .default_value = "echo",
+     .offset = offsetof(struct echo_config, queue),
+     .help = "BullMQ queue to serve"},
+    {.key = "concurrency",
+     .type = NOVA_CONFIG_INT,
+     .default_value = "1",
+     .offset = offsetof(struct echo_config, concurrency),
+     .help = "jobs in flight at once",
+     .min = 1,
+     .max = 10000},
     {.key = NULL},
 };
 
@@ -64,12 +84,12 @@ static void answer(struct echo_state *st, nova_job *job)
         free(text);
     }
 
-    if (cJSON_IsString(fatal)) {
-        h->job_fail(job, fatal->valuestring);
-        return;
-    }
     if (cJSON_IsString(fail)) {
         h->job_retry(job, fail->valuestring, -1);
+        return;
+    }
+    if (cJSON_IsString(fatal) || cJSON_IsTrue(fatal)) {
+        h->job_fail(job, cJSON_IsString(fatal) ? fatal->valuestring : "fatal");
         return;
     }
     text = ret ? cJSON_PrintUnformatted(ret) : NULL;
@@ -80,6 +100,7 @@ static void answer(struct echo_state *st, nova_job *job)
 static void on_timer(void *arg)
 {
     struct pending *p = arg;
+    pending_unlink(p);
     answer(p->st, p->job);
     free(p);
 }
@@ -102,7 +123,13 @@ static void handle(void *arg, nova_job *job)
     }
     p->st = st;
     p->job = job;
+    p->prev = NULL;
+    p->next = st->pending;
+    if (st->pending)
+        st->pending->prev = p;
+    st->pending = p;
     if (!h->timer_start(h, (uint64_t)sleep->valuedouble, 0, on_timer, p)) {
+        pending_unlink(p);
         free(p);
         h->job_retry(job, "echo: could not start a timer", -1);
     }
@@ -129,8 +156,8 @@ static int echo_init(const struct nova_host *host, const void *config, void **st
         free(st);
         return rc;
     }
-    host->log(host, NOVA_LOG_INFO, NULL, "echo serving queue %s with concurrency %lld",
-              cfg->queue, (long long)cfg->concurrency);
+    host->log(host, NOVA_LOG_INFO, NULL, "echo serving queue %s with concurrency %lld", cfg->queue,
+              (long long)cfg->concurrency);
     *state = st;
     return 0;
 }
@@ -147,7 +174,15 @@ static int echo_reload(void *state, const void *config)
 
 static void echo_shutdown(void *state)
 {
-    free(state);
+    struct echo_state *st = state;
+    /* The host stopped our timers; their jobs were given back by the
+     * engine's drain, so only the memory is left. */
+    while (st->pending) {
+        struct pending *p = st->pending;
+        pending_unlink(p);
+        free(p);
+    }
+    free(st);
 }
 
 static const struct nova_plugin echo_plugin = {

@@ -23,8 +23,19 @@ local function int_str(n)
   return string.format('%.0f', n)
 end
 
+-- meta is read once per script call: {paused, concurrency, max, duration,
+-- maxLenEvents}. Scripts that change meta must call meta_changed().
+local meta_cache = nil
+local function meta()
+  if not meta_cache then
+    meta_cache = redis.call('HMGET', K.meta, 'paused', 'concurrency', 'max', 'duration',
+                            'opts.maxLenEvents')
+  end
+  return meta_cache
+end
+
 local function max_events()
-  return tonumber(redis.call('HGET', K.meta, 'opts.maxLenEvents')) or 10000
+  return tonumber(meta()[5]) or 10000
 end
 
 local function emit(maxlen, ...)
@@ -34,7 +45,7 @@ end
 -- "paused": new work goes to the paused list and nobody is woken.
 -- "maxed": global concurrency reached; work goes to wait without a marker.
 local function queue_state()
-  local m = redis.call('HMGET', K.meta, 'paused', 'concurrency')
+  local m = meta()
   local paused = m[1] ~= false
   local maxed = false
   if m[2] then
@@ -45,6 +56,16 @@ end
 
 local function wake_now()
   redis.call('ZADD', K.marker, 0, '0')
+end
+
+-- Under a global concurrency limit, workers park on the marker while the
+-- queue is maxed; a job leaving active must wake one of them.
+local function wake_for_freed_slot()
+  local m = meta()
+  if m[2] and not m[1] and (redis.call('LLEN', K.wait) > 0 or
+      redis.call('ZCARD', K.prioritized) > 0) then
+    wake_now()
+  end
 end
 
 local function next_delayed_due()
@@ -138,7 +159,7 @@ local function fetch_jobs(now, count, token_prefix, lock_ms, lim_max, lim_dur, w
   local maxlen = max_events()
   promote_delayed(now, maxlen)
   local out = {0, 0, 0}
-  local m = redis.call('HMGET', K.meta, 'paused', 'concurrency', 'max', 'duration')
+  local m = meta()
   if m[3] then lim_max = tonumber(m[3]) end
   if m[4] then lim_dur = tonumber(m[4]) end
   local limited = lim_max > 0 and lim_dur > 0
@@ -179,7 +200,11 @@ local function fetch_jobs(now, count, token_prefix, lock_ms, lim_max, lim_dur, w
     end
     if not id then break end
     local jk = base .. id
-    if string.sub(id, 1, 2) == '0:' or redis.call('EXISTS', jk) == 0 then
+    local fields = {}
+    if string.sub(id, 1, 2) ~= '0:' then
+      fields = redis.call('HGETALL', jk)
+    end
+    if #fields == 0 then
       -- a legacy marker or a job removed while waiting: drop the entry
       redis.call('LREM', K.active, -1, id)
     else
@@ -201,14 +226,16 @@ local function fetch_jobs(now, count, token_prefix, lock_ms, lim_max, lim_dur, w
       redis.call('HINCRBY', jk, 'ats', 1)
       out[#out + 1] = id
       out[#out + 1] = token
-      out[#out + 1] = redis.call('HGETALL', jk)
+      out[#out + 1] = fields
     end
   end
   out[3] = n
   if n > 0 then
     wake_now()
   end
-  out[2] = next_delayed_due()
+  if n < count then
+    out[2] = next_delayed_due()
+  end
   return out
 end
 
@@ -216,12 +243,16 @@ end
 -- (-1 missing job, -2 missing lock, -6 lock held by someone else).
 local function take_lock(id, token)
   local jk = base .. id
-  if redis.call('EXISTS', jk) == 0 then return -1 end
   if token ~= '0' then
+    -- A job cannot be removed while locked, so our lock implies the job.
     local lock = redis.call('GET', jk .. ':lock')
-    if not lock then return -2 end
+    if not lock then
+      return redis.call('EXISTS', jk) == 0 and -1 or -2
+    end
     if lock ~= token then return -6 end
     redis.call('DEL', jk .. ':lock')
+  elseif redis.call('EXISTS', jk) == 0 then
+    return -1
   end
   redis.call('SREM', K.stalled, id)
   return 0

@@ -1,5 +1,9 @@
 /* libFuzzer target: amount parsing. Whatever parses must format to the
- * canonical text, which parses back to the same number of stroops. */
+ * canonical text, which parses back to the same number of stroops.
+ *
+ * fuzz-sources: runtime/stellar_err.c runtime/stellar_amount.c
+ * fuzz-packages: libsodium libcjson
+ */
 #include "config.h"
 #include <stdlib.h>
 #include <string.h>

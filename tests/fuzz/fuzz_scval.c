@@ -1,5 +1,10 @@
 /* libFuzzer target: ScVal decoding. Whatever decodes must print as JSON
- * that parses back; everything else must be an error, never a crash. */
+ * that parses back; everything else must be an error, never a crash.
+ *
+ * fuzz-sources: runtime/stellar_err.c runtime/stellar_strkey.c
+ * fuzz-sources: runtime/stellar_xdr.c runtime/stellar_scval.c
+ * fuzz-packages: libsodium libcjson
+ */
 #include "config.h"
 #include <stdlib.h>
 #include <string.h>

@@ -1,5 +1,9 @@
 /* libFuzzer target: StrKey decoding. Whatever decodes must re-encode to
- * exactly the same text (there is one spelling per key). */
+ * exactly the same text (there is one spelling per key).
+ *
+ * fuzz-sources: runtime/stellar_err.c runtime/stellar_strkey.c
+ * fuzz-packages: libsodium libcjson
+ */
 #include "config.h"
 #include <stdlib.h>
 #include <string.h>

@@ -1,6 +1,11 @@
-/* libFuzzer target: TransactionResult decoding (raw and base64) and the
- * bounded XDR reader. Malformed input must be an error, never a crash or
- * an over-read (ASan watches). */
+/* libFuzzer target: TransactionResult and TransactionEnvelope decoding
+ * (raw and base64), base64 itself and the bounded XDR reader. Malformed
+ * input must be an error, never a crash or an over-read (ASan watches).
+ *
+ * fuzz-sources: runtime/stellar_err.c runtime/stellar_strkey.c
+ * fuzz-sources: runtime/stellar_xdr.c runtime/stellar_tx.c
+ * fuzz-packages: libsodium libcjson
+ */
 #include "config.h"
 #include <stdlib.h>
 #include <string.h>
@@ -25,6 +30,20 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         for (size_t i = 0; i < res.op_count; i++)
             if (res.ops[i].name == NULL)
                 abort();
+    }
+
+    /* Envelopes: whatever decodes re-encodes to exactly the input. */
+    struct nova__stellar_envelope env;
+    if (nova__stellar_envelope_decode(copy, size, &env, err, sizeof(err)) == 0) {
+        struct nova__xdr_writer w = {0}, t = {0};
+        nova__stellar_envelope_encode(env.tx_xdr, env.tx_len, env.sigs, env.sig_count, &w);
+        if (nova__stellar_tx_encode(&env.tx, &t, err, sizeof(err)) != 0 || w.len != size ||
+            memcmp(w.data, copy, size) != 0 || t.len != env.tx_len ||
+            memcmp(t.data, env.tx_xdr, t.len) != 0)
+            abort();
+        nova__xdr_free(&w);
+        nova__xdr_free(&t);
+        nova__stellar_envelope_free(&env);
     }
 
     /* The same bytes as base64 text. */

@@ -9,10 +9,15 @@ if ! command -v node >/dev/null 2>&1; then
     echo "bullmq_interop: node is not installed" >&2
     exit 1
 fi
-if [ ! -d "$src/node_modules/bullmq" ]; then
-    echo "bullmq_interop: $src/node_modules is missing: run 'npm ci' in tests/interop" >&2
+# NOVA_NODE_ROOT: the tree whose tests/*/node_modules hold the npm peers
+# (make distcheck's unpacked tarball has none).
+modules=${NOVA_NODE_ROOT:-${NOVA_SRCDIR}}/tests/interop/node_modules
+if [ ! -d "$modules/bullmq" ]; then
+    echo "bullmq_interop: $modules is missing: run 'npm ci' in tests/interop" >&2
     exit 1
 fi
+NODE_PATH=$modules
+export NODE_PATH
 RUNNER=$build/tests/interop/engine_runner
 ECHO_SO=$build/plugins/echo/.libs/echo.so
 export RUNNER ECHO_SO

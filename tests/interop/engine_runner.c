@@ -409,10 +409,9 @@ static int cmd_seed(int argc, char **argv)
     for (long i = 0; i < n; i++) {
         struct timespec ts;
         clock_gettime(CLOCK_REALTIME, &ts);
-        snprintf(now, sizeof(now), "%lld",
-                 (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000);
-        const char *av[] = {"EVAL", nova__lua_add, "1", meta, base, now, "n", argv[5],
-                            "{\"attempts\":0}", "", "0", "0", "0"};
+        snprintf(now, sizeof(now), "%lld", (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000);
+        const char *av[] = {"EVAL",  nova__lua_add,      "1", meta, base, now, "n",
+                            argv[5], "{\"attempts\":0}", "",  "0",  "0",  "0"};
         redisAppendCommandArgv(c, 13, av, NULL);
     }
     for (long i = 0; i < n; i++) {

@@ -165,8 +165,30 @@ async function nodeToC(connection, url) {
   await ev.wait(() => ev.count('completed', p3.id), 'priority jobs done');
   assert.deepEqual(order, [plain.id, p1.id, p3.id]);
 
+  // lifo jumps the line; deduplication keys are released on completion;
+  // removeOnComplete as {count} keeps only the newest.
+  order.length = 0;
+  await queue.pause();
+  const first = await queue.add('l', { sleep_ms: 5 });
+  const dedup = await queue.add('l', { sleep_ms: 5 }, { deduplication: { id: 'd1' } });
+  const dup = await queue.add('l', { sleep_ms: 5 }, { deduplication: { id: 'd1' } });
+  assert.equal(dup.id, dedup.id, 'Node dedups while the owner is waiting');
+  const jumper = await queue.add('l', { sleep_ms: 5 }, { lifo: true, removeOnComplete: { count: 1 } });
+  await queue.resume();
+  await ev.wait(() => ev.count('completed', dedup.id) && ev.count('completed', first.id) &&
+    ev.count('completed', jumper.id), 'lifo/dedup jobs done');
+  assert.equal(order[0], jumper.id, `lifo first: ${order}`);
+  const client = await queue.client;
+  assert.equal(await client.exists(`bull:${name}:de:d1`), 0, 'dedup key released');
+  // The lifo job ran first and kept only itself among the completed jobs.
+  assert.equal(await Job.fromId(queue, ok.id), undefined, 'pruned by removeOnComplete {count:1}');
+  assert.ok(await Job.fromId(queue, first.id), 'completed after the pruning job');
+  const again = await queue.add('l', { return: 'again' }, { deduplication: { id: 'd1' } });
+  assert.notEqual(again.id, dedup.id, 'dedup id is free again');
+  await ev.wait(() => ev.count('completed', again.id), 'dedup id reused');
+
   const counts = await queue.getJobCounts();
-  assert.equal(counts.completed, 5, JSON.stringify(counts));
+  assert.equal(counts.completed, 4, JSON.stringify(counts));
   assert.equal(counts.failed, 2, JSON.stringify(counts));
   assert.equal(counts.active, 0);
   assert.equal(counts.waiting, 0);
@@ -213,6 +235,37 @@ async function cToNode(connection, url) {
   await queue.close();
 }
 
+// A Node worker dies mid-job; the C engine's stall sweep recovers the job
+// and QueueEvents sees the BullMQ `stalled` event.
+async function nodeStallsCRecovers(connection, url) {
+  const name = 'stall';
+  const queue = new Queue(name, { connection });
+  const qe = new QueueEvents(name, { connection });
+  await qe.waitUntilReady();
+  const ev = recorder(qe, ['stalled', 'completed', 'active']);
+  let started;
+  const gotJob = new Promise((r) => { started = r; });
+  const worker = new Worker(name, async () => {
+    started();
+    await new Promise(() => {}); // hangs forever, like a crashed process
+  }, { connection, lockDuration: 1000, stalledInterval: 300 });
+  const job = await queue.add('s', { return: 'recovered' });
+  await withTimeout(gotJob, 5000, 'node worker picking the job');
+  await worker.close(true); // no more lock renewals from here
+  const runner = startRunner(url, name, ['--stalled-ms', '400']);
+  await withTimeout(runner.ready, 10000, 'engine_runner READY');
+  await ev.wait(() => ev.count('completed', job.id), 'stalled job completed by C', 15000);
+  assert.equal(ev.count('stalled', job.id), 1);
+  const done = await Job.fromId(queue, job.id);
+  assert.equal(done.returnvalue, 'recovered');
+  assert.equal(done.stalledCounter, 1);
+  assert.equal(done.attemptsMade, 1);
+  runner.child.kill('SIGTERM');
+  await withTimeout(new Promise((r) => runner.child.on('exit', r)), 10000, 'runner exit');
+  await qe.close();
+  await queue.close();
+}
+
 async function main() {
   assert.ok(RUNNER && ECHO_SO, 'RUNNER and ECHO_SO must be set');
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'nova-interop-'));
@@ -222,6 +275,7 @@ async function main() {
   try {
     await withTimeout(nodeToC(connection, url), 40000, 'Node -> C scenario');
     await withTimeout(cToNode(connection, url), 20000, 'C -> Node scenario');
+    await withTimeout(nodeStallsCRecovers(connection, url), 30000, 'Node stall -> C recovery');
     console.log('interop: ok');
   } finally {
     for (const c of children) if (c.exitCode === null) c.kill('SIGKILL');

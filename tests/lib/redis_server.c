@@ -48,8 +48,9 @@ static int spawn(struct nova_test_redis *r)
         return -errno;
     if (pid == 0) {
         execlp(bin, bin, "--port", port, "--bind", "127.0.0.1", "--dir", r->dir, "--save", "",
-               "--appendonly", "yes", "--appendfsync", "always", "--daemonize", "no",
-               "--logfile", log, "--maxmemory-policy", "noeviction", (char *)NULL);
+               "--appendonly", "yes", "--appendfsync", "always", "--daemonize", "no", "--logfile",
+               log, "--maxmemory-policy", "noeviction", "--enable-debug-command", "yes",
+               (char *)NULL);
         fprintf(stderr, "redis_server: cannot run %s: %s\n", bin, strerror(errno));
         _exit(127);
     }

@@ -12,7 +12,7 @@
 #include <sys/types.h>
 
 struct nova_test_redis {
-    pid_t pid;     /* 0 while not running */
+    pid_t pid; /* 0 while not running */
     int port;
     char dir[256]; /* data directory, removed by _stop() */
     char url[64];  /* redis://127.0.0.1:PORT */

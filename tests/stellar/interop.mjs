@@ -15,6 +15,17 @@ const sb = require('@stellar/stellar-base');
 const { xdr, StrKey, Keypair, Account, MuxedAccount, Asset, Memo, Operation } = sb;
 const { TransactionBuilder, Transaction } = sb;
 
+// Only the version pinned in package.json counts as the reference.
+{
+  const { readFileSync } = await import('node:fs');
+  const pinned = JSON.parse(readFileSync(new URL('./package.json', import.meta.url), 'utf8')).dependencies['@stellar/stellar-base'];
+  const loaded = require('@stellar/stellar-base/package.json').version;
+  if (loaded !== pinned) {
+    console.error(`FAIL: @stellar/stellar-base ${loaded} was loaded, ${pinned} is pinned (npm ci --prefix tests/stellar)`);
+    process.exit(1);
+  }
+}
+
 const program = process.argv[2];
 const rounds = Number(process.argv[3] || process.env.NOVA_INTEROP_ROUNDS || 1);
 if (!program) {
@@ -183,7 +194,19 @@ function txCase() {
     expect.public_envelope = envelope;
     expect.public_hash = expect.hash;
   }
-  return { input, expect };
+  // Decoding stellar-base's envelope: same hash, signatures hint||signature.
+  const sigs = tx.signatures.map((sg) => Buffer.concat([sg.hint(), sg.signature()]).toString('hex'));
+  const decode = { input: { kind: 'envelope', b64: envelope, passphrase }, expect: { ok: true, hash: expect.hash, signatures: sigs } };
+  // A mutated copy: whatever we accept, stellar-base must decode to the same hash.
+  const bad = mutateBytes(Buffer.from(envelope, 'base64'));
+  let mexpect = { ok: false };
+  try {
+    const e = xdr.TransactionEnvelope.fromXDR(bad.toString('base64'), 'base64');
+    const t = new Transaction(e, passphrase);
+    mexpect = { ok: true, hash: t.hash().toString('hex'), signatures: t.signatures.map((sg) => Buffer.concat([sg.hint(), sg.signature()]).toString('hex')) };
+  } catch { mexpect = { ok: false }; }
+  const mutated = { input: { kind: 'envelope', b64: bad.toString('base64'), passphrase }, expect: mexpect, lenient: true, subset: true };
+  return [{ input, expect }, decode, mutated];
 }
 
 // ---- StrKeys --------------------------------------------------------------
@@ -509,12 +532,12 @@ function sacCase() {
 const canon = (o) => JSON.stringify(o, (k, v) => (v && typeof v === 'object' && !Array.isArray(v)
   ? Object.fromEntries(Object.keys(v).sort().map((key) => [key, v[key]])) : v));
 
-const counts = { tx: 0, strkey: 0, amount: 0, scval: 0, result: 0, sac: 0, mutated: 0, stricter: 0 };
+const counts = { tx: 0, envelope: 0, strkey: 0, amount: 0, scval: 0, result: 0, sac: 0, mutated: 0, stricter: 0 };
 let failures = 0;
 const t0 = Date.now();
 for (let round = 0; round < rounds; round++) {
   const cases = [];
-  for (let i = 0; i < 150; i++) { cases.push(txCase()); counts.tx++; }
+  for (let i = 0; i < 150; i++) { cases.push(...txCase()); counts.tx++; counts.envelope += 2; }
   for (let i = 0; i < 700; i++) { cases.push(...strkeyCases()); counts.strkey += 3; }
   for (let i = 0; i < 500; i++) { const c = amountCases(); cases.push(...c); counts.amount += c.length; }
   for (let i = 0; i < 700; i++) { cases.push(...scvalCases()); counts.scval += 2; }
@@ -544,6 +567,12 @@ for (let round = 0; round < rounds; round++) {
       if (got.ok !== false) { failures++; report(c, got, 'stellar-base rejects this, we accepted it'); }
       return;
     }
+    // We decode only the envelopes we build (v1, payments): refusing any
+    // other valid envelope is by design.
+    if (c.subset && got.ok === false) {
+      counts.stricter++;
+      return;
+    }
     if (c.lenient && got.ok === false && STRICTER.some((re) => re.test(got.error))) {
       counts.stricter++;
       return;
@@ -566,7 +595,7 @@ function report(c, got, why) {
 
 const ms = Date.now() - t0;
 console.log(`stellar-base ${require('@stellar/stellar-base/package.json').version} interop, seed ${seed}, ${rounds} round(s), ${ms} ms: ` +
-  `${counts.tx} transactions, ${counts.strkey} strkeys, ${counts.amount} amounts, ${counts.scval} scvals, ` +
+  `${counts.tx} transactions, ${counts.envelope} envelope decodings, ${counts.strkey} strkeys, ${counts.amount} amounts, ${counts.scval} scvals, ` +
   `${counts.result} results, ${counts.sac} asset contract ids (${counts.mutated} mutated inputs, ${counts.stricter} refused by our stricter rules); ` +
   `${failures} failure(s)`);
 process.exit(failures ? 1 : 0);

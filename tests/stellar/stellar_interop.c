@@ -13,6 +13,7 @@
  *   scval         {b64}                  -> {ok, json | error}
  *   result        {b64}                  -> {ok, fee_charged, transaction, inner?, operations}
  *   sac           {asset, passphrase}    -> {ok, contract}
+ *   envelope      {b64, passphrase}      -> {ok, hash, tx_xdr, signatures}
  */
 #include "config.h"
 #include <errno.h>
@@ -288,6 +289,44 @@ static cJSON *do_sac(const cJSON *c, cJSON *res)
     return res;
 }
 
+static cJSON *do_envelope(const cJSON *c, cJSON *res)
+{
+    uint8_t *raw, hash[32];
+    size_t len;
+    char err[200], hex[2 * sizeof(struct nova__stellar_signature) + 1];
+    struct nova__stellar_envelope env;
+    if (nova__b64_decode(str(c, "b64"), &raw, &len) < 0)
+        return fail(res, "not base64");
+    if (nova__stellar_envelope_decode(raw, len, &env, err, sizeof(err)) < 0) {
+        free(raw);
+        return fail(res, err);
+    }
+    /* Re-encoding must reproduce the input exactly. */
+    struct nova__xdr_writer w = {0};
+    nova__stellar_envelope_encode(env.tx_xdr, env.tx_len, env.sigs, env.sig_count, &w);
+    struct nova__xdr_writer t = {0};
+    int rc = nova__stellar_tx_encode(&env.tx, &t, err, sizeof(err));
+    if (rc < 0 || w.err || w.len != len || memcmp(w.data, raw, len) != 0 || t.len != env.tx_len ||
+        memcmp(t.data, env.tx_xdr, t.len) != 0) {
+        fail(res, "re-encoding differs from the input");
+    } else {
+        nova__stellar_tx_hash(str(c, "passphrase"), env.tx_xdr, env.tx_len, hash);
+        nova__hex_encode(hash, 32, hex);
+        cJSON_AddBoolToObject(res, "ok", 1);
+        cJSON_AddStringToObject(res, "hash", hex);
+        cJSON *sigs = cJSON_AddArrayToObject(res, "signatures");
+        for (size_t i = 0; i < env.sig_count; i++) {
+            nova__hex_encode(&env.sigs[i], sizeof(env.sigs[i]), hex);
+            cJSON_AddItemToArray(sigs, cJSON_CreateString(hex));
+        }
+    }
+    nova__xdr_free(&w);
+    nova__xdr_free(&t);
+    nova__stellar_envelope_free(&env);
+    free(raw);
+    return res;
+}
+
 int main(void)
 {
     char *line = NULL;
@@ -315,6 +354,8 @@ int main(void)
             do_result(c, res);
         else if (strcmp(kind, "sac") == 0)
             do_sac(c, res);
+        else if (strcmp(kind, "envelope") == 0)
+            do_envelope(c, res);
         else
             fail(res, "unknown kind");
         char *out = cJSON_PrintUnformatted(res);

@@ -17,6 +17,12 @@ if ! command -v node >/dev/null 2>&1; then
 	exit 1
 fi
 cd "$dir"
+# NOVA_NODE_ROOT: the tree whose tests/*/node_modules hold the npm peers
+# (make distcheck's unpacked tarball has none).
+if [ -n "${NOVA_NODE_ROOT:-}" ]; then
+	NODE_PATH=$NOVA_NODE_ROOT/tests/testnet/node_modules
+	export NODE_PATH
+fi
 if ! node -e '
 const want = require("./package.json").dependencies["@stellar/stellar-base"];
 let got;

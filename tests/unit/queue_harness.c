@@ -10,6 +10,8 @@
 
 #include "queue_scripts.h"
 
+int64_t qh_drain_delay_ms = 5000;
+
 int64_t qh_now_ms(void)
 {
     struct timespec ts;
@@ -88,7 +90,7 @@ void qh_setup(struct qh *h, int64_t lock_ms, int64_t stalled_ms)
     h->cfg.lock_duration_ms = lock_ms;
     h->cfg.stalled_interval_ms = stalled_ms;
     h->cfg.max_stalled_count = 1;
-    h->cfg.drain_delay_ms = 5000;
+    h->cfg.drain_delay_ms = qh_drain_delay_ms;
     ck_assert_int_eq(nova__queue_engine_new(&h->loop, &h->cfg, "ctest", &h->e), 0);
     h->sv.loop = &h->loop;
     h->sv.queues = h->e;
@@ -206,8 +208,18 @@ const char *qh_add(struct qh *h, const char *queue, const char *name, const char
     snprintf(now, sizeof(now), "%lld", (long long)qh_now_ms());
     snprintf(delay, sizeof(delay), "%lld", (long long)(opts ? opts->delay_ms : 0));
     snprintf(prio, sizeof(prio), "%d", opts ? opts->priority : 0);
-    const char *av[] = {"EVAL", nova__lua_add, "1", meta, base, now, name, data, ojson,
-                        opts && opts->job_id ? opts->job_id : "", delay, prio,
+    const char *av[] = {"EVAL",
+                        nova__lua_add,
+                        "1",
+                        meta,
+                        base,
+                        now,
+                        name,
+                        data,
+                        ojson,
+                        opts && opts->job_id ? opts->job_id : "",
+                        delay,
+                        prio,
                         opts && opts->lifo ? "1" : "0"};
     r = redisCommandArgv(h->sync, 13, av, NULL);
     free(ojson);

@@ -26,6 +26,9 @@ struct qh {
     char url[64];
 };
 
+/* drain_delay_ms for the next qh_setup() (default 5000). */
+extern int64_t qh_drain_delay_ms;
+
 /* Starts Redis, the loop and the engine (not started). lock/stall in ms. */
 void qh_setup(struct qh *h, int64_t lock_ms, int64_t stalled_ms);
 /* Drains (timeout 2 s), frees the engine, runs the loop empty, stops Redis. */

@@ -4,6 +4,7 @@
  */
 #include "config.h"
 #include "testutil.h"
+#include "lib/pg_server.h"
 #include "lib/redis_server.h"
 
 #include <curl/curl.h>
@@ -58,8 +59,8 @@ static void link_plugins(struct child *c)
     snprintf(
         cmd, sizeof cmd,
         "mkdir -p %s && ln -s %s/plugins/skeleton/.libs/skeleton.so %s/plugins/echo/.libs/echo.so "
-        "%s/tests/fixtures/.libs/init_fails.so %s/",
-        c->plugin_dir, tu_builddir(), tu_builddir(), tu_builddir(), c->plugin_dir);
+        "%s/tests/fixtures/.libs/init_fails.so %s/tests/fixtures/.libs/needs_columns.so %s/",
+        c->plugin_dir, tu_builddir(), tu_builddir(), tu_builddir(), tu_builddir(), c->plugin_dir);
     ck_assert_int_eq(system(cmd), 0);
 }
 
@@ -349,6 +350,30 @@ START_TEST(jobs_flow_and_sigterm_waits_for_in_flight_jobs)
 }
 END_TEST
 
+START_TEST(sighup_changes_concurrency_live)
+{
+    struct child c;
+    start(&c, "[plugin echo]\nenabled = yes\nqueue = echo\nconcurrency = 1\n", NULL);
+    ck_assert(wait_notify(&c, "READY=1", 10000));
+    char out[1024];
+    for (int i = 0; i < 8; i++)
+        ck_assert_int_eq(queue_cmd(&c, "add echo slow '{\"sleep_ms\":1500}'", out, sizeof out), 0);
+    ck_assert(wait_stats(&c, "active=1 ", 3000));
+    usleep(300000);
+    ck_assert_int_eq(queue_cmd(&c, "stats echo", out, sizeof out), 0);
+    ck_assert_msg(strstr(out, "active=1 ") != NULL, "concurrency 1 exceeded: %s", out);
+
+    write_conf(&c, "[plugin echo]\nenabled = yes\nqueue = echo\nconcurrency = 4\n", NULL);
+    kill(c.pid, SIGHUP);
+    ck_assert_msg(wait_stats(&c, "active=4 ", 3000), "concurrency did not rise to 4");
+    /* Nothing was lost or duplicated by the change. */
+    ck_assert_msg(
+        wait_stats(&c, "waiting=0 paused=0 active=0 prioritized=0 delayed=0 completed=8 ", 15000),
+        "not every job completed exactly once");
+    ck_assert_int_eq(stop(&c, SIGTERM), 0);
+}
+END_TEST
+
 START_TEST(readyz_follows_redis)
 {
     struct child c;
@@ -372,6 +397,54 @@ START_TEST(readyz_follows_redis)
     }
     ck_assert_int_eq(code, 200);
     ck_assert_int_eq(stop(&c, SIGTERM), 0);
+}
+END_TEST
+
+START_TEST(postgres_column_check_and_readiness)
+{
+    struct pg_server pg;
+    ck_assert_int_eq(pg_server_start(&pg), 0);
+    ck_assert_int_eq(pg_server_exec(&pg, "postgres", "CREATE TABLE nova_fixture (present int)"), 0);
+    char dsn[512], extra[700];
+    pg_server_dsn(&pg, "postgres", NULL, dsn, sizeof dsn);
+    snprintf(extra, sizeof extra, "[postgres]\ndsn = %s\n[plugin needs_columns]\nenabled = yes\n",
+             dsn);
+    struct child c;
+    start(&c, extra, NULL);
+    ck_assert(wait_notify(&c, "READY=1", 15000));
+    ck_assert_msg(wait_log(&c, "plugin needs_columns: missing column(s) nova_fixture.absent", 5000),
+                  "the missing column was not named");
+    ck_assert(!log_contains(&c, "nova_fixture.present,"));
+    ck_assert(!log_contains(&c, pg.password)); /* the DSN's password never reaches the log */
+
+    /* The column appears; a reload starts the plugin. */
+    ck_assert_int_eq(pg_server_exec(&pg, "postgres", "ALTER TABLE nova_fixture ADD absent int"), 0);
+    char section[800];
+    snprintf(section, sizeof section,
+             "[postgres]\ndsn = %s\n[plugin needs_columns]\nenabled = yes\ncount = 4\n", dsn);
+    write_conf(&c, section, NULL);
+    drain_notify(&c);
+    kill(c.pid, SIGHUP);
+    ck_assert_msg(wait_log(&c, "plugin needs_columns 0.0.1 started", 5000), "plugin not started");
+
+    /* PostgreSQL down: not ready; back: ready again. */
+    struct body b;
+    ck_assert_int_eq(pg_server_stop(&pg), 0);
+    int code = 0;
+    for (int i = 0; i < 200 && code != 503; i++) {
+        usleep(50000);
+        code = (int)http_get(c.port, "/readyz", &b);
+    }
+    ck_assert_int_eq(code, 503);
+    ck_assert_msg(strstr(b.data, "postgres unreachable") != NULL, "%s", b.data);
+    ck_assert_int_eq(pg_server_resume(&pg), 0);
+    for (int i = 0; i < 300 && code != 200; i++) {
+        usleep(50000);
+        code = (int)http_get(c.port, "/readyz", &b);
+    }
+    ck_assert_int_eq(code, 200);
+    ck_assert_int_eq(stop(&c, SIGTERM), 0);
+    pg_server_destroy(&pg);
 }
 END_TEST
 
@@ -428,7 +501,9 @@ int main(void)
     tcase_add_test(tc, failing_plugin_does_not_stop_the_others);
     tcase_add_test(tc, check_command);
     tcase_add_test(tc, jobs_flow_and_sigterm_waits_for_in_flight_jobs);
+    tcase_add_test(tc, sighup_changes_concurrency_live);
     tcase_add_test(tc, readyz_follows_redis);
+    tcase_add_test(tc, postgres_column_check_and_readiness);
     suite_add_tcase(s, tc);
     int rc = tu_run(s);
     curl_global_cleanup();

@@ -355,6 +355,13 @@ START_TEST(test_bad_input)
     ck_assert_msg(strstr(err, "password authentication failed") != NULL, "err: %s", err);
     ck_assert_ptr_null(strstr(err, "Not-The-Pw1"));
     ck_assert_ptr_null(strchr(err, '\n'));
+    o = tmpfile();
+    ck_assert_int_eq(nova__migrate("host=127.0.0.1 s3cretTok", migrations_dir, NOVA_MIGRATE_APPLY,
+                                   o, err, sizeof err),
+                     -ECONNREFUSED);
+    fclose(o);
+    ck_assert_msg(strstr(err, "cannot connect") != NULL, "err: %s", err);
+    ck_assert_msg(strstr(err, "s3cretTok") == NULL, "password-like token leaked: %s", err);
     ck_assert_int_eq(
         nova__migrate(NULL, migrations_dir, NOVA_MIGRATE_APPLY, stdout, err, sizeof err), -EINVAL);
 }

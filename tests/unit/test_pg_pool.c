@@ -5,6 +5,7 @@
 
 #include <check.h>
 #include <errno.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,7 +18,19 @@
 #include "pg_pool.h"
 #include "pg_server.h"
 
+#if defined(__has_include)
+#if __has_include(<valgrind/valgrind.h>)
+#include <valgrind/valgrind.h>
+#endif
+#endif
+#ifndef RUNNING_ON_VALGRIND
+#define RUNNING_ON_VALGRIND 0
+#endif
+
 static struct pg_server server;
+/* Time budgets stretch under valgrind, where a SCRAM login alone takes
+ * seconds; every wait and timeout in this file is multiplied by it. */
+static unsigned slow = 1;
 
 static void server_up(void)
 {
@@ -57,7 +70,7 @@ static struct nova__postgres_config make_cfg(const char *dsn, int64_t min, int64
         .dsn = (char *)dsn,
         .pool_min = min,
         .pool_max = max,
-        .connect_timeout_ms = 3000,
+        .connect_timeout_ms = 3000 * (int64_t)slow,
         .statement_timeout_ms = stmt_timeout_ms,
         .slow_query_ms = 0,
     };
@@ -93,13 +106,29 @@ static void env_init(struct env *e, int64_t min, int64_t max, int64_t stmt_timeo
 static bool run_until(struct env *e, const int *counter, int target, uint64_t timeout_ms)
 {
     uv_update_time(&e->loop);
-    uint64_t deadline = uv_now(&e->loop) + timeout_ms;
+    uint64_t deadline = uv_now(&e->loop) + timeout_ms * slow;
     while (*counter < target) {
         if (uv_now(&e->loop) > deadline)
             return false;
         uv_run(&e->loop, UV_RUN_ONCE);
     }
     return true;
+}
+
+/* Runs the loop until n connections are in use (statements started). */
+static bool run_until_in_use(struct env *e, unsigned n)
+{
+    struct nova__pg_pool_stats st;
+    uv_update_time(&e->loop);
+    uint64_t deadline = uv_now(&e->loop) + 10000 * slow;
+    for (;;) {
+        nova__pg_pool_stats(e->pool, &st);
+        if (st.in_use >= n)
+            return true;
+        if (uv_now(&e->loop) > deadline)
+            return false;
+        uv_run(&e->loop, UV_RUN_ONCE);
+    }
 }
 
 static void on_closed(void *arg)
@@ -295,7 +324,8 @@ START_TEST(test_server_restart)
     uv_timer_t phase;
     uv_timer_init(&e.loop, &phase);
     phase.data = r;
-    uv_timer_start(&phase, on_phase_timer, 500, 0);
+    ck_assert(run_until_in_use(&e, 4));
+    uv_timer_start(&phase, on_phase_timer, 100, 0);
 
     ck_assert_msg(run_until(&e, &r->inflight_done, 4, 15000), "in-flight queries hung");
     for (int i = 0; i < 4; i++) {
@@ -347,7 +377,7 @@ START_TEST(test_statement_timeout)
     ck_assert(nova_pg_error_retryable(r.status));
     ck_assert_str_eq(r.sqlstate, "57014");
     ck_assert_msg(strncmp(r.message, "57014: ", 7) == 0, "message: %s", r.message);
-    ck_assert_uint_lt(ms, 2000);
+    ck_assert_uint_lt(ms, 2000 * slow);
     /* The connection (or its replacement) still works. */
     r = query1(&e, "SELECT 'still fine'", 0, NULL);
     ck_assert_int_eq(r.status, 0);
@@ -660,8 +690,7 @@ START_TEST(test_release_owner_cancels_queued)
     struct rec busy, queued[3];
     rec_init(&busy, &e, &done);
     ck_assert_int_eq(e.pg->query(e.host, "SELECT pg_sleep(0.3)", 0, NULL, on_rec, &busy), 0);
-    int never = 0;
-    run_until(&e, &never, 1, 100);
+    ck_assert(run_until_in_use(&e, 1));
     for (int i = 0; i < 3; i++) {
         rec_init(&queued[i], &e, &done);
         ck_assert_int_eq(e.pg->query(e.host, "SELECT 1", 0, NULL, on_rec, &queued[i]), 0);
@@ -834,6 +863,64 @@ START_TEST(test_through_pgbouncer_transaction_mode)
 }
 END_TEST
 
+/* ---- an unresponsive server --------------------------------------------- */
+
+static pid_t postmaster_pid(void)
+{
+    char path[256], line[32] = "";
+    snprintf(path, sizeof path, "%s/postmaster.pid", server.datadir);
+    FILE *f = fopen(path, "r");
+    ck_assert_ptr_nonnull(f);
+    ck_assert_ptr_nonnull(fgets(line, sizeof line, f));
+    fclose(f);
+    return (pid_t)atoi(line);
+}
+
+START_TEST(test_unresponsive_server)
+{
+    char dsn[512];
+    pg_server_dsn(&server, NULL, "application_name=pooltest", dsn, sizeof dsn);
+    struct nova__postgres_config cfg = make_cfg(dsn, 1, 1, 200);
+    cfg.connect_timeout_ms = 500 * (int64_t)slow;
+    struct env e;
+    env_init_cfg(&e, &cfg);
+
+    /* A frozen backend cannot even run its statement_timeout: the client
+     * guard (timeout + max(connect timeout, 1 s)) gives up on it. */
+    struct rec r = query1(&e, "SELECT pg_backend_pid()", 0, NULL);
+    ck_assert_int_eq(r.status, 0);
+    pid_t backend = (pid_t)atoi(r.value);
+    ck_assert_int_eq(kill(backend, SIGSTOP), 0);
+    uint64_t t0 = uv_hrtime();
+    r = query1(&e, "SELECT 1", 0, NULL);
+    uint64_t ms = (uv_hrtime() - t0) / 1000000;
+    kill(backend, SIGCONT);
+    ck_assert_int_eq(r.status, -ETIMEDOUT);
+    ck_assert_msg(strstr(r.message, "no answer") != NULL, "message: %s", r.message);
+    ck_assert_uint_ge(ms, 1000);
+    ck_assert_uint_lt(ms, 3000 * slow);
+    r = query1(&e, "SELECT 'recovered'", 0, NULL);
+    ck_assert_msg(r.status == 0, "after the guard: %s", r.message);
+
+    /* A frozen postmaster accepts TCP but never answers the startup: the
+     * connect timeout fails the attempt and the waiting query with it. */
+    pid_t pm = postmaster_pid();
+    r = query1(&e, "SELECT pg_backend_pid()", 0, NULL);
+    ck_assert_int_eq(r.status, 0);
+    kill_backend(r.value); /* force a reconnect */
+    ck_assert_int_eq(kill(pm, SIGSTOP), 0);
+    t0 = uv_hrtime();
+    r = query1(&e, "SELECT 1", 0, NULL);
+    ms = (uv_hrtime() - t0) / 1000000;
+    kill(pm, SIGCONT);
+    ck_assert_msg(r.status == -ECONNREFUSED || r.status == -ECONNRESET, "status %d: %s", r.status,
+                  r.message);
+    ck_assert(nova_pg_error_retryable(r.status));
+    ck_assert_uint_lt(ms, 3000 * slow);
+    env_close(&e);
+}
+END_TEST
+
 /* ---- values ------------------------------------------------------------- */
 
 struct vals {
@@ -954,24 +1041,64 @@ END_TEST
 
 /* ---- shutdown ----------------------------------------------------------- */
 
+struct closing_tx {
+    struct env *e;
+    nova_pg_lease *lease;
+    int stmt_status, rollback_status, rollbacks;
+};
+
+static void on_closing_rollback(void *arg, int status, const nova_pg_result *res)
+{
+    struct closing_tx *t = arg;
+    (void)res;
+    t->rollback_status = status;
+    t->rollbacks++;
+}
+
+static void on_closing_stmt(void *arg, int status, const nova_pg_result *res)
+{
+    struct closing_tx *t = arg;
+    (void)res;
+    t->stmt_status = status;
+    /* what a plugin does on any error: give the lease back */
+    ck_assert_int_eq(t->e->pg->rollback(t->e->host, t->lease, on_closing_rollback, t), 0);
+}
+
+static void on_closing_begin(void *arg, int status, nova_pg_lease *lease, const nova_pg_result *res)
+{
+    struct closing_tx *t = arg;
+    (void)res;
+    ck_assert_int_eq(status, 0);
+    t->lease = lease;
+    ck_assert_int_eq(t->e->pg->lease_query(t->e->host, lease, "SELECT pg_sleep(20)", 0, NULL,
+                                           on_closing_stmt, t),
+                     0);
+}
+
 START_TEST(test_close_cancels_everything)
 {
     struct env e;
-    env_init(&e, 1, 1, 0);
+    env_init(&e, 2, 2, 0);
+    struct closing_tx tx = {.e = &e, .stmt_status = 1, .rollback_status = 1};
+    ck_assert_int_eq(e.pg->begin(e.host, on_closing_begin, &tx), 0);
     int done = 0;
     struct rec r[4];
     for (int i = 0; i < 4; i++) {
         rec_init(&r[i], &e, &done);
         ck_assert_int_eq(e.pg->query(e.host, "SELECT pg_sleep(20)", 0, NULL, on_rec, &r[i]), 0);
     }
-    /* let the first one start */
+    /* the lease's statement and the first query run, three wait */
+    ck_assert(run_until_in_use(&e, 2));
     int never = 0;
-    run_until(&e, &never, 1, 300);
+    run_until(&e, &never, 1, 50);
     int closed = 0;
     nova__pg_pool_close(e.pool, on_closed, &closed);
     ck_assert_int_eq(done, 4); /* all called back before close returns */
     for (int i = 0; i < 4; i++)
         ck_assert_int_eq(r[i].status, -ECANCELED);
+    ck_assert_int_eq(tx.stmt_status, -ECANCELED);
+    ck_assert_int_eq(tx.rollbacks, 1);
+    ck_assert_int_eq(tx.rollback_status, 0);
     ck_assert(run_until(&e, &closed, 1, 5000));
     uv_close((uv_handle_t *)&e.tick, NULL);
     uv_run(&e.loop, UV_RUN_DEFAULT);
@@ -1027,6 +1154,7 @@ static Suite *suite(void)
     tcase_add_test(tc, test_check_columns);
     tcase_add_test(tc, test_close_cancels_everything);
     tcase_add_test(tc, test_metrics_and_slow_log);
+    tcase_add_test(tc, test_unresponsive_server);
     tcase_add_test(tc, test_through_pgbouncer_transaction_mode);
     /* last: it stops and restarts the shared server */
     tcase_add_test(tc, test_server_restart);
@@ -1036,6 +1164,7 @@ static Suite *suite(void)
 
 int main(void)
 {
+    slow = RUNNING_ON_VALGRIND ? 10 : 1;
     SRunner *sr = srunner_create(suite());
     srunner_run_all(sr, CK_NORMAL);
     int failed = srunner_ntests_failed(sr);

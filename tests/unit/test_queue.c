@@ -6,6 +6,8 @@
 #include "config.h"
 
 #include <check.h>
+#include <errno.h>
+#include <unistd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -156,10 +158,10 @@ END_TEST
 START_TEST(null_result_and_remove_on_complete)
 {
     struct seen s = {.mode = M_ECHO};
-    struct nova_job_options o = {.struct_size = sizeof(o), .remove_on_complete = 0,
-                                 .remove_on_fail = -1};
-    struct nova_job_options keep2 = {.struct_size = sizeof(o), .remove_on_complete = 2,
-                                     .remove_on_fail = -1};
+    struct nova_job_options o = {
+        .struct_size = sizeof(o), .remove_on_complete = 0, .remove_on_fail = -1};
+    struct nova_job_options keep2 = {
+        .struct_size = sizeof(o), .remove_on_complete = 2, .remove_on_fail = -1};
     struct count_cond c = {"bull:q:completed", 2};
     qh_add(&H, "q", "a", "{}", NULL);
     qh_add(&H, "q", "b", "{}", &o);
@@ -184,9 +186,12 @@ END_TEST
 START_TEST(retry_with_exponential_backoff_then_exhausted)
 {
     struct seen s = {.mode = M_RETRY};
-    struct nova_job_options o = {.struct_size = sizeof(o), .attempts = 3,
-                                 .backoff_type = "exponential", .backoff_delay_ms = 150,
-                                 .remove_on_complete = -1, .remove_on_fail = -1};
+    struct nova_job_options o = {.struct_size = sizeof(o),
+                                 .attempts = 3,
+                                 .backoff_type = "exponential",
+                                 .backoff_delay_ms = 150,
+                                 .remove_on_complete = -1,
+                                 .remove_on_fail = -1};
     struct count_cond c = {"bull:q:failed", 1};
     qh_add(&H, "q", "flaky", "{}", &o);
     subscribe(&s, "q", 1, NULL);
@@ -213,8 +218,8 @@ END_TEST
 START_TEST(immediate_retry_without_backoff)
 {
     struct seen s = {.mode = M_RETRY};
-    struct nova_job_options o = {.struct_size = sizeof(o), .attempts = 2,
-                                 .remove_on_complete = -1, .remove_on_fail = -1};
+    struct nova_job_options o = {
+        .struct_size = sizeof(o), .attempts = 2, .remove_on_complete = -1, .remove_on_fail = -1};
     struct count_cond c = {"bull:q:failed", 1};
     qh_add(&H, "q", "flaky", "{}", &o);
     subscribe(&s, "q", 1, NULL);
@@ -229,8 +234,8 @@ END_TEST
 START_TEST(fail_is_permanent)
 {
     struct seen s = {.mode = M_FAIL};
-    struct nova_job_options o = {.struct_size = sizeof(o), .attempts = 5,
-                                 .remove_on_complete = -1, .remove_on_fail = -1};
+    struct nova_job_options o = {
+        .struct_size = sizeof(o), .attempts = 5, .remove_on_complete = -1, .remove_on_fail = -1};
     struct count_cond c = {"bull:q:failed", 1};
     qh_add(&H, "q", "bad", "{}", &o);
     subscribe(&s, "q", 1, NULL);
@@ -299,8 +304,8 @@ END_TEST
 START_TEST(delayed_job_runs_when_due)
 {
     struct seen s = {.mode = M_ECHO};
-    struct nova_job_options o = {.struct_size = sizeof(o), .delay_ms = 600,
-                                 .remove_on_complete = -1, .remove_on_fail = -1};
+    struct nova_job_options o = {
+        .struct_size = sizeof(o), .delay_ms = 600, .remove_on_complete = -1, .remove_on_fail = -1};
     struct count_cond c = {"bull:q:completed", 1};
     int64_t t0;
     subscribe(&s, "q", 1, NULL);
@@ -321,9 +326,12 @@ START_TEST(enqueue_from_c_and_duplicates)
 {
     struct seen s = {.mode = M_ECHO};
     struct count_cond c = {"bull:q:completed", 1};
-    struct nova_job_options o = {.struct_size = sizeof(o), .job_id = "dead-letter-7",
-                                 .attempts = 2, .backoff_type = "fixed",
-                                 .backoff_delay_ms = 100, .remove_on_complete = -1,
+    struct nova_job_options o = {.struct_size = sizeof(o),
+                                 .job_id = "dead-letter-7",
+                                 .attempts = 2,
+                                 .backoff_type = "fixed",
+                                 .backoff_delay_ms = 100,
+                                 .remove_on_complete = -1,
                                  .remove_on_fail = -1};
     const char *id = qh_add(&H, "q", "dl", "{\"return\":1}", &o);
     ck_assert_str_eq(id, "dead-letter-7");
@@ -534,6 +542,208 @@ START_TEST(plugin_redis_command)
 }
 END_TEST
 
+static bool active_ok(void *arg)
+{
+    long long *max_active = arg;
+    long long a = qh_int(&H, "LLEN bull:q:active");
+    if (a > *max_active)
+        *max_active = a;
+    return qh_int(&H, "ZCARD bull:q:completed") >= 6;
+}
+
+START_TEST(rate_limiter_spreads_jobs)
+{
+    struct seen s = {.mode = M_ECHO};
+    struct nova_subscription sub = {
+        .struct_size = sizeof(sub),
+        .queue = "q",
+        .concurrency = 10,
+        .handle = handler,
+        .arg = &s,
+        .limiter_max = 2,
+        .limiter_duration_ms = 400,
+    };
+    struct count_cond c = {"bull:q:completed", 6};
+    for (int i = 0; i < 6; i++)
+        qh_add(&H, "q", "n", "{}", NULL);
+    ck_assert_int_eq(H.ctx.host.subscribe(&H.ctx.host, &sub), 0);
+    nova__queue_engine_start(H.e);
+    ck_assert(qh_run_until(&H, zcard_reaches, &c, 8000));
+    /* 2 per 400 ms window: the 5th job starts at least two windows later */
+    ck_assert_int_ge(s.at[4] - s.at[0], 790);
+    ck_assert_int_le(s.at[1] - s.at[0], 200);
+}
+END_TEST
+
+START_TEST(global_concurrency_from_meta)
+{
+    struct seen s = {.mode = M_ECHO, .delay_ms = 30};
+    long long max_active = 0;
+    freeReplyObject(qh_cmd(&H, "HSET bull:q:meta concurrency 1"));
+    for (int i = 0; i < 6; i++)
+        qh_add(&H, "q", "n", "{}", NULL);
+    subscribe(&s, "q", 5, NULL);
+    nova__queue_engine_start(H.e);
+    ck_assert(qh_run_until(&H, active_ok, &max_active, 8000));
+    ck_assert_int_eq(max_active, 1);
+}
+END_TEST
+
+START_TEST(paused_queue_is_not_consumed)
+{
+    struct seen s = {.mode = M_ECHO};
+    struct count_cond c = {"bull:q:completed", 1};
+    freeReplyObject(qh_cmd(&H, "HSET bull:q:meta paused 1"));
+    qh_add(&H, "q", "n", "{}", NULL);
+    ck_assert_int_eq(qh_int(&H, "LLEN bull:q:paused"), 1); /* v5: adds go to paused */
+    subscribe(&s, "q", 1, NULL);
+    nova__queue_engine_start(H.e);
+    qh_run_for(&H, 500);
+    ck_assert_int_eq(s.calls, 0);
+    /* resume as Node does: rename back, clear the flag, wake workers */
+    freeReplyObject(qh_cmd(&H, "RENAME bull:q:paused bull:q:wait"));
+    freeReplyObject(qh_cmd(&H, "HDEL bull:q:meta paused"));
+    freeReplyObject(qh_cmd(&H, "ZADD bull:q:marker 0 0"));
+    ck_assert(qh_run_until(&H, zcard_reaches, &c, 3000));
+}
+END_TEST
+
+static void unsub_done(void *arg)
+{
+    *(int *)arg += 1;
+}
+
+static bool int_set(void *arg)
+{
+    return *(int *)arg != 0;
+}
+
+START_TEST(unsubscribe_one_owner)
+{
+    struct seen a = {.mode = M_HOLD}, b = {.mode = M_ECHO};
+    struct nova__host_ctx other = H.ctx; /* a second plugin */
+    struct nova_subscription sub = {.struct_size = sizeof(sub),
+                                    .queue = "other",
+                                    .concurrency = 1,
+                                    .handle = handler,
+                                    .arg = &b};
+    struct count_cond c = {"bull:other:completed", 2};
+    int done = 0;
+    other.host.plugin_name = "other";
+    qh_add(&H, "q", "n", "{}", NULL);
+    subscribe(&a, "q", 1, NULL);
+    ck_assert_int_eq(other.host.subscribe(&other.host, &sub), 0);
+    nova__queue_engine_start(H.e);
+    ck_assert(qh_run_until(&H, has_held, &a, 3000));
+    ck_assert_int_eq(nova__queue_unsubscribe_owner(H.e, &H.ctx.host, unsub_done, &done), 0);
+    ck_assert_int_eq(nova__queue_unsubscribe_owner(H.e, &H.ctx.host, unsub_done, &done), -EALREADY);
+    qh_run_for(&H, 100);
+    ck_assert_int_eq(done, 0); /* waits for the job in flight */
+    H.ctx.host.job_done(a.held[0], NULL);
+    ck_assert(qh_run_until(&H, int_set, &done, 3000));
+    ck_assert_int_eq(done, 1);
+    /* the first plugin takes nothing more; the other one keeps working */
+    qh_add(&H, "q", "n", "{}", NULL);
+    qh_add(&H, "other", "n", "{}", NULL);
+    qh_add(&H, "other", "n", "{}", NULL);
+    ck_assert(qh_run_until(&H, zcard_reaches, &c, 3000));
+    ck_assert_int_eq(a.calls, 1);
+    ck_assert_int_eq(qh_int(&H, "LLEN bull:q:wait"), 1);
+}
+END_TEST
+
+static bool progress_seen(void *arg)
+{
+    (void)arg;
+    return qh_events(&H, "q", "progress") > 0;
+}
+
+START_TEST(progress_and_version_warning)
+{
+    struct seen s = {.mode = M_HOLD};
+    char path[] = "/tmp/nova-qlog-XXXXXX";
+    int fd = mkstemp(path);
+    char buf[65536];
+    ssize_t n;
+    ck_assert_int_ge(fd, 0);
+    unlink(path);
+    freeReplyObject(qh_cmd(&H, "HSET bull:q:meta version bullmq:6.7.0"));
+    nova__log_set_fd(fd);
+    qh_add(&H, "q", "n", "{}", NULL);
+    subscribe(&s, "q", 1, NULL);
+    nova__queue_engine_start(H.e);
+    ck_assert(qh_run_until(&H, has_held, &s, 3000));
+    ck_assert_int_eq(H.ctx.host.job_progress(s.held[0], "{ \"pct\" : 10 }"), 0);
+    ck_assert_int_eq(H.ctx.host.job_progress(s.held[0], "not json"), -EINVAL);
+    ck_assert(qh_run_until(&H, progress_seen, NULL, 2000));
+    ck_assert_str_eq(qh_str(&H, "HGET bull:q:1 progress"), "{\"pct\":10}");
+    H.ctx.host.job_done(s.held[0], "[1,2]");
+    qh_run_for(&H, 200);
+    nova__log_set_fd(-1);
+    n = pread(fd, buf, sizeof(buf) - 1, 0);
+    close(fd);
+    ck_assert_int_gt(n, 0);
+    buf[n] = '\0';
+    ck_assert_ptr_nonnull(strstr(buf, "bullmq:6.7.0"));
+    ck_assert_str_eq(qh_str(&H, "HGET bull:q:1 returnvalue"), "[1,2]");
+}
+END_TEST
+
+START_TEST(invalid_result_json_fails_job)
+{
+    struct seen s = {.mode = M_HOLD};
+    struct count_cond c = {"bull:q:failed", 1};
+    qh_add(&H, "q", "n", "{}", NULL);
+    subscribe(&s, "q", 1, NULL);
+    nova__queue_engine_start(H.e);
+    ck_assert(qh_run_until(&H, has_held, &s, 3000));
+    H.ctx.host.job_done(s.held[0], "{broken");
+    ck_assert(qh_run_until(&H, zcard_reaches, &c, 3000));
+    ck_assert_ptr_nonnull(strstr(qh_str(&H, "HGET bull:q:1 failedReason"), "not valid JSON"));
+}
+END_TEST
+
+static void on_debug_sleep(void *arg, int status, const struct nova_redis_reply *r)
+{
+    (void)r;
+    *(int *)arg = status == 0 ? 1 : -1;
+}
+
+START_TEST(watchdog_recovers_a_stuck_blocking_wait)
+{
+    struct seen s = {.mode = M_ECHO};
+    struct count_cond c = {"bull:q:completed", 1};
+    char path[] = "/tmp/nova-qlog-XXXXXX";
+    int fd = mkstemp(path), slept = 0;
+    char buf[65536];
+    ssize_t n;
+    const char *argv[] = {"DEBUG", "SLEEP", "2.5"};
+    qh_teardown(&H);
+    qh_drain_delay_ms = 300;
+    qh_setup(&H, 5000, 30000);
+    ck_assert_int_ge(fd, 0);
+    unlink(path);
+    subscribe(&s, "q", 1, NULL);
+    nova__queue_engine_start(H.e);
+    qh_run_for(&H, 200); /* parked on BZPOPMIN with a 0.3 s timeout */
+    nova__log_set_fd(fd);
+    /* The server freezes, like a blocking call lost in a failover: the
+     * BZPOPMIN reply never comes in time. */
+    ck_assert_int_eq(H.ctx.host.redis->command(&H.ctx.host, 3, argv, NULL, on_debug_sleep, &slept),
+                     0);
+    ck_assert(qh_run_until(&H, int_set, &slept, 5000));
+    qh_run_for(&H, 300);
+    nova__log_set_fd(-1);
+    n = pread(fd, buf, sizeof(buf) - 1, 0);
+    close(fd);
+    ck_assert_int_gt(n, 0);
+    buf[n] = '\0';
+    ck_assert_ptr_nonnull(strstr(buf, "blocking wait did not return in time"));
+    qh_add(&H, "q", "n", "{}", NULL);
+    ck_assert(qh_run_until(&H, zcard_reaches, &c, 3000));
+}
+END_TEST
+
 START_TEST(backoff_math)
 {
     ck_assert_int_eq(nova__queue_backoff_ms("fixed", 100, 0, 3, 0.5), 100);
@@ -568,6 +778,13 @@ static Suite *suite(void)
     tcase_add_test(t, drain_waits_for_running_jobs);
     tcase_add_test(t, concurrency_and_set_concurrency);
     tcase_add_test(t, plugin_redis_command);
+    tcase_add_test(t, rate_limiter_spreads_jobs);
+    tcase_add_test(t, global_concurrency_from_meta);
+    tcase_add_test(t, paused_queue_is_not_consumed);
+    tcase_add_test(t, unsubscribe_one_owner);
+    tcase_add_test(t, progress_and_version_warning);
+    tcase_add_test(t, invalid_result_json_fails_job);
+    tcase_add_test(t, watchdog_recovers_a_stuck_blocking_wait);
     suite_add_tcase(s, t);
     t = tcase_create("math");
     tcase_add_test(t, backoff_math);

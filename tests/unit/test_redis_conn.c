@@ -26,19 +26,16 @@ START_TEST(url_parsing)
     ck_assert_int_eq(t.db, 2);
     ck_assert_ptr_null(t.password);
     nova__redis_target_free(&t);
-    ck_assert_int_eq(nova__redis_url_parse("redis://:p%40ss@redis.local", &t, err, sizeof(err)),
-                     0);
+    ck_assert_int_eq(nova__redis_url_parse("redis://:p%40ss@redis.local", &t, err, sizeof(err)), 0);
     ck_assert_str_eq(t.password, "p@ss");
     ck_assert_ptr_null(t.username);
     ck_assert_int_eq(t.port, 6379);
     nova__redis_target_free(&t);
-    ck_assert_int_eq(nova__redis_url_parse("redis://nova:secret@h:1/0", &t, err, sizeof(err)),
-                     0);
+    ck_assert_int_eq(nova__redis_url_parse("redis://nova:secret@h:1/0", &t, err, sizeof(err)), 0);
     ck_assert_str_eq(t.username, "nova");
     ck_assert_str_eq(t.password, "secret");
     nova__redis_target_free(&t);
-    ck_assert_int_eq(nova__redis_url_parse("unix:///run/redis.sock?db=3", &t, err, sizeof(err)),
-                     0);
+    ck_assert_int_eq(nova__redis_url_parse("unix:///run/redis.sock?db=3", &t, err, sizeof(err)), 0);
     ck_assert_str_eq(t.unix_path, "/run/redis.sock");
     ck_assert_int_eq(t.db, 3);
     nova__redis_target_free(&t);
@@ -118,9 +115,12 @@ START_TEST(connect_auth_select_eval_reconnect)
     snprintf(url, sizeof(url), "redis://:s3cret@127.0.0.1:%d/3", rs.port);
     ck_assert_int_eq(nova__redis_url_parse(url, &t, err, sizeof(err)), 0);
     uv_loop_init(&loop);
-    struct nova__redis_conn_opts o = {.target = &t, .client_name = "bull:cTE=:w:ctest",
-                                      .what = "test", .connect_timeout_ms = 1000,
-                                      .on_state = on_state, .arg = &st};
+    struct nova__redis_conn_opts o = {.target = &t,
+                                      .client_name = "bull:cTE=:w:ctest",
+                                      .what = "test",
+                                      .connect_timeout_ms = 1000,
+                                      .on_state = on_state,
+                                      .arg = &st};
     ck_assert_int_eq(nova__redis_conn_new(&loop, &o, &c), 0);
     nova__redis_target_free(&t);
     run_until(&loop, &st.ups, 1, 3000);
@@ -187,8 +187,8 @@ START_TEST(connect_refused_then_close)
     /* port 1 is never a Redis server */
     ck_assert_int_eq(nova__redis_url_parse("redis://127.0.0.1:1", &t, err, sizeof(err)), 0);
     uv_loop_init(&loop);
-    struct nova__redis_conn_opts o = {.target = &t, .what = "test", .connect_timeout_ms = 300,
-                                      .on_state = on_state, .arg = &st};
+    struct nova__redis_conn_opts o = {
+        .target = &t, .what = "test", .connect_timeout_ms = 300, .on_state = on_state, .arg = &st};
     ck_assert_int_eq(nova__redis_conn_new(&loop, &o, &c), 0);
     nova__redis_target_free(&t);
     for (int i = 0; i < 60; i++) {

@@ -216,6 +216,36 @@ START_TEST(dispatch_and_decoders)
     char *dr_bad[] = {"stellar", "decode-result", "AAAA"};
     ck_assert_int_eq(run(3, dr_bad), 1);
     ck_assert_ptr_nonnull(strstr(err_buf, "malformed TransactionResult"));
+    /* decode-envelope: hash and the verified signer. */
+    char env_b64[1024], pass[128];
+    snprintf(env_b64, sizeof(env_b64), "%s",
+             vstr(vectors(), "transactions/0/outputs/signed_envelope_xdr_base64"));
+    snprintf(pass, sizeof(pass), "%s", vstr(vectors(), "transactions/0/inputs/network_passphrase"));
+    char *de[] = {"stellar", "decode-envelope", "--network-passphrase", pass, env_b64};
+    ck_assert_int_eq(run(5, de), 0);
+    cJSON *j = cJSON_Parse(out_buf);
+    ck_assert_ptr_nonnull(j);
+    ck_assert_str_eq(cJSON_GetObjectItem(j, "hash")->valuestring,
+                     vstr(vectors(), "transactions/0/outputs/tx_hash_hex"));
+    ck_assert_str_eq(cJSON_GetObjectItem(j, "sequence")->valuestring,
+                     vstr(vectors(), "transactions/0/inputs/tx_seq_num"));
+    const cJSON *sig = cJSON_GetArrayItem(cJSON_GetObjectItem(j, "signatures"), 0);
+    ck_assert_str_eq(cJSON_GetObjectItem(sig, "signer")->valuestring,
+                     vstr(vectors(), "keys/source/account_id"));
+    const cJSON *op = cJSON_GetArrayItem(cJSON_GetObjectItem(j, "operations"), 0);
+    ck_assert_str_eq(cJSON_GetObjectItem(op, "amount")->valuestring, "12.5000000");
+    ck_assert_str_eq(cJSON_GetObjectItem(cJSON_GetObjectItem(j, "memo"), "value")->valuestring,
+                     "nova-reward-42");
+    cJSON_Delete(j);
+    /* On another network the signature does not verify and the hash differs. */
+    char *de_pub[] = {"stellar", "decode-envelope", "--network-passphrase",
+                      "Public Global Stellar Network ; September 2015", env_b64};
+    ck_assert_int_eq(run(5, de_pub), 0);
+    ck_assert_ptr_nonnull(strstr(out_buf, "\"signer\":null"));
+    char *de_bad[] = {"stellar", "decode-envelope", "AAAAAQ=="};
+    ck_assert_int_eq(run(3, de_bad), 1);
+    ck_assert_ptr_nonnull(strstr(err_buf, "only v1 transaction envelopes"));
+
     char *ds[] = {"stellar", "decode-scval", "AAAADwAAAARtaW50", "AAAACv////////////////////s="};
     ck_assert_int_eq(run(4, ds), 0);
     ck_assert_str_eq(out_buf, "{\"symbol\":\"mint\"}\n{\"i128\":\"-5\"}\n");

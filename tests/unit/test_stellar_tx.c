@@ -564,6 +564,101 @@ START_TEST(xdr_reader_bounds)
 }
 END_TEST
 
+START_TEST(envelope_vectors)
+{
+    const cJSON *t;
+    int count = 0;
+    cJSON_ArrayForEach(t, vget(vectors(), "transactions"))
+    {
+        const cJSON *out = vget(t, "outputs");
+        const char *pass = vstr(t, "inputs/network_passphrase");
+        uint8_t *raw;
+        size_t len;
+        char err[200], hash_hex[65];
+        ck_assert_int_eq(nova__b64_decode(vstr(out, "signed_envelope_xdr_base64"), &raw, &len), 0);
+        struct nova__stellar_envelope env;
+        ck_assert_msg(nova__stellar_envelope_decode(raw, len, &env, err, sizeof(err)) == 0, "%s",
+                      err);
+        assert_hex(env.tx_xdr, env.tx_len, vstr(out, "transaction_xdr_hex"));
+        ck_assert_uint_eq(env.sig_count, 1);
+        assert_hex(env.sigs[0].sig, 64, vstr(out, "signature_hex"));
+        assert_hex(env.sigs[0].hint, 4, vstr(out, "signature_hint_hex"));
+        ck_assert_uint_eq(env.tx.op_count, (size_t)cJSON_GetArraySize(vget(t, "inputs/payments")));
+        /* Re-encoding the decoded transaction gives the same bytes. */
+        struct nova__xdr_writer w = {0};
+        ck_assert_int_eq(nova__stellar_tx_encode(&env.tx, &w, err, sizeof(err)), 0);
+        ck_assert_uint_eq(w.len, env.tx_len);
+        ck_assert_mem_eq(w.data, env.tx_xdr, w.len);
+        nova__xdr_free(&w);
+        nova__stellar_envelope_free(&env);
+        ck_assert_int_eq(nova__stellar_envelope_hash(vstr(out, "signed_envelope_xdr_base64"), pass,
+                                                     hash_hex, err, sizeof(err)),
+                         0);
+        ck_assert_str_eq(hash_hex, vstr(out, "tx_hash_hex"));
+        ck_assert_int_eq(nova__stellar_envelope_hash(vstr(out, "unsigned_envelope_xdr_base64"),
+                                                     pass, hash_hex, err, sizeof(err)),
+                         0);
+        ck_assert_str_eq(hash_hex, vstr(out, "tx_hash_hex"));
+        /* Every strict prefix and any trailing byte is malformed. */
+        for (size_t n = 0; n < len; n++)
+            ck_assert_int_eq(nova__stellar_envelope_decode(raw, n, &env, NULL, 0), -EBADMSG);
+        uint8_t *more = malloc(len + 4);
+        memcpy(more, raw, len);
+        memset(more + len, 0, 4);
+        ck_assert_int_eq(nova__stellar_envelope_decode(more, len + 4, &env, err, sizeof(err)),
+                         -EBADMSG);
+        ck_assert_ptr_nonnull(strstr(err, "trailing bytes"));
+        free(more);
+        free(raw);
+        count++;
+    }
+    ck_assert_int_eq(count, 3);
+
+    /* Unsupported or malformed envelopes, each with its reason. */
+    uint8_t *raw;
+    size_t len;
+    char err[200];
+    struct nova__stellar_envelope env;
+    const char *b64 = vstr(vectors(), "transactions/0/outputs/signed_envelope_xdr_base64");
+    const struct {
+        size_t off;
+        uint8_t byte;
+        const char *reason;
+    } bad[] = {
+        {3, 5, "only v1 transaction envelopes"},
+        {7, 1, "unsupported account key type"},
+        {55, 2, "only PRECOND_NONE and PRECOND_TIME"},
+        {59, 0xff, "min_time is after max_time"},
+        {75, 5, "unknown memo type"},
+        {79, 29, "memo text"},
+        {99, 0, "operation count must be 1 to 100"},
+        {103, 2, "operation source flag"},
+        {107, 2, "only payment operations"},
+        {147, 3, "unknown asset type"},
+        {148, 0, "after its zero padding"},
+        {151, '-', "asset code is not"},
+        {188, 0x80, "amount must be greater than zero"},
+        {199, 1, "transaction ext must be 0"},
+        {203, 21, "signature count"},
+        {211, 60, "signature is not 64 bytes"},
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        ck_assert_int_eq(nova__b64_decode(b64, &raw, &len), 0);
+        ck_assert_uint_eq(len, 276);
+        raw[bad[i].off] = bad[i].byte;
+        ck_assert_int_eq(nova__stellar_envelope_decode(raw, len, &env, err, sizeof(err)), -EBADMSG);
+        ck_assert_msg(strstr(err, bad[i].reason) != NULL, "case %zu: \"%s\" lacks \"%s\"", i, err,
+                      bad[i].reason);
+        free(raw);
+    }
+    char hash_hex[65];
+    ck_assert_int_eq(nova__stellar_envelope_hash("AAAA", "x", hash_hex, err, sizeof(err)),
+                     -EBADMSG);
+    ck_assert_int_eq(nova__stellar_envelope_hash("A", "x", hash_hex, err, sizeof(err)), -EBADMSG);
+    ck_assert_int_eq(nova__stellar_envelope_hash(b64, "", hash_hex, err, sizeof(err)), -EINVAL);
+}
+END_TEST
+
 START_TEST(remaining_vectors)
 {
     /* networks */
@@ -613,6 +708,7 @@ int main(void)
     tcase_add_test(tc, result_codes_and_fee_bump);
     tcase_add_test(tc, xdr_reader_bounds);
     tcase_add_test(tc, remaining_vectors);
+    tcase_add_test(tc, envelope_vectors);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);
