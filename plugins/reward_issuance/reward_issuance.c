@@ -67,6 +67,11 @@ static const struct nova_config_entry ri_config_table[] = {
      .help = "seed S... of the paying account",
      .env = "DISTRIBUTION_SECRET",
      .required = true},
+    {.key = "channel_secrets",
+     .type = NOVA_CONFIG_SECRET,
+     .offset = offsetof(struct ri_config, channel_secrets),
+     .help = "optional channel account seeds (comma-separated): one more lane each",
+     .env = "NOVA_CHANNEL_SECRETS"},
     {.key = "base_fee",
      .type = NOVA_CONFIG_INT,
      .default_value = "100",
@@ -546,7 +551,7 @@ static void on_ensured(void *arg, int status, const nova_pg_result *res)
     }
     if (ri->pg->ntuples(res) != 1 || ri->pg->get_int64(res, 0, 0, &j->payment_id) != 0)
         return issue_fail(j, false, "database", "queueing the payment: no row");
-    nova__ri_lane_poke(ri->lane);
+    nova__ri_poke_lanes(ri);
     issue_wait(j);
 }
 
@@ -849,7 +854,7 @@ static void on_dist_ensured(void *arg, int status, const nova_pg_result *res)
     for (size_t i = 0; i < d->req.count; i++)
         if (d->items[i].w.cb != NULL)
             waiter_add(&d->items[i].w);
-    nova__ri_lane_poke(ri->lane);
+    nova__ri_poke_lanes(ri);
 }
 
 static void dist_insert(struct dist_job *d)
@@ -1009,6 +1014,75 @@ static void on_depth_timer(void *arg)
 
 /* ---- lifecycle -------------------------------------------------------------- */
 
+void nova__ri_poke_lanes(struct ri *ri)
+{
+    for (size_t i = 0; i < ri->lane_count; i++)
+        nova__ri_lane_poke(ri->lanes[i]);
+}
+
+static void free_channels(struct ri *ri)
+{
+    for (size_t i = 0; i < ri->channel_count; i++) {
+        explicit_bzero(ri->channel_seeds[i], strlen(ri->channel_seeds[i]));
+        free(ri->channel_seeds[i]);
+        ri->channel_seeds[i] = NULL;
+    }
+    ri->channel_count = 0;
+}
+
+/* channel_secrets: S... seeds separated by commas, blanks or newlines. */
+static int parse_channels(struct ri *ri)
+{
+    const char *s = ri->cfg->channel_secrets;
+    while (s != NULL && *s != '\0') {
+        s += strspn(s, ", \t\r\n");
+        size_t n = strcspn(s, ", \t\r\n");
+        if (n == 0)
+            break;
+        if (ri->channel_count == RI_MAX_CHANNELS) {
+            ri->host->log(ri->host, NOVA_LOG_ERROR, NULL,
+                          "channel_secrets: more than %d channel accounts", RI_MAX_CHANNELS);
+            return -EINVAL;
+        }
+        char *seed = strndup(s, n);
+        if (seed == NULL)
+            return -ENOMEM;
+        size_t k = ri->channel_count;
+        ri->channel_seeds[k] = seed;
+        ri->channel_count++;
+        char err[160] = "";
+        if (ri->st->seed_to_account(seed, ri->channel_ids[k], err, sizeof err) != 0) {
+            ri->host->log(ri->host, NOVA_LOG_ERROR, NULL, "channel_secrets: entry %zu: %s", k + 1,
+                          err);
+            return -EINVAL;
+        }
+        if (strcmp(ri->channel_ids[k], ri->source) == 0) {
+            ri->host->log(ri->host, NOVA_LOG_ERROR, NULL,
+                          "channel_secrets: entry %zu is the distribution account", k + 1);
+            return -EINVAL;
+        }
+        s += n;
+    }
+    return 0;
+}
+
+static int start_lanes(struct ri *ri)
+{
+    int rc =
+        nova__ri_lane_start(ri, ri->source, ri->cfg->distribution_secret, false, &ri->lanes[0]);
+    if (rc != 0)
+        return rc;
+    ri->lane_count = 1;
+    for (size_t i = 0; i < ri->channel_count; i++) {
+        rc = nova__ri_lane_start(ri, ri->channel_ids[i], ri->channel_seeds[i], true,
+                                 &ri->lanes[ri->lane_count]);
+        if (rc != 0)
+            return rc;
+        ri->lane_count++;
+    }
+    return 0;
+}
+
 static int ri_init(const struct nova_host *host, const void *config, void **state)
 {
     const struct ri_config *cfg = config;
@@ -1038,6 +1112,11 @@ static int ri_init(const struct nova_host *host, const void *config, void **stat
     if (cfg->asset_issuer == NULL ||
         st->strkey_validate(cfg->asset_issuer, NOVA_STRKEY_ACCOUNT, err, sizeof err) != 0) {
         host->log(host, NOVA_LOG_ERROR, NULL, "asset_issuer: %s", err[0] ? err : "not set");
+        free(ri);
+        return -EINVAL;
+    }
+    if (parse_channels(ri) != 0) {
+        free_channels(ri);
         free(ri);
         return -EINVAL;
     }
@@ -1102,8 +1181,11 @@ static int ri_init(const struct nova_host *host, const void *config, void **stat
         rc = host->subscribe(host, &dsub);
     }
     if (rc == 0)
-        rc = nova__ri_lane_start(ri, &ri->lane);
+        rc = start_lanes(ri);
     if (rc != 0) {
+        for (size_t i = 0; i < ri->lane_count; i++)
+            nova__ri_lane_free(ri->lanes[i]);
+        free_channels(ri);
         free(ri);
         return rc;
     }
@@ -1111,8 +1193,9 @@ static int ri_init(const struct nova_host *host, const void *config, void **stat
         host->timer_start(host, (uint64_t)cfg->poll_ms, (uint64_t)cfg->poll_ms, on_poll_timer, ri);
     ri->depth_timer = host->timer_start(host, 100, 5000, on_depth_timer, ri);
     host->log(host, NOVA_LOG_INFO, NULL,
-              "paying %s:%s from %s via %s (batches of up to %" PRId64 ")", cfg->asset_code,
-              cfg->asset_issuer, ri->source, cfg->horizon_url, cfg->batch_max);
+              "paying %s:%s from %s via %s (batches of up to %" PRId64 ", %zu lane(s))",
+              cfg->asset_code, cfg->asset_issuer, ri->source, cfg->horizon_url, cfg->batch_max,
+              ri->lane_count);
     *state = ri;
     return 0;
 }
@@ -1128,8 +1211,11 @@ static void ri_shutdown(void *state)
     struct ri *ri = state;
     /* The host has stopped our timers and cancelled our requests already;
      * no job is in flight, so no waiter is left. */
-    nova__ri_lane_close(ri->lane);
-    nova__ri_lane_free(ri->lane);
+    for (size_t i = 0; i < ri->lane_count; i++) {
+        nova__ri_lane_close(ri->lanes[i]);
+        nova__ri_lane_free(ri->lanes[i]);
+    }
+    free_channels(ri);
     free(ri);
 }
 

@@ -17,12 +17,15 @@
 
 struct ri_lane;
 
+#define RI_MAX_CHANNELS 32
+
 struct ri_config {
     char *horizon_url;
     char *network;
     char *asset_code;
     char *asset_issuer;
     char *distribution_secret;
+    char *channel_secrets;
     int64_t base_fee;
     int64_t tx_timeout_ms;
     int64_t batch_max;
@@ -49,7 +52,13 @@ struct ri {
     char owner[160];              /* lane lease owner id of this process */
     bool stopping;
 
-    struct ri_lane *lane;
+    /* lanes[0] pays from the distribution account itself, the others
+     * from the channel accounts */
+    struct ri_lane *lanes[1 + RI_MAX_CHANNELS];
+    size_t lane_count;
+    char *channel_seeds[RI_MAX_CHANNELS]; /* malloc'ed copies, wiped at shutdown */
+    char channel_ids[RI_MAX_CHANNELS][NOVA_STRKEY_MAX];
+    size_t channel_count;
 
     /* payments waited on by jobs of this process, polled together */
     struct ri_waiter *waiters;
@@ -70,5 +79,8 @@ struct ri {
 /* The lane calls this after it changed payment rows, so waiters of this
  * process look at them now rather than at the next poll. */
 void nova__ri_poke_waiters(struct ri *ri);
+
+/* New pending payments: wake every idle lane. */
+void nova__ri_poke_lanes(struct ri *ri);
 
 #endif

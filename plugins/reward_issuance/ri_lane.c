@@ -12,6 +12,9 @@
 
 struct ri_lane {
     struct ri *ri;
+    char source[NOVA_STRKEY_MAX]; /* the transactions' source account */
+    const char *secret;           /* its seed (borrowed from the config) */
+    bool channel;                 /* a channel account paying for the distribution account */
     nova_timer *timer;
     nova_timer *lease_timer; /* renews the lease while a long chain runs */
     bool lease_busy;
@@ -149,15 +152,14 @@ static void on_lease(void *arg, int status, const nova_pg_result *res)
     lane->owned = lane->ri->pg->ntuples(res) == 1;
     if (!lane->owned) {
         if (was)
-            LOG(lane, NOVA_LOG_WARN, "lane %s: lease lost to another worker", lane->ri->source);
+            LOG(lane, NOVA_LOG_WARN, "lane %s: lease lost to another worker", lane->source);
         cur_clear(lane);
         lane->seq_known = false;
         return schedule(lane, lane->ri->cfg->lease_ms / 3);
     }
     lane->lease_renewed_ms = h->now_ms(h);
     if (!was) {
-        LOG(lane, NOVA_LOG_INFO, "lane %s: lease acquired by %s", lane->ri->source,
-            lane->ri->owner);
+        LOG(lane, NOVA_LOG_INFO, "lane %s: lease acquired by %s", lane->source, lane->ri->owner);
         cur_clear(lane); /* rebuild the view from the database */
         lane->seq_known = false;
     }
@@ -180,7 +182,7 @@ static void on_lease_tick_done(void *arg, int status, const nova_pg_result *res)
     if (lane->ri->pg->ntuples(res) == 1) {
         lane->lease_renewed_ms = lane->ri->host->now_ms(lane->ri->host);
     } else if (lane->owned) {
-        LOG(lane, NOVA_LOG_WARN, "lane %s: lease lost to another worker", lane->ri->source);
+        LOG(lane, NOVA_LOG_WARN, "lane %s: lease lost to another worker", lane->source);
         lane->owned = false;
     }
 }
@@ -193,7 +195,7 @@ static void on_lease_tick(void *arg)
         return;
     char ms[32];
     snprintf(ms, sizeof ms, "%" PRId64, ri->cfg->lease_ms);
-    const char *p[] = {ri->source, ri->owner, ms};
+    const char *p[] = {lane->source, ri->owner, ms};
     if (ri->pg->query(ri->host, SQL_LEASE, 3, p, on_lease_tick_done, lane) == 0)
         lane->lease_busy = true;
 }
@@ -207,7 +209,7 @@ static void step(struct ri_lane *lane)
         return load_open(lane);
     char ms[32];
     snprintf(ms, sizeof ms, "%" PRId64, ri->cfg->lease_ms);
-    const char *p[] = {ri->source, ri->owner, ms};
+    const char *p[] = {lane->source, ri->owner, ms};
     if (query(lane, SQL_LEASE, 3, p, on_lease) != 0)
         schedule(lane, 1000);
 }
@@ -262,7 +264,7 @@ static void on_open(void *arg, int status, const nova_pg_result *res)
 
 static void load_open(struct ri_lane *lane)
 {
-    const char *p[] = {lane->ri->source};
+    const char *p[] = {lane->source};
     if (query(lane, SQL_OPEN, 1, p, on_open) != 0)
         schedule(lane, 1000);
 }
@@ -294,21 +296,21 @@ static void on_source_account(void *arg, int status, const cJSON *account)
     }
     const cJSON *s = cJSON_GetObjectItemCaseSensitive(account, "sequence");
     if (status != 0 || !cJSON_IsString(s)) {
-        LOG(lane, NOVA_LOG_WARN, "lane %s: cannot load the account (%d)", lane->ri->source, status);
+        LOG(lane, NOVA_LOG_WARN, "lane %s: cannot load the account (%d)", lane->source, status);
         return schedule(lane, 2000);
     }
     long long seq = strtoll(s->valuestring, NULL, 10);
     lane->next_seq = (int64_t)seq + 1;
     char buf[32];
     snprintf(buf, sizeof buf, "%" PRId64, lane->next_seq);
-    const char *p[] = {lane->ri->source, buf, lane->ri->owner};
+    const char *p[] = {lane->source, buf, lane->ri->owner};
     if (query(lane, SQL_SET_SEQ, 3, p, on_seq_saved) != 0)
         schedule(lane, 1000);
 }
 
 static void load_seq(struct ri_lane *lane)
 {
-    if (nova__ri_hz_account(lane->ri, lane->ri->source, on_source_account, lane) != 0)
+    if (nova__ri_hz_account(lane->ri, lane->source, on_source_account, lane) != 0)
         schedule(lane, 1000);
 }
 
@@ -460,7 +462,8 @@ static void on_claimed(void *arg, int status, const nova_pg_result *res)
         lane->build_issuance[i] = 0;
         (void)get_i64(lane, res, i, 3, &lane->build_issuance[i]);
         pays[i] = (struct nova_stellar_payment){.destination = lane->build_dest[i],
-                                                .amount = lane->build_amount[i]};
+                                                .amount = lane->build_amount[i],
+                                                .source = lane->channel ? ri->source : NULL};
     }
     char memo[NOVA_STELLAR_MEMO_TEXT_MAX + 1];
     if (n == 1 && lane->build_issuance[0] > 0)
@@ -473,11 +476,13 @@ static void on_claimed(void *arg, int status, const nova_pg_result *res)
      * than our clock says (seen in GET /), count from theirs. */
     int64_t now_s = ri->host->now_ms(ri->host) / 1000 + lane->net_ahead_s;
     int64_t max_time = now_s + ri->cfg->tx_timeout_ms / 1000;
-    const char *signers[] = {ri->cfg->distribution_secret};
+    /* A channel account is the transaction's source (fee, sequence); the
+     * payments still leave the distribution account, which signs too. */
+    const char *signers[] = {lane->secret, ri->cfg->distribution_secret};
     struct nova_stellar_payment_tx tx = {
         .struct_size = sizeof tx,
         .network_passphrase = ri->passphrase,
-        .source_account = ri->source,
+        .source_account = lane->source,
         .fee = (uint32_t)(ri->cfg->base_fee * n),
         .seq_num = lane->next_seq,
         .max_time = (uint64_t)max_time,
@@ -486,8 +491,8 @@ static void on_claimed(void *arg, int status, const nova_pg_result *res)
         .asset = asset,
         .payments = pays,
         .payment_count = (size_t)n,
-        .signer_secrets = signers,
-        .signer_count = 1,
+        .signer_secrets = lane->channel ? signers : signers + 1,
+        .signer_count = lane->channel ? 2 : 1,
     };
     char err[256] = "";
     if (ri->st->build_payment(&tx, &lane->signed_tx, err, sizeof err) != 0) {
@@ -512,8 +517,8 @@ static void on_claimed(void *arg, int status, const nova_pg_result *res)
             (size_t)snprintf(arr + off, cap - off, "%s%" PRId64, i ? "," : "", lane->build_pids[i]);
     snprintf(arr + off, cap - off, "}");
     const char *p[] = {
-        id,  ri->source, seq, lane->signed_tx.hash_hex, lane->signed_tx.envelope_b64, mt,
-        fee, memo,       arr};
+        id,  lane->source, seq, lane->signed_tx.hash_hex, lane->signed_tx.envelope_b64, mt,
+        fee, memo,         arr};
     int rc = pg->lease_query(ri->host, lane->lease, SQL_INSERT_TX, 9, p, on_tx_inserted, lane);
     free(arr);
     if (rc != 0)
@@ -549,7 +554,7 @@ static void on_begun(void *arg, int status, nova_pg_lease *l, const nova_pg_resu
     if (status != 0)
         return db_trouble(lane, "begin", status, res);
     lane->lease = l;
-    const char *p[] = {ri->source, ri->owner};
+    const char *p[] = {lane->source, ri->owner};
     if (ri->pg->lease_query(ri->host, l, SQL_LOCK_LANE, 2, p, on_lane_locked, lane) != 0)
         build_abort(lane, "locking the lane", -EIO, NULL);
 }
@@ -638,7 +643,7 @@ static void confirm(struct ri_lane *lane)
     count_submit(lane, "success");
     LOG(lane, NOVA_LOG_INFO, "lane: envelope %" PRId64 " confirmed in ledger %" PRId64 ": %s",
         lane->cur.id, lane->cur.ledger, lane->cur.hash);
-    const char *p[] = {id, ledger, lane->ri->source};
+    const char *p[] = {id, ledger, lane->source};
     if (query(lane, SQL_CONFIRM, 3, p, on_resolved) != 0)
         schedule(lane, 1000);
 }
@@ -674,7 +679,7 @@ static void split(struct ri_lane *lane)
     count_submit(lane, "failed_included");
     LOG(lane, NOVA_LOG_WARN, "lane: envelope %" PRId64 " included as failed (%s %s): splitting",
         lane->cur.id, txcode, codes);
-    const char *p[] = {id, ledger, txcode, codes, ri->source};
+    const char *p[] = {id, ledger, txcode, codes, lane->source};
     if (query(lane, SQL_SPLIT, 5, p, on_resolved) != 0)
         schedule(lane, 1000);
 }
@@ -691,7 +696,7 @@ static void release(struct ri_lane *lane, const char *tx_status, const char *cod
     count_submit(lane, strcmp(tx_status, "expired") == 0 ? "expired" : "rejected");
     LOG(lane, NOVA_LOG_WARN, "lane: envelope %" PRId64 " %s (%s): payments %s", lane->cur.id,
         tx_status, code, pay_status);
-    const char *p[] = {id, tx_status, code, guard, pay_status, pay_error, lane->ri->source};
+    const char *p[] = {id, tx_status, code, guard, pay_status, pay_error, lane->source};
     if (query(lane, SQL_RELEASE, 7, p, on_resolved) != 0)
         schedule(lane, 1000);
 }
@@ -764,7 +769,7 @@ static void submit(struct ri_lane *lane)
 {
     char id[32];
     snprintf(id, sizeof id, "%" PRId64, lane->cur.id);
-    const char *p[] = {id, lane->ri->source, lane->ri->owner};
+    const char *p[] = {id, lane->source, lane->ri->owner};
     if (query(lane, SQL_SUBMITTING, 3, p, on_submitting) != 0)
         schedule(lane, 1000);
 }
@@ -861,12 +866,16 @@ static void act(struct ri_lane *lane)
 
 /* ---- lifecycle ---------------------------------------------------------------------- */
 
-int nova__ri_lane_start(struct ri *ri, struct ri_lane **out)
+int nova__ri_lane_start(struct ri *ri, const char *source, const char *secret, bool channel,
+                        struct ri_lane **out)
 {
     struct ri_lane *lane = calloc(1, sizeof *lane);
     if (lane == NULL)
         return -ENOMEM;
     lane->ri = ri;
+    snprintf(lane->source, sizeof lane->source, "%s", source);
+    lane->secret = secret;
+    lane->channel = channel;
     lane->cur.latest_close = -1;
     uint64_t every = (uint64_t)(ri->cfg->lease_ms / 3 > 0 ? ri->cfg->lease_ms / 3 : 1);
     lane->lease_timer = ri->host->timer_start(ri->host, every, every, on_lease_tick, lane);

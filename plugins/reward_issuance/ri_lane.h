@@ -14,8 +14,14 @@
 
 #include "ri.h"
 
-/* Allocates the lane and schedules its first step. Returns 0 or -ENOMEM. */
-int nova__ri_lane_start(struct ri *ri, struct ri_lane **out);
+/* Allocates the lane of one source account and schedules its first step.
+ * source/secret: the account whose sequence the transactions use (the
+ * distribution account itself, or a channel account when channel is true:
+ * then the payments name the distribution account as their source and it
+ * signs too). secret is borrowed and must outlive the lane. Returns 0 or
+ * -ENOMEM. */
+int nova__ri_lane_start(struct ri *ri, const char *source, const char *secret, bool channel,
+                        struct ri_lane **out);
 
 /* New pending payments exist: look now instead of at the next tick. */
 void nova__ri_lane_poke(struct ri_lane *lane);
