@@ -727,11 +727,35 @@ static void on_issue_job(void *arg, nova_job *job)
 
 /* ---- distribute ------------------------------------------------------------- */
 
+/* The job id as it may appear inside a double-quoted element of a
+ * PostgreSQL array literal: '"' and '\\' escaped. Caller frees. */
+static char *array_escape(const char *s)
+{
+    char *out = malloc(strlen(s) * 2 + 1);
+    if (out == NULL)
+        return NULL;
+    char *o = out;
+    for (; *s; s++) {
+        if (*s == '"' || *s == '\\')
+            *o++ = '\\';
+        *o++ = *s;
+    }
+    *o = '\0';
+    return out;
+}
+
+static size_t dist_index(const char *ref)
+{
+    const char *colon = ref != NULL ? strrchr(ref, ':') : NULL;
+    return colon != NULL ? (size_t)strtoull(colon + 1, NULL, 10) : SIZE_MAX;
+}
+
 struct dist_job;
 struct dist_item {
     struct dist_job *d;
     size_t index;
     int64_t payment_id;
+    bool has_row;   /* an earlier run of this job queued it: no new check */
     char state[16]; /* "", "confirmed", "failed" */
     char error[RI_REASON_MAX];
     char hash[65];
@@ -833,11 +857,7 @@ static void on_dist_ensured(void *arg, int status, const nova_pg_result *res)
     }
     int rows = pg->ntuples(res);
     for (int r = 0; r < rows; r++) {
-        const char *ref = pg->get_text(res, r, 0);
-        const char *colon = ref ? strrchr(ref, ':') : NULL;
-        if (colon == NULL)
-            continue;
-        size_t idx = (size_t)strtoull(colon + 1, NULL, 10);
+        size_t idx = dist_index(pg->get_text(res, r, 0));
         if (idx >= d->req.count)
             continue;
         struct dist_item *it = &d->items[idx];
@@ -861,9 +881,11 @@ static void dist_insert(struct dist_job *d)
 {
     struct ri *ri = d->ri;
     const char *jid = ri->host->job_id(d->job);
-    size_t cap = d->req.count * (strlen(jid) + 96) + 16;
+    char *ejid = array_escape(jid);
+    size_t cap = d->req.count * (2 * strlen(jid) + 96) + 16;
     char *refs = malloc(cap), *dests = malloc(cap), *amts = malloc(cap);
-    if (refs == NULL || dests == NULL || amts == NULL) {
+    if (ejid == NULL || refs == NULL || dests == NULL || amts == NULL) {
+        free(ejid);
         free(refs);
         free(dests);
         free(amts);
@@ -876,13 +898,14 @@ static void dist_insert(struct dist_job *d)
         if (d->items[i].state[0] != '\0')
             continue; /* already failed (address, amount, trustline) */
         const char *sep = n++ ? "," : "";
-        o1 += (size_t)snprintf(refs + o1, cap - o1, "%s\"distribution:%s:%zu\"", sep, jid, i);
+        o1 += (size_t)snprintf(refs + o1, cap - o1, "%s\"distribution:%s:%zu\"", sep, ejid, i);
         o2 += (size_t)snprintf(dests + o2, cap - o2, "%s%s", sep, d->req.recipients[i].wallet);
         o3 += (size_t)snprintf(amts + o3, cap - o3, "%s%" PRId64, sep, d->req.recipients[i].amount);
     }
     snprintf(refs + o1, cap - o1, "}");
     snprintf(dests + o2, cap - o2, "}");
     snprintf(amts + o3, cap - o3, "}");
+    free(ejid);
     if (n == 0) {
         free(refs);
         free(dests);
@@ -938,7 +961,7 @@ static void dist_check_next(struct dist_job *d)
 {
     while (d->checks_running < 8 && d->next_check < d->req.count) {
         size_t i = d->next_check++;
-        if (d->items[i].state[0] != '\0')
+        if (d->items[i].state[0] != '\0' || d->items[i].has_row)
             continue;
         struct dist_check *c = malloc(sizeof *c);
         if (c == NULL)
@@ -954,6 +977,58 @@ static void dist_check_next(struct dist_job *d)
     if (d->checks_running == 0 && d->next_check >= d->req.count && !d->inserting) {
         d->inserting = true;
         dist_insert(d);
+    }
+}
+
+/* A re-run of the job (stalled, or retried) finds the rows its first run
+ * queued, keyed by job id and recipient index: those are waited on as they
+ * are, whatever a trustline check would say now. */
+static const char SQL_DIST_EXISTING[] =
+    "SELECT reference FROM nova_worker_payments WHERE reference = ANY($1::text[])";
+
+static void on_dist_existing(void *arg, int status, const nova_pg_result *res)
+{
+    struct dist_job *d = arg;
+    struct ri *ri = d->ri;
+    if (status != 0) {
+        if (status == -ECANCELED)
+            ri->host->job_retry(d->job, "worker shutting down", -1);
+        else
+            ri->host->job_retry(d->job, ri->pg->error_message(res), -1);
+        return dist_free(d);
+    }
+    for (int r = 0; r < ri->pg->ntuples(res); r++) {
+        size_t idx = dist_index(ri->pg->get_text(res, r, 0));
+        if (idx < d->req.count)
+            d->items[idx].has_row = true;
+    }
+    dist_check_next(d);
+}
+
+static void dist_find_existing(struct dist_job *d)
+{
+    struct ri *ri = d->ri;
+    char *jid = array_escape(ri->host->job_id(d->job));
+    size_t cap = jid != NULL ? d->req.count * (strlen(jid) + 40) + 3 : 0;
+    char *refs = jid != NULL ? malloc(cap) : NULL;
+    if (refs == NULL) {
+        free(jid);
+        ri->host->job_retry(d->job, "out of memory", -1);
+        return dist_free(d);
+    }
+    size_t off = 0;
+    refs[off++] = '{';
+    for (size_t i = 0; i < d->req.count; i++)
+        off += (size_t)snprintf(refs + off, cap - off, "%s\"distribution:%s:%zu\"", i ? "," : "",
+                                jid, i);
+    snprintf(refs + off, cap - off, "}");
+    free(jid);
+    const char *p[] = {refs};
+    int rc = ri->pg->query(ri->host, SQL_DIST_EXISTING, 1, p, on_dist_existing, d);
+    free(refs);
+    if (rc != 0) {
+        ri->host->job_retry(d->job, "cannot start the query", -1);
+        dist_free(d);
     }
 }
 
@@ -987,7 +1062,7 @@ static void on_dist_job(void *arg, nova_job *job)
             snprintf(d->items[i].error, sizeof d->items[i].error, "%s", d->req.recipients[i].error);
         }
     }
-    dist_check_next(d);
+    dist_find_existing(d);
 }
 
 /* ---- queue depth ------------------------------------------------------------ */

@@ -108,19 +108,33 @@ const r = k.recipients.map((x) => ({ walletAddress: x.public }));
 r.push({ walletAddress: "GBAD" });
 r[0].amount = "2.5";
 console.log(JSON.stringify({ campaignId: 1, merchantId: 1, recipients: r, defaultAmount: "1" }));' "$RI_TMP/keys.json")
-result=$(NODE_PATH=$RI_SRC/tests/interop/node_modules node -e '
-const { Queue, QueueEvents } = require("bullmq");
+# run the job, then remove it and run it again under the same id (what a
+# stalled or retried job amounts to): the second run pays nobody again
+distribute() {
+    NODE_PATH=$RI_SRC/tests/interop/node_modules node -e '
+const { Queue, QueueEvents, Job } = require("bullmq");
 const u = new URL(process.argv[1]);
 const conn = { host: u.hostname, port: +u.port };
 (async () => {
   const q = new Queue("reward-distribution", { connection: conn });
   const ev = new QueueEvents("reward-distribution", { connection: conn });
   await ev.waitUntilReady();
-  const job = await q.add("distribute", JSON.parse(process.argv[2]), { attempts: 1, removeOnComplete: { count: 500 } });
+  const old = await Job.fromId(q, "dist-1");
+  if (old) await old.remove();
+  const job = await q.add("distribute", JSON.parse(process.argv[2]), { jobId: "dist-1", attempts: 1, removeOnComplete: { count: 500 } });
   const rv = await job.waitUntilFinished(ev, 30000);
   console.log(JSON.stringify(rv));
   await ev.close(); await q.close();
-})().catch((e) => { console.error(e); process.exit(1); });' "$RI_REDIS_URL" "$recips") || fail "distribute job"
+})().catch((e) => { console.error(e); process.exit(1); });' "$RI_REDIS_URL" "$recips"
+}
+result=$(distribute) || fail "distribute job"
+paid1=$(curl -s "$RI_HORIZON/_admin/payments" | node -e 'console.log(JSON.parse(require("fs").readFileSync(0)).payments.length)')
+result2=$(distribute) || fail "distribute job (re-run)"
+paid2=$(curl -s "$RI_HORIZON/_admin/payments" | node -e 'console.log(JSON.parse(require("fs").readFileSync(0)).payments.length)')
+[ "$paid1" = "$paid2" ] || fail "re-run of a distribute job paid again: $paid1 -> $paid2"
+[ "$(echo "$result" | node -e 'console.log(JSON.stringify(JSON.parse(require("fs").readFileSync(0)).succeeded))')" = \
+  "$(echo "$result2" | node -e 'console.log(JSON.stringify(JSON.parse(require("fs").readFileSync(0)).succeeded))')" ] ||
+    fail "re-run reported other payments: $result / $result2"
 echo "$result" | node -e '
 const r = JSON.parse(require("fs").readFileSync(0));
 if (r.succeeded.length !== 4 || r.failed.length !== 2) { console.error("distribution result", JSON.stringify(r)); process.exit(1); }
