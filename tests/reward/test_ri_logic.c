@@ -5,6 +5,7 @@
 #include <string.h>
 #include <cjson/cJSON.h>
 
+#include "../../plugins/reward_issuance/ri_horizon.h"
 #include "../../plugins/reward_issuance/ri_logic.h"
 #include "../../runtime/stellar.h"
 
@@ -334,6 +335,21 @@ START_TEST(decide_envelope_fate)
 }
 END_TEST
 
+START_TEST(rfc3339_close_times)
+{
+    ck_assert_int_eq(nova__ri_parse_rfc3339("2026-11-26T07:40:15Z"), 1795678815);
+    ck_assert_int_eq(nova__ri_parse_rfc3339("2026-11-26T07:40:15.999Z"), 1795678815);
+    ck_assert_int_eq(nova__ri_parse_rfc3339("2026-11-26T07:40:15+00:00"), 1795678815);
+    ck_assert_int_eq(nova__ri_parse_rfc3339("1970-01-01T00:00:00Z"), 0);
+    /* other offsets and garbage are unknown (-1): never expire on a guess */
+    ck_assert_int_eq(nova__ri_parse_rfc3339("2026-11-26T07:40:15+02:00"), -1);
+    ck_assert_int_eq(nova__ri_parse_rfc3339("2026-11-26 07:40:15"), -1);
+    ck_assert_int_eq(nova__ri_parse_rfc3339("yesterday"), -1);
+    ck_assert_int_eq(nova__ri_parse_rfc3339(""), -1);
+    ck_assert_int_eq(nova__ri_parse_rfc3339(NULL), -1);
+}
+END_TEST
+
 static Suite *suite(void)
 {
     Suite *s = suite_create("ri_logic");
@@ -348,6 +364,7 @@ static Suite *suite(void)
     tcase_add_test(t, split_fates_and_labels);
     tcase_add_test(t, classify_submissions);
     tcase_add_test(t, decide_envelope_fate);
+    tcase_add_test(t, rfc3339_close_times);
     suite_add_tcase(s, t);
     return s;
 }
