@@ -26,6 +26,9 @@ ri_start_worker
 ri_issue 100 1 >"$RI_TMP/good.json"
 # 2. 6 on the ended campaign
 ri_issue 6 2 >"$RI_TMP/ended.json"
+# Nova's balance cache for user 1 and its wallet: deleted once paid
+w1=$(ri_psql -c "SELECT wallet_address FROM users WHERE id = 1")
+redis-cli -p "$RI_REDIS_PORT" mset "wallet:balance:$w1" 1 "wallet:tokenBalance:$w1" 1 balance:1 1 tokenBalance:1 1 >/dev/null
 ri_enqueue --backoff 200 <"$RI_TMP/good.json" >/dev/null
 ri_enqueue --backoff 200 <"$RI_TMP/ended.json" >/dev/null
 # 3. invalid payloads: bad address, > 7 decimals, unknown issuance
@@ -38,6 +41,9 @@ printf '%s\n' \
 
 ri_wait_settled 60 || fail "issuances did not settle"
 ri_check --expect-confirmed 80 --expect-failed 26 || fail "exactly-once check"
+
+n=$(redis-cli -p "$RI_REDIS_PORT" exists "wallet:balance:$w1" "wallet:tokenBalance:$w1" balance:1 tokenBalance:1)
+[ "$n" = 0 ] || fail "balance cache keys not deleted ($n left)"
 
 # the ended campaign: failed with Nova's message, never paid
 n=$(ri_psql -c "SELECT count(*) FROM reward_issuances WHERE campaign_id = 2 AND status = 'failed'

@@ -3,8 +3,10 @@
 # `RI_COUNT=1000`) paid while the worker is killed with SIGKILL at random
 # moments (before, during and after submissions) and Horizon answers with
 # 504s (with and without the transaction applied), dropped connections,
-# 5xx, 429 and tx_bad_seq; then an envelope that can only expire. Every
-# issuance must end confirmed with exactly one payment; none is lost.
+# 5xx, 429, tx_bad_seq and a batch included as failed (op_no_trust on one
+# operation: split, the rest paid by the next envelope); then an envelope
+# that can only expire. Every issuance must end confirmed with exactly one
+# payment; none is lost.
 set -euo pipefail
 RI_SRC=${NOVA_SRCDIR:?NOVA_SRCDIR not set}
 RI_BUILD=${NOVA_BUILDDIR:?NOVA_BUILDDIR not set}
@@ -42,6 +44,7 @@ admin /_admin/faults '{"faults":[
   {"kind":"status","status":500,"count":1},
   {"kind":"rate_limit","count":1},
   {"kind":"bad_seq","count":1},
+  {"kind":"op_no_trust","op_index":3,"count":1},
   {"kind":"timeout_applied","count":2}]}'
 
 ri_issue "$COUNT" 1 >"$RI_TMP/issuances.json"
@@ -72,6 +75,9 @@ for (const x of s) byHash[x.hash] = (byHash[x.hash] || 0) + 1;
 console.log(Object.values(byHash).filter((v) => v > 1).length);')
 echo "e2e_faults: $n envelope(s) were resubmitted byte for byte"
 [ "$n" -ge 1 ] || fail "no envelope was ever resubmitted (faults not exercised?)"
+
+n=$(ri_psql -c "SELECT count(*) FROM nova_worker_stellar_txs WHERE status = 'failed' AND result_code = 'tx_failed'")
+[ "$n" -ge 1 ] || fail "no batch was included as failed and split"
 
 # Expiry: every submission now fails with 503, so the envelope stays
 # unknown; the network clock jumps past its max time; only then may its
