@@ -55,14 +55,17 @@ ri_start_worker
 "$RI_BUILD/nova-worker" run -c "$RI_TMP/nova-worker.conf" >"$RI_TMP/worker2.log" 2>&1 &
 WORKER2=$!
 
-# SIGKILL at random moments while work remains, then restart.
+# SIGKILL (once SIGTERM) at random moments while work remains, then restart.
 for k in $(seq "$KILLS"); do
     sleep "$(python3 -c 'import random; print(round(random.uniform(0.2, 1.8), 2))')"
     open=$(ri_psql -c "SELECT count(*) FROM reward_issuances WHERE status = 'pending'")
     [ "$open" = 0 ] && break
     inflight=$(ri_psql -c "SELECT count(*) FROM nova_worker_stellar_txs WHERE status IN ('prepared','submitted')")
-    echo "e2e_faults: kill -9 #$k ($open pending, $inflight envelope(s) open)"
-    ri_stop_worker KILL
+    # the second stop is a graceful SIGTERM (drain), the others SIGKILL
+    sig=KILL
+    [ "$k" = 2 ] && sig=TERM
+    echo "e2e_faults: SIG$sig #$k ($open pending, $inflight envelope(s) open)"
+    ri_stop_worker $sig
     ri_start_worker
 done
 
