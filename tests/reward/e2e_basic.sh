@@ -72,7 +72,7 @@ wait_dlq() {
     fail "dead-letter queue holds $n jobs, expected $1"
 }
 wait_dlq 23
-NODE_PATH=$RI_SRC/tests/interop/node_modules node -e '
+node -e '
 const { Queue } = require("bullmq");
 const u = new URL(process.argv[1]);
 (async () => {
@@ -117,7 +117,7 @@ console.log(JSON.stringify({ campaignId: 1, merchantId: 1, recipients: r, defaul
 # run the job, then remove it and run it again under the same id (what a
 # stalled or retried job amounts to): the second run pays nobody again
 distribute() {
-    NODE_PATH=$RI_SRC/tests/interop/node_modules node -e '
+    node -e '
 const { Queue, QueueEvents, Job } = require("bullmq");
 const u = new URL(process.argv[1]);
 const conn = { host: u.hostname, port: +u.port };

@@ -56,10 +56,15 @@ ri_setup() {
     shift 2
     command -v node >/dev/null || ri_die "node is not installed"
     command -v redis-server >/dev/null || ri_die "redis-server is not installed"
-    [ -d "$RI_SRC/tests/testnet/node_modules/@stellar" ] ||
+    # NOVA_NODE_ROOT: the tree whose tests/*/node_modules hold the npm peers
+    # (make distcheck's unpacked tarball has none).
+    RI_NODE_ROOT=${NOVA_NODE_ROOT:-$RI_SRC}
+    [ -d "$RI_NODE_ROOT/tests/testnet/node_modules/@stellar" ] ||
         ri_die "run 'npm ci' in tests/testnet (scripts/deps.sh does)"
-    [ -d "$RI_SRC/tests/interop/node_modules/bullmq" ] ||
+    [ -d "$RI_NODE_ROOT/tests/interop/node_modules/bullmq" ] ||
         ri_die "run 'npm ci' in tests/interop (scripts/deps.sh does)"
+    NODE_PATH=$RI_NODE_ROOT/tests/testnet/node_modules:$RI_NODE_ROOT/tests/interop/node_modules
+    export NODE_PATH
     RI_TMP=$(mktemp -d /tmp/nova-reward.XXXXXX)
     chmod 755 "$RI_TMP"
     trap ri_teardown EXIT
@@ -173,7 +178,7 @@ ri_issue() {
 
 # Enqueues JSON lines from stdin through the real bullmq, as Nova does.
 ri_enqueue() {
-    NODE_PATH=$RI_SRC/tests/interop/node_modules node "$RI_SRC/tests/reward/enqueue.js" "$RI_REDIS_URL" "$@"
+    node "$RI_SRC/tests/reward/enqueue.js" "$RI_REDIS_URL" "$@"
 }
 
 ri_start_worker() {
