@@ -1,0 +1,1311 @@
+/*
+ * reward_issuance - Nova's reward-issuance (issue-reward) and
+ * reward-distribution (distribute) jobs, paid exactly once from the
+ * distribution account, in batches. docs/plugins/reward_issuance.md has
+ * the protocol; this file holds the jobs, ri_lane.c the submitter.
+ *
+ * A job never pays by itself: it validates, checks the campaign and the
+ * recipient's trustline, queues a row in nova_worker_payments (unique per
+ * issuance) and waits until the lane of the fleet has confirmed or failed
+ * that row. The issuance is marked confirmed by the lane, in the same
+ * statement that records the Stellar transaction as included.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <inttypes.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include <cjson/cJSON.h>
+
+#include <nova/http.h>
+#include <nova/pg.h>
+#include <nova/plugin.h>
+#include <nova/redis.h>
+#include <nova/stellar.h>
+
+#include "ri.h"
+#include "ri_horizon.h"
+#include "ri_lane.h"
+#include "ri_logic.h"
+
+#define ISSUE_QUEUE    "reward-issuance"
+#define DIST_QUEUE     "reward-distribution"
+#define DLQ_QUEUE      "reward-issuance-dlq"
+#define MAX_RECIPIENTS 1000
+
+static const struct nova_config_entry ri_config_table[] = {
+    {.key = "horizon_url",
+     .type = NOVA_CONFIG_STRING,
+     .offset = offsetof(struct ri_config, horizon_url),
+     .help = "Horizon base URL",
+     .env = "HORIZON_URL",
+     .required = true},
+    {.key = "network",
+     .type = NOVA_CONFIG_STRING,
+     .default_value = "testnet",
+     .offset = offsetof(struct ri_config, network),
+     .help = "testnet, public (mainnet) or a network passphrase",
+     .env = "STELLAR_NETWORK"},
+    {.key = "asset_code",
+     .type = NOVA_CONFIG_STRING,
+     .default_value = "NOVA",
+     .offset = offsetof(struct ri_config, asset_code),
+     .help = "asset paid"},
+    {.key = "asset_issuer",
+     .type = NOVA_CONFIG_STRING,
+     .offset = offsetof(struct ri_config, asset_issuer),
+     .help = "issuer G... of the asset",
+     .env = "ISSUER_PUBLIC",
+     .required = true},
+    {.key = "distribution_secret",
+     .type = NOVA_CONFIG_SECRET,
+     .offset = offsetof(struct ri_config, distribution_secret),
+     .help = "seed S... of the paying account",
+     .env = "DISTRIBUTION_SECRET",
+     .required = true},
+    {.key = "channel_secrets",
+     .type = NOVA_CONFIG_SECRET,
+     .offset = offsetof(struct ri_config, channel_secrets),
+     .help = "optional channel account seeds (comma-separated): one more lane each",
+     .env = "NOVA_CHANNEL_SECRETS"},
+    {.key = "base_fee",
+     .type = NOVA_CONFIG_INT,
+     .default_value = "100",
+     .offset = offsetof(struct ri_config, base_fee),
+     .help = "fee per operation, stroops",
+     .min = 100,
+     .max = 10000000},
+    {.key = "tx_timeout",
+     .type = NOVA_CONFIG_DURATION,
+     .default_value = "60s",
+     .offset = offsetof(struct ri_config, tx_timeout_ms),
+     .help = "validity of each envelope (its max time is now + this)",
+     .min = 5000,
+     .max = 3600000},
+    {.key = "batch_max",
+     .type = NOVA_CONFIG_INT,
+     .default_value = "100",
+     .offset = offsetof(struct ri_config, batch_max),
+     .help = "payments per transaction",
+     .min = 1,
+     .max = NOVA_STELLAR_MAX_OPS},
+    {.key = "batch_wait",
+     .type = NOVA_CONFIG_DURATION,
+     .default_value = "1s",
+     .offset = offsetof(struct ri_config, batch_wait_ms),
+     .help = "longest wait for a batch to fill",
+     .min = 0,
+     .max = 60000},
+    {.key = "submit_timeout",
+     .type = NOVA_CONFIG_DURATION,
+     .default_value = "40s",
+     .offset = offsetof(struct ri_config, submit_timeout_ms),
+     .help = "HTTP timeout of a submission",
+     .min = 100,
+     .max = 600000},
+    {.key = "lease",
+     .type = NOVA_CONFIG_DURATION,
+     .default_value = "15s",
+     .offset = offsetof(struct ri_config, lease_ms),
+     .help = "submitter lease length",
+     .min = 300,
+     .max = 600000},
+    {.key = "concurrency",
+     .type = NOVA_CONFIG_INT,
+     .default_value = "200",
+     .offset = offsetof(struct ri_config, concurrency),
+     .help = "issue-reward jobs per worker",
+     .min = 1,
+     .max = 10000},
+    {.key = "distribution_concurrency",
+     .type = NOVA_CONFIG_INT,
+     .default_value = "2",
+     .offset = offsetof(struct ri_config, distribution_concurrency),
+     .help = "distribute jobs per worker",
+     .min = 1,
+     .max = 100},
+    {.key = "job_timeout",
+     .type = NOVA_CONFIG_DURATION,
+     .default_value = "10m",
+     .offset = offsetof(struct ri_config, job_timeout_ms),
+     .help = "how long a job waits for its queued payment before retrying",
+     .min = 1000,
+     .max = 86400000},
+    {.key = "poll",
+     .type = NOVA_CONFIG_DURATION,
+     .default_value = "200ms",
+     .offset = offsetof(struct ri_config, poll_ms),
+     .help = "how often waiting jobs look at their payments",
+     .min = 10,
+     .max = 60000},
+    {.key = "queue_prefix",
+     .type = NOVA_CONFIG_STRING,
+     .default_value = "bull",
+     .offset = offsetof(struct ri_config, queue_prefix),
+     .help = "BullMQ key prefix, for reward_queue_depth"},
+    {.key = NULL},
+};
+
+static const char *const ri_columns[] = {
+    "reward_issuances.id",
+    "reward_issuances.status",
+    "reward_issuances.attempts",
+    "reward_issuances.tx_hash",
+    "reward_issuances.error_message",
+    "reward_issuances.wallet_address",
+    "reward_issuances.amount",
+    "reward_issuances.user_id",
+    "campaigns.is_active",
+    "campaigns.end_date",
+    "campaigns.deleted_at",
+    "campaigns.merchant_id",
+    "users.wallet_address",
+    "nova_worker_payments.reference",
+    "nova_worker_stellar_txs.envelope_xdr",
+    "nova_worker_lanes.next_seq",
+    NULL,
+};
+
+/* ---- waiters: jobs of this process waiting for payment rows --------------- */
+
+struct ri_waiter {
+    struct ri_waiter *next, *prev;
+    struct ri *ri;
+    nova_job *job;
+    int64_t payment_id;
+    int64_t deadline_ms;
+    bool linked;
+    /* status: "confirmed", "failed", "timeout" (still pending at the
+     * deadline) or "cancelled" (the job was cancelled) */
+    void (*cb)(struct ri_waiter *w, const char *status, const char *error, const char *hash);
+};
+
+static void waiter_unlink(struct ri_waiter *w)
+{
+    if (!w->linked)
+        return;
+    struct ri *ri = w->ri;
+    if (w->prev != NULL)
+        w->prev->next = w->next;
+    else
+        ri->waiters = w->next;
+    if (w->next != NULL)
+        w->next->prev = w->prev;
+    w->next = w->prev = NULL;
+    w->linked = false;
+    ri->waiter_count--;
+}
+
+static void poll_now(struct ri *ri);
+
+static void waiter_add(struct ri_waiter *w)
+{
+    struct ri *ri = w->ri;
+    w->prev = NULL;
+    w->next = ri->waiters;
+    if (ri->waiters != NULL)
+        ri->waiters->prev = w;
+    ri->waiters = w;
+    w->linked = true;
+    ri->waiter_count++;
+}
+
+static const char SQL_POLL[] =
+    "SELECT p.id, p.status, p.error_message, t.tx_hash FROM nova_worker_payments p "
+    "LEFT JOIN nova_worker_stellar_txs t ON t.id = p.stellar_tx_id "
+    "WHERE p.id = ANY($1::bigint[])";
+
+static void on_poll(void *arg, int status, const nova_pg_result *res)
+{
+    struct ri *ri = arg;
+    ri->poll_busy = false;
+    if (status == -ECANCELED)
+        return;
+    const struct nova_pg_api *pg = ri->pg;
+    int64_t now = ri->host->now_ms(ri->host);
+    int rows = status == 0 ? pg->ntuples(res) : 0;
+    /* Collect the finished ones first: a callback may add or remove
+     * waiters (a retry re-waits). */
+    struct done_rec {
+        struct ri_waiter *w;
+        char status[16];
+        char error[RI_REASON_MAX];
+        char hash[65];
+    } *recs = NULL;
+    size_t nrec = 0;
+    if (ri->waiter_count > 0)
+        recs = calloc(ri->waiter_count, sizeof *recs);
+    for (struct ri_waiter *w = ri->waiters; w != NULL && recs != NULL; w = w->next) {
+        const char *st = NULL, *err = NULL, *hash = NULL;
+        for (int r = 0; r < rows; r++) {
+            int64_t id = 0;
+            if (pg->get_int64(res, r, 0, &id) == 0 && id == w->payment_id) {
+                st = pg->get_text(res, r, 1);
+                err = pg->get_text(res, r, 2);
+                hash = pg->get_text(res, r, 3);
+                break;
+            }
+        }
+        const char *outcome = NULL;
+        if (st != NULL && (strcmp(st, "confirmed") == 0 || strcmp(st, "failed") == 0))
+            outcome = st;
+        else if (ri->host->job_cancelled(w->job))
+            outcome = "cancelled";
+        else if (st != NULL && strcmp(st, "pending") == 0 && now >= w->deadline_ms)
+            outcome = "timeout";
+        if (outcome == NULL)
+            continue;
+        struct done_rec *d = &recs[nrec++];
+        d->w = w;
+        snprintf(d->status, sizeof d->status, "%s", outcome);
+        snprintf(d->error, sizeof d->error, "%s", err ? err : "");
+        snprintf(d->hash, sizeof d->hash, "%s", hash ? hash : "");
+    }
+    for (size_t i = 0; i < nrec; i++)
+        waiter_unlink(recs[i].w);
+    for (size_t i = 0; i < nrec; i++)
+        recs[i].w->cb(recs[i].w, recs[i].status, recs[i].error, recs[i].hash);
+    free(recs);
+    if (status != 0)
+        ri->host->log(ri->host, NOVA_LOG_WARN, NULL, "polling payments failed: %s",
+                      pg->error_message(res));
+}
+
+static void poll_now(struct ri *ri)
+{
+    if (ri->poll_busy || ri->waiter_count == 0)
+        return;
+    size_t cap = ri->waiter_count * 21 + 3;
+    char *arr = malloc(cap);
+    if (arr == NULL)
+        return;
+    size_t off = 0;
+    arr[off++] = '{';
+    for (struct ri_waiter *w = ri->waiters; w != NULL; w = w->next)
+        off +=
+            (size_t)snprintf(arr + off, cap - off, "%s%" PRId64, off > 1 ? "," : "", w->payment_id);
+    snprintf(arr + off, cap - off, "}");
+    const char *p[] = {arr};
+    if (ri->pg->query(ri->host, SQL_POLL, 1, p, on_poll, ri) == 0)
+        ri->poll_busy = true;
+    free(arr);
+}
+
+static void on_poll_timer(void *arg)
+{
+    poll_now(arg);
+}
+
+void nova__ri_poke_waiters(struct ri *ri)
+{
+    poll_now(ri);
+}
+
+/* ---- shared job helpers ---------------------------------------------------- */
+
+static void count_issuance(struct ri *ri, const char *status, const char *merchant,
+                           int64_t started_ms)
+{
+    const char *lv[] = {status, merchant[0] ? merchant : "unknown", NULL};
+    ri->host->metric_add(ri->m_issuances, lv, 1);
+    const char *dv[] = {status, NULL};
+    double secs = (double)(ri->host->now_ms(ri->host) - started_ms) / 1000.0;
+    ri->host->metric_observe(ri->m_duration, dv, secs < 0 ? 0 : secs);
+}
+
+static void on_cache_del(void *arg, int status, const struct nova_redis_reply *reply)
+{
+    /* Best effort: a stale balance cache is not worth failing a paid job. */
+    (void)arg;
+    (void)status;
+    (void)reply;
+}
+
+static void invalidate_cache(struct ri *ri, const char *wallet, bool has_user, int64_t user_id)
+{
+    if (!NOVA_HOST_HAS(ri->host, redis))
+        return;
+    char k1[96], k2[96], k3[48], k4[48];
+    snprintf(k1, sizeof k1, "wallet:balance:%s", wallet);
+    snprintf(k2, sizeof k2, "wallet:tokenBalance:%s", wallet);
+    snprintf(k3, sizeof k3, "balance:%" PRId64, user_id);
+    snprintf(k4, sizeof k4, "tokenBalance:%" PRId64, user_id);
+    const char *argv[] = {"DEL", k1, k2, k3, k4};
+    (void)ri->host->redis->command(ri->host, has_user ? 5 : 3, argv, NULL, on_cache_del, NULL);
+}
+
+/* ---- issue-reward --------------------------------------------------------- */
+
+struct issue_job {
+    struct ri *ri;
+    nova_job *job;
+    struct ri_issue_req req;
+    int64_t started_ms;
+    char merchant[24];
+    bool has_user;
+    int64_t user_id;
+    int64_t payment_id;
+    char reason_label[32];
+    char reason[RI_REASON_MAX];
+    bool permanent;
+    struct ri_waiter w;
+};
+
+static void issue_free(struct issue_job *j)
+{
+    waiter_unlink(&j->w);
+    free(j);
+}
+
+static void issue_done_json(struct issue_job *j, const char *json)
+{
+    j->ri->host->job_done(j->job, json);
+    issue_free(j);
+}
+
+static void on_dlq(void *arg, int status, const char *job_id)
+{
+    struct issue_job *j = arg;
+    struct ri *ri = j->ri;
+    (void)job_id;
+    if (status != 0)
+        ri->host->log(ri->host, NOVA_LOG_ERROR, j->job, "dead-letter enqueue failed (%d)", status);
+    ri->host->job_fail(j->job, j->reason);
+    issue_free(j);
+}
+
+static void dead_letter(struct issue_job *j)
+{
+    struct ri *ri = j->ri;
+    const char *lv[] = {j->reason_label, NULL};
+    ri->host->metric_add(ri->m_dlq, lv, 1);
+    count_issuance(ri, "failed", j->merchant, j->started_ms);
+    cJSON *data = cJSON_Duplicate((cJSON *)ri->host->job_data(j->job), true);
+    if (!cJSON_IsObject(data)) {
+        cJSON_Delete(data);
+        data = cJSON_CreateObject();
+        cJSON_AddStringToObject(data, "raw", ri->host->job_data_json(j->job));
+    }
+    cJSON_DeleteItemFromObjectCaseSensitive(data, "failedReason");
+    cJSON_AddStringToObject(data, "failedReason", j->reason);
+    char *json = cJSON_PrintUnformatted(data);
+    cJSON_Delete(data);
+    int rc = json != NULL
+                 ? ri->host->enqueue(ri->host, DLQ_QUEUE, "dead-letter", json, NULL, on_dlq, j)
+                 : -ENOMEM;
+    free(json);
+    if (rc != 0)
+        on_dlq(j, rc, NULL);
+}
+
+static const char SQL_MARK_FAILED[] =
+    "UPDATE reward_issuances SET status = 'failed', error_message = $2, updated_at = now() "
+    "WHERE id = $1 AND status <> 'confirmed' AND NOT EXISTS (SELECT 1 FROM nova_worker_payments "
+    "WHERE issuance_id = $1 AND status IN ('pending', 'prepared', 'submitted', 'confirmed'))";
+
+static void on_marked_failed(void *arg, int status, const nova_pg_result *res)
+{
+    struct issue_job *j = arg;
+    if (status == -ECANCELED) {
+        j->ri->host->job_retry(j->job, "worker shutting down", -1);
+        return issue_free(j);
+    }
+    if (status != 0) {
+        /* The row stays as it is; retrying keeps the truth in one place. */
+        j->ri->host->log(j->ri->host, NOVA_LOG_WARN, j->job, "marking failed: %s",
+                         j->ri->pg->error_message(res));
+        j->ri->host->job_retry(j->job, j->reason, -1);
+        return issue_free(j);
+    }
+    dead_letter(j);
+}
+
+/* Ends the job with a failure: a retry while attempts remain, else the
+ * issuance is marked failed with the reason and the job dead-lettered. */
+static void issue_fail(struct issue_job *j, bool permanent, const char *label, const char *fmt, ...)
+    NOVA_PRINTF(4, 5);
+
+static void issue_fail(struct issue_job *j, bool permanent, const char *label, const char *fmt, ...)
+{
+    struct ri *ri = j->ri;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(j->reason, sizeof j->reason, fmt, ap);
+    va_end(ap);
+    snprintf(j->reason_label, sizeof j->reason_label, "%s", label);
+    int made = ri->host->job_attempts_made(j->job);
+    int max = ri->host->job_attempts_max(j->job);
+    bool final = permanent || made + 1 >= max;
+    ri->host->log(ri->host, final ? NOVA_LOG_WARN : NOVA_LOG_INFO, j->job,
+                  "issuance %" PRId64 ": %s (attempt %d of %d)", j->req.issuance_id, j->reason,
+                  made + 1, max);
+    if (!final) {
+        ri->host->job_retry(j->job, j->reason, -1);
+        return issue_free(j);
+    }
+    if (j->req.issuance_id <= 0)
+        return dead_letter(j);
+    char id[32];
+    snprintf(id, sizeof id, "%" PRId64, j->req.issuance_id);
+    const char *p[] = {id, j->reason};
+    if (ri->pg->query(ri->host, SQL_MARK_FAILED, 2, p, on_marked_failed, j) != 0)
+        dead_letter(j);
+}
+
+static void issue_confirmed(struct issue_job *j, const char *hash)
+{
+    struct ri *ri = j->ri;
+    invalidate_cache(ri, j->req.wallet, j->has_user, j->user_id);
+    count_issuance(ri, "confirmed", j->merchant, j->started_ms);
+    cJSON *r = cJSON_CreateObject();
+    cJSON_AddBoolToObject(r, "confirmed", true);
+    cJSON_AddStringToObject(r, "txHash", hash);
+    char *json = cJSON_PrintUnformatted(r);
+    cJSON_Delete(r);
+    ri->host->log(ri->host, NOVA_LOG_INFO, j->job, "issuance %" PRId64 " confirmed: %s",
+                  j->req.issuance_id, hash);
+    issue_done_json(j, json);
+    free(json);
+}
+
+static const char SQL_CANCEL[] =
+    "UPDATE nova_worker_payments SET status = 'failed', error_message = 'queue_timeout', "
+    "updated_at = now() WHERE id = $1 AND status = 'pending'";
+
+static void issue_wait(struct issue_job *j);
+
+static void on_cancelled(void *arg, int status, const nova_pg_result *res)
+{
+    struct issue_job *j = arg;
+    if (status == 0 && j->ri->pg->affected_rows(res) == 1)
+        return issue_fail(j, false, "timeout", "payment not sent within job_timeout");
+    if (status == -ECANCELED) {
+        j->ri->host->job_retry(j->job, "worker shutting down", -1);
+        return issue_free(j);
+    }
+    /* already in an envelope: its outcome is near */
+    j->w.deadline_ms = j->ri->host->now_ms(j->ri->host) + j->ri->cfg->tx_timeout_ms;
+    waiter_add(&j->w);
+}
+
+static void on_issue_payment(struct ri_waiter *w, const char *status, const char *error,
+                             const char *hash)
+{
+    struct issue_job *j = (struct issue_job *)((char *)w - offsetof(struct issue_job, w));
+    struct ri *ri = j->ri;
+    if (strcmp(status, "confirmed") == 0)
+        return issue_confirmed(j, hash);
+    if (strcmp(status, "failed") == 0)
+        return issue_fail(j, false, nova__ri_reason_label(error), "payment failed: %s",
+                          error[0] ? error : "unknown");
+    if (strcmp(status, "cancelled") == 0) {
+        /* The payment stays queued or in flight; the retry finds it. */
+        ri->host->job_retry(j->job, "job cancelled while its payment was pending", -1);
+        return issue_free(j);
+    }
+    char id[32];
+    snprintf(id, sizeof id, "%" PRId64, j->payment_id);
+    const char *p[] = {id};
+    if (ri->pg->query(ri->host, SQL_CANCEL, 1, p, on_cancelled, j) != 0)
+        issue_wait(j);
+}
+
+static void issue_wait(struct issue_job *j)
+{
+    struct ri *ri = j->ri;
+    j->w.ri = ri;
+    j->w.job = j->job;
+    j->w.payment_id = j->payment_id;
+    j->w.deadline_ms = ri->host->now_ms(ri->host) + ri->cfg->job_timeout_ms;
+    j->w.cb = on_issue_payment;
+    waiter_add(&j->w);
+}
+
+static const char SQL_ENSURE[] =
+    "WITH ins AS (INSERT INTO nova_worker_payments (reference, kind, issuance_id, campaign_id, "
+    "queue, job_id, destination, asset_code, asset_issuer, amount) VALUES ($1, 'issuance', $2, "
+    "$3, $4, $5, $6, $7, $8, $9::numeric / 10000000) ON CONFLICT (reference) DO UPDATE SET "
+    "status = 'pending', error_message = NULL, stellar_tx_id = NULL, op_index = NULL, job_id = "
+    "EXCLUDED.job_id, created_at = now(), updated_at = now() WHERE nova_worker_payments.status "
+    "= 'failed' RETURNING id, status), "
+    "reopen AS (UPDATE reward_issuances SET status = 'pending', error_message = NULL, updated_at "
+    "= now() WHERE id = $2 AND status = 'failed' AND EXISTS (SELECT 1 FROM ins) RETURNING id) "
+    "SELECT id, status FROM ins UNION ALL SELECT id, status FROM nova_worker_payments "
+    "WHERE reference = $1 AND NOT EXISTS (SELECT 1 FROM ins)";
+
+static void on_ensured(void *arg, int status, const nova_pg_result *res)
+{
+    struct issue_job *j = arg;
+    struct ri *ri = j->ri;
+    if (status != 0) {
+        if (status == -ECANCELED) {
+            ri->host->job_retry(j->job, "worker shutting down", -1);
+            return issue_free(j);
+        }
+        return issue_fail(j, false, "database", "queueing the payment: %s",
+                          ri->pg->error_message(res));
+    }
+    if (ri->pg->ntuples(res) != 1 || ri->pg->get_int64(res, 0, 0, &j->payment_id) != 0)
+        return issue_fail(j, false, "database", "queueing the payment: no row");
+    nova__ri_poke_lanes(ri);
+    issue_wait(j);
+}
+
+static void issue_enqueue_payment(struct issue_job *j)
+{
+    struct ri *ri = j->ri;
+    char ref[48], id[32], camp[32], amount[32];
+    snprintf(ref, sizeof ref, "issuance:%" PRId64, j->req.issuance_id);
+    snprintf(id, sizeof id, "%" PRId64, j->req.issuance_id);
+    snprintf(camp, sizeof camp, "%" PRId64, j->req.campaign_id);
+    snprintf(amount, sizeof amount, "%" PRId64, j->req.amount);
+    const char *p[] = {ref,
+                       id,
+                       camp,
+                       ISSUE_QUEUE,
+                       ri->host->job_id(j->job),
+                       j->req.wallet,
+                       ri->cfg->asset_code,
+                       ri->cfg->asset_issuer,
+                       amount};
+    if (ri->pg->query(ri->host, SQL_ENSURE, 9, p, on_ensured, j) != 0)
+        issue_fail(j, false, "database", "queueing the payment: cannot start the query");
+}
+
+static void on_recipient(void *arg, int status, const cJSON *account)
+{
+    struct issue_job *j = arg;
+    struct ri *ri = j->ri;
+    if (status == -ECANCELED) {
+        ri->host->job_retry(j->job, "worker shutting down", -1);
+        return issue_free(j);
+    }
+    if (status == -ENOENT)
+        return issue_fail(j, false, "no_destination", "recipient account %s does not exist",
+                          j->req.wallet);
+    if (status != 0)
+        return issue_fail(j, false, "horizon", "Horizon unavailable for the trustline check (%d)",
+                          status);
+    char reason[64] = "";
+    if (nova__ri_check_trustline(ri->st, account, j->req.wallet, ri->cfg->asset_code,
+                                 ri->cfg->asset_issuer, j->req.amount, reason, sizeof reason) != 0)
+        return issue_fail(j, false, reason, "%s: recipient %s cannot receive %s", reason,
+                          j->req.wallet, ri->cfg->asset_code);
+    issue_enqueue_payment(j);
+}
+
+static const char SQL_SKIP[] =
+    "UPDATE reward_issuances SET status = 'failed', error_message = 'Campaign is inactive or "
+    "expired', updated_at = now() WHERE id = $1 AND status <> 'confirmed'";
+
+static void on_skipped(void *arg, int status, const nova_pg_result *res)
+{
+    struct issue_job *j = arg;
+    struct ri *ri = j->ri;
+    if (status != 0) {
+        if (status == -ECANCELED) {
+            ri->host->job_retry(j->job, "worker shutting down", -1);
+            return issue_free(j);
+        }
+        return issue_fail(j, false, "database", "marking the issuance skipped: %s",
+                          ri->pg->error_message(res));
+    }
+    count_issuance(ri, "skipped", j->merchant, j->started_ms);
+    issue_done_json(j, "{\"skipped\":true,\"reason\":\"campaign_inactive\"}");
+}
+
+/* Counts the attempt and reads the issuance, its campaign and its payment. */
+static const char SQL_LOAD[] =
+    "WITH u AS (UPDATE reward_issuances SET attempts = attempts + 1, updated_at = now() "
+    "WHERE id = $1 RETURNING id, status, wallet_address, amount, tx_hash, user_id) "
+    "SELECT u.status, u.wallet_address, (u.amount * 10000000)::bigint, u.tx_hash, u.user_id, "
+    "c.merchant_id, (c.id IS NOT NULL AND c.is_active IS TRUE AND c.end_date >= CURRENT_DATE "
+    "AND c.deleted_at IS NULL), p.id, p.status, "
+    "(SELECT us.id FROM users us WHERE us.wallet_address = u.wallet_address LIMIT 1) "
+    "FROM u LEFT JOIN campaigns c ON c.id = $2 "
+    "LEFT JOIN nova_worker_payments p ON p.reference = 'issuance:' || u.id";
+
+static void on_loaded(void *arg, int status, const nova_pg_result *res)
+{
+    struct issue_job *j = arg;
+    struct ri *ri = j->ri;
+    const struct nova_pg_api *pg = ri->pg;
+    if (status != 0) {
+        if (status == -ECANCELED) {
+            ri->host->job_retry(j->job, "worker shutting down", -1);
+            return issue_free(j);
+        }
+        return issue_fail(j, false, "database", "reading the issuance: %s", pg->error_message(res));
+    }
+    if (pg->ntuples(res) != 1) {
+        int64_t id = j->req.issuance_id;
+        j->req.issuance_id = 0; /* nothing to mark */
+        return issue_fail(j, true, "unknown_issuance", "issuance %" PRId64 " does not exist", id);
+    }
+    const char *st = pg->get_text(res, 0, 0);
+    const char *wallet = pg->get_text(res, 0, 1);
+    int64_t amount = 0, merchant = 0, uid = 0;
+    (void)pg->get_int64(res, 0, 2, &amount);
+    if (pg->get_int64(res, 0, 5, &merchant) == 0)
+        snprintf(j->merchant, sizeof j->merchant, "%" PRId64, merchant);
+    if (j->req.has_user) {
+        j->has_user = true;
+        j->user_id = j->req.user_id;
+    } else if (pg->get_int64(res, 0, 4, &uid) == 0 || pg->get_int64(res, 0, 9, &uid) == 0) {
+        j->has_user = true;
+        j->user_id = uid;
+    }
+    if (st != NULL && strcmp(st, "confirmed") == 0) {
+        /* Paid already: a retry, a stalled job, a duplicate or a DLQ
+         * replay. Never pay again; report what was paid. */
+        const char *hash = pg->get_text(res, 0, 3);
+        ri->host->log(ri->host, NOVA_LOG_INFO, j->job,
+                      "issuance %" PRId64 " already confirmed: nothing to pay", j->req.issuance_id);
+        cJSON *r = cJSON_CreateObject();
+        cJSON_AddBoolToObject(r, "confirmed", true);
+        cJSON_AddStringToObject(r, "txHash", hash ? hash : "");
+        char *json = cJSON_PrintUnformatted(r);
+        cJSON_Delete(r);
+        issue_done_json(j, json);
+        free(json);
+        return;
+    }
+    if (wallet == NULL || strcmp(wallet, j->req.wallet) != 0 || amount != j->req.amount)
+        return issue_fail(j, true, "payload_mismatch",
+                          "job data does not match issuance %" PRId64 " (wallet or amount differ)",
+                          j->req.issuance_id);
+    const char *pst = pg->get_text(res, 0, 8);
+    if (pst != NULL && (strcmp(pst, "prepared") == 0 || strcmp(pst, "submitted") == 0 ||
+                        strcmp(pst, "confirmed") == 0 || strcmp(pst, "pending") == 0)) {
+        /* An earlier attempt queued it: wait for that one, never a second. */
+        (void)pg->get_int64(res, 0, 7, &j->payment_id);
+        return issue_wait(j);
+    }
+    bool active = false;
+    (void)pg->get_bool(res, 0, 6, &active);
+    if (!active) {
+        char id[32];
+        snprintf(id, sizeof id, "%" PRId64, j->req.issuance_id);
+        const char *p[] = {id};
+        if (pg->query(ri->host, SQL_SKIP, 1, p, on_skipped, j) != 0)
+            issue_fail(j, false, "database", "marking the issuance skipped");
+        return;
+    }
+    if (nova__ri_hz_account(ri, j->req.wallet, on_recipient, j) != 0)
+        issue_fail(j, false, "horizon", "cannot start the trustline check");
+}
+
+static void on_issue_job(void *arg, nova_job *job)
+{
+    struct ri *ri = arg;
+    struct issue_job *j = calloc(1, sizeof *j);
+    if (j == NULL) {
+        ri->host->job_retry(job, "out of memory", -1);
+        return;
+    }
+    j->ri = ri;
+    j->job = job;
+    j->started_ms = ri->host->now_ms(ri->host);
+    char err[RI_REASON_MAX] = "";
+    if (nova__ri_parse_issue(ri->st, ri->host->job_data(job), &j->req, err, sizeof err) != 0) {
+        int64_t keep = j->req.issuance_id;
+        (void)keep;
+        j->req.issuance_id = 0; /* an invalid payload names nothing to mark */
+        return issue_fail(j, true, "invalid_payload", "invalid payload: %s", err);
+    }
+    char id[32], camp[32];
+    snprintf(id, sizeof id, "%" PRId64, j->req.issuance_id);
+    snprintf(camp, sizeof camp, "%" PRId64, j->req.campaign_id);
+    const char *p[] = {id, camp};
+    if (ri->pg->query(ri->host, SQL_LOAD, 2, p, on_loaded, j) != 0)
+        issue_fail(j, false, "database", "cannot start the query");
+}
+
+/* ---- distribute ------------------------------------------------------------- */
+
+/* The job id as it may appear inside a double-quoted element of a
+ * PostgreSQL array literal: '"' and '\\' escaped. Caller frees. */
+static char *array_escape(const char *s)
+{
+    char *out = malloc(strlen(s) * 2 + 1);
+    if (out == NULL)
+        return NULL;
+    char *o = out;
+    for (; *s; s++) {
+        if (*s == '"' || *s == '\\')
+            *o++ = '\\';
+        *o++ = *s;
+    }
+    *o = '\0';
+    return out;
+}
+
+static size_t dist_index(const char *ref)
+{
+    const char *colon = ref != NULL ? strrchr(ref, ':') : NULL;
+    return colon != NULL ? (size_t)strtoull(colon + 1, NULL, 10) : SIZE_MAX;
+}
+
+struct dist_job;
+struct dist_item {
+    struct dist_job *d;
+    size_t index;
+    int64_t payment_id;
+    bool has_row;   /* an earlier run of this job queued it: no new check */
+    char state[16]; /* "", "confirmed", "failed" */
+    char error[RI_REASON_MAX];
+    char hash[65];
+    struct ri_waiter w;
+};
+
+struct dist_job {
+    struct ri *ri;
+    nova_job *job;
+    struct ri_dist_req req;
+    struct dist_item *items;
+    size_t next_check; /* trustline checks started */
+    size_t checks_running;
+    size_t waiting;
+    bool inserting;
+};
+
+static void dist_free(struct dist_job *d)
+{
+    for (size_t i = 0; d->items != NULL && i < d->req.count; i++)
+        waiter_unlink(&d->items[i].w);
+    free(d->items);
+    nova__ri_dist_free(&d->req);
+    free(d);
+}
+
+static void dist_finish(struct dist_job *d)
+{
+    struct ri *ri = d->ri;
+    cJSON *r = cJSON_CreateObject();
+    cJSON *ok = cJSON_AddArrayToObject(r, "succeeded");
+    cJSON *bad = cJSON_AddArrayToObject(r, "failed");
+    for (size_t i = 0; i < d->req.count; i++) {
+        struct dist_item *it = &d->items[i];
+        cJSON *e = cJSON_CreateObject();
+        cJSON_AddStringToObject(e, "walletAddress", d->req.recipients[i].wallet);
+        if (strcmp(it->state, "confirmed") == 0) {
+            cJSON_AddStringToObject(e, "txHash", it->hash);
+            cJSON_AddItemToArray(ok, e);
+            invalidate_cache(ri, d->req.recipients[i].wallet, false, 0);
+        } else {
+            cJSON_AddStringToObject(e, "error", it->error[0] ? it->error : "failed");
+            cJSON_AddItemToArray(bad, e);
+        }
+    }
+    char *json = cJSON_PrintUnformatted(r);
+    cJSON_Delete(r);
+    ri->host->job_done(d->job, json);
+    free(json);
+    dist_free(d);
+}
+
+static void on_dist_payment(struct ri_waiter *w, const char *status, const char *error,
+                            const char *hash)
+{
+    struct dist_item *it = (struct dist_item *)((char *)w - offsetof(struct dist_item, w));
+    struct dist_job *d = it->d;
+    if (strcmp(status, "confirmed") == 0) {
+        snprintf(it->state, sizeof it->state, "confirmed");
+        snprintf(it->hash, sizeof it->hash, "%s", hash);
+    } else if (strcmp(status, "failed") == 0) {
+        snprintf(it->state, sizeof it->state, "failed");
+        snprintf(it->error, sizeof it->error, "%s", error[0] ? error : "failed");
+    } else if (strcmp(status, "cancelled") == 0) {
+        /* finish with what is known; unfinished payments stay queued and
+         * are still paid exactly once (their rows are keyed by job id) */
+        snprintf(it->state, sizeof it->state, "failed");
+        snprintf(it->error, sizeof it->error, "pending: job cancelled");
+    } else {
+        /* timeout: report it; the row stays, a re-run of the job waits on it */
+        snprintf(it->state, sizeof it->state, "failed");
+        snprintf(it->error, sizeof it->error, "pending: not paid within job_timeout");
+    }
+    if (--d->waiting == 0)
+        dist_finish(d);
+}
+
+static const char SQL_DIST_ENSURE[] =
+    "WITH v AS (SELECT * FROM unnest($1::text[], $2::text[], $3::bigint[]) AS v(ref, dest, amt)), "
+    "ins AS (INSERT INTO nova_worker_payments (reference, kind, campaign_id, queue, job_id, "
+    "destination, asset_code, asset_issuer, amount) SELECT v.ref, 'distribution', $4, $5, $6, "
+    "v.dest, $7, $8, v.amt::numeric / 10000000 FROM v ON CONFLICT (reference) DO NOTHING "
+    "RETURNING reference, id) "
+    "SELECT v.ref, COALESCE(ins.id, p.id), COALESCE(p.status, 'pending') FROM v "
+    "LEFT JOIN ins ON ins.reference = v.ref LEFT JOIN nova_worker_payments p ON p.reference = "
+    "v.ref";
+
+static void on_dist_ensured(void *arg, int status, const nova_pg_result *res)
+{
+    struct dist_job *d = arg;
+    struct ri *ri = d->ri;
+    const struct nova_pg_api *pg = ri->pg;
+    if (status != 0) {
+        if (status == -ECANCELED)
+            ri->host->job_retry(d->job, "worker shutting down", -1);
+        else
+            ri->host->job_retry(d->job, pg->error_message(res), -1);
+        return dist_free(d);
+    }
+    int rows = pg->ntuples(res);
+    for (int r = 0; r < rows; r++) {
+        size_t idx = dist_index(pg->get_text(res, r, 0));
+        if (idx >= d->req.count)
+            continue;
+        struct dist_item *it = &d->items[idx];
+        (void)pg->get_int64(res, r, 1, &it->payment_id);
+        it->w.ri = ri;
+        it->w.job = d->job;
+        it->w.payment_id = it->payment_id;
+        it->w.deadline_ms = ri->host->now_ms(ri->host) + ri->cfg->job_timeout_ms;
+        it->w.cb = on_dist_payment;
+        d->waiting++;
+    }
+    if (d->waiting == 0)
+        return dist_finish(d);
+    for (size_t i = 0; i < d->req.count; i++)
+        if (d->items[i].w.cb != NULL)
+            waiter_add(&d->items[i].w);
+    nova__ri_poke_lanes(ri);
+}
+
+static void dist_insert(struct dist_job *d)
+{
+    struct ri *ri = d->ri;
+    const char *jid = ri->host->job_id(d->job);
+    char *ejid = array_escape(jid);
+    size_t cap = d->req.count * (2 * strlen(jid) + 96) + 16;
+    char *refs = malloc(cap), *dests = malloc(cap), *amts = malloc(cap);
+    if (ejid == NULL || refs == NULL || dests == NULL || amts == NULL) {
+        free(ejid);
+        free(refs);
+        free(dests);
+        free(amts);
+        ri->host->job_retry(d->job, "out of memory", -1);
+        return dist_free(d);
+    }
+    size_t o1 = 0, o2 = 0, o3 = 0, n = 0;
+    refs[o1++] = dests[o2++] = amts[o3++] = '{';
+    for (size_t i = 0; i < d->req.count; i++) {
+        if (d->items[i].state[0] != '\0')
+            continue; /* already failed (address, amount, trustline) */
+        const char *sep = n++ ? "," : "";
+        o1 += (size_t)snprintf(refs + o1, cap - o1, "%s\"distribution:%s:%zu\"", sep, ejid, i);
+        o2 += (size_t)snprintf(dests + o2, cap - o2, "%s%s", sep, d->req.recipients[i].wallet);
+        o3 += (size_t)snprintf(amts + o3, cap - o3, "%s%" PRId64, sep, d->req.recipients[i].amount);
+    }
+    snprintf(refs + o1, cap - o1, "}");
+    snprintf(dests + o2, cap - o2, "}");
+    snprintf(amts + o3, cap - o3, "}");
+    free(ejid);
+    if (n == 0) {
+        free(refs);
+        free(dests);
+        free(amts);
+        return dist_finish(d);
+    }
+    char camp[32];
+    snprintf(camp, sizeof camp, "%" PRId64, d->req.campaign_id);
+    const char *p[] = {
+        refs, dests, amts, camp, DIST_QUEUE, jid, ri->cfg->asset_code, ri->cfg->asset_issuer};
+    int rc = ri->pg->query(ri->host, SQL_DIST_ENSURE, 8, p, on_dist_ensured, d);
+    free(refs);
+    free(dests);
+    free(amts);
+    if (rc != 0) {
+        ri->host->job_retry(d->job, "cannot start the query", -1);
+        dist_free(d);
+    }
+}
+
+static void dist_check_next(struct dist_job *d);
+
+struct dist_check {
+    struct dist_job *d;
+    size_t index;
+};
+
+static void on_dist_recipient(void *arg, int status, const cJSON *account)
+{
+    struct dist_check *c = arg;
+    struct dist_job *d = c->d;
+    size_t idx = c->index;
+    struct dist_item *it = &d->items[idx];
+    struct ri *ri = d->ri;
+    free(c);
+    d->checks_running--;
+    char reason[64] = "";
+    if (status == -ENOENT) {
+        snprintf(it->state, sizeof it->state, "failed");
+        snprintf(it->error, sizeof it->error, "no_destination");
+    } else if (status == 0 && nova__ri_check_trustline(
+                                  ri->st, account, d->req.recipients[idx].wallet,
+                                  ri->cfg->asset_code, ri->cfg->asset_issuer,
+                                  d->req.recipients[idx].amount, reason, sizeof reason) != 0) {
+        snprintf(it->state, sizeof it->state, "failed");
+        snprintf(it->error, sizeof it->error, "%s", reason);
+    }
+    /* any other status (Horizon trouble): let the payment itself decide */
+    dist_check_next(d);
+}
+
+static void dist_check_next(struct dist_job *d)
+{
+    while (d->checks_running < 8 && d->next_check < d->req.count) {
+        size_t i = d->next_check++;
+        if (d->items[i].state[0] != '\0' || d->items[i].has_row)
+            continue;
+        struct dist_check *c = malloc(sizeof *c);
+        if (c == NULL)
+            break;
+        c->d = d;
+        c->index = i;
+        if (nova__ri_hz_account(d->ri, d->req.recipients[i].wallet, on_dist_recipient, c) != 0) {
+            free(c);
+            continue;
+        }
+        d->checks_running++;
+    }
+    if (d->checks_running == 0 && d->next_check >= d->req.count && !d->inserting) {
+        d->inserting = true;
+        dist_insert(d);
+    }
+}
+
+/* A re-run of the job (stalled, or retried) finds the rows its first run
+ * queued, keyed by job id and recipient index: those are waited on as they
+ * are, whatever a trustline check would say now. */
+static const char SQL_DIST_EXISTING[] =
+    "SELECT reference FROM nova_worker_payments WHERE reference = ANY($1::text[])";
+
+static void on_dist_existing(void *arg, int status, const nova_pg_result *res)
+{
+    struct dist_job *d = arg;
+    struct ri *ri = d->ri;
+    if (status != 0) {
+        if (status == -ECANCELED)
+            ri->host->job_retry(d->job, "worker shutting down", -1);
+        else
+            ri->host->job_retry(d->job, ri->pg->error_message(res), -1);
+        return dist_free(d);
+    }
+    for (int r = 0; r < ri->pg->ntuples(res); r++) {
+        size_t idx = dist_index(ri->pg->get_text(res, r, 0));
+        if (idx < d->req.count)
+            d->items[idx].has_row = true;
+    }
+    dist_check_next(d);
+}
+
+static void dist_find_existing(struct dist_job *d)
+{
+    struct ri *ri = d->ri;
+    char *jid = array_escape(ri->host->job_id(d->job));
+    size_t cap = jid != NULL ? d->req.count * (strlen(jid) + 40) + 3 : 0;
+    char *refs = jid != NULL ? malloc(cap) : NULL;
+    if (refs == NULL) {
+        free(jid);
+        ri->host->job_retry(d->job, "out of memory", -1);
+        return dist_free(d);
+    }
+    size_t off = 0;
+    refs[off++] = '{';
+    for (size_t i = 0; i < d->req.count; i++)
+        off += (size_t)snprintf(refs + off, cap - off, "%s\"distribution:%s:%zu\"", i ? "," : "",
+                                jid, i);
+    snprintf(refs + off, cap - off, "}");
+    free(jid);
+    const char *p[] = {refs};
+    int rc = ri->pg->query(ri->host, SQL_DIST_EXISTING, 1, p, on_dist_existing, d);
+    free(refs);
+    if (rc != 0) {
+        ri->host->job_retry(d->job, "cannot start the query", -1);
+        dist_free(d);
+    }
+}
+
+static void on_dist_job(void *arg, nova_job *job)
+{
+    struct ri *ri = arg;
+    struct dist_job *d = calloc(1, sizeof *d);
+    if (d == NULL) {
+        ri->host->job_retry(job, "out of memory", -1);
+        return;
+    }
+    d->ri = ri;
+    d->job = job;
+    char err[RI_REASON_MAX] = "";
+    int rc = nova__ri_parse_distribute(ri->st, ri->host->job_data(job), MAX_RECIPIENTS, &d->req,
+                                       err, sizeof err);
+    if (rc != 0) {
+        ri->host->job_fail(job, rc == -ENOMEM ? "out of memory" : err);
+        return dist_free(d);
+    }
+    d->items = calloc(d->req.count, sizeof *d->items);
+    if (d->items == NULL) {
+        ri->host->job_retry(job, "out of memory", -1);
+        return dist_free(d);
+    }
+    for (size_t i = 0; i < d->req.count; i++) {
+        d->items[i].d = d;
+        d->items[i].index = i;
+        if (d->req.recipients[i].error[0] != '\0') {
+            snprintf(d->items[i].state, sizeof d->items[i].state, "failed");
+            snprintf(d->items[i].error, sizeof d->items[i].error, "%s", d->req.recipients[i].error);
+        }
+    }
+    dist_find_existing(d);
+}
+
+/* ---- queue depth ------------------------------------------------------------ */
+
+static void on_depth(void *arg, int status, const struct nova_redis_reply *reply)
+{
+    struct ri *ri = arg;
+    if (status == 0 && reply != NULL && reply->type == NOVA_REDIS_REPLY_INTEGER)
+        ri->host->metric_set(ri->m_depth, NULL, (double)reply->integer);
+}
+
+static void on_depth_timer(void *arg)
+{
+    struct ri *ri = arg;
+    /* Nothing new once draining: a reply arriving after unload would run
+     * code that is gone (plugin Redis commands are not tracked per owner). */
+    if (!NOVA_HOST_HAS(ri->host, redis) || ri->stopping)
+        return;
+    char key[256];
+    snprintf(key, sizeof key, "%s:%s:wait", ri->cfg->queue_prefix, ISSUE_QUEUE);
+    const char *argv[] = {"LLEN", key};
+    (void)ri->host->redis->command(ri->host, 2, argv, NULL, on_depth, ri);
+}
+
+/* ---- lifecycle -------------------------------------------------------------- */
+
+void nova__ri_poke_lanes(struct ri *ri)
+{
+    for (size_t i = 0; i < ri->lane_count; i++)
+        nova__ri_lane_poke(ri->lanes[i]);
+}
+
+static void free_channels(struct ri *ri)
+{
+    for (size_t i = 0; i < ri->channel_count; i++) {
+        explicit_bzero(ri->channel_seeds[i], strlen(ri->channel_seeds[i]));
+        free(ri->channel_seeds[i]);
+        ri->channel_seeds[i] = NULL;
+    }
+    ri->channel_count = 0;
+}
+
+/* channel_secrets: S... seeds separated by commas, blanks or newlines. */
+static int parse_channels(struct ri *ri)
+{
+    const char *s = ri->cfg->channel_secrets;
+    while (s != NULL && *s != '\0') {
+        s += strspn(s, ", \t\r\n");
+        size_t n = strcspn(s, ", \t\r\n");
+        if (n == 0)
+            break;
+        if (ri->channel_count == RI_MAX_CHANNELS) {
+            ri->host->log(ri->host, NOVA_LOG_ERROR, NULL,
+                          "channel_secrets: more than %d channel accounts", RI_MAX_CHANNELS);
+            return -EINVAL;
+        }
+        char *seed = strndup(s, n);
+        if (seed == NULL)
+            return -ENOMEM;
+        size_t k = ri->channel_count;
+        ri->channel_seeds[k] = seed;
+        ri->channel_count++;
+        char err[160] = "";
+        if (ri->st->seed_to_account(seed, ri->channel_ids[k], err, sizeof err) != 0) {
+            ri->host->log(ri->host, NOVA_LOG_ERROR, NULL, "channel_secrets: entry %zu: %s", k + 1,
+                          err);
+            return -EINVAL;
+        }
+        if (strcmp(ri->channel_ids[k], ri->source) == 0) {
+            ri->host->log(ri->host, NOVA_LOG_ERROR, NULL,
+                          "channel_secrets: entry %zu is the distribution account", k + 1);
+            return -EINVAL;
+        }
+        s += n;
+    }
+    return 0;
+}
+
+static int start_lanes(struct ri *ri)
+{
+    int rc =
+        nova__ri_lane_start(ri, ri->source, ri->cfg->distribution_secret, false, &ri->lanes[0]);
+    if (rc != 0)
+        return rc;
+    ri->lane_count = 1;
+    for (size_t i = 0; i < ri->channel_count; i++) {
+        rc = nova__ri_lane_start(ri, ri->channel_ids[i], ri->channel_seeds[i], true,
+                                 &ri->lanes[ri->lane_count]);
+        if (rc != 0)
+            return rc;
+        ri->lane_count++;
+    }
+    return 0;
+}
+
+static int ri_init(const struct nova_host *host, const void *config, void **state)
+{
+    const struct ri_config *cfg = config;
+    if (!NOVA_HOST_HAS(host, pg) || !NOVA_HOST_HAS(host, http) || !NOVA_HOST_HAS(host, stellar) ||
+        !NOVA_HOST_HAS(host, subscribe)) {
+        host->log(host, NOVA_LOG_ERROR, NULL,
+                  "reward_issuance needs PostgreSQL, HTTP, Stellar and queues from the host");
+        return -ENOTSUP;
+    }
+    const struct nova_stellar_api *st = host->stellar;
+    if (!NOVA_STELLAR_HAS(st, build_payment) || !NOVA_STELLAR_HAS(st, decode_result))
+        return -ENOTSUP;
+    struct ri *ri = calloc(1, sizeof *ri);
+    if (ri == NULL)
+        return -ENOMEM;
+    ri->host = host;
+    ri->cfg = cfg;
+    ri->pg = host->pg;
+    ri->st = st;
+    char err[256] = "";
+    if (cfg->distribution_secret == NULL ||
+        st->seed_to_account(cfg->distribution_secret, ri->source, err, sizeof err) != 0) {
+        host->log(host, NOVA_LOG_ERROR, NULL, "distribution_secret: %s", err[0] ? err : "not set");
+        free(ri);
+        return -EINVAL;
+    }
+    if (cfg->asset_issuer == NULL ||
+        st->strkey_validate(cfg->asset_issuer, NOVA_STRKEY_ACCOUNT, err, sizeof err) != 0) {
+        host->log(host, NOVA_LOG_ERROR, NULL, "asset_issuer: %s", err[0] ? err : "not set");
+        free(ri);
+        return -EINVAL;
+    }
+    if (parse_channels(ri) != 0) {
+        free_channels(ri);
+        free(ri);
+        return -EINVAL;
+    }
+    const char *net = cfg->network != NULL ? cfg->network : "testnet";
+    if (strcmp(net, "testnet") == 0)
+        snprintf(ri->passphrase, sizeof ri->passphrase, "Test SDF Network ; September 2015");
+    else if (strcmp(net, "public") == 0 || strcmp(net, "mainnet") == 0)
+        snprintf(ri->passphrase, sizeof ri->passphrase,
+                 "Public Global Stellar Network ; September 2015");
+    else
+        snprintf(ri->passphrase, sizeof ri->passphrase, "%s", net);
+    char hostname[64] = "";
+    (void)gethostname(hostname, sizeof hostname - 1);
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    snprintf(ri->owner, sizeof ri->owner, "%s/%ld/%08lx", hostname, (long)getpid(),
+             (unsigned long)(ts.tv_nsec ^ (ts.tv_sec << 8)));
+
+    static const char *const l_status_merchant[] = {"status", "merchant_id", NULL};
+    static const char *const l_status[] = {"status", NULL};
+    static const char *const l_reason[] = {"reason", NULL};
+    static const char *const l_result[] = {"result", NULL};
+    static const double batch_buckets[] = {1, 2, 5, 10, 20, 50, 100};
+    ri->m_issuances =
+        host->metric_new(host, NOVA_METRIC_COUNTER, "reward_issuances_total",
+                         "Reward issuances finished, by outcome", l_status_merchant, NULL, 0);
+    ri->m_duration =
+        host->metric_new(host, NOVA_METRIC_HISTOGRAM, "reward_issuance_duration_seconds",
+                         "Time from job start to outcome", l_status, NULL, 0);
+    ri->m_depth = host->metric_new(host, NOVA_METRIC_GAUGE, "reward_queue_depth",
+                                   "Waiting jobs of reward-issuance", NULL, NULL, 0);
+    ri->m_dlq = host->metric_new(host, NOVA_METRIC_COUNTER, "nova_reward_dlq_total",
+                                 "Issuances dead-lettered, by reason", l_reason, NULL, 0);
+    ri->m_submits = host->metric_new(host, NOVA_METRIC_COUNTER, "nova_reward_submissions_total",
+                                     "Envelope submission outcomes", l_result, NULL, 0);
+    ri->m_batch = host->metric_new(host, NOVA_METRIC_HISTOGRAM, "nova_reward_batch_size",
+                                   "Payment operations per envelope", NULL, batch_buckets,
+                                   sizeof batch_buckets / sizeof batch_buckets[0]);
+    ri->m_open = host->metric_new(host, NOVA_METRIC_GAUGE, "nova_reward_open_transactions",
+                                  "Envelopes of the lane not yet resolved", NULL, NULL, 0);
+
+    static const char *const issue_names[] = {"issue-reward", NULL};
+    static const char *const dist_names[] = {"distribute", NULL};
+    struct nova_subscription sub = {
+        .struct_size = sizeof sub,
+        .queue = ISSUE_QUEUE,
+        .job_names = issue_names,
+        .concurrency = (unsigned)cfg->concurrency,
+        .handle = on_issue_job,
+        .arg = ri,
+    };
+    int rc = host->subscribe(host, &sub);
+    if (rc == 0) {
+        struct nova_subscription dsub = {
+            .struct_size = sizeof dsub,
+            .queue = DIST_QUEUE,
+            .job_names = dist_names,
+            .concurrency = (unsigned)cfg->distribution_concurrency,
+            .handle = on_dist_job,
+            .arg = ri,
+        };
+        rc = host->subscribe(host, &dsub);
+    }
+    if (rc == 0)
+        rc = start_lanes(ri);
+    if (rc != 0) {
+        for (size_t i = 0; i < ri->lane_count; i++)
+            nova__ri_lane_free(ri->lanes[i]);
+        free_channels(ri);
+        free(ri);
+        return rc;
+    }
+    ri->poll_timer =
+        host->timer_start(host, (uint64_t)cfg->poll_ms, (uint64_t)cfg->poll_ms, on_poll_timer, ri);
+    ri->depth_timer = host->timer_start(host, 100, 5000, on_depth_timer, ri);
+    host->log(host, NOVA_LOG_INFO, NULL,
+              "paying %s:%s from %s via %s (batches of up to %" PRId64 ", %zu lane(s))",
+              cfg->asset_code, cfg->asset_issuer, ri->source, cfg->horizon_url, cfg->batch_max,
+              ri->lane_count);
+    *state = ri;
+    return 0;
+}
+
+static void ri_stop(void *state)
+{
+    struct ri *ri = state;
+    ri->stopping = true;
+}
+
+static void ri_shutdown(void *state)
+{
+    struct ri *ri = state;
+    /* The host has stopped our timers and cancelled our requests already;
+     * no job is in flight, so no waiter is left. */
+    for (size_t i = 0; i < ri->lane_count; i++) {
+        nova__ri_lane_close(ri->lanes[i]);
+        nova__ri_lane_free(ri->lanes[i]);
+    }
+    free_channels(ri);
+    free(ri);
+}
+
+static const struct nova_plugin ri_plugin = {
+    NOVA_PLUGIN_ABI,
+    .requires = NOVA_REQUIRES_REDIS | NOVA_REQUIRES_PG | NOVA_REQUIRES_HTTP,
+    .name = "reward_issuance",
+    .version = "1.0.0",
+    .description = "Nova reward issuance and distribution, paid exactly once in batches",
+    .config = ri_config_table,
+    .config_size = sizeof(struct ri_config),
+    .required_columns = ri_columns,
+    .init = ri_init,
+    .stop = ri_stop,
+    .shutdown = ri_shutdown,
+};
+
+NOVA_PLUGIN_DEFINE(ri_plugin)

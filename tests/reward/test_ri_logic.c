@@ -1,0 +1,379 @@
+/* Unit tests of the reward_issuance plugin's pure decisions (ri_logic). */
+#include <check.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <cjson/cJSON.h>
+
+#include "../../plugins/reward_issuance/ri_horizon.h"
+#include "../../plugins/reward_issuance/ri_logic.h"
+#include "../../runtime/stellar.h"
+
+static const struct nova_stellar_api *st = &nova__stellar_api;
+
+/* Keys from shared/reference/stellar-vectors.json (issuer, distribution). */
+#define ISSUER "GBK33AQ2ZYSCUR2AQOCAWSE5ENJ36PUBZIKJVIODWAYWL35CS22K7OPW"
+#define WALLET "GAYW7RQYHRUBBNBXZKIQDLW2OXD6ANPOWTH7A5SFQ6I245CY3RN6S2TT"
+
+static cJSON *parse(const char *json)
+{
+    cJSON *j = cJSON_Parse(json);
+    ck_assert_ptr_nonnull(j);
+    return j;
+}
+
+static int issue(const char *json, struct ri_issue_req *req, char *err, size_t errlen)
+{
+    cJSON *j = parse(json);
+    int rc = nova__ri_parse_issue(st, j, req, err, errlen);
+    cJSON_Delete(j);
+    return rc;
+}
+
+START_TEST(issue_valid_number_and_string)
+{
+    struct ri_issue_req r;
+    char err[256] = "";
+    ck_assert_int_eq(issue("{\"issuanceId\":42,\"idempotencyKey\":\"k1\",\"campaignId\":3,"
+                           "\"userId\":7,\"walletAddress\":\"" WALLET "\",\"amount\":12.5}",
+                           &r, err, sizeof err),
+                     0);
+    ck_assert_int_eq(r.issuance_id, 42);
+    ck_assert_int_eq(r.campaign_id, 3);
+    ck_assert(r.has_user);
+    ck_assert_int_eq(r.user_id, 7);
+    ck_assert_int_eq(r.amount, 125000000);
+    ck_assert_str_eq(r.wallet, WALLET);
+    ck_assert_str_eq(r.idempotency_key, "k1");
+
+    /* userId absent, amount as a string with 7 decimals, ids as strings */
+    ck_assert_int_eq(issue("{\"issuanceId\":\"9\",\"idempotencyKey\":\"abc\",\"campaignId\":1,"
+                           "\"walletAddress\":\"" WALLET "\",\"amount\":\"0.0000001\"}",
+                           &r, err, sizeof err),
+                     0);
+    ck_assert(!r.has_user);
+    ck_assert_int_eq(r.amount, 1);
+    ck_assert_int_eq(r.issuance_id, 9);
+
+    /* 0.1 is not exact in binary but is a whole number of stroops */
+    ck_assert_int_eq(issue("{\"issuanceId\":1,\"idempotencyKey\":\"a\",\"campaignId\":1,"
+                           "\"walletAddress\":\"" WALLET "\",\"amount\":0.1,\"userId\":null}",
+                           &r, err, sizeof err),
+                     0);
+    ck_assert_int_eq(r.amount, 1000000);
+    ck_assert(!r.has_user);
+
+    /* 1e-7 as a JSON number is one stroop; 1e-8 is too precise */
+    ck_assert_int_eq(issue("{\"issuanceId\":1,\"idempotencyKey\":\"a\",\"campaignId\":1,"
+                           "\"walletAddress\":\"" WALLET "\",\"amount\":1e-7}",
+                           &r, err, sizeof err),
+                     0);
+    ck_assert_int_eq(r.amount, 1);
+    ck_assert_int_eq(issue("{\"issuanceId\":1,\"idempotencyKey\":\"a\",\"campaignId\":1,"
+                           "\"walletAddress\":\"" WALLET "\",\"amount\":1e-8}",
+                           &r, err, sizeof err),
+                     -EINVAL);
+    ck_assert_int_eq(issue("{\"issuanceId\":1,\"idempotencyKey\":\"a\",\"campaignId\":1,"
+                           "\"walletAddress\":\"" WALLET "\",\"amount\":250}",
+                           &r, err, sizeof err),
+                     0);
+    ck_assert_int_eq(r.amount, 2500000000LL);
+}
+END_TEST
+
+struct bad_case {
+    const char *json;
+    const char *field;
+};
+
+static const struct bad_case bad_cases[] = {
+    {"[]", "job data"},
+    {"{\"idempotencyKey\":\"k\",\"campaignId\":1,\"walletAddress\":\"" WALLET "\",\"amount\":1}",
+     "issuanceId"},
+    {"{\"issuanceId\":0,\"idempotencyKey\":\"k\",\"campaignId\":1,\"walletAddress\":\"" WALLET
+     "\",\"amount\":1}",
+     "issuanceId"},
+    {"{\"issuanceId\":1.5,\"idempotencyKey\":\"k\",\"campaignId\":1,\"walletAddress\":\"" WALLET
+     "\",\"amount\":1}",
+     "issuanceId"},
+    {"{\"issuanceId\":1,\"campaignId\":1,\"walletAddress\":\"" WALLET "\",\"amount\":1}",
+     "idempotencyKey"},
+    {"{\"issuanceId\":1,\"idempotencyKey\":\"k\",\"walletAddress\":\"" WALLET "\",\"amount\":1}",
+     "campaignId"},
+    {"{\"issuanceId\":1,\"idempotencyKey\":\"k\",\"campaignId\":1,\"userId\":\"x\","
+     "\"walletAddress\":\"" WALLET "\",\"amount\":1}",
+     "userId"},
+    {"{\"issuanceId\":1,\"idempotencyKey\":\"k\",\"campaignId\":1,\"walletAddress\":\"GABC\","
+     "\"amount\":1}",
+     "walletAddress"},
+    /* a seed is not an account, and is never echoed */
+    {"{\"issuanceId\":1,\"idempotencyKey\":\"k\",\"campaignId\":1,\"walletAddress\":42,"
+     "\"amount\":1}",
+     "walletAddress"},
+    {"{\"issuanceId\":1,\"idempotencyKey\":\"k\",\"campaignId\":1,\"walletAddress\":\"" WALLET
+     "\",\"amount\":0}",
+     "amount"},
+    {"{\"issuanceId\":1,\"idempotencyKey\":\"k\",\"campaignId\":1,\"walletAddress\":\"" WALLET
+     "\",\"amount\":-5}",
+     "amount"},
+    {"{\"issuanceId\":1,\"idempotencyKey\":\"k\",\"campaignId\":1,\"walletAddress\":\"" WALLET
+     "\",\"amount\":\"1.12345678\"}",
+     "amount"},
+    {"{\"issuanceId\":1,\"idempotencyKey\":\"k\",\"campaignId\":1,\"walletAddress\":\"" WALLET
+     "\",\"amount\":1.12345678}",
+     "amount"},
+    {"{\"issuanceId\":1,\"idempotencyKey\":\"k\",\"campaignId\":1,\"walletAddress\":\"" WALLET
+     "\",\"amount\":\"-1\"}",
+     "amount"},
+    {"{\"issuanceId\":1,\"idempotencyKey\":\"k\",\"campaignId\":1,\"walletAddress\":\"" WALLET
+     "\",\"amount\":\"1e3\"}",
+     "amount"},
+    {"{\"issuanceId\":1,\"idempotencyKey\":\"k\",\"campaignId\":1,\"walletAddress\":\"" WALLET
+     "\"}",
+     "amount"},
+    {"{\"issuanceId\":1,\"idempotencyKey\":\"k\",\"campaignId\":1,\"walletAddress\":\"" WALLET
+     "\",\"amount\":true}",
+     "amount"},
+};
+
+START_TEST(issue_invalid_names_field)
+{
+    const struct bad_case *c = &bad_cases[_i];
+    struct ri_issue_req r;
+    char err[256] = "";
+    ck_assert_int_eq(issue(c->json, &r, err, sizeof err), -EINVAL);
+    ck_assert_msg(strncmp(err, c->field, strlen(c->field)) == 0, "case %d: '%s' does not name %s",
+                  _i, err, c->field);
+}
+END_TEST
+
+START_TEST(distribute_parse)
+{
+    cJSON *j = parse("{\"campaignId\":5,\"merchantId\":2,\"defaultAmount\":\"3\",\"recipients\":["
+                     "{\"walletAddress\":\"" WALLET "\"},"
+                     "{\"walletAddress\":\"" WALLET "\",\"amount\":\"1.5\"},"
+                     "{\"walletAddress\":\"nope\"},"
+                     "{\"walletAddress\":\"" WALLET "\",\"amount\":\"0\"}]}");
+    struct ri_dist_req d;
+    char err[256] = "";
+    ck_assert_int_eq(nova__ri_parse_distribute(st, j, 1000, &d, err, sizeof err), 0);
+    ck_assert_uint_eq(d.count, 4);
+    ck_assert_int_eq(d.campaign_id, 5);
+    ck_assert_int_eq(d.merchant_id, 2);
+    ck_assert_int_eq(d.recipients[0].amount, 30000000);
+    ck_assert_str_eq(d.recipients[0].error, "");
+    ck_assert_int_eq(d.recipients[1].amount, 15000000);
+    ck_assert_str_eq(d.recipients[2].error, "invalid_address");
+    ck_assert(strncmp(d.recipients[3].error, "invalid_amount", 14) == 0);
+    nova__ri_dist_free(&d);
+    ck_assert_int_eq(nova__ri_parse_distribute(st, j, 3, &d, err, sizeof err), -EINVAL);
+    ck_assert(strstr(err, "recipients") != NULL);
+    cJSON_Delete(j);
+
+    j = parse("{\"campaignId\":5,\"recipients\":[]}");
+    ck_assert_int_eq(nova__ri_parse_distribute(st, j, 10, &d, err, sizeof err), -EINVAL);
+    cJSON_Delete(j);
+    j = parse("{\"recipients\":[{\"walletAddress\":\"" WALLET "\"}]}");
+    ck_assert_int_eq(nova__ri_parse_distribute(st, j, 10, &d, err, sizeof err), -EINVAL);
+    ck_assert(strstr(err, "campaignId") != NULL);
+    cJSON_Delete(j);
+}
+END_TEST
+
+START_TEST(memos_fit)
+{
+    char m[NOVA_STELLAR_MEMO_TEXT_MAX + 1];
+    ck_assert_int_eq(nova__ri_memo_issuance(42, m), 0);
+    ck_assert_str_eq(m, "nova:i42");
+    ck_assert_int_eq(nova__ri_memo_issuance(INT64_MAX, m), 0);
+    ck_assert_str_eq(m, "nova:i9223372036854775807");
+    ck_assert_uint_le(strlen(m), NOVA_STELLAR_MEMO_TEXT_MAX);
+    ck_assert_int_eq(nova__ri_memo_batch(7, m), 0);
+    ck_assert_str_eq(m, "nova:b7");
+    ck_assert_int_eq(nova__ri_memo_batch(-1, m), -ERANGE);
+}
+END_TEST
+
+static int trust(const char *account_json, int64_t amount, char *reason)
+{
+    cJSON *j = parse(account_json);
+    int rc = nova__ri_check_trustline(st, j, WALLET, "NOVA", ISSUER, amount, reason, 64);
+    cJSON_Delete(j);
+    return rc;
+}
+
+START_TEST(trustline_checks)
+{
+    char reason[64] = "";
+    ck_assert_int_eq(trust("{\"balances\":[{\"asset_type\":\"credit_alphanum4\",\"asset_code\":"
+                           "\"NOVA\",\"asset_issuer\":\"" ISSUER "\",\"balance\":\"1.0000000\","
+                           "\"limit\":\"922337203685.4775807\",\"is_authorized\":true},"
+                           "{\"asset_type\":\"native\",\"balance\":\"10.0000000\"}]}",
+                           100, reason),
+                     0);
+    ck_assert_int_eq(
+        trust("{\"balances\":[{\"asset_type\":\"native\",\"balance\":\"1\"}]}", 1, reason),
+        -EINVAL);
+    ck_assert_str_eq(reason, "no_trustline");
+    /* same code, other issuer */
+    ck_assert_int_eq(trust("{\"balances\":[{\"asset_code\":\"NOVA\",\"asset_issuer\":\"" WALLET
+                           "\",\"balance\":\"0\",\"limit\":\"100\"}]}",
+                           1, reason),
+                     -EINVAL);
+    ck_assert_str_eq(reason, "no_trustline");
+    ck_assert_int_eq(trust("{\"balances\":[{\"asset_code\":\"NOVA\",\"asset_issuer\":\"" ISSUER
+                           "\",\"balance\":\"0\",\"limit\":\"100\",\"is_authorized\":false}]}",
+                           1, reason),
+                     -EINVAL);
+    ck_assert_str_eq(reason, "not_authorized");
+    ck_assert_int_eq(trust("{\"balances\":[{\"asset_code\":\"NOVA\",\"asset_issuer\":\"" ISSUER
+                           "\",\"balance\":\"99\",\"limit\":\"100\"}]}",
+                           10000001, reason),
+                     -EINVAL);
+    ck_assert_str_eq(reason, "line_full");
+    ck_assert_int_eq(trust("{\"balances\":[{\"asset_code\":\"NOVA\",\"asset_issuer\":\"" ISSUER
+                           "\",\"balance\":\"99\",\"limit\":\"100\"}]}",
+                           10000000, reason),
+                     0);
+    /* the issuer needs no trustline for its own asset */
+    cJSON *j = parse("{\"balances\":[]}");
+    ck_assert_int_eq(nova__ri_check_trustline(st, j, ISSUER, "NOVA", ISSUER, 5, reason, 64), 0);
+    cJSON_Delete(j);
+}
+END_TEST
+
+START_TEST(batch_ready_rules)
+{
+    ck_assert(!nova__ri_batch_ready(0, 100, 99999, 1000));
+    ck_assert(!nova__ri_batch_ready(5, 100, 10, 1000));
+    ck_assert(nova__ri_batch_ready(5, 100, 1000, 1000));
+    ck_assert(nova__ri_batch_ready(100, 100, 0, 1000));
+    ck_assert(nova__ri_batch_ready(1, 1, 0, 1000));
+}
+END_TEST
+
+START_TEST(split_fates_and_labels)
+{
+    ck_assert_int_eq(nova__ri_op_fate("op_success"), RI_OP_REQUEUE);
+    ck_assert_int_eq(nova__ri_op_fate("op_no_trust"), RI_OP_FAIL);
+    ck_assert_int_eq(nova__ri_op_fate("op_underfunded"), RI_OP_FAIL);
+    ck_assert_int_eq(nova__ri_op_fate(NULL), RI_OP_FAIL);
+    ck_assert_str_eq(nova__ri_reason_label("op_no_trust"), "no_trustline");
+    ck_assert_str_eq(nova__ri_reason_label("no_trustline"), "no_trustline");
+    ck_assert_str_eq(nova__ri_reason_label("op_underfunded"), "underfunded");
+    ck_assert_str_eq(nova__ri_reason_label("op_line_full"), "line_full");
+    ck_assert_str_eq(nova__ri_reason_label("tx_bad_auth"), "stellar");
+    ck_assert_str_eq(nova__ri_reason_label(NULL), "stellar");
+}
+END_TEST
+
+START_TEST(classify_submissions)
+{
+    ck_assert_int_eq(nova__ri_classify_submit(0, 200, NULL, true), RI_SUBMIT_SUCCESS);
+    ck_assert_int_eq(nova__ri_classify_submit(0, 200, NULL, false), RI_SUBMIT_FAILED);
+    ck_assert_int_eq(nova__ri_classify_submit(0, 400, "transaction_failed", false),
+                     RI_SUBMIT_FAILED);
+    ck_assert_int_eq(nova__ri_classify_submit(0, 400, "transaction_malformed", false),
+                     RI_SUBMIT_MALFORMED);
+    ck_assert_int_eq(nova__ri_classify_submit(0, 504, "transaction_submission_timeout", false),
+                     RI_SUBMIT_UNKNOWN);
+    ck_assert_int_eq(nova__ri_classify_submit(0, 502, NULL, false), RI_SUBMIT_UNKNOWN);
+    ck_assert_int_eq(nova__ri_classify_submit(0, 429, "rate_limit_exceeded", false),
+                     RI_SUBMIT_UNKNOWN);
+    ck_assert_int_eq(nova__ri_classify_submit(0, 503, "stale_history", false), RI_SUBMIT_UNKNOWN);
+    ck_assert_int_eq(nova__ri_classify_submit(-ETIMEDOUT, 0, NULL, false), RI_SUBMIT_UNKNOWN);
+    ck_assert_int_eq(nova__ri_classify_submit(-ECONNRESET, 200, NULL, true), RI_SUBMIT_UNKNOWN);
+    /* a 400 without a problem type tells nothing */
+    ck_assert_int_eq(nova__ri_classify_submit(0, 400, NULL, false), RI_SUBMIT_UNKNOWN);
+}
+END_TEST
+
+START_TEST(decide_envelope_fate)
+{
+    struct ri_envelope_view v = {
+        .submit_attempts = 1, .max_time = 1000, .latest_ledger_close = 900};
+    /* no lookup yet or lookup error: look up first */
+    ck_assert_int_eq(nova__ri_decide(&v), RI_ACT_LOOKUP);
+    v.lookup = RI_LOOKUP_ERROR;
+    ck_assert_int_eq(nova__ri_decide(&v), RI_ACT_LOOKUP);
+    v.lookup = RI_LOOKUP_SUCCESS;
+    ck_assert_int_eq(nova__ri_decide(&v), RI_ACT_CONFIRM);
+    v.lookup = RI_LOOKUP_FAILED;
+    ck_assert_int_eq(nova__ri_decide(&v), RI_ACT_SPLIT);
+
+    /* unknown outcome, not found, still valid: same envelope again */
+    v.lookup = RI_LOOKUP_NOT_FOUND;
+    ck_assert_int_eq(nova__ri_decide(&v), RI_ACT_RESUBMIT);
+    /* ledger closed exactly at max_time: still valid (close time <= maxTime) */
+    v.latest_ledger_close = 1000;
+    ck_assert_int_eq(nova__ri_decide(&v), RI_ACT_RESUBMIT);
+    /* a ledger closed after max_time and the hash unknown: provably dead */
+    v.latest_ledger_close = 1001;
+    ck_assert_int_eq(nova__ri_decide(&v), RI_ACT_EXPIRE);
+    /* latest ledger unknown: never expire on a guess */
+    v.latest_ledger_close = -1;
+    ck_assert_int_eq(nova__ri_decide(&v), RI_ACT_RESUBMIT);
+
+    /* rejected on its only submission: release at once */
+    v.rejected = true;
+    v.latest_ledger_close = 900;
+    ck_assert_int_eq(nova__ri_decide(&v), RI_ACT_RELEASE);
+    /* rejected after an earlier (ambiguous) submission: an old copy may
+     * still be queued, so wait for expiry */
+    v.submit_attempts = 2;
+    ck_assert_int_eq(nova__ri_decide(&v), RI_ACT_RESUBMIT);
+    v.latest_ledger_close = 2000;
+    ck_assert_int_eq(nova__ri_decide(&v), RI_ACT_EXPIRE);
+
+    /* prepared but never sent (crash after commit): send it */
+    struct ri_envelope_view p = {.submit_attempts = 0,
+                                 .lookup = RI_LOOKUP_NOT_FOUND,
+                                 .max_time = 1000,
+                                 .latest_ledger_close = 10};
+    ck_assert_int_eq(nova__ri_decide(&p), RI_ACT_RESUBMIT);
+    ck_assert_str_eq(nova__ri_action_name(RI_ACT_EXPIRE), "expire");
+}
+END_TEST
+
+START_TEST(rfc3339_close_times)
+{
+    ck_assert_int_eq(nova__ri_parse_rfc3339("2026-11-26T07:40:15Z"), 1795678815);
+    ck_assert_int_eq(nova__ri_parse_rfc3339("2026-11-26T07:40:15.999Z"), 1795678815);
+    ck_assert_int_eq(nova__ri_parse_rfc3339("2026-11-26T07:40:15+00:00"), 1795678815);
+    ck_assert_int_eq(nova__ri_parse_rfc3339("1970-01-01T00:00:00Z"), 0);
+    /* other offsets and garbage are unknown (-1): never expire on a guess */
+    ck_assert_int_eq(nova__ri_parse_rfc3339("2026-11-26T07:40:15+02:00"), -1);
+    ck_assert_int_eq(nova__ri_parse_rfc3339("2026-11-26 07:40:15"), -1);
+    ck_assert_int_eq(nova__ri_parse_rfc3339("yesterday"), -1);
+    ck_assert_int_eq(nova__ri_parse_rfc3339(""), -1);
+    ck_assert_int_eq(nova__ri_parse_rfc3339(NULL), -1);
+}
+END_TEST
+
+static Suite *suite(void)
+{
+    Suite *s = suite_create("ri_logic");
+    TCase *t = tcase_create("core");
+    tcase_add_test(t, issue_valid_number_and_string);
+    tcase_add_loop_test(t, issue_invalid_names_field, 0,
+                        (int)(sizeof bad_cases / sizeof bad_cases[0]));
+    tcase_add_test(t, distribute_parse);
+    tcase_add_test(t, memos_fit);
+    tcase_add_test(t, trustline_checks);
+    tcase_add_test(t, batch_ready_rules);
+    tcase_add_test(t, split_fates_and_labels);
+    tcase_add_test(t, classify_submissions);
+    tcase_add_test(t, decide_envelope_fate);
+    tcase_add_test(t, rfc3339_close_times);
+    suite_add_tcase(s, t);
+    return s;
+}
+
+int main(void)
+{
+    SRunner *sr = srunner_create(suite());
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}
