@@ -12,7 +12,8 @@
 #   --count N   issuances to enqueue (default 300)
 #   --no-deps   skip scripts/deps.sh
 #   --keep      keep the temp dir (logs, config, keys) for a look afterwards
-# Environment: NOVA_DEMO_BUILD (build dir, default /tmp/nova-worker-demo-build).
+# Environment: NOVA_DEMO_BUILD (build dir, default build/ in this tree, shared
+# with scripts/test.sh).
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 COUNT=300
@@ -22,7 +23,7 @@ while [ $# -gt 0 ]; do
     --count) COUNT=$2; shift 2 ;;
     --no-deps) DEPS=0; shift ;;
     --keep) export RI_KEEP=1; shift ;;
-    -h | --help) sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h | --help) sed -n '2,18p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "demo: unknown option $1" >&2; exit 2 ;;
     esac
 done
@@ -34,7 +35,7 @@ if [ "$DEPS" = 1 ]; then
 fi
 
 step "build"
-BUILD=${NOVA_DEMO_BUILD:-/tmp/nova-worker-demo-build}
+BUILD=${NOVA_DEMO_BUILD:-$ROOT/build}
 [ -x "$ROOT/configure" ] || (cd "$ROOT" && ./autogen.sh >/dev/null)
 mkdir -p "$BUILD"
 [ -f "$BUILD/Makefile" ] || (cd "$BUILD" && "$ROOT/configure" --prefix="$BUILD/inst" >/dev/null)
