@@ -38,35 +38,38 @@
 #define MAX_RECIPIENTS 1000
 
 static const struct nova_config_entry ri_config_table[] = {
-    {.key = "horizon_url",
-     .type = NOVA_CONFIG_STRING,
-     .offset = offsetof(struct ri_config, horizon_url),
-     .help = "Horizon base URL",
-     .env = "HORIZON_URL",
-     .required = true},
+    {
+        .key = "horizon_url",
+        .type = NOVA_CONFIG_STRING,
+        .offset = offsetof(struct ri_config, horizon_url),
+        .help = "Horizon base URL (default: [stellar] horizon_url)",
+        .env = "HORIZON_URL",
+    },
     {.key = "network",
      .type = NOVA_CONFIG_STRING,
-     .default_value = "testnet",
+     .default_value = NULL,
      .offset = offsetof(struct ri_config, network),
-     .help = "testnet, public (mainnet) or a network passphrase",
+     .help = "testnet, public (mainnet) or a passphrase (default: [stellar] network)",
      .env = "STELLAR_NETWORK"},
     {.key = "asset_code",
      .type = NOVA_CONFIG_STRING,
-     .default_value = "NOVA",
+     .default_value = NULL,
      .offset = offsetof(struct ri_config, asset_code),
-     .help = "asset paid"},
-    {.key = "asset_issuer",
-     .type = NOVA_CONFIG_STRING,
-     .offset = offsetof(struct ri_config, asset_issuer),
-     .help = "issuer G... of the asset",
-     .env = "ISSUER_PUBLIC",
-     .required = true},
-    {.key = "distribution_secret",
-     .type = NOVA_CONFIG_SECRET,
-     .offset = offsetof(struct ri_config, distribution_secret),
-     .help = "seed S... of the paying account",
-     .env = "DISTRIBUTION_SECRET",
-     .required = true},
+     .help = "asset paid (default: [stellar] asset_code, else NOVA)"},
+    {
+        .key = "asset_issuer",
+        .type = NOVA_CONFIG_STRING,
+        .offset = offsetof(struct ri_config, asset_issuer),
+        .help = "issuer G... of the asset (default: [stellar] asset_issuer)",
+        .env = "ISSUER_PUBLIC",
+    },
+    {
+        .key = "distribution_secret",
+        .type = NOVA_CONFIG_SECRET,
+        .offset = offsetof(struct ri_config, distribution_secret),
+        .help = "seed S... of the paying account (default: the host signs with [stellar]'s)",
+        .env = "DISTRIBUTION_SECRET",
+    },
     {.key = "channel_secrets",
      .type = NOVA_CONFIG_SECRET,
      .offset = offsetof(struct ri_config, channel_secrets),
@@ -569,8 +572,8 @@ static void issue_enqueue_payment(struct issue_job *j)
                        ISSUE_QUEUE,
                        ri->host->job_id(j->job),
                        j->req.wallet,
-                       ri->cfg->asset_code,
-                       ri->cfg->asset_issuer,
+                       ri->asset_code,
+                       ri->asset_issuer,
                        amount};
     if (ri->pg->query(ri->host, SQL_ENSURE, 9, p, on_ensured, j) != 0)
         issue_fail(j, false, "database", "queueing the payment: cannot start the query");
@@ -591,10 +594,10 @@ static void on_recipient(void *arg, int status, const cJSON *account)
         return issue_fail(j, false, "horizon", "Horizon unavailable for the trustline check (%d)",
                           status);
     char reason[64] = "";
-    if (nova__ri_check_trustline(ri->st, account, j->req.wallet, ri->cfg->asset_code,
-                                 ri->cfg->asset_issuer, j->req.amount, reason, sizeof reason) != 0)
+    if (nova__ri_check_trustline(ri->st, account, j->req.wallet, ri->asset_code, ri->asset_issuer,
+                                 j->req.amount, reason, sizeof reason) != 0)
         return issue_fail(j, false, reason, "%s: recipient %s cannot receive %s", reason,
-                          j->req.wallet, ri->cfg->asset_code);
+                          j->req.wallet, ri->asset_code);
     issue_enqueue_payment(j);
 }
 
@@ -914,8 +917,7 @@ static void dist_insert(struct dist_job *d)
     }
     char camp[32];
     snprintf(camp, sizeof camp, "%" PRId64, d->req.campaign_id);
-    const char *p[] = {
-        refs, dests, amts, camp, DIST_QUEUE, jid, ri->cfg->asset_code, ri->cfg->asset_issuer};
+    const char *p[] = {refs, dests, amts, camp, DIST_QUEUE, jid, ri->asset_code, ri->asset_issuer};
     int rc = ri->pg->query(ri->host, SQL_DIST_ENSURE, 8, p, on_dist_ensured, d);
     free(refs);
     free(dests);
@@ -946,10 +948,10 @@ static void on_dist_recipient(void *arg, int status, const cJSON *account)
     if (status == -ENOENT) {
         snprintf(it->state, sizeof it->state, "failed");
         snprintf(it->error, sizeof it->error, "no_destination");
-    } else if (status == 0 && nova__ri_check_trustline(
-                                  ri->st, account, d->req.recipients[idx].wallet,
-                                  ri->cfg->asset_code, ri->cfg->asset_issuer,
-                                  d->req.recipients[idx].amount, reason, sizeof reason) != 0) {
+    } else if (status == 0 &&
+               nova__ri_check_trustline(
+                   ri->st, account, d->req.recipients[idx].wallet, ri->asset_code, ri->asset_issuer,
+                   d->req.recipients[idx].amount, reason, sizeof reason) != 0) {
         snprintf(it->state, sizeof it->state, "failed");
         snprintf(it->error, sizeof it->error, "%s", reason);
     }
@@ -1158,6 +1160,68 @@ static int start_lanes(struct ri *ri)
     return 0;
 }
 
+static void passphrase_of(const char *net, char *out, size_t len)
+{
+    if (strcmp(net, "testnet") == 0)
+        snprintf(out, len, "Test SDF Network ; September 2015");
+    else if (strcmp(net, "public") == 0 || strcmp(net, "mainnet") == 0)
+        snprintf(out, len, "Public Global Stellar Network ; September 2015");
+    else
+        snprintf(out, len, "%s", net);
+}
+
+/* The plugin's own keys win; what they leave unset comes from the core
+ * [stellar] section (host->stellar->network()), whose distribution secret
+ * stays in the host: it signs for us. */
+static int resolve_stellar(struct ri *ri, char *err, size_t errlen)
+{
+    const struct ri_config *cfg = ri->cfg;
+    const struct nova_stellar_api *st = ri->st;
+    const struct nova_stellar_network *net =
+        NOVA_STELLAR_HAS(st, network) ? st->network(ri->host) : NULL;
+    const char *url = cfg->horizon_url ? cfg->horizon_url : net ? net->horizon_url : NULL;
+    const char *code = cfg->asset_code          ? cfg->asset_code
+                       : net && net->asset_code ? net->asset_code
+                                                : "NOVA";
+    const char *issuer = cfg->asset_issuer ? cfg->asset_issuer : net ? net->asset_issuer : NULL;
+    if (url == NULL || url[0] == '\0') {
+        snprintf(err, errlen, "horizon_url: not set here nor in [stellar]");
+        return -EINVAL;
+    }
+    if (strlen(url) >= sizeof ri->horizon_url || strlen(code) >= sizeof ri->asset_code) {
+        snprintf(err, errlen, "horizon_url or asset_code: too long");
+        return -EINVAL;
+    }
+    char why[160] = "";
+    if (issuer == NULL || st->strkey_validate(issuer, NOVA_STRKEY_ACCOUNT, why, sizeof why) != 0) {
+        snprintf(err, errlen, "asset_issuer: %s", why[0] ? why : "not set here nor in [stellar]");
+        return -EINVAL;
+    }
+    snprintf(ri->horizon_url, sizeof ri->horizon_url, "%s", url);
+    snprintf(ri->asset_code, sizeof ri->asset_code, "%s", code);
+    snprintf(ri->asset_issuer, sizeof ri->asset_issuer, "%s", issuer);
+    if (cfg->network != NULL)
+        passphrase_of(cfg->network, ri->passphrase, sizeof ri->passphrase);
+    else if (net != NULL && net->passphrase != NULL)
+        snprintf(ri->passphrase, sizeof ri->passphrase, "%s", net->passphrase);
+    else
+        passphrase_of("testnet", ri->passphrase, sizeof ri->passphrase);
+    if (cfg->distribution_secret != NULL) {
+        if (st->seed_to_account(cfg->distribution_secret, ri->source, why, sizeof why) != 0) {
+            snprintf(err, errlen, "distribution_secret: %s", why);
+            return -EINVAL;
+        }
+    } else if (net != NULL && net->distribution_account != NULL &&
+               NOVA_STELLAR_HAS(st, build_payment_distribution)) {
+        snprintf(ri->source, sizeof ri->source, "%s", net->distribution_account);
+        ri->host_signs = true;
+    } else {
+        snprintf(err, errlen, "distribution_secret: not set here nor in [stellar]");
+        return -EINVAL;
+    }
+    return 0;
+}
+
 static int ri_init(const struct nova_host *host, const void *config, void **state)
 {
     const struct ri_config *cfg = config;
@@ -1178,15 +1242,8 @@ static int ri_init(const struct nova_host *host, const void *config, void **stat
     ri->pg = host->pg;
     ri->st = st;
     char err[256] = "";
-    if (cfg->distribution_secret == NULL ||
-        st->seed_to_account(cfg->distribution_secret, ri->source, err, sizeof err) != 0) {
-        host->log(host, NOVA_LOG_ERROR, NULL, "distribution_secret: %s", err[0] ? err : "not set");
-        free(ri);
-        return -EINVAL;
-    }
-    if (cfg->asset_issuer == NULL ||
-        st->strkey_validate(cfg->asset_issuer, NOVA_STRKEY_ACCOUNT, err, sizeof err) != 0) {
-        host->log(host, NOVA_LOG_ERROR, NULL, "asset_issuer: %s", err[0] ? err : "not set");
+    if (resolve_stellar(ri, err, sizeof err) != 0) {
+        host->log(host, NOVA_LOG_ERROR, NULL, "%s", err);
         free(ri);
         return -EINVAL;
     }
@@ -1195,14 +1252,6 @@ static int ri_init(const struct nova_host *host, const void *config, void **stat
         free(ri);
         return -EINVAL;
     }
-    const char *net = cfg->network != NULL ? cfg->network : "testnet";
-    if (strcmp(net, "testnet") == 0)
-        snprintf(ri->passphrase, sizeof ri->passphrase, "Test SDF Network ; September 2015");
-    else if (strcmp(net, "public") == 0 || strcmp(net, "mainnet") == 0)
-        snprintf(ri->passphrase, sizeof ri->passphrase,
-                 "Public Global Stellar Network ; September 2015");
-    else
-        snprintf(ri->passphrase, sizeof ri->passphrase, "%s", net);
     char hostname[64] = "";
     (void)gethostname(hostname, sizeof hostname - 1);
     struct timespec ts;
@@ -1269,7 +1318,7 @@ static int ri_init(const struct nova_host *host, const void *config, void **stat
     ri->depth_timer = host->timer_start(host, 100, 5000, on_depth_timer, ri);
     host->log(host, NOVA_LOG_INFO, NULL,
               "paying %s:%s from %s via %s (batches of up to %" PRId64 ", %zu lane(s))",
-              cfg->asset_code, cfg->asset_issuer, ri->source, cfg->horizon_url, cfg->batch_max,
+              ri->asset_code, ri->asset_issuer, ri->source, ri->horizon_url, cfg->batch_max,
               ri->lane_count);
     *state = ri;
     return 0;

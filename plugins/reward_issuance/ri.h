@@ -48,6 +48,11 @@ struct ri {
     const struct nova_pg_api *pg;
     const struct nova_stellar_api *st;
     char passphrase[128];
+    /* Effective settings: the plugin's keys, else the core [stellar] section. */
+    char horizon_url[512];
+    char asset_code[16];
+    char asset_issuer[NOVA_STRKEY_MAX];
+    bool host_signs;              /* no distribution_secret here: the host signs with [stellar]'s */
     char source[NOVA_STRKEY_MAX]; /* the distribution account G... */
     char owner[160];              /* lane lease owner id of this process */
     bool stopping;

@@ -26,7 +26,7 @@ static struct call *call_new(struct ri *ri, void *cb, void *arg)
 
 static int build_url(struct ri *ri, char *out, size_t len, const char *path)
 {
-    const char *base = ri->cfg->horizon_url;
+    const char *base = ri->horizon_url;
     size_t n = strlen(base);
     while (n > 0 && base[n - 1] == '/')
         n--;

@@ -344,7 +344,7 @@ static void check_pending(struct ri_lane *lane)
 {
     char lim[32];
     snprintf(lim, sizeof lim, "%" PRId64, lane->ri->cfg->batch_max);
-    const char *p[] = {lane->ri->cfg->asset_code, lane->ri->cfg->asset_issuer, lim};
+    const char *p[] = {lane->ri->asset_code, lane->ri->asset_issuer, lim};
     if (query(lane, SQL_PENDING, 3, p, on_pending) != 0)
         schedule(lane, 1000);
 }
@@ -471,7 +471,7 @@ static void on_claimed(void *arg, int status, const nova_pg_result *res)
     else
         nova__ri_memo_batch(lane->build_id, memo);
     char asset[96];
-    snprintf(asset, sizeof asset, "%s:%s", ri->cfg->asset_code, ri->cfg->asset_issuer);
+    snprintf(asset, sizeof asset, "%s:%s", ri->asset_code, ri->asset_issuer);
     /* The network's clock decides validity: when its ledgers closed later
      * than our clock says (seen in GET /), count from theirs. */
     int64_t now_s = ri->host->now_ms(ri->host) / 1000 + lane->net_ahead_s;
@@ -495,7 +495,18 @@ static void on_claimed(void *arg, int status, const nova_pg_result *res)
         .signer_count = lane->channel ? 2 : 1,
     };
     char err[256] = "";
-    if (ri->st->build_payment(&tx, &lane->signed_tx, err, sizeof err) != 0) {
+    int rc_sign;
+    if (ri->host_signs) {
+        /* The host holds the distribution secret ([stellar]); a channel
+         * lane adds its own signature. */
+        tx.signer_secrets = lane->channel ? &lane->secret : NULL;
+        tx.signer_count = lane->channel ? 1 : 0;
+        rc_sign =
+            ri->st->build_payment_distribution(ri->host, &tx, &lane->signed_tx, err, sizeof err);
+    } else {
+        rc_sign = ri->st->build_payment(&tx, &lane->signed_tx, err, sizeof err);
+    }
+    if (rc_sign != 0) {
         LOG(lane, NOVA_LOG_ERROR, "lane: cannot sign a batch: %s", err);
         return build_abort(lane, "signing", 0, NULL);
     }
@@ -542,7 +553,7 @@ static void on_lane_locked(void *arg, int status, const nova_pg_result *res)
     lane->next_seq = seq;
     char lim[32];
     snprintf(lim, sizeof lim, "%" PRId64, ri->cfg->batch_max);
-    const char *p[] = {ri->cfg->asset_code, ri->cfg->asset_issuer, lim};
+    const char *p[] = {ri->asset_code, ri->asset_issuer, lim};
     if (ri->pg->lease_query(ri->host, lane->lease, SQL_CLAIM, 3, p, on_claimed, lane) != 0)
         build_abort(lane, "claiming payments", -EIO, NULL);
 }

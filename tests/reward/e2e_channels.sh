@@ -3,6 +3,8 @@
 # parallel (one lane each, one transaction per source per ledger like
 # stellar-core), the payments always leave the distribution account, every
 # issuance is paid exactly once, and a worker killed mid-run loses nothing.
+# Configured through the core [stellar] section (the host holds the
+# distribution secret).
 set -euo pipefail
 RI_SRC=${NOVA_SRCDIR:?NOVA_SRCDIR not set}
 RI_BUILD=${NOVA_BUILDDIR:?NOVA_BUILDDIR not set}
@@ -24,7 +26,9 @@ for _ in 1 2; do
 done
 printf '%s\n' "$seeds" >"$RI_TMP/channels"
 chmod 600 "$RI_TMP/channels"
-ri_config "channel_secrets_file = $RI_TMP/channels" "batch_max = 20" "batch_wait = 200ms" \
+# Stellar settings from the core [stellar] section: the host signs for the
+# distribution account, the plugin adds each channel's signature.
+RI_STELLAR_SECTION=1 ri_config "channel_secrets_file = $RI_TMP/channels" "batch_max = 20" "batch_wait = 200ms" \
     "lease = 1500ms" "poll = 50ms"
 ri_migrate
 ri_seed

@@ -129,12 +129,25 @@ ri_config() {
         echo "pool_max = 8"
         echo "[http]"
         echo "listen = 127.0.0.1:${RI_METRICS_PORT:-0}"
-        echo "[plugin reward_issuance]"
-        echo "enabled = yes"
-        echo "horizon_url = $RI_HORIZON"
-        echo "network = testnet"
-        echo "asset_issuer = $issuer"
-        echo "distribution_secret_file = $RI_TMP/distribution-secret"
+        if [ -n "${RI_STELLAR_SECTION:-}" ]; then
+            # the core section only: the plugin falls back to it and the
+            # host signs with its distribution secret
+            echo "[stellar]"
+            echo "network = testnet"
+            echo "horizon_url = $RI_HORIZON"
+            echo "asset_code = NOVA"
+            echo "asset_issuer = $issuer"
+            echo "distribution_secret_file = $RI_TMP/distribution-secret"
+            echo "[plugin reward_issuance]"
+            echo "enabled = yes"
+        else
+            echo "[plugin reward_issuance]"
+            echo "enabled = yes"
+            echo "horizon_url = $RI_HORIZON"
+            echo "network = testnet"
+            echo "asset_issuer = $issuer"
+            echo "distribution_secret_file = $RI_TMP/distribution-secret"
+        fi
         for line in "$@"; do echo "$line"; done
     } >"$RI_TMP/nova-worker.conf"
 }
