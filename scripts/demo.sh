@@ -57,7 +57,9 @@ node -e 'const k = require(process.argv[1]); console.log("distribution  " + k.di
 
 step "schema (nova-worker migrate) and Nova's data"
 RI_METRICS_PORT=$(ri_free_port)
-ri_config "batch_max = 100" "batch_wait = 1s"
+# the recommended setup: Stellar settings in the core [stellar] section, whose
+# distribution secret stays in the host (it signs for the plugin)
+RI_STELLAR_SECTION=1 ri_config "batch_max = 100" "batch_wait = 1s"
 ri_migrate
 sed 's/^/  /' "$RI_TMP/migrate.log"
 ri_seed
