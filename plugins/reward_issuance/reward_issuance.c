@@ -1252,12 +1252,32 @@ static int ri_init(const struct nova_host *host, const void *config, void **stat
         free(ri);
         return -EINVAL;
     }
+    /* The lease owner names this process (host, pid, process start time),
+     * not this plugin instance: after a SIGHUP restart of the plugin the
+     * same process takes its lane back at once, while a new process (even
+     * one reusing the pid) waits for the old lease to lapse. */
     char hostname[64] = "";
     (void)gethostname(hostname, sizeof hostname - 1);
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    snprintf(ri->owner, sizeof ri->owner, "%s/%ld/%08lx", hostname, (long)getpid(),
-             (unsigned long)(ts.tv_nsec ^ (ts.tv_sec << 8)));
+    unsigned long long start = 0;
+    FILE *f = fopen("/proc/self/stat", "r");
+    if (f != NULL) {
+        char buf[1024];
+        size_t n = fread(buf, 1, sizeof buf - 1, f);
+        fclose(f);
+        buf[n] = '\0';
+        const char *p = strrchr(buf, ')');
+        /* field 22 (starttime) is the 20th after the ") " that ends comm */
+        for (int field = 2; p != NULL && field < 22; field++)
+            p = strchr(p + 1, ' ');
+        if (p != NULL)
+            start = strtoull(p + 1, NULL, 10);
+    }
+    if (start == 0) {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        start = (unsigned long long)ts.tv_nsec ^ ((unsigned long long)ts.tv_sec << 8);
+    }
+    snprintf(ri->owner, sizeof ri->owner, "%s/%ld/%llu", hostname, (long)getpid(), start);
 
     static const char *const l_status_merchant[] = {"status", "merchant_id", NULL};
     static const char *const l_status[] = {"status", NULL};
