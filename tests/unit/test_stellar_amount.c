@@ -1,6 +1,8 @@
 /* Exact decimal <-> stroops conversion. */
 #include "config.h"
 #include <check.h>
+
+#include "testutil.h"
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -134,9 +136,5 @@ int main(void)
     tcase_add_test(tc, bad);
     tcase_add_test(tc, format_edges);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return tu_run(s);
 }

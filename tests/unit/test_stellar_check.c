@@ -2,6 +2,8 @@
 #include "config.h"
 
 #include <check.h>
+
+#include "testutil.h"
 #include <cjson/cJSON.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -216,9 +218,5 @@ int main(void)
     tcase_add_test(tc, test_issuer_problems);
     tcase_add_test(tc, test_unreachable_and_usage);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? 0 : 1;
+    return tu_run(s);
 }

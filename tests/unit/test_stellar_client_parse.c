@@ -6,6 +6,8 @@
 #include "config.h"
 
 #include <check.h>
+
+#include "testutil.h"
 #include <cjson/cJSON.h>
 #include <errno.h>
 #include <stdio.h>
@@ -439,9 +441,5 @@ int main(void)
     tcase_add_test(tc, test_events_malformed);
     tcase_add_test(tc, test_events_params_reference);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? 0 : 1;
+    return tu_run(s);
 }

@@ -1,6 +1,8 @@
 /* `nova-worker stellar ...`: sign-payment against the vectors, and errors. */
 #include "config.h"
 #include <check.h>
+
+#include "testutil.h"
 #include <errno.h>
 #include <stdio.h>
 #include <fcntl.h>
@@ -260,9 +262,5 @@ int main(void)
     tcase_add_test(tc, sign_payment_errors);
     tcase_add_test(tc, dispatch_and_decoders);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return tu_run(s);
 }

@@ -1,6 +1,8 @@
 /* ScVal XDR -> JSON against the vectors, limits and malformed input. */
 #include "config.h"
 #include <check.h>
+
+#include "testutil.h"
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -404,9 +406,5 @@ int main(void)
     tcase_add_test(tc, depth_limit);
     tcase_add_test(tc, event_ids);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return tu_run(s);
 }

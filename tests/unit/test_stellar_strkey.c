@@ -1,6 +1,8 @@
 /* StrKey codec against the stellar-base vectors, plus every rejection reason. */
 #include "config.h"
 #include <check.h>
+
+#include "testutil.h"
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -241,9 +243,5 @@ int main(void)
     tcase_add_test(tc, rejections);
     tcase_add_test(tc, crc_and_kinds);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return tu_run(s);
 }

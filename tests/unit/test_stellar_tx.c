@@ -1,6 +1,8 @@
 /* Payment transactions and results against the stellar-base vectors. */
 #include "config.h"
 #include <check.h>
+
+#include "testutil.h"
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -710,9 +712,5 @@ int main(void)
     tcase_add_test(tc, remaining_vectors);
     tcase_add_test(tc, envelope_vectors);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return tu_run(s);
 }
