@@ -31,17 +31,7 @@ srcdir=$(cd "$(dirname "$0")/.." && pwd)
 work=$(mktemp -d "${TMPDIR:-/tmp}/nova-rpm.XXXXXX")
 trap 'rm -rf "$work"' EXIT
 
-if [ $# -ge 1 ]; then
-    tarball=$(cd "$(dirname "$1")" && pwd)/$(basename "$1")
-else
-    echo "build-rpm: making the dist tarball from $srcdir"
-    mkdir "$work/src"
-    (cd "$srcdir" && git ls-files -z --cached --others --exclude-standard |
-        tar --null --no-recursion -T - -cf -) | tar -xf - -C "$work/src"
-    (cd "$work/src" && ./autogen.sh >/dev/null 2>&1 && ./configure -q && make -s dist) >&2
-    tarball=$(ls "$work"/src/nova-worker-*.tar.gz)
-fi
-[ -f "$tarball" ] || { echo "build-rpm: no tarball $tarball" >&2; exit 1; }
+tarball=$("$srcdir/packaging/dist-tarball.sh" "$work" "$@")
 base=$(basename "$tarball" .tar.gz)
 version=${base#nova-worker-}
 
