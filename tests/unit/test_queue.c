@@ -1007,6 +1007,7 @@ START_TEST(drain_cancels_and_free_drops_plugin_commands)
                      0);
     nova__queue_engine_free(H.e);
     H.e = NULL;
+    H.sv.queues = NULL;
     ck_assert_int_eq(late->calls, 0);
     free(late);
     uv_run(&H.loop, UV_RUN_DEFAULT);
