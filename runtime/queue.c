@@ -112,6 +112,8 @@ struct nova__queue_engine {
     struct plugin_req *preqs;         /* plugin commands and enqueues awaiting a reply */
     const struct nova_host *refusing; /* owner whose requests are being cancelled */
     bool refusing_all;                /* ... or everyone's (end of drain) */
+    int64_t plugin_timeout_ms;        /* how long a plugin request may wait for Redis */
+    uv_timer_t preq_timer;            /* runs while preqs is not empty */
     bool started, version_checked, freeing;
     int open_handles;
 };
@@ -1688,6 +1690,7 @@ int nova__queue_engine_new(uv_loop_t *loop, const struct nova__redis_config *cfg
     e->stalled_ms = cfg->stalled_interval_ms > 0 ? cfg->stalled_interval_ms : 30000;
     e->max_stalled = cfg->max_stalled_count >= 0 ? cfg->max_stalled_count : 1;
     e->drain_delay_ms = cfg->drain_delay_ms > 0 ? cfg->drain_delay_ms : 5000;
+    e->plugin_timeout_ms = 2 * e->connect_timeout_ms;
     randombytes_buf(rnd, sizeof(rnd));
     sodium_bin2hex(e->token_base, sizeof(e->token_base), rnd, sizeof(rnd));
     metrics_init();
@@ -1706,7 +1709,9 @@ int nova__queue_engine_new(uv_loop_t *loop, const struct nova__redis_config *cfg
         free(e);
         return rc;
     }
-    e->open_handles = 1; /* the command connection */
+    uv_timer_init(loop, &e->preq_timer);
+    e->preq_timer.data = e;
+    e->open_handles = 2; /* the command connection, preq_timer */
     *out = e;
     return 0;
 }
@@ -1737,6 +1742,11 @@ static void on_cmd_closed(void *arg)
     handle_gone(e);
 }
 
+static void on_preq_timer_closed(uv_handle_t *h)
+{
+    handle_gone(h->data);
+}
+
 void nova__queue_engine_free(struct nova__queue_engine *e)
 {
     if (!e)
@@ -1763,6 +1773,7 @@ void nova__queue_engine_free(struct nova__queue_engine *e)
                       "their callbacks will not run",
                       n);
     }
+    uv_close((uv_handle_t *)&e->preq_timer, on_preq_timer_closed);
     /* Pending callbacks run now (-ECANCELED) while everything is alive. */
     if (e->cmd)
         nova__redis_conn_close(e->cmd, on_cmd_closed, e);
@@ -1869,11 +1880,14 @@ struct plugin_req {
     struct plugin_req *prev, *next; /* e->preqs while attached */
     struct nova__queue_engine *e;
     const struct nova_host *owner;
+    uint64_t deadline_ms; /* uv_now() after which the plugin gets -ETIMEDOUT */
     bool detached, enqueue;
     nova_redis_cb redis_cb;
     nova_enqueue_cb enqueue_cb;
     void *arg;
 };
+
+static void on_preq_timer(uv_timer_t *t);
 
 static struct plugin_req *preq_new(struct nova__queue_engine *e, const struct nova_host *owner)
 {
@@ -1888,6 +1902,11 @@ static struct plugin_req *preq_new(struct nova__queue_engine *e, const struct no
 static void preq_attach(struct plugin_req *q)
 {
     struct nova__queue_engine *e = q->e;
+    q->deadline_ms = uv_now(e->loop) + (uint64_t)e->plugin_timeout_ms;
+    if (!e->preqs) {
+        uint64_t tick = (uint64_t)e->plugin_timeout_ms / 8 + 1;
+        uv_timer_start(&e->preq_timer, on_preq_timer, tick, tick);
+    }
     q->next = e->preqs;
     if (e->preqs)
         e->preqs->prev = q;
@@ -1918,13 +1937,14 @@ static bool preq_claim(struct plugin_req *q)
 }
 
 /*
- * Ends the requests of `owner` (NULL: every owner). cancel: each callback
- * runs now, once, with -ECANCELED; otherwise they are dropped silently.
- * Either way a late reply is discarded. Requests the callbacks start for
- * the same owner are refused (-ECANCELED) while this runs.
+ * Ends the requests of `owner` (NULL: every owner) that are due by
+ * `due_ms` (0: whatever their deadline). status < 0: each callback runs
+ * now, once, with it; 0: they are dropped silently. Either way a late
+ * reply is discarded. On -ECANCELED, requests the callbacks start for the
+ * same owner are refused while this runs (the plugin is going away).
  */
-static unsigned preq_release(struct nova__queue_engine *e, const struct nova_host *owner,
-                             bool cancel)
+static unsigned preq_end(struct nova__queue_engine *e, const struct nova_host *owner,
+                         uint64_t due_ms, int status)
 {
     struct plugin_req *batch = NULL, *q, *next;
     const struct nova_host *was = e->refusing;
@@ -1932,7 +1952,7 @@ static unsigned preq_release(struct nova__queue_engine *e, const struct nova_hos
     unsigned n = 0;
     for (q = e->preqs; q; q = next) {
         next = q->next;
-        if (owner && q->owner != owner)
+        if ((owner && q->owner != owner) || (due_ms && q->deadline_ms > due_ms))
             continue;
         preq_unlink(q);
         q->detached = true;
@@ -1940,21 +1960,43 @@ static unsigned preq_release(struct nova__queue_engine *e, const struct nova_hos
         batch = q;
         n++;
     }
-    if (!cancel)
+    if (!e->preqs && !e->freeing)
+        uv_timer_stop(&e->preq_timer);
+    if (status == 0)
         return n;
-    e->refusing = owner;
-    e->refusing_all = !owner;
+    if (status == -ECANCELED) {
+        e->refusing = owner;
+        e->refusing_all = !owner;
+    }
     for (q = batch; q; q = next) {
         next = q->next;
         q->next = NULL;
         if (q->enqueue)
-            q->enqueue_cb(q->arg, -ECANCELED, NULL);
+            q->enqueue_cb(q->arg, status, NULL);
         else
-            q->redis_cb(q->arg, -ECANCELED, NULL);
+            q->redis_cb(q->arg, status, NULL);
     }
     e->refusing = was;
     e->refusing_all = was_all;
     return n;
+}
+
+static unsigned preq_release(struct nova__queue_engine *e, const struct nova_host *owner,
+                             bool cancel)
+{
+    return preq_end(e, owner, 0, cancel ? -ECANCELED : 0);
+}
+
+/* A Redis that stops answering without closing the socket (frozen, or a
+ * peer gone without a reset) would keep a plugin waiting forever. */
+static void on_preq_timer(uv_timer_t *t)
+{
+    struct nova__queue_engine *e = t->data;
+    unsigned n = preq_end(e, NULL, uv_now(e->loop), -ETIMEDOUT);
+    if (n)
+        nova__log(NOVA_LOG_WARN, NULL,
+                  "queue engine: %u plugin Redis request(s) got no reply within %lld ms", n,
+                  (long long)e->plugin_timeout_ms);
 }
 
 static bool preq_refused(const struct nova__queue_engine *e, const struct nova_host *owner)

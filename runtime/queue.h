@@ -65,6 +65,8 @@ int nova__queue_unsubscribe_owner(struct nova__queue_engine *e, const struct nov
 /*
  * Ends what the plugin behind `host` still waits for from the engine: its
  * host->redis->command() and host->enqueue() requests without a reply yet.
+ * (Such requests are tracked per host pointer; one that waits longer than
+ * twice the connect timeout ends with -ETIMEDOUT the same way.)
  * cancel = true: each callback runs now, exactly once, with -ECANCELED
  * (before this returns); a request the plugin starts from such a callback
  * is refused with -ECANCELED. cancel = false: the callbacks are dropped and

@@ -1069,6 +1069,42 @@ START_TEST(plugin_command_while_redis_is_down)
 END_TEST
 #endif
 
+#ifdef QUEUE_FAULTS
+/* A Redis that stops answering without closing the connection (frozen
+ * process, silent network): the plugin hears -ETIMEDOUT, not nothing. */
+START_TEST(plugin_command_times_out_when_redis_freezes)
+{
+    struct pcall *c = calloc(1, sizeof(*c)), *enq = calloc(1, sizeof(*enq));
+    struct pcall after = {0};
+    const char *argv[] = {"GET", "k"};
+    int64_t t0, took;
+    qh_run_for(&H, 200);
+    ck_assert(nova__queue_engine_connected(H.e));
+    ck_assert_int_eq(kill(H.redis.pid, SIGSTOP), 0);
+    t0 = qh_now_ms();
+    ck_assert_int_eq(H.ctx.host.redis->command(&H.ctx.host, 2, argv, NULL, on_pcall, c), 0);
+    ck_assert_int_eq(H.ctx.host.enqueue(&H.ctx.host, "q", "n", "{}", NULL, on_penqueue, enq), 0);
+    ck_assert(qh_run_until(&H, pcall_done, c, 8000));
+    took = qh_now_ms() - t0;
+    ck_assert_int_eq(kill(H.redis.pid, SIGCONT), 0);
+    /* connect timeout 2 s in the harness: 4 s, checked every 0.5 s */
+    ck_assert_int_ge(took, 3900);
+    ck_assert_int_le(took, 5500);
+    ck_assert_int_eq(c->status, -ETIMEDOUT);
+    ck_assert_int_eq(c->calls, 1);
+    ck_assert_int_eq(enq->calls, 1);
+    ck_assert_int_eq(enq->status, -ETIMEDOUT);
+    free(c);
+    free(enq);
+    /* the late replies are dropped; the connection still works */
+    ck_assert_int_eq(H.ctx.host.redis->command(&H.ctx.host, 2, argv, NULL, on_pcall, &after), 0);
+    ck_assert(qh_run_until(&H, pcall_done, &after, 3000));
+    ck_assert_int_eq(after.status, 0);
+    ck_assert_uint_eq(nova__queue_release_owner(H.e, &H.ctx.host, true), 0);
+}
+END_TEST
+#endif
+
 /* Two programs share this file so make check runs them in parallel:
  * test_queue (behaviour) and test_queue_faults (-DQUEUE_FAULTS: Redis
  * restarts, stalls, lost locks, watchdog, drain). */
@@ -1112,6 +1148,7 @@ static Suite *suite(void)
     tcase_add_test(t, watchdog_recovers_a_stuck_blocking_wait);
     tcase_add_test(t, starts_while_redis_is_down);
     tcase_add_test(t, plugin_command_while_redis_is_down);
+    tcase_add_test(t, plugin_command_times_out_when_redis_freezes);
 #endif
     suite_add_tcase(s, t);
     return s;
