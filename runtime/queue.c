@@ -167,16 +167,6 @@ static char *xstrdup(const char *s)
     return s ? strdup(s) : NULL;
 }
 
-static char *xstrndup(const char *s, size_t n)
-{
-    char *p = malloc(n + 1);
-    if (p) {
-        memcpy(p, s, n);
-        p[n] = '\0';
-    }
-    return p;
-}
-
 int nova__queue_key_base(const char *prefix, const char *queue, char *buf, size_t len)
 {
     int n = snprintf(buf, len, "%s:%s:", prefix, queue);
@@ -418,8 +408,8 @@ static void dispatch_fetch(struct sub *s, const redisReply *r, size_t first, uns
         if (!j)
             continue; /* the lock expires; the stall sweep recovers it */
         j->sub = s;
-        j->id = xstrndup(id->str, id->len);
-        j->token = xstrndup(tok->str, tok->len);
+        j->id = strndup(id->str, id->len);
+        j->token = strndup(tok->str, tok->len);
         j->attempts = 1;
         if (!j->id || !j->token || fields->type != REDIS_REPLY_ARRAY) {
             job_free(j); /* out of memory: the stall sweep recovers the job */
@@ -429,9 +419,9 @@ static void dispatch_fetch(struct sub *s, const redisReply *r, size_t first, uns
             const char *k = fields->element[f]->str;
             const redisReply *v = fields->element[f + 1];
             if (strcmp(k, "name") == 0)
-                j->name = xstrndup(v->str, v->len);
+                j->name = strndup(v->str, v->len);
             else if (strcmp(k, "data") == 0)
-                j->data_json = xstrndup(v->str, v->len);
+                j->data_json = strndup(v->str, v->len);
             else if (strcmp(k, "opts") == 0)
                 j->opts = cJSON_ParseWithLength(v->str, v->len);
             else if (strcmp(k, "timestamp") == 0)
@@ -439,7 +429,7 @@ static void dispatch_fetch(struct sub *s, const redisReply *r, size_t first, uns
             else if (strcmp(k, "atm") == 0 || strcmp(k, "attemptsMade") == 0)
                 j->atm = (int)strtol(v->str, NULL, 10);
             else if (strcmp(k, "stacktrace") == 0)
-                j->stacktrace = xstrndup(v->str, v->len);
+                j->stacktrace = strndup(v->str, v->len);
             else if (strcmp(k, "defa") == 0)
                 defa = v->str;
         }
