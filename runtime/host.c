@@ -109,12 +109,16 @@ void nova__host_release(struct nova__host_ctx *ctx)
         nova__http_cancel_tag(ctx->services->http, &ctx->host);
     if (ctx->services != NULL && ctx->services->pg != NULL)
         nova__pg_pool_release_owner(ctx->services->pg, &ctx->host, true);
+    if (ctx->services != NULL && ctx->services->queues != NULL)
+        nova__queue_release_owner(ctx->services->queues, &ctx->host, true);
 }
 
 void nova__host_after_shutdown(struct nova__host_ctx *ctx)
 {
     if (ctx->services != NULL && ctx->services->pg != NULL)
         nova__pg_pool_release_owner(ctx->services->pg, &ctx->host, false);
+    if (ctx->services != NULL && ctx->services->queues != NULL)
+        nova__queue_release_owner(ctx->services->queues, &ctx->host, false);
 }
 
 static nova_metric *host_metric_new(const struct nova_host *host, enum nova_metric_type type,

@@ -41,6 +41,7 @@ enum job_state {
 enum outcome { OUT_NONE, OUT_COMPLETE, OUT_RETRY, OUT_FAIL, OUT_RELEASE };
 
 struct sub;
+struct plugin_req;
 
 struct nova_job {
     struct nova_job *prev, *next; /* sub->jobs or engine->detached */
@@ -67,6 +68,7 @@ struct waiter {
     void (*done)(void *arg);
     void *arg;
     const struct nova_host *owner; /* NULL = every subscription */
+    bool drain;                    /* nova__queue_engine_drain's */
     uv_timer_t timer;
     struct nova__queue_engine *e;
     bool fired;
@@ -107,6 +109,11 @@ struct nova__queue_engine {
     struct sub *subs;
     struct nova_job *detached;
     struct waiter *drain;
+    struct plugin_req *preqs;         /* plugin commands and enqueues awaiting a reply */
+    const struct nova_host *refusing; /* owner whose requests are being cancelled */
+    bool refusing_all;                /* ... or everyone's (end of drain) */
+    int64_t plugin_timeout_ms;        /* how long a plugin request may wait for Redis */
+    uv_timer_t preq_timer;            /* runs while preqs is not empty */
     bool started, version_checked, freeing;
     int open_handles;
 };
@@ -158,16 +165,6 @@ static int64_t wall_ms(void)
 static char *xstrdup(const char *s)
 {
     return s ? strdup(s) : NULL;
-}
-
-static char *xstrndup(const char *s, size_t n)
-{
-    char *p = malloc(n + 1);
-    if (p) {
-        memcpy(p, s, n);
-        p[n] = '\0';
-    }
-    return p;
 }
 
 int nova__queue_key_base(const char *prefix, const char *queue, char *buf, size_t len)
@@ -343,6 +340,8 @@ static void send_finish(struct nova_job *j);
 static void dispatch_fetch(struct sub *s, const redisReply *r, size_t first, unsigned asked);
 static void sub_check_stopped(struct sub *s);
 static void waiter_check(struct nova__queue_engine *e);
+static unsigned preq_release(struct nova__queue_engine *e, const struct nova_host *owner,
+                             bool cancel);
 
 /* ---- fetching -------------------------------------------------------------- */
 
@@ -409,8 +408,8 @@ static void dispatch_fetch(struct sub *s, const redisReply *r, size_t first, uns
         if (!j)
             continue; /* the lock expires; the stall sweep recovers it */
         j->sub = s;
-        j->id = xstrndup(id->str, id->len);
-        j->token = xstrndup(tok->str, tok->len);
+        j->id = strndup(id->str, id->len);
+        j->token = strndup(tok->str, tok->len);
         j->attempts = 1;
         if (!j->id || !j->token || fields->type != REDIS_REPLY_ARRAY) {
             job_free(j); /* out of memory: the stall sweep recovers the job */
@@ -420,9 +419,9 @@ static void dispatch_fetch(struct sub *s, const redisReply *r, size_t first, uns
             const char *k = fields->element[f]->str;
             const redisReply *v = fields->element[f + 1];
             if (strcmp(k, "name") == 0)
-                j->name = xstrndup(v->str, v->len);
+                j->name = strndup(v->str, v->len);
             else if (strcmp(k, "data") == 0)
-                j->data_json = xstrndup(v->str, v->len);
+                j->data_json = strndup(v->str, v->len);
             else if (strcmp(k, "opts") == 0)
                 j->opts = cJSON_ParseWithLength(v->str, v->len);
             else if (strcmp(k, "timestamp") == 0)
@@ -430,7 +429,7 @@ static void dispatch_fetch(struct sub *s, const redisReply *r, size_t first, uns
             else if (strcmp(k, "atm") == 0 || strcmp(k, "attemptsMade") == 0)
                 j->atm = (int)strtol(v->str, NULL, 10);
             else if (strcmp(k, "stacktrace") == 0)
-                j->stacktrace = xstrndup(v->str, v->len);
+                j->stacktrace = strndup(v->str, v->len);
             else if (strcmp(k, "defa") == 0)
                 defa = v->str;
         }
@@ -1502,8 +1501,13 @@ static void on_waiter_closed(uv_handle_t *h)
     void (*done)(void *) = w->done;
     void *arg = w->arg;
     struct nova__queue_engine *e = w->e;
+    bool drain = w->drain;
     free(w);
     e->open_handles++; /* keep e alive through done() */
+    /* The plugins are shut down after a drain: their requests still
+     * waiting for Redis end here, while their code is certainly loaded. */
+    if (drain)
+        preq_release(e, NULL, true);
     if (done)
         done(arg);
     e->open_handles -= 1;
@@ -1599,11 +1603,13 @@ void nova__queue_engine_drain(struct nova__queue_engine *e, int64_t timeout_ms,
     }
     w = waiter_new(e, timeout_ms, done, arg, NULL);
     if (!w) {
+        preq_release(e, NULL, true);
         if (done)
             done(arg);
         return;
     }
     e->drain = w;
+    w->drain = true;
     for (struct sub *s = e->subs; s; s = s->next)
         if (!s->stopped && !s->waiter)
             sub_stop(s, w);
@@ -1674,6 +1680,7 @@ int nova__queue_engine_new(uv_loop_t *loop, const struct nova__redis_config *cfg
     e->stalled_ms = cfg->stalled_interval_ms > 0 ? cfg->stalled_interval_ms : 30000;
     e->max_stalled = cfg->max_stalled_count >= 0 ? cfg->max_stalled_count : 1;
     e->drain_delay_ms = cfg->drain_delay_ms > 0 ? cfg->drain_delay_ms : 5000;
+    e->plugin_timeout_ms = 2 * e->connect_timeout_ms;
     randombytes_buf(rnd, sizeof(rnd));
     sodium_bin2hex(e->token_base, sizeof(e->token_base), rnd, sizeof(rnd));
     metrics_init();
@@ -1692,7 +1699,9 @@ int nova__queue_engine_new(uv_loop_t *loop, const struct nova__redis_config *cfg
         free(e);
         return rc;
     }
-    e->open_handles = 1; /* the command connection */
+    uv_timer_init(loop, &e->preq_timer);
+    e->preq_timer.data = e;
+    e->open_handles = 2; /* the command connection, preq_timer */
     *out = e;
     return 0;
 }
@@ -1723,6 +1732,11 @@ static void on_cmd_closed(void *arg)
     handle_gone(e);
 }
 
+static void on_preq_timer_closed(uv_handle_t *h)
+{
+    handle_gone(h->data);
+}
+
 void nova__queue_engine_free(struct nova__queue_engine *e)
 {
     if (!e)
@@ -1739,6 +1753,17 @@ void nova__queue_engine_free(struct nova__queue_engine *e)
         uv_close((uv_handle_t *)&s->watchdog, sub_handle_closed);
         uv_close((uv_handle_t *)&s->flush_timer, sub_handle_closed);
     }
+    /* Plugins are shut down by now (and maybe unloaded): whatever they
+     * started after the drain is dropped, never called back. */
+    {
+        unsigned n = preq_release(e, NULL, false);
+        if (n)
+            nova__log(NOVA_LOG_WARN, NULL,
+                      "queue engine: %u plugin Redis request(s) still pending at shutdown; "
+                      "their callbacks will not run",
+                      n);
+    }
+    uv_close((uv_handle_t *)&e->preq_timer, on_preq_timer_closed);
     /* Pending callbacks run now (-ECANCELED) while everything is alive. */
     if (e->cmd)
         nova__redis_conn_close(e->cmd, on_cmd_closed, e);
@@ -1833,23 +1858,164 @@ int nova__qh_job_progress(nova_job *j, const char *json)
 
 /* ---- producing ----------------------------------------------------------------------- */
 
-struct enqueue_req {
-    nova_enqueue_cb cb;
+/*
+ * A plugin's pending request (a redis->command() or an enqueue()). The
+ * engine keeps it in e->preqs under its owner (the plugin's host pointer)
+ * so that nova__queue_release_owner() can end it before the plugin's code
+ * goes away. A released request stays allocated, `detached`, until the
+ * connection answers (redis_conn calls back exactly once, at the latest
+ * when it closes); that answer is then dropped.
+ */
+struct plugin_req {
+    struct plugin_req *prev, *next; /* e->preqs while attached */
+    struct nova__queue_engine *e;
+    const struct nova_host *owner;
+    uint64_t deadline_ms; /* uv_now() after which the plugin gets -ETIMEDOUT */
+    bool detached, enqueue;
+    nova_redis_cb redis_cb;
+    nova_enqueue_cb enqueue_cb;
     void *arg;
 };
 
+static void on_preq_timer(uv_timer_t *t);
+
+static struct plugin_req *preq_new(struct nova__queue_engine *e, const struct nova_host *owner)
+{
+    struct plugin_req *q = calloc(1, sizeof(*q));
+    if (!q)
+        return NULL;
+    q->e = e;
+    q->owner = owner;
+    return q;
+}
+
+static void preq_attach(struct plugin_req *q)
+{
+    struct nova__queue_engine *e = q->e;
+    q->deadline_ms = uv_now(e->loop) + (uint64_t)e->plugin_timeout_ms;
+    if (!e->preqs) {
+        uint64_t tick = (uint64_t)e->plugin_timeout_ms / 8 + 1;
+        uv_timer_start(&e->preq_timer, on_preq_timer, tick, tick);
+    }
+    q->next = e->preqs;
+    if (e->preqs)
+        e->preqs->prev = q;
+    e->preqs = q;
+}
+
+static void preq_unlink(struct plugin_req *q)
+{
+    if (q->prev)
+        q->prev->next = q->next;
+    else
+        q->e->preqs = q->next;
+    if (q->next)
+        q->next->prev = q->prev;
+    q->prev = q->next = NULL;
+}
+
+/* Takes the reply for q: false when q was released (then it is freed and
+ * the plugin must not hear about it), true when the caller calls back. */
+static bool preq_claim(struct plugin_req *q)
+{
+    if (q->detached) {
+        free(q);
+        return false;
+    }
+    preq_unlink(q);
+    return true;
+}
+
+/*
+ * Ends the requests of `owner` (NULL: every owner) that are due by
+ * `due_ms` (0: whatever their deadline). status < 0: each callback runs
+ * now, once, with it; 0: they are dropped silently. Either way a late
+ * reply is discarded. On -ECANCELED, requests the callbacks start for the
+ * same owner are refused while this runs (the plugin is going away).
+ */
+static unsigned preq_end(struct nova__queue_engine *e, const struct nova_host *owner,
+                         uint64_t due_ms, int status)
+{
+    struct plugin_req *batch = NULL, *q, *next;
+    const struct nova_host *was = e->refusing;
+    bool was_all = e->refusing_all;
+    unsigned n = 0;
+    for (q = e->preqs; q; q = next) {
+        next = q->next;
+        if ((owner && q->owner != owner) || (due_ms && q->deadline_ms > due_ms))
+            continue;
+        preq_unlink(q);
+        q->detached = true;
+        q->next = batch; /* reuses the link: the list is e->preqs no more */
+        batch = q;
+        n++;
+    }
+    if (!e->preqs && !e->freeing)
+        uv_timer_stop(&e->preq_timer);
+    if (status == 0)
+        return n;
+    if (status == -ECANCELED) {
+        e->refusing = owner;
+        e->refusing_all = !owner;
+    }
+    for (q = batch; q; q = next) {
+        next = q->next;
+        q->next = NULL;
+        if (q->enqueue)
+            q->enqueue_cb(q->arg, status, NULL);
+        else
+            q->redis_cb(q->arg, status, NULL);
+    }
+    e->refusing = was;
+    e->refusing_all = was_all;
+    return n;
+}
+
+static unsigned preq_release(struct nova__queue_engine *e, const struct nova_host *owner,
+                             bool cancel)
+{
+    return preq_end(e, owner, 0, cancel ? -ECANCELED : 0);
+}
+
+/* A Redis that stops answering without closing the socket (frozen, or a
+ * peer gone without a reset) would keep a plugin waiting forever. */
+static void on_preq_timer(uv_timer_t *t)
+{
+    struct nova__queue_engine *e = t->data;
+    unsigned n = preq_end(e, NULL, uv_now(e->loop), -ETIMEDOUT);
+    if (n)
+        nova__log(NOVA_LOG_WARN, NULL,
+                  "queue engine: %u plugin Redis request(s) got no reply within %lld ms", n,
+                  (long long)e->plugin_timeout_ms);
+}
+
+static bool preq_refused(const struct nova__queue_engine *e, const struct nova_host *owner)
+{
+    return e->freeing || e->refusing_all || (e->refusing && e->refusing == owner);
+}
+
+unsigned nova__queue_release_owner(struct nova__queue_engine *e, const struct nova_host *host,
+                                   bool cancel)
+{
+    if (!e || !host)
+        return 0;
+    return preq_release(e, host, cancel);
+}
+
 static void on_added(void *arg, int status, const redisReply *r)
 {
-    struct enqueue_req *q = arg;
+    struct plugin_req *q = arg;
+    if (!preq_claim(q))
+        return;
     if (status < 0)
-        q->cb(q->arg, status, NULL);
+        q->enqueue_cb(q->arg, status, NULL);
     else if (r->type == REDIS_REPLY_ARRAY && r->elements == 2 &&
              r->element[0]->type == REDIS_REPLY_STRING)
-        q->cb(q->arg, 0, r->element[0]->str);
+        q->enqueue_cb(q->arg, 0, r->element[0]->str);
     else {
         nova__log(NOVA_LOG_ERROR, NULL, "add script failed: %s",
                   r->type == REDIS_REPLY_ERROR ? r->str : "unexpected reply");
-        q->cb(q->arg, -EIO, NULL);
+        q->enqueue_cb(q->arg, -EIO, NULL);
     }
     free(q);
 }
@@ -1861,7 +2027,7 @@ int nova__qh_enqueue(const struct nova_host *host, const char *queue, const char
     struct nova__queue_engine *e = engine_of(host);
     char base[1024], meta[1040], now[24], delay[24], prio[16], err[256];
     char *ojson, *data;
-    struct enqueue_req *q;
+    struct plugin_req *q;
     const char *argv[10];
     cJSON *parsed;
     int rc;
@@ -1869,6 +2035,8 @@ int nova__qh_enqueue(const struct nova_host *host, const char *queue, const char
         return -ENOTSUP;
     if (!queue || !*queue || !name || !cb)
         return -EINVAL;
+    if (preq_refused(e, host))
+        return -ECANCELED;
     if (opts && opts->struct_size < offsetof(struct nova_job_options, lifo) + sizeof(bool))
         return -EINVAL;
     parsed = cJSON_Parse(data_json ? data_json : "{}");
@@ -1887,13 +2055,14 @@ int nova__qh_enqueue(const struct nova_host *host, const char *queue, const char
         return -EINVAL;
     }
     snprintf(meta, sizeof(meta), "%smeta", base);
-    q = malloc(sizeof(*q));
+    q = preq_new(e, host);
     if (!q) {
         free(ojson);
         free(data);
         return -ENOMEM;
     }
-    q->cb = cb;
+    q->enqueue = true;
+    q->enqueue_cb = cb;
     q->arg = arg;
     fmt_i64(now, sizeof(now), wall_ms());
     fmt_i64(delay, sizeof(delay), opts ? opts->delay_ms : 0);
@@ -1913,15 +2082,12 @@ int nova__qh_enqueue(const struct nova_host *host, const char *queue, const char
     free(data);
     if (rc < 0)
         free(q);
+    else
+        preq_attach(q);
     return rc;
 }
 
 /* ---- generic Redis commands for plugins -------------------------------------------------- */
-
-struct redis_req {
-    nova_redis_cb cb;
-    void *arg;
-};
 
 static size_t count_replies(const redisReply *r)
 {
@@ -1972,17 +2138,19 @@ static struct nova_redis_reply *convert(const redisReply *r, struct nova_redis_r
 
 static void on_plugin_reply(void *arg, int status, const redisReply *r)
 {
-    struct redis_req *q = arg;
+    struct plugin_req *q = arg;
+    if (!preq_claim(q))
+        return;
     if (status < 0) {
-        q->cb(q->arg, status, NULL);
+        q->redis_cb(q->arg, status, NULL);
     } else {
         size_t n = count_replies(r);
         struct nova_redis_reply *pool = calloc(n, sizeof(*pool));
         if (!pool) {
-            q->cb(q->arg, -ENOMEM, NULL);
+            q->redis_cb(q->arg, -ENOMEM, NULL);
         } else {
             convert(r, &pool[0], pool + 1);
-            q->cb(q->arg, 0, &pool[0]);
+            q->redis_cb(q->arg, 0, &pool[0]);
             free(pool);
         }
     }
@@ -1993,20 +2161,24 @@ static int plugin_command(const struct nova_host *host, int argc, const char *co
                           const size_t *argvlen, nova_redis_cb cb, void *arg)
 {
     struct nova__queue_engine *e = engine_of(host);
-    struct redis_req *q;
+    struct plugin_req *q;
     int rc;
     if (!e)
         return -ENOTSUP;
     if (argc < 1 || !argv || !cb)
         return -EINVAL;
-    q = malloc(sizeof(*q));
+    if (preq_refused(e, host))
+        return -ECANCELED;
+    q = preq_new(e, host);
     if (!q)
         return -ENOMEM;
-    q->cb = cb;
+    q->redis_cb = cb;
     q->arg = arg;
     rc = nova__redis_conn_command(e->cmd, on_plugin_reply, q, argc, argv, argvlen);
     if (rc < 0)
         free(q);
+    else
+        preq_attach(q);
     return rc;
 }
 

@@ -62,6 +62,28 @@ void nova__queue_engine_free(struct nova__queue_engine *e);
 int nova__queue_unsubscribe_owner(struct nova__queue_engine *e, const struct nova_host *host,
                                   void (*done)(void *arg), void *arg);
 
+/*
+ * Ends what the plugin behind `host` still waits for from the engine: its
+ * host->redis->command() and host->enqueue() requests without a reply yet.
+ * (Such requests are tracked per host pointer; one that waits longer than
+ * twice the connect timeout ends with -ETIMEDOUT the same way.)
+ * cancel = true: each callback runs now, exactly once, with -ECANCELED
+ * (before this returns); a request the plugin starts from such a callback
+ * is refused with -ECANCELED. cancel = false: the callbacks are dropped and
+ * never run (for requests started during shutdown(), after which the
+ * plugin's state is gone). Either way the late Redis reply is discarded
+ * and never reaches the plugin. Returns how many requests were ended.
+ *
+ * Call it with cancel = true before the plugin's shutdown() and with
+ * cancel = false after it, before dlclose: runtime/host.c does so in
+ * nova__host_release() and nova__host_after_shutdown().
+ * At the end of nova__queue_engine_drain() (before its done) every
+ * plugin's pending requests are cancelled the same way, and
+ * nova__queue_engine_free() drops, with a warning, any started after.
+ */
+unsigned nova__queue_release_owner(struct nova__queue_engine *e, const struct nova_host *host,
+                                   bool cancel);
+
 /* True while the command connection is up (for /readyz). */
 bool nova__queue_engine_connected(const struct nova__queue_engine *e);
 

@@ -143,16 +143,6 @@ static int glue_attach(redisAsyncContext *ac, uv_loop_t *loop)
 
 /* ---- URL parsing -------------------------------------------------------- */
 
-static char *dup_range(const char *s, size_t n)
-{
-    char *out = malloc(n + 1);
-    if (out) {
-        memcpy(out, s, n);
-        out[n] = '\0';
-    }
-    return out;
-}
-
 static int hexval(char ch)
 {
     if (ch >= '0' && ch <= '9')
@@ -212,7 +202,7 @@ int nova__redis_url_parse(const char *url, struct nova__redis_target *out, char 
             snprintf(err, errlen, "redis url: unix:// needs an absolute socket path");
             return -EINVAL;
         }
-        out->unix_path = dup_range(url + 7, n);
+        out->unix_path = strndup(url + 7, n);
         if (q && (strncmp(q, "?db=", 4) != 0 || parse_db(q + 4, &out->db) < 0)) {
             snprintf(err, errlen, "redis url: bad query '%s' (only ?db=N)", q);
             nova__redis_target_free(out);
@@ -250,12 +240,12 @@ int nova__redis_url_parse(const char *url, struct nova__redis_target *out, char 
                 nova__redis_target_free(out);
                 return -EINVAL;
             }
-            out->host = dup_range(p + 1, (size_t)(rb - p - 1));
+            out->host = strndup(p + 1, (size_t)(rb - p - 1));
             if (rb + 1 < hostend && rb[1] == ':')
                 colon = rb + 1;
         } else {
             colon = memchr(p, ':', (size_t)(hostend - p));
-            out->host = dup_range(p, (size_t)((colon ? colon : hostend) - p));
+            out->host = strndup(p, (size_t)((colon ? colon : hostend) - p));
         }
         if (!out->host || !*out->host) {
             snprintf(err, errlen, "redis url: missing host");

@@ -7,9 +7,14 @@
  * holds argc arguments (argvlen may be NULL for NUL-terminated strings);
  * everything is copied before the call returns. When it returns 0, cb
  * runs exactly once on the loop thread: status 0 with the reply (which may
- * be an error reply, NOVA_REDIS_REPLY_ERROR), or a negative errno
- * (-ECONNRESET, -ECANCELED on shutdown) with reply NULL. When it returns an
- * error (-ENOTCONN while Redis is down, -EINVAL, -ENOMEM) cb never runs.
+ * be an error reply, NOVA_REDIS_REPLY_ERROR), or a negative errno with
+ * reply NULL: -ECONNRESET (the connection dropped), -ETIMEDOUT (no reply
+ * within twice the Redis connect timeout; the command may still run),
+ * both worth retrying, or -ECANCELED (the plugin or the daemon is
+ * stopping; cb runs before the plugin's shutdown()). When it returns an
+ * error cb never runs: -ENOTCONN while Redis is down (retry later),
+ * -ECANCELED while stopping, -EINVAL, -ENOMEM. A reply that arrives after
+ * a cancel or a timeout is dropped.
  * The reply and everything it points to are valid only during cb.
  */
 #ifndef NOVA_REDIS_H

@@ -18,7 +18,6 @@
 
 #include <dlfcn.h>
 #include <signal.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -40,66 +39,6 @@ static long want_count, outcomes;
 static uint64_t first_ns, last_ns;
 static int exit_code;
 
-struct nova_timer {
-    uv_timer_t t;
-    nova_timer_cb cb;
-    void *arg;
-    bool repeat;
-};
-
-static void timer_closed(uv_handle_t *h)
-{
-    free(h->data);
-}
-
-static void timer_fire(uv_timer_t *t)
-{
-    struct nova_timer *nt = t->data;
-    nt->cb(nt->arg);
-    if (!nt->repeat)
-        uv_close((uv_handle_t *)&nt->t, timer_closed);
-}
-
-static nova_timer *r_timer_start(const struct nova_host *host, uint64_t after, uint64_t repeat,
-                                 nova_timer_cb cb, void *arg)
-{
-    struct nova_timer *nt = calloc(1, sizeof(*nt));
-    (void)host;
-    if (!nt)
-        return NULL;
-    uv_timer_init(&loop, &nt->t);
-    nt->t.data = nt;
-    nt->cb = cb;
-    nt->arg = arg;
-    nt->repeat = repeat > 0;
-    uv_timer_start(&nt->t, timer_fire, after, repeat);
-    return nt;
-}
-
-static void r_timer_stop(const struct nova_host *host, nova_timer *nt)
-{
-    (void)host;
-    uv_close((uv_handle_t *)&nt->t, timer_closed);
-}
-
-static void r_log(const struct nova_host *host, enum nova_log_level level, const nova_job *job,
-                  const char *fmt, ...)
-{
-    va_list ap;
-    (void)host;
-    va_start(ap, fmt);
-    nova__logv(level, job ? nova__qh_job_log_ctx(job) : NULL, fmt, ap);
-    va_end(ap);
-}
-
-static int64_t r_now(const struct nova_host *host)
-{
-    struct timespec ts;
-    (void)host;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static uv_signal_t sigterm, sigint;
 static uv_timer_t ready_timer;
 static bool working;
@@ -115,6 +54,7 @@ static void drained(void *arg)
     (void)arg;
     nova__queue_engine_free(engine);
     engine = NULL;
+    services.queues = NULL;
     if (working) {
         close_if_open((uv_handle_t *)&sigterm);
         close_if_open((uv_handle_t *)&sigint);
@@ -163,38 +103,16 @@ static void r_fail(nova_job *job, const char *reason)
     count_outcome();
 }
 
+/* The daemon's host table for the plugin, with the outcome functions
+ * wrapped to count them. */
 static void host_init(void)
 {
-    struct nova_host *h = &ctx.host;
     services.loop = &loop;
     services.queues = engine;
-    ctx.services = &services;
-    ctx.log_ctx.plugin = "echo";
-    h->abi_major = NOVA_ABI_MAJOR;
-    h->abi_minor = NOVA_ABI_MINOR;
-    h->struct_size = sizeof(*h);
-    h->plugin_name = "echo";
-    h->log = r_log;
-    h->now_ms = r_now;
-    h->timer_start = r_timer_start;
-    h->timer_stop = r_timer_stop;
-    h->subscribe = nova__qh_subscribe;
-    h->set_concurrency = nova__qh_set_concurrency;
-    h->enqueue = nova__qh_enqueue;
-    h->job_id = nova__qh_job_id;
-    h->job_name = nova__qh_job_name;
-    h->job_queue = nova__qh_job_queue;
-    h->job_data_json = nova__qh_job_data_json;
-    h->job_data = nova__qh_job_data;
-    h->job_attempts_made = nova__qh_job_attempts_made;
-    h->job_attempts_max = nova__qh_job_attempts_max;
-    h->job_timestamp_ms = nova__qh_job_timestamp_ms;
-    h->job_cancelled = nova__qh_job_cancelled;
-    h->job_progress = nova__qh_job_progress;
-    h->job_done = r_done;
-    h->job_retry = r_retry;
-    h->job_fail = r_fail;
-    h->redis = &nova__redis_api;
+    nova__host_init(&ctx, &services, "echo", NULL);
+    ctx.host.job_done = r_done;
+    ctx.host.job_retry = r_retry;
+    ctx.host.job_fail = r_fail;
 }
 
 static int make_engine(const char *url, const char *name, int64_t lock_ms, int64_t stalled_ms)
@@ -314,7 +232,11 @@ static int cmd_work(int argc, char **argv)
     uv_timer_start(&ready_timer, on_ready_check, 10, 10);
     working = true;
     uv_run(&loop, UV_RUN_DEFAULT);
+    /* The daemon's order: release, shutdown(), after_shutdown(). */
+    nova__host_release(&ctx);
     p->shutdown(state);
+    nova__host_after_shutdown(&ctx);
+    uv_run(&loop, UV_RUN_DEFAULT);
     free_config(p, cfg);
     uv_loop_close(&loop);
     dlclose(dl);

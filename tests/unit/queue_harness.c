@@ -19,65 +19,6 @@ int64_t qh_now_ms(void)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-/* ---- a minimal host table ------------------------------------------------- */
-
-struct nova_timer {
-    uv_timer_t t;
-    nova_timer_cb cb;
-    void *arg;
-    bool repeat;
-};
-
-static void timer_closed(uv_handle_t *h)
-{
-    free(h->data);
-}
-
-static void timer_fire(uv_timer_t *t)
-{
-    struct nova_timer *nt = t->data;
-    nt->cb(nt->arg);
-    if (!nt->repeat)
-        uv_close((uv_handle_t *)&nt->t, timer_closed);
-}
-
-static nova_timer *h_timer_start(const struct nova_host *host, uint64_t after, uint64_t repeat,
-                                 nova_timer_cb cb, void *arg)
-{
-    struct nova_timer *nt = calloc(1, sizeof(*nt));
-    if (!nt)
-        return NULL;
-    uv_timer_init(nova__host_services(host)->loop, &nt->t);
-    nt->t.data = nt;
-    nt->cb = cb;
-    nt->arg = arg;
-    nt->repeat = repeat > 0;
-    uv_timer_start(&nt->t, timer_fire, after, repeat);
-    return nt;
-}
-
-static void h_timer_stop(const struct nova_host *host, nova_timer *nt)
-{
-    (void)host;
-    uv_close((uv_handle_t *)&nt->t, timer_closed);
-}
-
-static void h_log(const struct nova_host *host, enum nova_log_level level, const nova_job *job,
-                  const char *fmt, ...)
-{
-    va_list ap;
-    (void)host;
-    va_start(ap, fmt);
-    nova__logv(level, job ? nova__qh_job_log_ctx(job) : NULL, fmt, ap);
-    va_end(ap);
-}
-
-static int64_t h_now(const struct nova_host *host)
-{
-    (void)host;
-    return qh_now_ms();
-}
-
 void qh_setup(struct qh *h, int64_t lock_ms, int64_t stalled_ms)
 {
     memset(h, 0, sizeof(*h));
@@ -94,34 +35,8 @@ void qh_setup(struct qh *h, int64_t lock_ms, int64_t stalled_ms)
     ck_assert_int_eq(nova__queue_engine_new(&h->loop, &h->cfg, "ctest", &h->e), 0);
     h->sv.loop = &h->loop;
     h->sv.queues = h->e;
-    h->ctx.services = &h->sv;
-    h->ctx.log_ctx.plugin = "test";
-    struct nova_host *host = &h->ctx.host;
-    host->abi_major = NOVA_ABI_MAJOR;
-    host->abi_minor = NOVA_ABI_MINOR;
-    host->struct_size = sizeof(*host);
-    host->plugin_name = "test";
-    host->log = h_log;
-    host->now_ms = h_now;
-    host->timer_start = h_timer_start;
-    host->timer_stop = h_timer_stop;
-    host->subscribe = nova__qh_subscribe;
-    host->set_concurrency = nova__qh_set_concurrency;
-    host->enqueue = nova__qh_enqueue;
-    host->job_id = nova__qh_job_id;
-    host->job_name = nova__qh_job_name;
-    host->job_queue = nova__qh_job_queue;
-    host->job_data_json = nova__qh_job_data_json;
-    host->job_data = nova__qh_job_data;
-    host->job_attempts_made = nova__qh_job_attempts_made;
-    host->job_attempts_max = nova__qh_job_attempts_max;
-    host->job_timestamp_ms = nova__qh_job_timestamp_ms;
-    host->job_cancelled = nova__qh_job_cancelled;
-    host->job_progress = nova__qh_job_progress;
-    host->job_done = nova__qh_job_done;
-    host->job_retry = nova__qh_job_retry;
-    host->job_fail = nova__qh_job_fail;
-    host->redis = &nova__redis_api;
+    /* The daemon's own host table, as a plugin named "test" gets it. */
+    nova__host_init(&h->ctx, &h->sv, "test", NULL);
     h->sync = redisConnect("127.0.0.1", h->redis.port);
     ck_assert_ptr_nonnull(h->sync);
     ck_assert_int_eq(h->sync->err, 0);
@@ -144,8 +59,12 @@ void qh_teardown(struct qh *h)
         nova__queue_engine_drain(h->e, 2000, drained, &done);
         qh_run_until(h, is_true, &done, 5000);
         ck_assert(done);
+        /* The daemon's order around the plugin's shutdown(). */
+        nova__host_release(&h->ctx);
+        nova__host_after_shutdown(&h->ctx);
         nova__queue_engine_free(h->e);
         h->e = NULL;
+        h->sv.queues = NULL;
     }
     uv_run(&h->loop, UV_RUN_DEFAULT);
     ck_assert_int_eq(uv_loop_close(&h->loop), 0);
@@ -232,14 +151,20 @@ const char *qh_add(struct qh *h, const char *queue, const char *name, const char
     return id;
 }
 
+static redisReply *vcmd(struct qh *h, const char *fmt, va_list ap)
+{
+    redisReply *r = redisvCommand(h->sync, fmt, ap);
+    ck_assert_msg(r != NULL, "redis: %s", h->sync->errstr);
+    return r;
+}
+
 redisReply *qh_cmd(struct qh *h, const char *fmt, ...)
 {
     va_list ap;
     redisReply *r;
     va_start(ap, fmt);
-    r = redisvCommand(h->sync, fmt, ap);
+    r = vcmd(h, fmt, ap);
     va_end(ap);
-    ck_assert_ptr_nonnull(r);
     return r;
 }
 
@@ -247,17 +172,14 @@ long long qh_int(struct qh *h, const char *fmt, ...)
 {
     va_list ap;
     redisReply *r;
-    long long v;
+    long long v = -1;
     va_start(ap, fmt);
-    r = redisvCommand(h->sync, fmt, ap);
+    r = vcmd(h, fmt, ap);
     va_end(ap);
-    ck_assert_ptr_nonnull(r);
     if (r->type == REDIS_REPLY_INTEGER)
         v = r->integer;
     else if (r->type == REDIS_REPLY_STRING)
         v = strtoll(r->str, NULL, 10);
-    else
-        v = -1;
     freeReplyObject(r);
     return v;
 }
@@ -268,9 +190,8 @@ const char *qh_str(struct qh *h, const char *fmt, ...)
     va_list ap;
     redisReply *r;
     va_start(ap, fmt);
-    r = redisvCommand(h->sync, fmt, ap);
+    r = vcmd(h, fmt, ap);
     va_end(ap);
-    ck_assert_ptr_nonnull(r);
     if (r->type == REDIS_REPLY_STRING || r->type == REDIS_REPLY_STATUS ||
         r->type == REDIS_REPLY_ERROR)
         snprintf(buf, sizeof(buf), "%s", r->str);

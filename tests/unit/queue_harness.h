@@ -1,8 +1,8 @@
 /*
  * queue_harness - drives the queue engine in tests without the daemon: a
- * private redis-server, a uv loop, a hand-made host table wired to the
- * engine's nova__qh_* functions, and a synchronous hiredis client for
- * inspecting and seeding Redis.
+ * private redis-server, a uv loop, the daemon's host table
+ * (nova__host_init) for a plugin named "test", and a synchronous hiredis
+ * client for inspecting and seeding Redis.
  */
 #ifndef NOVA_TEST_QUEUE_HARNESS_H
 #define NOVA_TEST_QUEUE_HARNESS_H
@@ -31,7 +31,10 @@ extern int64_t qh_drain_delay_ms;
 
 /* Starts Redis, the loop and the engine (not started). lock/stall in ms. */
 void qh_setup(struct qh *h, int64_t lock_ms, int64_t stalled_ms);
-/* Drains (timeout 2 s), frees the engine, runs the loop empty, stops Redis. */
+/* Drains (timeout 2 s), releases the "test" plugin (nova__host_release
+ * and nova__host_after_shutdown), frees the engine, runs the loop empty,
+ * stops Redis. A test that frees the engine itself sets h->e and h->sv.queues
+ * to NULL. */
 void qh_teardown(struct qh *h);
 
 /* Runs the loop until pred(arg) is true; false after timeout_ms. */

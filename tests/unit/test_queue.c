@@ -7,6 +7,7 @@
 
 #include <check.h>
 #include <errno.h>
+#include <signal.h>
 #include <unistd.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -877,6 +878,233 @@ START_TEST(backoff_math)
 END_TEST
 #endif
 
+/* ---- plugin requests and their owner ------------------------------------------------ */
+
+/* What a plugin callback saw. Heap-allocated and freed once the owner is
+ * released, so a late call would be a use-after-free ASan reports. */
+struct pcall {
+    int calls;
+    int status;
+    int nested_rc; /* M: what a command started from the callback returned */
+    bool nest;
+};
+
+MAYBE_UNUSED static const char *const sleep_argv[] = {"DEBUG", "SLEEP", "0.5"};
+
+MAYBE_UNUSED static void on_pcall(void *arg, int status, const struct nova_redis_reply *r)
+{
+    struct pcall *c = arg;
+    const char *argv[] = {"PING"};
+    c->calls++;
+    c->status = status;
+    ck_assert(status < 0 ? r == NULL : r != NULL);
+    if (c->nest)
+        c->nested_rc = H.ctx.host.redis->command(&H.ctx.host, 1, argv, NULL, on_pcall, c);
+}
+
+MAYBE_UNUSED static void on_penqueue(void *arg, int status, const char *id)
+{
+    struct pcall *c = arg;
+    c->calls++;
+    c->status = status;
+    ck_assert(status < 0 ? id == NULL : id != NULL);
+}
+
+MAYBE_UNUSED static bool pcall_done(void *arg)
+{
+    return ((struct pcall *)arg)->calls > 0;
+}
+
+#ifndef QUEUE_FAULTS
+START_TEST(release_owner_cancels_pending_commands)
+{
+    struct pcall *c = calloc(1, sizeof(*c)), *enq = calloc(1, sizeof(*enq));
+    struct pcall other_c = {0};
+    struct nova__host_ctx other = H.ctx; /* a second plugin, untouched */
+    int64_t t0;
+    qh_run_for(&H, 200);
+    c->nest = true;
+    ck_assert_int_eq(H.ctx.host.redis->command(&H.ctx.host, 3, sleep_argv, NULL, on_pcall, c), 0);
+    /* queued behind the sleep on the same connection */
+    ck_assert_int_eq(H.ctx.host.enqueue(&H.ctx.host, "q", "n", "{}", NULL, on_penqueue, enq), 0);
+    ck_assert_int_eq(
+        other.host.redis->command(&other.host, 3, sleep_argv, NULL, on_pcall, &other_c), 0);
+    t0 = qh_now_ms();
+    ck_assert_uint_eq(nova__queue_release_owner(H.e, &H.ctx.host, true), 2);
+    /* called back at once, exactly once, with -ECANCELED */
+    ck_assert_int_eq(c->calls, 1);
+    ck_assert_int_eq(c->status, -ECANCELED);
+    ck_assert_int_eq(c->nested_rc, -ECANCELED); /* refused while being released */
+    ck_assert_int_eq(enq->calls, 1);
+    ck_assert_int_eq(enq->status, -ECANCELED);
+    ck_assert_uint_eq(nova__queue_release_owner(H.e, &H.ctx.host, true), 0);
+    free(c);
+    free(enq);
+    /* the replies come later and must not reach the released plugin */
+    ck_assert(qh_run_until(&H, pcall_done, &other_c, 3000));
+    ck_assert_int_ge(qh_now_ms() - t0, 900); /* both sleeps really ran */
+    ck_assert_int_eq(other_c.calls, 1);
+    ck_assert_int_eq(other_c.status, 0);
+    qh_run_for(&H, 100);
+    /* the released plugin may start new work afterwards (a later restart) */
+    c = calloc(1, sizeof(*c));
+    ck_assert_int_eq(H.ctx.host.redis->command(&H.ctx.host, 3, sleep_argv, NULL, on_pcall, c), 0);
+    ck_assert(qh_run_until(&H, pcall_done, c, 3000));
+    ck_assert_int_eq(c->status, 0);
+    qh_run_for(&H, 50);
+    ck_assert_int_eq(c->calls, 1);
+    free(c);
+}
+END_TEST
+
+START_TEST(release_owner_after_shutdown_drops_callbacks)
+{
+    struct pcall *c = calloc(1, sizeof(*c));
+    struct pcall probe = {0};
+    const char *ping[] = {"PING"};
+    qh_run_for(&H, 200);
+    ck_assert_int_eq(H.ctx.host.redis->command(&H.ctx.host, 3, sleep_argv, NULL, on_pcall, c), 0);
+    ck_assert_uint_eq(nova__queue_release_owner(H.e, &H.ctx.host, false), 1);
+    ck_assert_int_eq(c->calls, 0);
+    free(c); /* the plugin's state is gone: a late callback would touch it */
+    ck_assert_int_eq(nova__queue_release_owner(NULL, &H.ctx.host, true), 0);
+    ck_assert_int_eq(nova__queue_release_owner(H.e, NULL, true), 0);
+    /* the connection carries on: a PING sent after the sleep is answered */
+    {
+        struct nova__host_ctx other = H.ctx;
+        ck_assert_int_eq(other.host.redis->command(&other.host, 1, ping, NULL, on_pcall, &probe),
+                         0);
+        ck_assert(qh_run_until(&H, pcall_done, &probe, 3000));
+        ck_assert_int_eq(probe.status, 0);
+    }
+}
+END_TEST
+
+static void drained_flag(void *arg)
+{
+    struct pcall *c = arg;
+    ck_assert_int_eq(c->calls, 1); /* cancelled before the drain reports */
+    c->nested_rc = 1;
+}
+
+static bool flag_set(void *arg)
+{
+    return ((struct pcall *)arg)->nested_rc == 1;
+}
+
+START_TEST(drain_cancels_and_free_drops_plugin_commands)
+{
+    struct pcall c = {0};
+    struct pcall *late = calloc(1, sizeof(*late));
+    qh_run_for(&H, 200);
+    ck_assert_int_eq(H.ctx.host.redis->command(&H.ctx.host, 3, sleep_argv, NULL, on_pcall, &c), 0);
+    nova__queue_engine_drain(H.e, 2000, drained_flag, &c);
+    ck_assert(qh_run_until(&H, flag_set, &c, 300)); /* without waiting for the sleep */
+    ck_assert_int_eq(c.calls, 1);
+    ck_assert_int_eq(c.status, -ECANCELED);
+    /* started after the drain (e.g. from shutdown()): dropped at free */
+    ck_assert_int_eq(H.ctx.host.redis->command(&H.ctx.host, 3, sleep_argv, NULL, on_pcall, late),
+                     0);
+    nova__queue_engine_free(H.e);
+    H.e = NULL;
+    H.sv.queues = NULL;
+    ck_assert_int_eq(late->calls, 0);
+    free(late);
+    uv_run(&H.loop, UV_RUN_DEFAULT);
+}
+END_TEST
+#endif
+
+#ifdef QUEUE_FAULTS
+static bool disconnected(void *arg)
+{
+    (void)arg;
+    return !nova__queue_engine_connected(H.e);
+}
+
+static bool connected(void *arg)
+{
+    (void)arg;
+    return nova__queue_engine_connected(H.e);
+}
+
+START_TEST(plugin_command_while_redis_is_down)
+{
+    struct pcall c = {0}, enq = {0};
+    const char *argv[] = {"GET", "k"};
+    int64_t t0;
+    qh_run_for(&H, 200);
+    ck_assert(nova__queue_engine_connected(H.e));
+    /* in flight when the server dies: called back promptly, retryable */
+    ck_assert_int_eq(H.ctx.host.redis->command(&H.ctx.host, 3, sleep_argv, NULL, on_pcall, &c), 0);
+    qh_run_for(&H, 50);
+    t0 = qh_now_ms();
+    ck_assert_int_eq(kill(H.redis.pid, SIGKILL), 0);
+    ck_assert(qh_run_until(&H, pcall_done, &c, 1000));
+    ck_assert_int_lt(qh_now_ms() - t0, 400);
+    ck_assert_int_eq(c.status, -ECONNRESET);
+    redisFree(H.sync);
+    ck_assert_int_eq(nova_test_redis_halt(&H.redis), 0); /* reaps it */
+    ck_assert(qh_run_until(&H, disconnected, NULL, 1000));
+    /* while it is down: refused at once, the callback never runs */
+    memset(&c, 0, sizeof(c));
+    t0 = qh_now_ms();
+    ck_assert_int_eq(H.ctx.host.redis->command(&H.ctx.host, 2, argv, NULL, on_pcall, &c),
+                     -ENOTCONN);
+    ck_assert_int_eq(H.ctx.host.enqueue(&H.ctx.host, "q", "n", "{}", NULL, on_penqueue, &enq),
+                     -ENOTCONN);
+    ck_assert_int_lt(qh_now_ms() - t0, 50);
+    qh_run_for(&H, 300);
+    ck_assert_int_eq(c.calls, 0);
+    ck_assert_int_eq(enq.calls, 0);
+    ck_assert_uint_eq(nova__queue_release_owner(H.e, &H.ctx.host, true), 0);
+    /* and a retry once it is back succeeds */
+    ck_assert_int_eq(nova_test_redis_resume(&H.redis), 0);
+    H.sync = redisConnect("127.0.0.1", H.redis.port);
+    ck_assert(qh_run_until(&H, connected, NULL, 8000));
+    ck_assert_int_eq(H.ctx.host.redis->command(&H.ctx.host, 2, argv, NULL, on_pcall, &c), 0);
+    ck_assert(qh_run_until(&H, pcall_done, &c, 3000));
+    ck_assert_int_eq(c.status, 0);
+}
+END_TEST
+#endif
+
+#ifdef QUEUE_FAULTS
+/* A Redis that stops answering without closing the connection (frozen
+ * process, silent network): the plugin hears -ETIMEDOUT, not nothing. */
+START_TEST(plugin_command_times_out_when_redis_freezes)
+{
+    struct pcall *c = calloc(1, sizeof(*c)), *enq = calloc(1, sizeof(*enq));
+    struct pcall after = {0};
+    const char *argv[] = {"GET", "k"};
+    int64_t t0, took;
+    qh_run_for(&H, 200);
+    ck_assert(nova__queue_engine_connected(H.e));
+    ck_assert_int_eq(kill(H.redis.pid, SIGSTOP), 0);
+    t0 = qh_now_ms();
+    ck_assert_int_eq(H.ctx.host.redis->command(&H.ctx.host, 2, argv, NULL, on_pcall, c), 0);
+    ck_assert_int_eq(H.ctx.host.enqueue(&H.ctx.host, "q", "n", "{}", NULL, on_penqueue, enq), 0);
+    ck_assert(qh_run_until(&H, pcall_done, c, 8000));
+    took = qh_now_ms() - t0;
+    ck_assert_int_eq(kill(H.redis.pid, SIGCONT), 0);
+    /* connect timeout 2 s in the harness: 4 s, checked every 0.5 s */
+    ck_assert_int_ge(took, 3900);
+    ck_assert_int_le(took, 5500);
+    ck_assert_int_eq(c->status, -ETIMEDOUT);
+    ck_assert_int_eq(c->calls, 1);
+    ck_assert_int_eq(enq->calls, 1);
+    ck_assert_int_eq(enq->status, -ETIMEDOUT);
+    free(c);
+    free(enq);
+    /* the late replies are dropped; the connection still works */
+    ck_assert_int_eq(H.ctx.host.redis->command(&H.ctx.host, 2, argv, NULL, on_pcall, &after), 0);
+    ck_assert(qh_run_until(&H, pcall_done, &after, 3000));
+    ck_assert_int_eq(after.status, 0);
+    ck_assert_uint_eq(nova__queue_release_owner(H.e, &H.ctx.host, true), 0);
+}
+END_TEST
+#endif
+
 /* Two programs share this file so make check runs them in parallel:
  * test_queue (behaviour) and test_queue_faults (-DQUEUE_FAULTS: Redis
  * restarts, stalls, lost locks, watchdog, drain). */
@@ -904,6 +1132,9 @@ static Suite *suite(void)
     tcase_add_test(t, progress_and_version_warning);
     tcase_add_test(t, invalid_result_json_fails_job);
     tcase_add_test(t, far_delayed_job_does_not_hold_back_new_work);
+    tcase_add_test(t, release_owner_cancels_pending_commands);
+    tcase_add_test(t, release_owner_after_shutdown_drops_callbacks);
+    tcase_add_test(t, drain_cancels_and_free_drops_plugin_commands);
     suite_add_tcase(s, t);
     t = tcase_create("math");
     tcase_add_test(t, backoff_math);
@@ -916,6 +1147,8 @@ static Suite *suite(void)
     tcase_add_test(t, unsubscribe_one_owner);
     tcase_add_test(t, watchdog_recovers_a_stuck_blocking_wait);
     tcase_add_test(t, starts_while_redis_is_down);
+    tcase_add_test(t, plugin_command_while_redis_is_down);
+    tcase_add_test(t, plugin_command_times_out_when_redis_freezes);
 #endif
     suite_add_tcase(s, t);
     return s;
