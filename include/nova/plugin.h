@@ -195,6 +195,9 @@ struct nova_job_options {
     bool lifo;
 };
 
+/* status: 0 (job_id is the new or existing id), -ECANCELED when the plugin
+ * is stopping, -ETIMEDOUT when Redis stopped answering (the job may have been
+ * added: retry with the same job_id), or another -errno. */
 typedef void (*nova_enqueue_cb)(void *arg, int status, const char *job_id);
 
 /* ---- metrics ------------------------------------------------------------ */
