@@ -32,7 +32,7 @@ function parseArgs(argv) {
   const o = {
     port: 0, redisPid: 0, builddir: '', tmp: '', jobs: 100000, concurrency: [1, 10, 100],
     rates: [1000, 5000], seconds: 5, latConcurrency: 10, workers: ['c', 'node'], idleSeconds: 5,
-    command: '', json: '', clkTck: 100, profile: '',
+    command: '', json: '', clkTck: 100, profile: '', parts: ['drain', 'latency', 'idle'],
   };
   const list = (v) => v.split(',').filter(Boolean).map(Number);
   for (let i = 0; i < argv.length; i++) {
@@ -58,6 +58,8 @@ function parseArgs(argv) {
       case '--command': o.command = need(); break;
       case '--json': o.json = need(); break;
       case '--clk-tck': o.clkTck = Number(need()); break;
+      case '--profile': o.profile = need(); break;
+      case '--parts': o.parts = need().split(',').filter(Boolean); break;
       default: throw new Error(`unknown argument ${a}`);
     }
   }
@@ -65,6 +67,9 @@ function parseArgs(argv) {
     throw new Error('--port, --redis-pid, --builddir and --tmp are required');
   }
   if (!(o.jobs >= 100)) throw new Error('--jobs must be at least 100');
+  for (const p of o.parts) {
+    if (!['drain', 'latency', 'idle'].includes(p)) throw new Error(`unknown part '${p}' (drain, latency, idle)`);
+  }
   for (const w of o.workers) {
     if (w !== 'c' && w !== 'node') throw new Error(`unknown worker '${w}' (c or node)`);
   }
@@ -145,11 +150,13 @@ function memKiB(pid) {
 
 // ---- Redis helpers -------------------------------------------------------------
 
+// {name: {calls, usec}}. Redis counts a command run by a script in its own
+// entry as well as in the script's EVALSHA (whose usec includes it).
 async function commandStats(r) {
   const out = {};
   for (const line of (await r.info('commandstats')).split('\n')) {
-    const m = /^cmdstat_([^:]+):calls=(\d+)/.exec(line.trim());
-    if (m) out[m[1]] = Number(m[2]);
+    const m = /^cmdstat_([^:]+):calls=(\d+),usec=(\d+)/.exec(line.trim());
+    if (m) out[m[1]] = { calls: Number(m[2]), usec: Number(m[3]) };
   }
   return out;
 }
@@ -158,19 +165,25 @@ async function commandStats(r) {
 // ever called from inside a script (EVALSHA of BullMQ's or nova-worker's Lua).
 const CLIENT_COMMANDS = /^(eval|evalsha|eval_ro|evalsha_ro|fcall|bzpopmin|bzpopmax|xread|info|client\|.*|script\|.*|hello|select|ping|auth|multi|exec|command.*|config\|.*)$/;
 
+const SCRIPT_COMMANDS = /^(eval|evalsha|eval_ro|evalsha_ro|fcall)$/;
+
 function commandDelta(before, after, harness) {
   const d = {};
-  for (const [k, v] of Object.entries(after)) {
-    const n = v - (before[k] || 0) - (harness[k] || 0);
-    if (n > 0) d[k] = n;
-  }
   let total = 0;
   let calls = 0;
-  for (const [k, v] of Object.entries(d)) {
-    total += v;
-    if (CLIENT_COMMANDS.test(k)) calls += v;
+  let scriptUs = 0;
+  let nestedUs = 0;
+  for (const [k, v] of Object.entries(after)) {
+    const b = before[k] || { calls: 0, usec: 0 };
+    const n = v.calls - b.calls - (harness[k] || 0);
+    if (n <= 0) continue;
+    d[k] = n;
+    total += n;
+    if (SCRIPT_COMMANDS.test(k)) scriptUs += v.usec - b.usec;
+    if (CLIENT_COMMANDS.test(k)) calls += n;
+    else nestedUs += v.usec - b.usec;
   }
-  return { total, calls, byCommand: d };
+  return { total, calls, scriptUs, nestedUs, byCommand: d };
 }
 
 // ---- workers ---------------------------------------------------------------------
@@ -246,6 +259,36 @@ async function stopWorker(w) {
   }
 }
 
+// ---- profiling (--profile DIR) ---------------------------------------------------
+
+// perf record of the worker and of redis-server over the drain window, one
+// file each, for `perf report -i FILE`. perf's own CPU is not in the worker's.
+async function startPerf(w, concurrency, removeOnComplete) {
+  const runs = [];
+  for (const [who, pid] of [[w.kind, w.pid], ['redis', opt.redisPid]]) {
+    const out = path.join(opt.profile, `perf-${who}-with-${w.kind}-c${concurrency}-roc${removeOnComplete}.data`);
+    const errFile = `${out}.log`;
+    const fd = fs.openSync(errFile, 'w');
+    const p = track(spawn('perf', ['record', '-F', '2999', '-g', '-p', String(pid), '-o', out],
+      { stdio: ['ignore', fd, fd] }), 'perf');
+    fs.closeSync(fd);
+    runs.push({ p, errFile });
+  }
+  await sleep(500); // perf attaches asynchronously
+  for (const { p, errFile } of runs) {
+    if (p.exitCode !== null) throw new Error(`perf record failed:\n${tail(errFile)}`);
+  }
+  return runs;
+}
+
+async function stopPerf(runs) {
+  for (const { p } of runs) p.kill('SIGINT');
+  for (const { p, errFile } of runs) {
+    const res = await Promise.race([p.exited, sleep(30000).then(() => null)]);
+    if (!res) throw new Error(`perf record did not stop:\n${tail(errFile)}`);
+  }
+}
+
 // ---- drain -----------------------------------------------------------------------
 
 async function fill(queue, n, removeOnComplete) {
@@ -281,6 +324,7 @@ async function drain(r, kind, concurrency, removeOnComplete) {
     const waitKey = `bull:${QUEUE}:wait`;
     const activeKey = `bull:${QUEUE}:active`;
     const limitMs = Math.max(60000, (n / 200) * 1000);
+    const perf = opt.profile ? await startPerf(w, concurrency, removeOnComplete) : null;
     const cs0 = await commandStats(r);
     const wc0 = cpuUs(w.pid);
     const rc0 = cpuUs(opt.redisPid);
@@ -313,6 +357,7 @@ async function drain(r, kind, concurrency, removeOnComplete) {
     const rc1 = cpuUs(opt.redisPid);
     const cs1 = await commandStats(r);
     const mem = memKiB(w.pid);
+    if (perf) await stopPerf(perf);
     await poll.quit();
     // Harness commands inside the window: the polls and the first INFO.
     const cmds = commandDelta(cs0, cs1, { llen: 2 * polls, info: 1 });
@@ -332,6 +377,7 @@ async function drain(r, kind, concurrency, removeOnComplete) {
       kind, concurrency, removeOnComplete, jobs: n, seconds: secs, rate: n / secs,
       workerCpuUs: (wc1 - wc0) / n, redisCpuUs: (rc1 - rc0) / n,
       peakRssKiB: mem.VmHWM, callsPerJob: cmds.calls / n, cmdsPerJob: cmds.total / n,
+      scriptUsPerJob: cmds.scriptUs / n, nestedUsPerJob: cmds.nestedUs / n,
       byCommand: Object.fromEntries(Object.entries(cmds.byCommand)
         .sort((a, b) => b[1] - a[1]).map(([k, v]) => [k, +(v / n).toFixed(3)])),
     };
@@ -479,12 +525,13 @@ function render(res) {
     L.push(`### Drain: ${res.jobs} pre-filled no-op jobs`);
     L.push('');
     L.push('| worker | conc | removeOnComplete | jobs/s | worker CPU µs/job | redis CPU µs/job | ' +
-      'worker peak RSS MiB | Redis calls/job | Redis cmds/job (incl. Lua) |');
-    L.push('|---|---:|---|---:|---:|---:|---:|---:|---:|');
+      'worker peak RSS MiB | Redis calls/job | Redis cmds/job (incl. Lua) | ' +
+      'Redis µs/job in scripts (in their commands) |');
+    L.push('|---|---:|---|---:|---:|---:|---:|---:|---:|---:|');
     for (const d of res.drain) {
       L.push(`| ${LABEL[d.kind]} | ${d.concurrency} | ${d.removeOnComplete} | ${f0(d.rate)} | ` +
         `${f1(d.workerCpuUs)} | ${f1(d.redisCpuUs)} | ${mib(d.peakRssKiB)} | ${f2(d.callsPerJob)} | ` +
-        `${f1(d.cmdsPerJob)} |`);
+        `${f1(d.cmdsPerJob)} | ${f1(d.scriptUsPerJob)} (${f1(d.nestedUsPerJob)}) |`);
     }
     L.push('');
     const pairs = [];
@@ -586,7 +633,7 @@ async function main() {
     jobs: opt.jobs, seconds: opt.seconds, latConcurrency: opt.latConcurrency,
     drain: [], latency: [], idle: [],
   };
-  for (const roc of [true, false]) {
+  for (const roc of opt.parts.includes('drain') ? [true, false] : []) {
     for (const c of opt.concurrency) {
       for (const k of opt.workers) {
         log(`drain ${LABEL[k]} concurrency ${c} removeOnComplete ${roc}`);
@@ -597,7 +644,7 @@ async function main() {
       }
     }
   }
-  for (const rate of opt.rates) {
+  for (const rate of opt.parts.includes('latency') ? opt.rates : []) {
     for (const k of opt.workers) {
       log(`latency ${LABEL[k]} at ${rate} jobs/s`);
       const l = await latency(r, k, rate);
@@ -605,7 +652,7 @@ async function main() {
       res.latency.push(l);
     }
   }
-  for (const k of opt.workers) {
+  for (const k of opt.parts.includes('idle') ? opt.workers : []) {
     log(`idle ${LABEL[k]}`);
     const i = await idle(r, k);
     log(`  VmRSS ${mib(i.VmRSS)} MiB`);

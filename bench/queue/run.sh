@@ -13,6 +13,9 @@
 #   --rates L          latency producer rates in jobs/s (default 1000,5000)
 #   --seconds S        latency producer duration (default 5)
 #   --workers L        c,node (default both)
+#   --parts L          drain,latency,idle (default all three)
+#   --profile DIR      perf record the worker and redis-server during each
+#                      drain into DIR (perf report -i DIR/perf-...data)
 #   --doc FILE         write the report into FILE between the queue-bench
 #                      markers (default docs/benchmarks.md; full runs only)
 #   --no-doc           only print the report
@@ -36,6 +39,8 @@ rates=1000,5000
 seconds=5
 idle=10
 workers=c,node
+parts=drain,latency,idle
+profile=
 doc=$srcdir/docs/benchmarks.md
 doc_set=no
 limit=
@@ -48,6 +53,8 @@ while [ $# -gt 0 ]; do
     --rates) rates=${2:?--rates needs a value}; shift ;;
     --seconds) seconds=${2:?--seconds needs a value}; shift ;;
     --workers) workers=${2:?--workers needs a value}; shift ;;
+    --parts) parts=${2:?--parts needs a value}; shift ;;
+    --profile) profile=${2:?--profile needs a value}; shift ;;
     --doc) doc=${2:?--doc needs a value}; doc_set=yes; shift ;;
     --no-doc) doc= ;;
     --timeout) limit=${2:?--timeout needs a value}; shift ;;
@@ -58,6 +65,10 @@ while [ $# -gt 0 ]; do
     shift
 done
 [ -n "$builddir" ] || die "usage: run.sh [--quick] [OPTIONS] BUILDDIR (see --help)"
+# A partial or profiled run does not replace the published numbers unless asked.
+if [ "$parts" != drain,latency,idle ] || [ "$workers" != c,node ] || [ -n "$profile" ]; then
+    [ "$doc_set" = yes ] || doc=
+fi
 if [ "$quick" = yes ]; then
     jobs=10000
     seconds=2
@@ -79,6 +90,10 @@ command -v timeout >/dev/null 2>&1 || die "timeout (coreutils) is not installed"
 modules=${NOVA_NODE_ROOT:-$srcdir}/tests/interop/node_modules
 [ -f "$modules/bullmq/package.json" ] ||
     die "$modules/bullmq is missing: run 'npm ci' in $srcdir/tests/interop"
+if [ -n "$profile" ]; then
+    command -v perf >/dev/null 2>&1 || die "--profile needs perf (linux-perf)"
+    mkdir -p "$profile" && profile=$(cd "$profile" && pwd) || die "cannot create $profile"
+fi
 if [ -n "$doc" ]; then
     [ -f "$doc" ] || die "$doc does not exist (use --no-doc or --doc FILE)"
     grep -q '<!-- queue-bench:begin -->' "$doc" || die "$doc has no <!-- queue-bench:begin --> marker"
@@ -134,7 +149,7 @@ export NODE_PATH
 timeout --signal=TERM --kill-after=10 "$limit" \
     node "$here/bench.js" --port "$port" --redis-pid "$redis_pid" --builddir "$builddir" \
     --tmp "$tmp" --jobs "$jobs" --concurrency "$conc" --rates "$rates" --seconds "$seconds" \
-    --workers "$workers" --idle-seconds "$idle" --clk-tck "$(getconf CLK_TCK)" \
+    --workers "$workers" --parts "$parts" ${profile:+--profile "$profile"} --idle-seconds "$idle" --clk-tck "$(getconf CLK_TCK)" \
     --json "$tmp/result.json" --command "$command_line" >"$tmp/report.md" &
 bench_pid=$!
 rc=0
