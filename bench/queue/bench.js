@@ -269,7 +269,7 @@ async function startPerf(w, concurrency, removeOnComplete) {
     const out = path.join(opt.profile, `perf-${who}-with-${w.kind}-c${concurrency}-roc${removeOnComplete}.data`);
     const errFile = `${out}.log`;
     const fd = fs.openSync(errFile, 'w');
-    const p = track(spawn('perf', ['record', '-F', '2999', '-g', '-p', String(pid), '-o', out],
+    const p = track(spawn('perf', ['record', '-F', '999', '--call-graph', 'dwarf,16384', '-p', String(pid), '-o', out],
       { stdio: ['ignore', fd, fd] }), 'perf');
     fs.closeSync(fd);
     runs.push({ p, errFile });
