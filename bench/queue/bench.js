@@ -78,7 +78,13 @@ function parseArgs(argv) {
   return o;
 }
 
-const opt = parseArgs(process.argv.slice(2));
+let opt;
+try {
+  opt = parseArgs(process.argv.slice(2));
+} catch (err) {
+  process.stderr.write(`bench.js: ${err.message}\n`);
+  process.exit(2);
+}
 const QUEUE = 'bench';
 const connection = { host: '127.0.0.1', port: opt.port };
 const log = (msg) => process.stderr.write(`[bench ${new Date().toISOString().slice(11, 19)}] ${msg}\n`);
@@ -347,6 +353,10 @@ async function drain(r, kind, concurrency, removeOnComplete) {
         last = sent;
         break;
       }
+      if (w.child.exitCode !== null || w.child.signalCode !== null) {
+        throw new Error(`${LABEL[kind]} died during the drain (exit ${w.child.exitCode}, ` +
+          `signal ${w.child.signalCode}):\n${tail(w.logFile)}`);
+      }
       if (sent > deadline) {
         throw new Error(`${LABEL[kind]} did not drain ${n} jobs in ${limitMs / 1000} s ` +
           `(wait=${wait}, active=${active}):\n${tail(w.logFile)}`);
@@ -427,7 +437,8 @@ async function latency(r, kind, rate) {
     if (pres.code !== 0 || !line) throw new Error(`producer failed (${JSON.stringify(pres)}):\n${tail(prodLog)}`);
     const p = JSON.parse(line);
     const end = Date.now() + 30000;
-    while (lat.length < p.sent && Date.now() < end) await sleep(10);
+    while (lat.length < p.sent && Date.now() < end && w.child.exitCode === null &&
+      w.child.signalCode === null) await sleep(10);
     if (lat.length < p.sent) {
       throw new Error(`${LABEL[kind]}: only ${lat.length} of ${p.sent} completions seen in 30 s:\n${tail(w.logFile)}`);
     }

@@ -78,7 +78,8 @@ if [ "$quick" = yes ]; then
 fi
 : "${limit:=2400}"
 
-builddir=$(cd "$builddir" 2>/dev/null && pwd) || die "BUILDDIR $builddir does not exist"
+abs=$(cd "$builddir" 2>/dev/null && pwd) || die "BUILDDIR $builddir does not exist"
+builddir=$abs
 [ -x "$builddir/nova-worker" ] || die "$builddir/nova-worker is missing: run make in the build dir first"
 [ -f "$builddir/plugins/echo/.libs/echo.so" ] ||
     die "$builddir/plugins/echo/.libs/echo.so is missing: run make in the build dir first"
