@@ -139,9 +139,16 @@ function tail(file, lines = 15) {
 
 // utime + stime of a process (all its threads), in microseconds.
 function cpuUs(pid) {
+  return cpuSplitUs(pid).total;
+}
+
+// {user, sys, total} in microseconds (fields 14 and 15 of /proc/PID/stat).
+function cpuSplitUs(pid) {
   const s = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
   const f = s.slice(s.lastIndexOf(')') + 2).split(' ');
-  return ((Number(f[11]) + Number(f[12])) * 1e6) / opt.clkTck;
+  const user = (Number(f[11]) * 1e6) / opt.clkTck;
+  const sys = (Number(f[12]) * 1e6) / opt.clkTck;
+  return { user, sys, total: user + sys };
 }
 
 // VmHWM, VmRSS, RssAnon, RssFile in KiB.
@@ -332,7 +339,7 @@ async function drain(r, kind, concurrency, removeOnComplete) {
     const limitMs = Math.max(60000, (n / 200) * 1000);
     const perf = opt.profile ? await startPerf(w, concurrency, removeOnComplete) : null;
     const cs0 = await commandStats(r);
-    const wc0 = cpuUs(w.pid);
+    const ws0 = cpuSplitUs(w.pid);
     const rc0 = cpuUs(opt.redisPid);
     await queue.resume();
     let polls = 0;
@@ -363,7 +370,7 @@ async function drain(r, kind, concurrency, removeOnComplete) {
       }
       await sleep(1);
     }
-    const wc1 = cpuUs(w.pid);
+    const ws1 = cpuSplitUs(w.pid);
     const rc1 = cpuUs(opt.redisPid);
     const cs1 = await commandStats(r);
     const mem = memKiB(w.pid);
@@ -385,7 +392,8 @@ async function drain(r, kind, concurrency, removeOnComplete) {
     const secs = (last - first) / 1000;
     return {
       kind, concurrency, removeOnComplete, jobs: n, seconds: secs, rate: n / secs,
-      workerCpuUs: (wc1 - wc0) / n, redisCpuUs: (rc1 - rc0) / n,
+      workerCpuUs: (ws1.total - ws0.total) / n, workerSysUs: (ws1.sys - ws0.sys) / n,
+      redisCpuUs: (rc1 - rc0) / n,
       peakRssKiB: mem.VmHWM, callsPerJob: cmds.calls / n, cmdsPerJob: cmds.total / n,
       scriptUsPerJob: cmds.scriptUs / n, nestedUsPerJob: cmds.nestedUs / n,
       byCommand: Object.fromEntries(Object.entries(cmds.byCommand)
@@ -535,13 +543,13 @@ function render(res) {
   if (res.drain.length) {
     L.push(`### Drain: ${res.jobs} pre-filled no-op jobs`);
     L.push('');
-    L.push('| worker | conc | removeOnComplete | jobs/s | worker CPU µs/job | redis CPU µs/job | ' +
+    L.push('| worker | conc | removeOnComplete | jobs/s | worker CPU µs/job (of it system) | redis CPU µs/job | ' +
       'worker peak RSS MiB | Redis calls/job | Redis cmds/job (incl. Lua) | ' +
       'Redis µs/job in scripts (in their commands) |');
     L.push('|---|---:|---|---:|---:|---:|---:|---:|---:|---:|');
     for (const d of res.drain) {
       L.push(`| ${LABEL[d.kind]} | ${d.concurrency} | ${d.removeOnComplete} | ${f0(d.rate)} | ` +
-        `${f1(d.workerCpuUs)} | ${f1(d.redisCpuUs)} | ${mib(d.peakRssKiB)} | ${f2(d.callsPerJob)} | ` +
+        `${f1(d.workerCpuUs)} (${f1(d.workerSysUs)}) | ${f1(d.redisCpuUs)} | ${mib(d.peakRssKiB)} | ${f2(d.callsPerJob)} | ` +
         `${f1(d.cmdsPerJob)} | ${f1(d.scriptUsPerJob)} (${f1(d.nestedUsPerJob)}) |`);
     }
     L.push('');
