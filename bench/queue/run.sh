@@ -93,7 +93,8 @@ modules=${NOVA_NODE_ROOT:-$srcdir}/tests/interop/node_modules
     die "$modules/bullmq is missing: run 'npm ci' in $srcdir/tests/interop"
 if [ -n "$profile" ]; then
     command -v perf >/dev/null 2>&1 || die "--profile needs perf (linux-perf)"
-    mkdir -p "$profile" && profile=$(cd "$profile" && pwd) || die "cannot create $profile"
+    mkdir -p "$profile" || die "cannot create $profile"
+    profile=$(cd "$profile" && pwd)
 fi
 if [ -n "$doc" ]; then
     [ -f "$doc" ] || die "$doc does not exist (use --no-doc or --doc FILE)"
@@ -105,10 +106,10 @@ redis_pid=
 bench_pid=
 cleanup() {
     trap - EXIT INT TERM HUP
-    [ -n "$bench_pid" ] && kill "$bench_pid" 2>/dev/null || true
+    if [ -n "$bench_pid" ]; then kill "$bench_pid" 2>/dev/null || true; fi
     # Processes bench.js started, in case it died before killing them.
     for f in "$tmp"/pids/*; do
-        [ -f "$f" ] && kill -9 "$(basename "$f")" 2>/dev/null || true
+        if [ -f "$f" ]; then kill -9 "$(basename "$f")" 2>/dev/null || true; fi
     done
     if [ -n "$redis_pid" ]; then
         kill "$redis_pid" 2>/dev/null || true
@@ -125,7 +126,7 @@ s.listen(0, "127.0.0.1", () => { console.log(s.address().port); s.close(); });'
 }
 
 # A free port can be taken between the probe and the bind: try a few.
-for attempt in 1 2 3; do
+for _ in 1 2 3; do
     port=$(free_port)
     redis-server --port "$port" --bind 127.0.0.1 --save '' --appendonly no \
         --dir "$tmp" --logfile "$tmp/redis.log" --daemonize no &
