@@ -17,7 +17,8 @@
 #   --profile DIR      perf record the worker and redis-server during each
 #                      drain into DIR (perf report -i DIR/perf-...data)
 #   --doc FILE         write the report into FILE between the queue-bench
-#                      markers (default docs/benchmarks.md; full runs only)
+#                      markers (default: docs/benchmarks.md, and only for a
+#                      full run with none of the options above)
 #   --no-doc           only print the report
 #   --timeout S        kill everything after S seconds (default 2400; quick 600)
 # The report (markdown) goes to stdout, progress to stderr.
@@ -33,6 +34,7 @@ die() {
 }
 
 quick=no
+custom=no
 jobs=100000
 conc=1,10,100
 rates=1000,5000
@@ -48,12 +50,12 @@ builddir=
 while [ $# -gt 0 ]; do
     case $1 in
     --quick) quick=yes ;;
-    --jobs) jobs=${2:?--jobs needs a value}; shift ;;
-    --concurrency) conc=${2:?--concurrency needs a value}; shift ;;
-    --rates) rates=${2:?--rates needs a value}; shift ;;
-    --seconds) seconds=${2:?--seconds needs a value}; shift ;;
-    --workers) workers=${2:?--workers needs a value}; shift ;;
-    --parts) parts=${2:?--parts needs a value}; shift ;;
+    --jobs) jobs=${2:?--jobs needs a value}; custom=yes; shift ;;
+    --concurrency) conc=${2:?--concurrency needs a value}; custom=yes; shift ;;
+    --rates) rates=${2:?--rates needs a value}; custom=yes; shift ;;
+    --seconds) seconds=${2:?--seconds needs a value}; custom=yes; shift ;;
+    --workers) workers=${2:?--workers needs a value}; custom=yes; shift ;;
+    --parts) parts=${2:?--parts needs a value}; custom=yes; shift ;;
     --profile) profile=${2:?--profile needs a value}; shift ;;
     --doc) doc=${2:?--doc needs a value}; doc_set=yes; shift ;;
     --no-doc) doc= ;;
@@ -65,8 +67,9 @@ while [ $# -gt 0 ]; do
     shift
 done
 [ -n "$builddir" ] || die "usage: run.sh [--quick] [OPTIONS] BUILDDIR (see --help)"
-# A partial or profiled run does not replace the published numbers unless asked.
-if [ "$parts" != drain,latency,idle ] || [ "$workers" != c,node ] || [ -n "$profile" ]; then
+# A partial, customised or profiled run does not replace the published
+# numbers unless asked.
+if [ "$custom" = yes ] || [ -n "$profile" ]; then
     [ "$doc_set" = yes ] || doc=
 fi
 if [ "$quick" = yes ]; then
