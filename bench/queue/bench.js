@@ -151,9 +151,19 @@ function cpuSplitUs(pid) {
   return { user, sys, total: user + sys };
 }
 
-// VmHWM, VmRSS, RssAnon, RssFile in KiB.
+// VmHWM, VmRSS, RssAnon, RssFile in KiB, plus Pss and Private (clean +
+// dirty) from smaps_rollup: RSS counts shared library pages in full.
 function memKiB(pid) {
   const out = {};
+  try {
+    let priv = 0;
+    for (const line of fs.readFileSync(`/proc/${pid}/smaps_rollup`, 'utf8').split('\n')) {
+      const m = /^(Pss|Private_Clean|Private_Dirty):\s+(\d+) kB/.exec(line);
+      if (m && m[1] === 'Pss') out.Pss = Number(m[2]);
+      else if (m) priv += Number(m[2]);
+    }
+    out.Private = priv;
+  } catch { /* kernels without smaps_rollup: reported as n/a */ }
   for (const line of fs.readFileSync(`/proc/${pid}/status`, 'utf8').split('\n')) {
     const m = /^(VmHWM|VmRSS|RssAnon|RssFile|RssShmem):\s+(\d+) kB/.exec(line);
     if (m) out[m[1]] = Number(m[2]);
@@ -598,10 +608,11 @@ function render(res) {
   if (res.idle.length) {
     L.push(`### Idle worker (nothing to do, concurrency 10)`);
     L.push('');
-    L.push('| worker | VmRSS MiB | RssAnon MiB | RssFile MiB | CPU ms/min idle |');
-    L.push('|---|---:|---:|---:|---:|');
+    L.push('| worker | VmRSS MiB | RssAnon MiB | RssFile MiB | PSS MiB | private MiB | CPU ms/min idle |');
+    L.push('|---|---:|---:|---:|---:|---:|---:|');
     for (const i of res.idle) {
       L.push(`| ${LABEL[i.kind]} | ${mib(i.VmRSS)} | ${mib(i.RssAnon)} | ${mib(i.RssFile)} | ` +
+        `${i.Pss === undefined ? 'n/a' : mib(i.Pss)} | ${i.Private === undefined ? 'n/a' : mib(i.Private)} | ` +
         `${f0(i.idleCpuMsPerMin)} |`);
     }
     L.push('');
@@ -632,8 +643,8 @@ function render(res) {
   }
   const cIdle = res.idle.find((i) => i.kind === 'c');
   if (cIdle) {
-    L.push(`| idle RSS < 8 MiB | ${mib(cIdle.VmRSS)} MiB, of which ${mib(cIdle.RssAnon)} MiB anonymous ` +
-      `and ${mib(cIdle.RssFile)} MiB mapped files | ` +
+    L.push(`| idle RSS < 8 MiB | VmRSS ${mib(cIdle.VmRSS)} MiB: ${mib(cIdle.RssAnon)} MiB anonymous, ` +
+      `${mib(cIdle.RssFile)} MiB mapped files (PSS ${cIdle.Pss === undefined ? 'n/a' : mib(cIdle.Pss)} MiB) | ` +
       `${cIdle.VmRSS < 8192 ? 'yes' : 'no'} |`);
   }
   const cLat = res.latency.find((l) => l.kind === 'c' && l.rate === 1000);
