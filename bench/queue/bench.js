@@ -603,6 +603,13 @@ function render(res) {
         `${f1(l.redisCpuUs)} |`);
     }
     L.push('');
+    const lr = [];
+    for (const c of res.latency.filter((l) => l.kind === 'c')) {
+      const n = res.latency.find((l) => l.kind === 'node' && l.rate === c.rate);
+      if (n) lr.push(`${c.rate} jobs/s: p50 ${ratio(c.p50Ms, n.p50Ms)}, p99 ${ratio(c.p99Ms, n.p99Ms)}, ` +
+        `worker CPU ${ratio(c.workerCpuUs, n.workerCpuUs)}`);
+    }
+    if (lr.length) L.push(`Ratios C/Node (lower is better for C): ${lr.join('; ')}.`, '');
   }
 
   if (res.idle.length) {
@@ -616,6 +623,12 @@ function render(res) {
         `${f0(i.idleCpuMsPerMin)} |`);
     }
     L.push('');
+    const ci = res.idle.find((i) => i.kind === 'c');
+    const ni = res.idle.find((i) => i.kind === 'node');
+    if (ci && ni) {
+      L.push(`Ratios C/Node: VmRSS ${ratio(ci.VmRSS, ni.VmRSS)}, PSS ${ratio(ci.Pss, ni.Pss)}, ` +
+        `private ${ratio(ci.Private, ni.Private)}.`, '');
+    }
   }
 
   L.push('### Targets');
