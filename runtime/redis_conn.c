@@ -79,7 +79,10 @@ static void glue_io(uv_poll_t *h, int status, int events)
 
 static void glue_update(struct uv_glue *g, int add, int del)
 {
-    g->events = (g->events | add) & ~del;
+    int events = (g->events | add) & ~del;
+    if (events == g->events)
+        return; /* re-arming an unchanged mask costs an epoll_ctl per hook */
+    g->events = events;
     if (g->events)
         uv_poll_start(&g->poll, g->events, glue_io);
     else

@@ -179,6 +179,7 @@ local function fetch_jobs(now, count, token_prefix, lock_ms, lim_max, lim_dur, w
   local conc = tonumber(m[2])
   local n = 0
   local i = 0
+  local exhausted = false
   while n < count do
     i = i + 1
     if i > count + 16 then break end
@@ -198,7 +199,10 @@ local function fetch_jobs(now, count, token_prefix, lock_ms, lim_max, lim_dur, w
         end
       end
     end
-    if not id then break end
+    if not id then
+      exhausted = true
+      break
+    end
     local jk = base .. id
     local fields = {}
     if string.sub(id, 1, 2) ~= '0:' then
@@ -218,19 +222,29 @@ local function fetch_jobs(now, count, token_prefix, lock_ms, lim_max, lim_dur, w
       local token = token_prefix .. ':' .. n
       redis.call('SET', jk .. ':lock', token, 'PX', lock_ms)
       emit(maxlen, 'active', 'jobId', id, 'prev', 'waiting')
-      if worker_name ~= '' then
-        redis.call('HSET', jk, 'processedOn', now, 'pb', worker_name)
-      else
-        redis.call('HSET', jk, 'processedOn', now)
+      -- attemptsStarted from the fields just read: one HSET instead of HINCRBY too
+      local ats = 1
+      for f = 1, #fields, 2 do
+        if fields[f] == 'ats' then
+          ats = (tonumber(fields[f + 1]) or 0) + 1
+          break
+        end
       end
-      redis.call('HINCRBY', jk, 'ats', 1)
+      if worker_name ~= '' then
+        redis.call('HSET', jk, 'processedOn', now, 'ats', ats, 'pb', worker_name)
+      else
+        redis.call('HSET', jk, 'processedOn', now, 'ats', ats)
+      end
       out[#out + 1] = id
       out[#out + 1] = token
       out[#out + 1] = fields
     end
   end
   out[3] = n
-  if n > 0 then
+  -- Wake other workers only when jobs may remain; an emptied queue needs no
+  -- marker (the next add writes one), and re-adding it cost every worker a
+  -- wasted wake-up and an empty fetch per job at low rates.
+  if n > 0 and not exhausted then
     wake_now()
   end
   if n < count then
