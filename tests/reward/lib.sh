@@ -141,6 +141,13 @@ ri_config() {
             echo "[plugin reward_issuance]"
             echo "enabled = yes"
         else
+            # Horizon and the network always come from [stellar] (the
+            # plugin calls Horizon through the host's client); asset and
+            # signing key are the plugin's own. Its horizon_url and network
+            # keys are still accepted when they say the same.
+            echo "[stellar]"
+            echo "network = testnet"
+            echo "horizon_url = $RI_HORIZON"
             echo "[plugin reward_issuance]"
             echo "enabled = yes"
             echo "horizon_url = $RI_HORIZON"
