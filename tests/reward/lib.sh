@@ -64,6 +64,8 @@ ri_dump_logs() {
         echo "---- memory and disk ----"
         free -m 2>/dev/null | head -3
         df -h "$RI_TMP" 2>/dev/null | tail -1
+        # the OOM killer's verdicts, where the kernel log is readable
+        dmesg 2>/dev/null | grep -iE 'out of memory|killed process|oom-kill' | tail -n 5
         echo "==== end of diagnostics ===="
     } >&2
 }
