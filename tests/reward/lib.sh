@@ -42,6 +42,17 @@ ri_pg_pid() {
     head -1 "$RI_PGDATA/postmaster.pid" 2>/dev/null
 }
 
+# True when the pid in postmaster.pid is a postmaster of OUR data dir. A
+# postmaster that died abruptly leaves its postmaster.pid behind, and pg_ctl
+# stop signals whatever process has that pid now, which after a pid
+# wrap-around (pid_max 32768, a parallel `make check`) may be another
+# suite's server: never let our teardown be that.
+ri_pg_ours() {
+    pm=$(ri_pg_pid)
+    [ -n "$pm" ] && [ -r "/proc/$pm/cmdline" ] &&
+        tr '\0' ' ' <"/proc/$pm/cmdline" | grep -qF -- "-D $RI_PGDATA "
+}
+
 # Prints what explains a failure while the temp dir still exists: whether
 # our PostgreSQL still runs, the tails of its log, the workers' logs and the
 # test network's, and the system's memory and disk (a server killed by the
@@ -50,11 +61,10 @@ ri_dump_logs() {
     [ -n "${RI_TMP:-}" ] && [ -d "$RI_TMP" ] || return 0
     {
         echo "==== reward: diagnostics from $RI_TMP ===="
-        pm=$(ri_pg_pid)
-        if [ -n "$pm" ] && kill -0 "$pm" 2>/dev/null; then
+        if ri_pg_ours; then
             echo "postgres: postmaster $pm (started as ${RI_PG_STARTED_PID:-?}) on port ${RI_PG_PORT:-?} is running"
         else
-            echo "postgres: NOT running (postmaster.pid: ${pm:-none}; started as ${RI_PG_STARTED_PID:-?}, port ${RI_PG_PORT:-?})"
+            echo "postgres: NOT running (postmaster.pid: ${pm:-none}, not ours or gone; started as ${RI_PG_STARTED_PID:-?}, port ${RI_PG_PORT:-?})"
         fi
         for f in "$RI_TMP/pgsock/pg.log" "$RI_TMP"/worker*.log "$RI_TMP/testnet.err" "$RI_TMP/redis.log"; do
             [ -s "$f" ] || continue
@@ -77,7 +87,13 @@ ri_teardown() {
     [ -n "${RI_WORKER_PID:-}" ] && kill -TERM "$RI_WORKER_PID" 2>/dev/null && wait "$RI_WORKER_PID" 2>/dev/null
     [ -n "${RI_TESTNET_PID:-}" ] && kill -TERM "$RI_TESTNET_PID" 2>/dev/null && wait "$RI_TESTNET_PID" 2>/dev/null
     [ -n "${RI_REDIS_PID:-}" ] && kill -TERM "$RI_REDIS_PID" 2>/dev/null && wait "$RI_REDIS_PID" 2>/dev/null
-    [ -n "${RI_PGDATA:-}" ] && [ -d "$RI_PGDATA" ] && ri_as_pg "$(ri_pg_bin pg_ctl)" -D "$RI_PGDATA" -m immediate stop >/dev/null 2>&1
+    if [ -n "${RI_PGDATA:-}" ] && [ -d "$RI_PGDATA" ]; then
+        if ri_pg_ours; then
+            ri_as_pg "$(ri_pg_bin pg_ctl)" -D "$RI_PGDATA" -m immediate stop >/dev/null 2>&1
+        elif [ -n "$(ri_pg_pid)" ]; then
+            echo "reward: stale postmaster.pid ($(ri_pg_pid) is not our server): not signalled" >&2
+        fi
+    fi
     if [ -n "${RI_TMP:-}" ] && [ -z "${RI_KEEP:-}" ]; then
         rm -rf "$RI_TMP"
     elif [ -n "${RI_TMP:-}" ]; then
@@ -267,8 +283,7 @@ ri_wait_settled() {
         if ! open=$(ri_psql -c "SELECT (SELECT count(*) FROM reward_issuances WHERE status = 'pending')
                                 + (SELECT count(*) FROM nova_worker_stellar_txs WHERE status IN ('prepared','submitted'))"); then
             # our database is gone: waiting cannot help (the logs say why)
-            pm=$(ri_pg_pid)
-            if [ -z "$pm" ] || ! kill -0 "$pm" 2>/dev/null; then
+            if ! ri_pg_ours; then
                 echo "reward: PostgreSQL of this test stopped (port ${RI_PG_PORT:-?})" >&2
                 return 1
             fi
