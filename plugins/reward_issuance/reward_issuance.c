@@ -17,18 +17,17 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 #include <unistd.h>
 #include <cjson/cJSON.h>
 
-#include <nova/http.h>
 #include <nova/pg.h>
 #include <nova/plugin.h>
 #include <nova/redis.h>
 #include <nova/stellar.h>
 
 #include "ri.h"
-#include "ri_horizon.h"
 #include "ri_lane.h"
 #include "ri_logic.h"
 
@@ -42,14 +41,14 @@ static const struct nova_config_entry ri_config_table[] = {
         .key = "horizon_url",
         .type = NOVA_CONFIG_STRING,
         .offset = offsetof(struct ri_config, horizon_url),
-        .help = "Horizon base URL (default: [stellar] horizon_url)",
+        .help = "optional; must equal [stellar] horizon_url (Horizon is reached through it)",
         .env = "HORIZON_URL",
     },
     {.key = "network",
      .type = NOVA_CONFIG_STRING,
      .default_value = NULL,
      .offset = offsetof(struct ri_config, network),
-     .help = "testnet, public (mainnet) or a passphrase (default: [stellar] network)",
+     .help = "optional; must name the [stellar] network (testnet, public or a passphrase)",
      .env = "STELLAR_NETWORK"},
     {.key = "asset_code",
      .type = NOVA_CONFIG_STRING,
@@ -105,9 +104,9 @@ static const struct nova_config_entry ri_config_table[] = {
      .max = 60000},
     {.key = "submit_timeout",
      .type = NOVA_CONFIG_DURATION,
-     .default_value = "40s",
+     .default_value = NULL,
      .offset = offsetof(struct ri_config, submit_timeout_ms),
-     .help = "HTTP timeout of a submission",
+     .help = "deprecated, ignored: submissions use the [stellar] client's timeout",
      .min = 100,
      .max = 600000},
     {.key = "lease",
@@ -579,22 +578,23 @@ static void issue_enqueue_payment(struct issue_job *j)
         issue_fail(j, false, "database", "queueing the payment: cannot start the query");
 }
 
-static void on_recipient(void *arg, int status, const cJSON *account)
+static void on_recipient(void *arg, const struct nova_stellar_status *st,
+                         const struct nova_stellar_account *account)
 {
     struct issue_job *j = arg;
     struct ri *ri = j->ri;
-    if (status == -ECANCELED) {
+    if (st->error == -ECANCELED) {
         ri->host->job_retry(j->job, "worker shutting down", -1);
         return issue_free(j);
     }
-    if (status == -ENOENT)
+    if (st->error == -ENOENT)
         return issue_fail(j, false, "no_destination", "recipient account %s does not exist",
                           j->req.wallet);
-    if (status != 0)
-        return issue_fail(j, false, "horizon", "Horizon unavailable for the trustline check (%d)",
-                          status);
+    if (st->error != 0 || account == NULL)
+        return issue_fail(j, false, "horizon", "Horizon unavailable for the trustline check: %s",
+                          st->message);
     char reason[64] = "";
-    if (nova__ri_check_trustline(ri->st, account, j->req.wallet, ri->asset_code, ri->asset_issuer,
+    if (nova__ri_check_trustline(account, j->req.wallet, ri->asset_code, ri->asset_issuer,
                                  j->req.amount, reason, sizeof reason) != 0)
         return issue_fail(j, false, reason, "%s: recipient %s cannot receive %s", reason,
                           j->req.wallet, ri->asset_code);
@@ -698,7 +698,7 @@ static void on_loaded(void *arg, int status, const nova_pg_result *res)
             issue_fail(j, false, "database", "marking the issuance skipped");
         return;
     }
-    if (nova__ri_hz_account(ri, j->req.wallet, on_recipient, j) != 0)
+    if (ri->st->load_account(ri->host, j->req.wallet, on_recipient, j) != 0)
         issue_fail(j, false, "horizon", "cannot start the trustline check");
 }
 
@@ -935,8 +935,10 @@ struct dist_check {
     size_t index;
 };
 
-static void on_dist_recipient(void *arg, int status, const cJSON *account)
+static void on_dist_recipient(void *arg, const struct nova_stellar_status *st,
+                              const struct nova_stellar_account *account)
 {
+    int status = st->error;
     struct dist_check *c = arg;
     struct dist_job *d = c->d;
     size_t idx = c->index;
@@ -948,10 +950,10 @@ static void on_dist_recipient(void *arg, int status, const cJSON *account)
     if (status == -ENOENT) {
         snprintf(it->state, sizeof it->state, "failed");
         snprintf(it->error, sizeof it->error, "no_destination");
-    } else if (status == 0 &&
-               nova__ri_check_trustline(
-                   ri->st, account, d->req.recipients[idx].wallet, ri->asset_code, ri->asset_issuer,
-                   d->req.recipients[idx].amount, reason, sizeof reason) != 0) {
+    } else if (status == 0 && account != NULL &&
+               nova__ri_check_trustline(account, d->req.recipients[idx].wallet, ri->asset_code,
+                                        ri->asset_issuer, d->req.recipients[idx].amount, reason,
+                                        sizeof reason) != 0) {
         snprintf(it->state, sizeof it->state, "failed");
         snprintf(it->error, sizeof it->error, "%s", reason);
     }
@@ -970,7 +972,8 @@ static void dist_check_next(struct dist_job *d)
             break;
         c->d = d;
         c->index = i;
-        if (nova__ri_hz_account(d->ri, d->req.recipients[i].wallet, on_dist_recipient, c) != 0) {
+        if (d->ri->st->load_account(d->ri->host, d->req.recipients[i].wallet, on_dist_recipient,
+                                    c) != 0) {
             free(c);
             continue;
         }
@@ -1162,34 +1165,67 @@ static int start_lanes(struct ri *ri)
 
 static void passphrase_of(const char *net, char *out, size_t len)
 {
-    if (strcmp(net, "testnet") == 0)
+    if (strcasecmp(net, "testnet") == 0)
         snprintf(out, len, "Test SDF Network ; September 2015");
-    else if (strcmp(net, "public") == 0 || strcmp(net, "mainnet") == 0)
+    else if (strcasecmp(net, "public") == 0 || strcasecmp(net, "mainnet") == 0 ||
+             strcasecmp(net, "pubnet") == 0)
         snprintf(out, len, "Public Global Stellar Network ; September 2015");
     else
         snprintf(out, len, "%s", net);
 }
 
-/* The plugin's own keys win; what they leave unset comes from the core
- * [stellar] section (host->stellar->network()), whose distribution secret
- * stays in the host: it signs for us. */
+static bool same_url(const char *a, const char *b)
+{
+    size_t na = strlen(a), nb = strlen(b);
+    while (na > 0 && a[na - 1] == '/')
+        na--;
+    while (nb > 0 && b[nb - 1] == '/')
+        nb--;
+    return na == nb && strncmp(a, b, na) == 0;
+}
+
+/* Horizon is reached through the host's [stellar] client, so the network
+ * and Horizon are the core section's; the plugin's horizon_url and network
+ * keys are only accepted when they say the same (they used to select a
+ * client of the plugin's own). Asset and distribution secret may differ:
+ * the plugin's keys win, and without a distribution_secret here the host
+ * signs with [stellar]'s. */
 static int resolve_stellar(struct ri *ri, char *err, size_t errlen)
 {
     const struct ri_config *cfg = ri->cfg;
     const struct nova_stellar_api *st = ri->st;
-    const struct nova_stellar_network *net =
-        NOVA_STELLAR_HAS(st, network) ? st->network(ri->host) : NULL;
-    const char *url = cfg->horizon_url ? cfg->horizon_url : net ? net->horizon_url : NULL;
+    const struct nova_stellar_network *net = st->network(ri->host);
+    if (net == NULL || net->horizon_url == NULL || net->passphrase == NULL) {
+        snprintf(err, errlen,
+                 "needs the core [stellar] section (horizon_url, network): "
+                 "Horizon is reached through the host's Stellar client");
+        return -EINVAL;
+    }
+    if (cfg->horizon_url != NULL && !same_url(cfg->horizon_url, net->horizon_url)) {
+        snprintf(err, errlen,
+                 "horizon_url: %.150s differs from [stellar] horizon_url %.150s "
+                 "(Horizon is reached through [stellar]: set it there, drop it here)",
+                 cfg->horizon_url, net->horizon_url);
+        return -EINVAL;
+    }
+    if (cfg->network != NULL) {
+        char mine[128];
+        passphrase_of(cfg->network, mine, sizeof mine);
+        if (strcmp(mine, net->passphrase) != 0) {
+            snprintf(err, errlen,
+                     "network: \"%.100s\" differs from [stellar] network \"%.100s\" "
+                     "(set it there, drop it here)",
+                     mine, net->passphrase);
+            return -EINVAL;
+        }
+    }
     const char *code = cfg->asset_code          ? cfg->asset_code
                        : net && net->asset_code ? net->asset_code
                                                 : "NOVA";
-    const char *issuer = cfg->asset_issuer ? cfg->asset_issuer : net ? net->asset_issuer : NULL;
-    if (url == NULL || url[0] == '\0') {
-        snprintf(err, errlen, "horizon_url: not set here nor in [stellar]");
-        return -EINVAL;
-    }
-    if (strlen(url) >= sizeof ri->horizon_url || strlen(code) >= sizeof ri->asset_code) {
-        snprintf(err, errlen, "horizon_url or asset_code: too long");
+    const char *issuer = cfg->asset_issuer ? cfg->asset_issuer : net->asset_issuer;
+    if (strlen(net->horizon_url) >= sizeof ri->horizon_url ||
+        strlen(code) >= sizeof ri->asset_code || strlen(net->passphrase) >= sizeof ri->passphrase) {
+        snprintf(err, errlen, "[stellar] horizon_url or network, or asset_code: too long");
         return -EINVAL;
     }
     char why[160] = "";
@@ -1197,43 +1233,46 @@ static int resolve_stellar(struct ri *ri, char *err, size_t errlen)
         snprintf(err, errlen, "asset_issuer: %s", why[0] ? why : "not set here nor in [stellar]");
         return -EINVAL;
     }
-    snprintf(ri->horizon_url, sizeof ri->horizon_url, "%s", url);
+    snprintf(ri->horizon_url, sizeof ri->horizon_url, "%s", net->horizon_url);
     snprintf(ri->asset_code, sizeof ri->asset_code, "%s", code);
     snprintf(ri->asset_issuer, sizeof ri->asset_issuer, "%s", issuer);
-    if (cfg->network != NULL)
-        passphrase_of(cfg->network, ri->passphrase, sizeof ri->passphrase);
-    else if (net != NULL && net->passphrase != NULL)
-        snprintf(ri->passphrase, sizeof ri->passphrase, "%s", net->passphrase);
-    else
-        passphrase_of("testnet", ri->passphrase, sizeof ri->passphrase);
+    snprintf(ri->passphrase, sizeof ri->passphrase, "%s", net->passphrase);
     if (cfg->distribution_secret != NULL) {
         if (st->seed_to_account(cfg->distribution_secret, ri->source, why, sizeof why) != 0) {
             snprintf(err, errlen, "distribution_secret: %s", why);
             return -EINVAL;
         }
-    } else if (net != NULL && net->distribution_account != NULL &&
-               NOVA_STELLAR_HAS(st, build_payment_distribution)) {
+    } else if (net->distribution_account != NULL) {
         snprintf(ri->source, sizeof ri->source, "%s", net->distribution_account);
         ri->host_signs = true;
     } else {
         snprintf(err, errlen, "distribution_secret: not set here nor in [stellar]");
         return -EINVAL;
     }
+    if (cfg->submit_timeout_ms > 0)
+        ri->host->log(ri->host, NOVA_LOG_WARN, NULL,
+                      "submit_timeout is ignored: submissions use the [stellar] client's timeout");
     return 0;
 }
 
 static int ri_init(const struct nova_host *host, const void *config, void **state)
 {
     const struct ri_config *cfg = config;
-    if (!NOVA_HOST_HAS(host, pg) || !NOVA_HOST_HAS(host, http) || !NOVA_HOST_HAS(host, stellar) ||
+    if (!NOVA_HOST_HAS(host, pg) || !NOVA_HOST_HAS(host, stellar) ||
         !NOVA_HOST_HAS(host, subscribe)) {
         host->log(host, NOVA_LOG_ERROR, NULL,
-                  "reward_issuance needs PostgreSQL, HTTP, Stellar and queues from the host");
+                  "reward_issuance needs PostgreSQL, Stellar and queues from the host");
         return -ENOTSUP;
     }
     const struct nova_stellar_api *st = host->stellar;
-    if (!NOVA_STELLAR_HAS(st, build_payment) || !NOVA_STELLAR_HAS(st, decode_result))
+    if (!NOVA_STELLAR_HAS(st, build_payment) || !NOVA_STELLAR_HAS(st, decode_result) ||
+        !NOVA_STELLAR_HAS(st, network) || !NOVA_STELLAR_HAS(st, build_payment_distribution) ||
+        !NOVA_STELLAR_HAS(st, load_account) || !NOVA_STELLAR_HAS(st, submit) ||
+        !NOVA_STELLAR_HAS(st, tx_lookup) || !NOVA_STELLAR_HAS(st, latest_ledger)) {
+        host->log(host, NOVA_LOG_ERROR, NULL,
+                  "reward_issuance needs the host's Stellar network calls (nova/stellar.h)");
         return -ENOTSUP;
+    }
     struct ri *ri = calloc(1, sizeof *ri);
     if (ri == NULL)
         return -ENOMEM;
@@ -1241,7 +1280,7 @@ static int ri_init(const struct nova_host *host, const void *config, void **stat
     ri->cfg = cfg;
     ri->pg = host->pg;
     ri->st = st;
-    char err[256] = "";
+    char err[512] = "";
     if (resolve_stellar(ri, err, sizeof err) != 0) {
         host->log(host, NOVA_LOG_ERROR, NULL, "%s", err);
         free(ri);
@@ -1365,7 +1404,7 @@ static void ri_shutdown(void *state)
 
 static const struct nova_plugin ri_plugin = {
     NOVA_PLUGIN_ABI,
-    .requires = NOVA_REQUIRES_REDIS | NOVA_REQUIRES_PG | NOVA_REQUIRES_HTTP,
+    .requires = NOVA_REQUIRES_REDIS | NOVA_REQUIRES_PG | NOVA_REQUIRES_STELLAR,
     .name = "reward_issuance",
     .version = "1.0.0",
     .description = "Nova reward issuance and distribution, paid exactly once in batches",

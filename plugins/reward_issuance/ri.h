@@ -30,7 +30,7 @@ struct ri_config {
     int64_t tx_timeout_ms;
     int64_t batch_max;
     int64_t batch_wait_ms;
-    int64_t submit_timeout_ms;
+    int64_t submit_timeout_ms; /* deprecated, ignored (0 = unset) */
     int64_t lease_ms;
     int64_t concurrency;
     int64_t distribution_concurrency;

@@ -6,8 +6,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <cjson/cJSON.h>
-#include "ri_horizon.h"
 #include "ri_logic.h"
 
 struct ri_lane {
@@ -102,6 +100,16 @@ static int64_t backoff(struct ri_lane *lane)
     int s = lane->cur.unknown_streak++;
     int64_t d = 250LL << (s > 5 ? 5 : s);
     return d > 5000 ? 5000 : d;
+}
+
+/* The pause after a call that told nothing: the backoff, or longer when
+ * Horizon asked for it (429: -EAGAIN with retry_after_ms). */
+static int64_t retry_delay(struct ri_lane *lane, const struct nova_stellar_status *st)
+{
+    int64_t d = backoff(lane);
+    if (st->error == -EAGAIN && st->retry_after_ms > d)
+        d = st->retry_after_ms;
+    return d;
 }
 
 /* A statement failed: log it and come back later; the database is the
@@ -287,20 +295,20 @@ static void on_seq_saved(void *arg, int status, const nova_pg_result *res)
     check_pending(lane);
 }
 
-static void on_source_account(void *arg, int status, const cJSON *account)
+static void on_source_account(void *arg, const struct nova_stellar_status *st,
+                              const struct nova_stellar_account *account)
 {
     struct ri_lane *lane = arg;
-    if (lane->closing || status == -ECANCELED) {
+    if (lane->closing || st->error == -ECANCELED) {
         lane->busy = false;
         return;
     }
-    const cJSON *s = cJSON_GetObjectItemCaseSensitive(account, "sequence");
-    if (status != 0 || !cJSON_IsString(s)) {
-        LOG(lane, NOVA_LOG_WARN, "lane %s: cannot load the account (%d)", lane->source, status);
-        return schedule(lane, 2000);
+    if (st->error != 0 || account == NULL) {
+        LOG(lane, NOVA_LOG_WARN, "lane %s: cannot load the account: %s", lane->source, st->message);
+        int64_t d = st->error == -EAGAIN && st->retry_after_ms > 2000 ? st->retry_after_ms : 2000;
+        return schedule(lane, d);
     }
-    long long seq = strtoll(s->valuestring, NULL, 10);
-    lane->next_seq = (int64_t)seq + 1;
+    lane->next_seq = account->sequence + 1;
     char buf[32];
     snprintf(buf, sizeof buf, "%" PRId64, lane->next_seq);
     const char *p[] = {lane->source, buf, lane->ri->owner};
@@ -310,7 +318,8 @@ static void on_source_account(void *arg, int status, const cJSON *account)
 
 static void load_seq(struct ri_lane *lane)
 {
-    if (nova__ri_hz_account(lane->ri, lane->source, on_source_account, lane) != 0)
+    const struct nova_host *h = lane->ri->host;
+    if (lane->ri->st->load_account(h, lane->source, on_source_account, lane) != 0)
         schedule(lane, 1000);
 }
 
@@ -721,41 +730,46 @@ static const char SQL_SUBMITTING[] =
     "nova_worker_lanes WHERE source_account = $2 AND owner = $3 AND lease_until > now()) "
     "RETURNING submit_attempts";
 
-static void on_submitted(void *arg, const struct ri_submit_res *r)
+static void on_submitted(void *arg, const struct nova_stellar_status *st,
+                         const struct nova_stellar_tx_info *tx)
 {
     struct ri_lane *lane = arg;
-    if (lane->closing || r->transport_error == -ECANCELED) {
+    /* Cancelled is also "outcome unknown": the database still says
+     * submitted, and whoever runs the lane next looks the hash up. */
+    if (lane->closing || st->error == -ECANCELED) {
         lane->busy = false;
         return;
     }
     lane->cur.fresh = false;
     lane->cur.rejected = false;
     lane->cur.lookup = RI_LOOKUP_NONE;
-    switch (r->cls) {
+    enum ri_submit_class cls = nova__ri_classify_submit(st->error, st->http_status);
+    if (cls == RI_SUBMIT_SUCCESS && (tx == NULL || tx->ledger == 0))
+        cls = RI_SUBMIT_UNKNOWN; /* cannot confirm without a ledger: the lookup will tell */
+    switch (cls) {
     case RI_SUBMIT_SUCCESS:
         lane->cur.unknown_streak = 0;
         lane->cur.lookup = RI_LOOKUP_SUCCESS;
-        lane->cur.ledger = r->ledger;
+        lane->cur.ledger = tx->ledger;
         return confirm(lane);
     case RI_SUBMIT_FAILED:
-        lane->cur.rejected = r->status == 400;
+        lane->cur.rejected = nova__ri_submit_rejected(st->error, st->http_status);
         snprintf(lane->cur.tx_code, sizeof lane->cur.tx_code, "%s",
-                 r->tx_code ? r->tx_code : "tx_failed");
+                 tx != NULL && tx->tx_code != NULL ? tx->tx_code : "tx_failed");
         return act(lane); /* decide() asks for the lookup */
     case RI_SUBMIT_MALFORMED:
         /* An envelope Horizon cannot decode can never apply; building it
          * again would give the same bytes, so its payments fail. */
-        LOG(lane, NOVA_LOG_ERROR, "lane: envelope %" PRId64 " malformed (%s)", lane->cur.id,
-            r->problem_type ? r->problem_type : "?");
+        LOG(lane, NOVA_LOG_ERROR, "lane: envelope %" PRId64 " malformed: %s", lane->cur.id,
+            st->message);
         return release(lane, "failed", "transaction_malformed", lane->cur.submit_attempts, "failed",
                        "transaction_malformed");
     case RI_SUBMIT_UNKNOWN:
     default:
-        LOG(lane, NOVA_LOG_WARN,
-            "lane: envelope %" PRId64 " outcome unknown (HTTP %ld, error %d): will look it up",
-            lane->cur.id, r->status, r->transport_error);
+        LOG(lane, NOVA_LOG_WARN, "lane: envelope %" PRId64 " outcome unknown (%s): will look it up",
+            lane->cur.id, st->message);
         count_submit(lane, "unknown");
-        return schedule(lane, backoff(lane));
+        return schedule(lane, retry_delay(lane, st));
     }
 }
 
@@ -772,7 +786,7 @@ static void on_submitting(void *arg, int status, const nova_pg_result *res)
         return schedule(lane, 0);
     }
     lane->cur.submit_attempts = (int)n;
-    if (nova__ri_hz_submit(lane->ri, lane->cur.envelope, on_submitted, lane) != 0)
+    if (lane->ri->st->submit(lane->ri->host, lane->cur.envelope, on_submitted, lane) != 0)
         schedule(lane, 1000);
 }
 
@@ -785,13 +799,16 @@ static void submit(struct ri_lane *lane)
         schedule(lane, 1000);
 }
 
-static void on_latest(void *arg, int64_t close_time)
+static void on_latest(void *arg, const struct nova_stellar_status *st,
+                      const struct nova_stellar_ledger *ledger)
 {
     struct ri_lane *lane = arg;
-    if (lane->closing || close_time == RI_HZ_CANCELLED) {
+    if (lane->closing || st->error == -ECANCELED) {
         lane->busy = false;
         return;
     }
+    /* Unknown (-1) never expires anything: decide() then resubmits. */
+    int64_t close_time = st->error == 0 && ledger != NULL ? ledger->closed_at : -1;
     lane->cur.latest_close = close_time;
     if (close_time > 0) {
         int64_t ahead = close_time - lane->ri->host->now_ms(lane->ri->host) / 1000;
@@ -815,17 +832,23 @@ static void on_latest(void *arg, int64_t close_time)
     submit(lane);
 }
 
-static void on_lookup(void *arg, enum ri_lookup lookup, int64_t ledger, const char *result_xdr)
+static void on_lookup(void *arg, const struct nova_stellar_status *st,
+                      const struct nova_stellar_tx_info *tx)
 {
     struct ri_lane *lane = arg;
-    if (lane->closing || ledger == RI_HZ_CANCELLED) {
+    if (lane->closing || st->error == -ECANCELED) {
         lane->busy = false;
         return;
     }
+    enum ri_lookup lookup = nova__ri_classify_lookup(st->error, tx != NULL && tx->successful);
+    if (tx == NULL && (lookup == RI_LOOKUP_SUCCESS || lookup == RI_LOOKUP_FAILED))
+        lookup = RI_LOOKUP_ERROR;
     lane->cur.lookup = lookup;
-    lane->cur.ledger = ledger;
+    lane->cur.ledger = lookup == RI_LOOKUP_ERROR || tx == NULL ? 0 : (int64_t)tx->ledger;
     free(lane->cur.result_xdr);
-    lane->cur.result_xdr = result_xdr != NULL ? strdup(result_xdr) : NULL;
+    lane->cur.result_xdr = lookup != RI_LOOKUP_ERROR && tx != NULL && tx->result_xdr[0] != '\0'
+                               ? strdup(tx->result_xdr)
+                               : NULL;
     switch (lookup) {
     case RI_LOOKUP_SUCCESS:
         return confirm(lane);
@@ -833,12 +856,14 @@ static void on_lookup(void *arg, enum ri_lookup lookup, int64_t ledger, const ch
         return split(lane);
     case RI_LOOKUP_NOT_FOUND:
         /* the expiry rule needs Horizon's latest ledger close time */
-        if (nova__ri_hz_latest(lane->ri, on_latest, lane) != 0)
+        if (lane->ri->st->latest_ledger(lane->ri->host, on_latest, lane) != 0)
             schedule(lane, 1000);
         return;
     default:
+        LOG(lane, NOVA_LOG_WARN, "lane: envelope %" PRId64 " lookup told nothing: %s", lane->cur.id,
+            st->message);
         lane->cur.lookup = RI_LOOKUP_NONE;
-        return schedule(lane, backoff(lane));
+        return schedule(lane, retry_delay(lane, st));
     }
 }
 
@@ -861,7 +886,7 @@ static void act(struct ri_lane *lane)
         return split(lane);
     case RI_ACT_LOOKUP:
     default:
-        if (nova__ri_hz_tx(lane->ri, lane->cur.hash, on_lookup, lane) != 0)
+        if (lane->ri->st->tx_lookup(lane->ri->host, lane->cur.hash, on_lookup, lane) != 0)
             schedule(lane, 1000);
         return;
     case RI_ACT_RELEASE:
@@ -869,7 +894,7 @@ static void act(struct ri_lane *lane)
     case RI_ACT_RESUBMIT:
         /* only reached with a stale lookup: look again first */
         lane->cur.lookup = RI_LOOKUP_NONE;
-        if (nova__ri_hz_tx(lane->ri, lane->cur.hash, on_lookup, lane) != 0)
+        if (lane->ri->st->tx_lookup(lane->ri->host, lane->cur.hash, on_lookup, lane) != 0)
             schedule(lane, 1000);
         return;
     }

@@ -207,38 +207,22 @@ int nova__ri_memo_batch(int64_t envelope_id, char out[NOVA_STELLAR_MEMO_TEXT_MAX
     return 0;
 }
 
-static const char *str_field(const cJSON *o, const char *name)
-{
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, name);
-    return cJSON_IsString(v) ? v->valuestring : NULL;
-}
-
-int nova__ri_check_trustline(const struct nova_stellar_api *st, const cJSON *account,
-                             const char *account_id, const char *code, const char *issuer,
-                             int64_t amount, char *reason, size_t reasonlen)
+int nova__ri_check_trustline(const struct nova_stellar_account *account, const char *account_id,
+                             const char *code, const char *issuer, int64_t amount, char *reason,
+                             size_t reasonlen)
 {
     if (account_id != NULL && strcmp(account_id, issuer) == 0)
         return 0;
-    const cJSON *balances = cJSON_GetObjectItemCaseSensitive(account, "balances");
-    const cJSON *b;
-    cJSON_ArrayForEach(b, balances)
-    {
-        const char *c = str_field(b, "asset_code");
-        const char *i = str_field(b, "asset_issuer");
-        if (c == NULL || i == NULL || strcmp(c, code) != 0 || strcmp(i, issuer) != 0)
+    for (size_t i = 0; account != NULL && i < account->trustline_count; i++) {
+        const struct nova_stellar_trustline *t = &account->trustlines[i];
+        if (t->asset_code == NULL || t->asset_issuer == NULL || strcmp(t->asset_code, code) != 0 ||
+            strcmp(t->asset_issuer, issuer) != 0)
             continue;
-        const cJSON *auth = cJSON_GetObjectItemCaseSensitive(b, "is_authorized");
-        if (cJSON_IsFalse(auth))
+        if (!t->authorized)
             return fail(reason, reasonlen, "not_authorized");
-        int64_t bal = 0, lim = INT64_MAX, buying = 0;
-        const char *s;
-        if ((s = str_field(b, "balance")) != NULL)
-            (void)st->amount_parse(s, NOVA_AMOUNT_ALLOW_ZERO, &bal, NULL, 0);
-        if ((s = str_field(b, "limit")) != NULL)
-            (void)st->amount_parse(s, NOVA_AMOUNT_ALLOW_ZERO, &lim, NULL, 0);
-        if ((s = str_field(b, "buying_liabilities")) != NULL)
-            (void)st->amount_parse(s, NOVA_AMOUNT_ALLOW_ZERO, &buying, NULL, 0);
-        int64_t headroom = lim - bal - buying;
+        /* What is already promised to arrive (buying liabilities) counts
+         * against the limit too. */
+        int64_t headroom = t->limit - t->balance - t->buying_liabilities;
         if (headroom < amount)
             return fail(reason, reasonlen, "line_full");
         return 0;
@@ -281,25 +265,43 @@ const char *nova__ri_reason_label(const char *code)
     return "stellar";
 }
 
-enum ri_submit_class nova__ri_classify_submit(int transport_error, long status,
-                                              const char *problem_type, bool successful)
+enum ri_submit_class nova__ri_classify_submit(int error, long http_status)
 {
-    if (transport_error != 0)
+    switch (error) {
+    case 0:
+        return RI_SUBMIT_SUCCESS;
+    case -EREMOTEIO:
+        /* a definite "failed": in a ledger as failed, or rejected before
+         * one; the lookup tells which */
+        return RI_SUBMIT_FAILED;
+    case -EINVAL:
+        /* Horizon's own 400 transaction_malformed / bad_request: never
+         * forwarded. Without that 400 the call itself was refused and says
+         * nothing about the envelope. */
+        return http_status == 400 ? RI_SUBMIT_MALFORMED : RI_SUBMIT_UNKNOWN;
+    default:
+        /* -ETIMEDOUT (504, timeout, 5xx, a dropped connection, an
+         * unreadable answer), -ECANCELED, -EAGAIN (429: not processed, but
+         * looking the hash up first costs nothing) and anything else: the
+         * outcome is unknown. */
         return RI_SUBMIT_UNKNOWN;
-    if (status == 200)
-        /* A 200 for an included-but-failed tx does not happen on Horizon
-         * (that is a 400), but if it did, the lookup tells. */
-        return successful ? RI_SUBMIT_SUCCESS : RI_SUBMIT_FAILED;
-    if (status == 400 && problem_type != NULL) {
-        if (strcmp(problem_type, "transaction_failed") == 0)
-            return RI_SUBMIT_FAILED;
-        if (strcmp(problem_type, "transaction_malformed") == 0 ||
-            strcmp(problem_type, "bad_request") == 0)
-            return RI_SUBMIT_MALFORMED;
     }
-    /* 504 transaction_submission_timeout, 5xx, 429, 403 disabled, 499,
-     * and every unexpected answer: the outcome is unknown. */
-    return RI_SUBMIT_UNKNOWN;
+}
+
+bool nova__ri_submit_rejected(int error, long http_status)
+{
+    return error == -EREMOTEIO && http_status == 400;
+}
+
+enum ri_lookup nova__ri_classify_lookup(int error, bool successful)
+{
+    if (error == 0)
+        return successful ? RI_LOOKUP_SUCCESS : RI_LOOKUP_FAILED;
+    /* Only Horizon's not_found problem is "not in a ledger"; a 404 from a
+     * proxy is -EBADMSG in the host and tells nothing. */
+    if (error == -ENOENT)
+        return RI_LOOKUP_NOT_FOUND;
+    return RI_LOOKUP_ERROR;
 }
 
 enum ri_action nova__ri_decide(const struct ri_envelope_view *v)

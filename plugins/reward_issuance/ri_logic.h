@@ -79,14 +79,15 @@ int nova__ri_memo_batch(int64_t envelope_id, char out[NOVA_STELLAR_MEMO_TEXT_MAX
 /* ---- trustline pre-flight -------------------------------------------------- */
 
 /*
- * Checks a Horizon account resource for a usable trustline to code:issuer
- * able to receive `amount` stroops. Returns 0, or -EINVAL with a reason of
- * "no_trustline", "not_authorized" or "line_full" in reason. A payment to
- * the issuer itself needs no trustline.
+ * Checks an account as host->stellar->load_account() reported it for a
+ * usable trustline to code:issuer able to receive `amount` stroops.
+ * Returns 0, or -EINVAL with a reason of "no_trustline", "not_authorized"
+ * or "line_full" in reason. A payment to the issuer itself (account_id ==
+ * issuer) needs no trustline.
  */
-int nova__ri_check_trustline(const struct nova_stellar_api *st, const struct cJSON *account,
-                             const char *account_id, const char *code, const char *issuer,
-                             int64_t amount, char *reason, size_t reasonlen);
+int nova__ri_check_trustline(const struct nova_stellar_account *account, const char *account_id,
+                             const char *code, const char *issuer, int64_t amount, char *reason,
+                             size_t reasonlen);
 
 /* ---- batching ---------------------------------------------------------------- */
 
@@ -108,27 +109,37 @@ const char *nova__ri_reason_label(const char *code);
 
 /* ---- one envelope's state machine --------------------------------------- */
 
-/* How a POST /transactions ended. */
+/* How host->stellar->submit() ended. */
 enum ri_submit_class {
-    RI_SUBMIT_SUCCESS = 0, /* 200 and successful: true */
-    RI_SUBMIT_FAILED,      /* 400 transaction_failed: look the hash up to learn which kind */
-    RI_SUBMIT_MALFORMED,   /* 400 transaction_malformed / bad_request: our envelope is bad */
-    RI_SUBMIT_UNKNOWN,     /* timeout, transport error, 5xx, 429, 403, anything else */
+    RI_SUBMIT_SUCCESS = 0, /* 0: in a ledger, successful */
+    RI_SUBMIT_FAILED,      /* -EREMOTEIO: failed or rejected; look the hash up to learn which */
+    RI_SUBMIT_MALFORMED,   /* -EINVAL with a 400 (transaction_malformed / bad_request):
+                              Horizon never forwarded it, our envelope is bad */
+    RI_SUBMIT_UNKNOWN,     /* -ETIMEDOUT, -ECANCELED, -EAGAIN (429), anything else */
 };
 
-/* transport_error: 0 or the HTTP client's negative errno; problem_type:
- * the suffix of the problem "type" URL ("transaction_failed"), or NULL;
- * successful: the 200 body's field. */
-enum ri_submit_class nova__ri_classify_submit(int transport_error, long status,
-                                              const char *problem_type, bool successful);
+/* error, http_status: the members of the submit callback's struct
+ * nova_stellar_status (nova/stellar.h). Only a definite verdict is
+ * anything but UNKNOWN: an -EINVAL without Horizon's 400 did not come
+ * from Horizon and proves nothing. */
+enum ri_submit_class nova__ri_classify_submit(int error, long http_status);
+
+/* True when a FAILED submission was Horizon's 400 transaction_failed
+ * (rejected, or failed in a ledger: only a lookup tells) rather than a 200
+ * saying it is in a ledger as failed. */
+bool nova__ri_submit_rejected(int error, long http_status);
 
 enum ri_lookup {
     RI_LOOKUP_NONE = 0,  /* not looked up (yet) */
-    RI_LOOKUP_SUCCESS,   /* GET /transactions/{hash}: 200, successful */
-    RI_LOOKUP_FAILED,    /* 200, successful: false (included as failed) */
-    RI_LOOKUP_NOT_FOUND, /* 404 */
-    RI_LOOKUP_ERROR,     /* anything else: no information */
+    RI_LOOKUP_SUCCESS,   /* tx_lookup 0, successful */
+    RI_LOOKUP_FAILED,    /* tx_lookup 0, not successful (included as failed) */
+    RI_LOOKUP_NOT_FOUND, /* tx_lookup -ENOENT: Horizon's not_found problem */
+    RI_LOOKUP_ERROR,     /* anything else (-EAGAIN, -EBADMSG, a bare 404...): no information */
 };
+
+/* error: the tx_lookup status; successful: tx->successful (read only when
+ * error is 0). */
+enum ri_lookup nova__ri_classify_lookup(int error, bool successful);
 
 enum ri_action {
     RI_ACT_CONFIRM = 0, /* in a ledger, successful: payments confirmed */
@@ -144,7 +155,7 @@ struct ri_envelope_view {
     bool rejected;               /* the last submission got 400 transaction_failed */
     enum ri_lookup lookup;       /* result of the last lookup after that submission */
     int64_t max_time;            /* unix seconds */
-    int64_t latest_ledger_close; /* unix seconds of Horizon's latest ledger, -1 unknown */
+    int64_t latest_ledger_close; /* latest_ledger()'s closed_at (unix seconds), -1 unknown */
 };
 
 /* The decision after a submission outcome and/or lookup (stellar.md §5). */

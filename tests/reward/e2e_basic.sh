@@ -20,6 +20,29 @@ ri_setup 5 1 --ledger-close-ms 200
 ri_config "batch_wait = 300ms" "poll = 50ms"
 ri_migrate
 ri_seed
+
+# Horizon is reached through the host's [stellar] client: a plugin
+# horizon_url or network naming something else is refused at start, never
+# silently ignored (the host would submit to [stellar]'s Horizon).
+for bad in "horizon_url = http://127.0.0.1:1" "network = public"; do
+    key=${bad%% =*}
+    awk -v key="$key" -v bad="$bad" '/^\[plugin / { p = 1 } p && index($0, key " = ") == 1 { $0 = bad } { print }' \
+        "$RI_TMP/nova-worker.conf" >"$RI_TMP/bad.conf"
+    grep -qx "$bad" "$RI_TMP/bad.conf" || fail "could not write the $key test config"
+    timeout 10 "$RI_BUILD/nova-worker" run -c "$RI_TMP/bad.conf" >"$RI_TMP/bad.log" 2>&1 &
+    bad_pid=$!
+    for _ in $(seq 100); do
+        grep -q "differs from \[stellar\]" "$RI_TMP/bad.log" && break
+        sleep 0.05
+    done
+    kill -TERM "$bad_pid" 2>/dev/null || true
+    wait "$bad_pid" 2>/dev/null || true
+    grep -q "$key: .* differs from \[stellar\] $key" "$RI_TMP/bad.log" ||
+        fail "a plugin $key other than [stellar]'s was not refused: $(tail -5 "$RI_TMP/bad.log")"
+    ! grep -q "plugin reward_issuance .* started" "$RI_TMP/bad.log" ||
+        fail "the plugin started with a $key other than [stellar]'s"
+done
+
 ri_start_worker
 
 # 1. 100 issuances on the active campaign (20 to the recipient without trustline)

@@ -29,7 +29,7 @@ admin() { # admin PATH JSON
 # synchronous submission answers only then, so kills land mid-submission
 ri_setup 6 0 --ledger-close-ms 300
 ri_config "batch_max = 10" "batch_wait = 200ms" "lease = 1500ms" "poll = 50ms" \
-    "tx_timeout = 20s" "submit_timeout = 2s"
+    "tx_timeout = 20s"
 ri_migrate
 ri_seed
 

@@ -36,12 +36,64 @@ ri_psql() {
     psql -X -q -A -t -v ON_ERROR_STOP=1 "$RI_DSN" "$@"
 }
 
+# The pid in our data dir's postmaster.pid while it runs, else "".
+ri_pg_pid() {
+    [ -n "${RI_PGDATA:-}" ] && [ -f "$RI_PGDATA/postmaster.pid" ] || return 0
+    head -1 "$RI_PGDATA/postmaster.pid" 2>/dev/null
+}
+
+# True when the pid in postmaster.pid is a postmaster of OUR data dir. A
+# postmaster that died abruptly leaves its postmaster.pid behind, and pg_ctl
+# stop signals whatever process has that pid now, which after a pid
+# wrap-around (pid_max 32768, a parallel `make check`) may be another
+# suite's server: never let our teardown be that.
+ri_pg_ours() {
+    pm=$(ri_pg_pid)
+    [ -n "$pm" ] && [ -r "/proc/$pm/cmdline" ] &&
+        tr '\0' ' ' <"/proc/$pm/cmdline" | grep -qF -- "-D $RI_PGDATA "
+}
+
+# Prints what explains a failure while the temp dir still exists: whether
+# our PostgreSQL still runs, the tails of its log, the workers' logs and the
+# test network's, and the system's memory and disk (a server killed by the
+# OOM killer or a full disk shows there).
+ri_dump_logs() {
+    [ -n "${RI_TMP:-}" ] && [ -d "$RI_TMP" ] || return 0
+    {
+        echo "==== reward: diagnostics from $RI_TMP ===="
+        if ri_pg_ours; then
+            echo "postgres: postmaster $pm (started as ${RI_PG_STARTED_PID:-?}) on port ${RI_PG_PORT:-?} is running"
+        else
+            echo "postgres: NOT running (postmaster.pid: ${pm:-none}, not ours or gone; started as ${RI_PG_STARTED_PID:-?}, port ${RI_PG_PORT:-?})"
+        fi
+        for f in "$RI_TMP/pgsock/pg.log" "$RI_TMP"/worker*.log "$RI_TMP/testnet.err" "$RI_TMP/redis.log"; do
+            [ -s "$f" ] || continue
+            echo "---- tail of ${f#"$RI_TMP"/} ----"
+            tail -n "${RI_LOG_TAIL:-40}" "$f"
+        done
+        echo "---- memory and disk ----"
+        free -m 2>/dev/null | head -3
+        df -h "$RI_TMP" 2>/dev/null | tail -1
+        # the OOM killer's verdicts, where the kernel log is readable
+        dmesg 2>/dev/null | grep -iE 'out of memory|killed process|oom-kill' | tail -n 5
+        echo "==== end of diagnostics ===="
+    } >&2
+}
+
 ri_teardown() {
+    rc=$?
     set +e
+    [ "$rc" = 0 ] || ri_dump_logs
     [ -n "${RI_WORKER_PID:-}" ] && kill -TERM "$RI_WORKER_PID" 2>/dev/null && wait "$RI_WORKER_PID" 2>/dev/null
     [ -n "${RI_TESTNET_PID:-}" ] && kill -TERM "$RI_TESTNET_PID" 2>/dev/null && wait "$RI_TESTNET_PID" 2>/dev/null
     [ -n "${RI_REDIS_PID:-}" ] && kill -TERM "$RI_REDIS_PID" 2>/dev/null && wait "$RI_REDIS_PID" 2>/dev/null
-    [ -n "${RI_PGDATA:-}" ] && [ -d "$RI_PGDATA" ] && ri_as_pg "$(ri_pg_bin pg_ctl)" -D "$RI_PGDATA" -m immediate stop >/dev/null 2>&1
+    if [ -n "${RI_PGDATA:-}" ] && [ -d "$RI_PGDATA" ]; then
+        if ri_pg_ours; then
+            ri_as_pg "$(ri_pg_bin pg_ctl)" -D "$RI_PGDATA" -m immediate stop >/dev/null 2>&1
+        elif [ -n "$(ri_pg_pid)" ]; then
+            echo "reward: stale postmaster.pid ($(ri_pg_pid) is not our server): not signalled" >&2
+        fi
+    fi
     if [ -n "${RI_TMP:-}" ] && [ -z "${RI_KEEP:-}" ]; then
         rm -rf "$RI_TMP"
     elif [ -n "${RI_TMP:-}" ]; then
@@ -76,16 +128,26 @@ ri_setup() {
         --dir "$RI_TMP" --maxmemory-policy noeviction >"$RI_TMP/redis.log" 2>&1 &
     RI_REDIS_PID=$!
 
-    # PostgreSQL 15 in the temp dir.
-    RI_PG_PORT=$(ri_free_port)
+    # PostgreSQL 15 in the temp dir. The port is picked before the server
+    # binds it, so another suite may take it in between: then pick again.
     RI_PGDATA=$RI_TMP/pg
     mkdir -p "$RI_PGDATA" "$RI_TMP/pgsock"
     [ "$(id -u)" = 0 ] && chown postgres "$RI_PGDATA" "$RI_TMP/pgsock"
     ri_as_pg "$(ri_pg_bin initdb)" -D "$RI_PGDATA" -A trust -U postgres >"$RI_TMP/initdb.log" 2>&1 ||
         ri_die "initdb failed: $(tail -3 "$RI_TMP/initdb.log")"
-    ri_as_pg "$(ri_pg_bin pg_ctl)" -D "$RI_PGDATA" -w -l "$RI_TMP/pgsock/pg.log" \
-        -o "-p $RI_PG_PORT -k $RI_TMP/pgsock -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=50" \
-        start >/dev/null || ri_die "PostgreSQL did not start"
+    started=
+    for _ in 1 2 3; do
+        RI_PG_PORT=$(ri_free_port)
+        if ri_as_pg "$(ri_pg_bin pg_ctl)" -D "$RI_PGDATA" -w -l "$RI_TMP/pgsock/pg.log" \
+            -o "-p $RI_PG_PORT -k $RI_TMP/pgsock -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=50 -c shared_buffers=16MB" \
+            start >/dev/null; then
+            started=1
+            break
+        fi
+        grep -q 'Address already in use' "$RI_TMP/pgsock/pg.log" || break
+    done
+    [ -n "$started" ] || ri_die "PostgreSQL did not start: $(tail -5 "$RI_TMP/pgsock/pg.log")"
+    RI_PG_STARTED_PID=$(ri_pg_pid)
     psql -X -q -h 127.0.0.1 -p "$RI_PG_PORT" -U postgres -c 'CREATE DATABASE nova' postgres >/dev/null
     RI_DSN=postgresql://postgres@127.0.0.1:$RI_PG_PORT/nova
 
@@ -141,6 +203,13 @@ ri_config() {
             echo "[plugin reward_issuance]"
             echo "enabled = yes"
         else
+            # Horizon and the network always come from [stellar] (the
+            # plugin calls Horizon through the host's client); asset and
+            # signing key are the plugin's own. Its horizon_url and network
+            # keys are still accepted when they say the same.
+            echo "[stellar]"
+            echo "network = testnet"
+            echo "horizon_url = $RI_HORIZON"
             echo "[plugin reward_issuance]"
             echo "enabled = yes"
             echo "horizon_url = $RI_HORIZON"
@@ -211,8 +280,14 @@ ri_stop_worker() {
 ri_wait_settled() {
     deadline=$(($(date +%s) + $1))
     while [ "$(date +%s)" -lt "$deadline" ]; do
-        open=$(ri_psql -c "SELECT (SELECT count(*) FROM reward_issuances WHERE status = 'pending')
-                                + (SELECT count(*) FROM nova_worker_stellar_txs WHERE status IN ('prepared','submitted'))")
+        if ! open=$(ri_psql -c "SELECT (SELECT count(*) FROM reward_issuances WHERE status = 'pending')
+                                + (SELECT count(*) FROM nova_worker_stellar_txs WHERE status IN ('prepared','submitted'))"); then
+            # our database is gone: waiting cannot help (the logs say why)
+            if ! ri_pg_ours; then
+                echo "reward: PostgreSQL of this test stopped (port ${RI_PG_PORT:-?})" >&2
+                return 1
+            fi
+        fi
         [ "$open" = 0 ] && return 0
         if [ -n "${RI_PROGRESS:-}" ]; then
             ri_psql -F ' ' -c "SELECT 'progress: confirmed', count(*) FILTER (WHERE status='confirmed'),

@@ -5,9 +5,9 @@
 #include <string.h>
 #include <cjson/cJSON.h>
 
-#include "../../plugins/reward_issuance/ri_horizon.h"
 #include "../../plugins/reward_issuance/ri_logic.h"
 #include "../../runtime/stellar.h"
+#include "../../runtime/stellar_client.h"
 
 static const struct nova_stellar_api *st = &nova__stellar_api;
 
@@ -194,51 +194,58 @@ START_TEST(memos_fit)
 }
 END_TEST
 
-static int trust(const char *account_json, int64_t amount, char *reason)
+/* One trustline as load_account() reports it (stroops). */
+static struct nova_stellar_trustline line(const char *code, const char *issuer, int64_t balance,
+                                          int64_t limit, bool authorized)
 {
-    cJSON *j = parse(account_json);
-    int rc = nova__ri_check_trustline(st, j, WALLET, "NOVA", ISSUER, amount, reason, 64);
-    cJSON_Delete(j);
-    return rc;
+    return (struct nova_stellar_trustline){.asset_code = code,
+                                           .asset_issuer = issuer,
+                                           .balance = balance,
+                                           .limit = limit,
+                                           .authorized = authorized};
+}
+
+static int trust(const struct nova_stellar_trustline *lines, size_t n, int64_t amount, char *reason)
+{
+    struct nova_stellar_account a = {.account_id = WALLET,
+                                     .sequence = 1,
+                                     .native_balance = 100000000,
+                                     .trustline_count = n,
+                                     .trustlines = lines};
+    return nova__ri_check_trustline(&a, WALLET, "NOVA", ISSUER, amount, reason, 64);
 }
 
 START_TEST(trustline_checks)
 {
     char reason[64] = "";
-    ck_assert_int_eq(trust("{\"balances\":[{\"asset_type\":\"credit_alphanum4\",\"asset_code\":"
-                           "\"NOVA\",\"asset_issuer\":\"" ISSUER "\",\"balance\":\"1.0000000\","
-                           "\"limit\":\"922337203685.4775807\",\"is_authorized\":true},"
-                           "{\"asset_type\":\"native\",\"balance\":\"10.0000000\"}]}",
-                           100, reason),
-                     0);
-    ck_assert_int_eq(
-        trust("{\"balances\":[{\"asset_type\":\"native\",\"balance\":\"1\"}]}", 1, reason),
-        -EINVAL);
+    /* authorized, plenty of room (the native balance is not a trustline) */
+    struct nova_stellar_trustline ok = line("NOVA", ISSUER, 10000000, INT64_MAX, true);
+    ck_assert_int_eq(trust(&ok, 1, 100, reason), 0);
+    /* only XLM: no trustline at all */
+    ck_assert_int_eq(trust(NULL, 0, 1, reason), -EINVAL);
     ck_assert_str_eq(reason, "no_trustline");
     /* same code, other issuer */
-    ck_assert_int_eq(trust("{\"balances\":[{\"asset_code\":\"NOVA\",\"asset_issuer\":\"" WALLET
-                           "\",\"balance\":\"0\",\"limit\":\"100\"}]}",
-                           1, reason),
-                     -EINVAL);
+    struct nova_stellar_trustline other = line("NOVA", WALLET, 0, 1000000000, true);
+    ck_assert_int_eq(trust(&other, 1, 1, reason), -EINVAL);
     ck_assert_str_eq(reason, "no_trustline");
-    ck_assert_int_eq(trust("{\"balances\":[{\"asset_code\":\"NOVA\",\"asset_issuer\":\"" ISSUER
-                           "\",\"balance\":\"0\",\"limit\":\"100\",\"is_authorized\":false}]}",
-                           1, reason),
-                     -EINVAL);
+    struct nova_stellar_trustline frozen = line("NOVA", ISSUER, 0, 1000000000, false);
+    ck_assert_int_eq(trust(&frozen, 1, 1, reason), -EINVAL);
     ck_assert_str_eq(reason, "not_authorized");
-    ck_assert_int_eq(trust("{\"balances\":[{\"asset_code\":\"NOVA\",\"asset_issuer\":\"" ISSUER
-                           "\",\"balance\":\"99\",\"limit\":\"100\"}]}",
-                           10000001, reason),
-                     -EINVAL);
+    /* balance 99, limit 100: room for exactly 1 unit */
+    struct nova_stellar_trustline full = line("NOVA", ISSUER, 990000000, 1000000000, true);
+    ck_assert_int_eq(trust(&full, 1, 10000001, reason), -EINVAL);
     ck_assert_str_eq(reason, "line_full");
-    ck_assert_int_eq(trust("{\"balances\":[{\"asset_code\":\"NOVA\",\"asset_issuer\":\"" ISSUER
-                           "\",\"balance\":\"99\",\"limit\":\"100\"}]}",
-                           10000000, reason),
-                     0);
+    ck_assert_int_eq(trust(&full, 1, 10000000, reason), 0);
+    /* incoming offers (buying liabilities) take room too */
+    full.buying_liabilities = 1;
+    ck_assert_int_eq(trust(&full, 1, 10000000, reason), -EINVAL);
+    ck_assert_str_eq(reason, "line_full");
+    /* the right line is found among others */
+    struct nova_stellar_trustline two[] = {other, ok};
+    ck_assert_int_eq(trust(two, 2, 100, reason), 0);
     /* the issuer needs no trustline for its own asset */
-    cJSON *j = parse("{\"balances\":[]}");
-    ck_assert_int_eq(nova__ri_check_trustline(st, j, ISSUER, "NOVA", ISSUER, 5, reason, 64), 0);
-    cJSON_Delete(j);
+    struct nova_stellar_account issuer = {.account_id = ISSUER};
+    ck_assert_int_eq(nova__ri_check_trustline(&issuer, ISSUER, "NOVA", ISSUER, 5, reason, 64), 0);
 }
 END_TEST
 
@@ -267,24 +274,57 @@ START_TEST(split_fates_and_labels)
 }
 END_TEST
 
+/* The old HTTP-level cases, as the host's submit() reports them
+ * (docs/stellar.md): the status it gives for each answer, then the class. */
 START_TEST(classify_submissions)
 {
-    ck_assert_int_eq(nova__ri_classify_submit(0, 200, NULL, true), RI_SUBMIT_SUCCESS);
-    ck_assert_int_eq(nova__ri_classify_submit(0, 200, NULL, false), RI_SUBMIT_FAILED);
-    ck_assert_int_eq(nova__ri_classify_submit(0, 400, "transaction_failed", false),
-                     RI_SUBMIT_FAILED);
-    ck_assert_int_eq(nova__ri_classify_submit(0, 400, "transaction_malformed", false),
-                     RI_SUBMIT_MALFORMED);
-    ck_assert_int_eq(nova__ri_classify_submit(0, 504, "transaction_submission_timeout", false),
-                     RI_SUBMIT_UNKNOWN);
-    ck_assert_int_eq(nova__ri_classify_submit(0, 502, NULL, false), RI_SUBMIT_UNKNOWN);
-    ck_assert_int_eq(nova__ri_classify_submit(0, 429, "rate_limit_exceeded", false),
-                     RI_SUBMIT_UNKNOWN);
-    ck_assert_int_eq(nova__ri_classify_submit(0, 503, "stale_history", false), RI_SUBMIT_UNKNOWN);
-    ck_assert_int_eq(nova__ri_classify_submit(-ETIMEDOUT, 0, NULL, false), RI_SUBMIT_UNKNOWN);
-    ck_assert_int_eq(nova__ri_classify_submit(-ECONNRESET, 200, NULL, true), RI_SUBMIT_UNKNOWN);
-    /* a 400 without a problem type tells nothing */
-    ck_assert_int_eq(nova__ri_classify_submit(0, 400, NULL, false), RI_SUBMIT_UNKNOWN);
+    /* 200, successful: true -> 0 */
+    ck_assert_int_eq(nova__ri_classify_submit(0, 200), RI_SUBMIT_SUCCESS);
+    /* 200, successful: false -> -EREMOTEIO with 200: in a ledger as failed */
+    ck_assert_int_eq(nova__ri_classify_submit(-EREMOTEIO, 200), RI_SUBMIT_FAILED);
+    ck_assert(!nova__ri_submit_rejected(-EREMOTEIO, 200));
+    /* 400 transaction_failed -> -EREMOTEIO with 400: rejected (or failed in
+     * a ledger: the lookup tells) */
+    ck_assert_int_eq(nova__ri_classify_submit(-EREMOTEIO, 400), RI_SUBMIT_FAILED);
+    ck_assert(nova__ri_submit_rejected(-EREMOTEIO, 400));
+    /* 400 transaction_malformed / bad_request -> -EINVAL with 400 */
+    ck_assert_int_eq(nova__ri_classify_submit(-EINVAL, 400), RI_SUBMIT_MALFORMED);
+    ck_assert(!nova__ri_submit_rejected(-EINVAL, 400));
+    /* 504 transaction_submission_timeout, 502, 503 -> -ETIMEDOUT */
+    ck_assert_int_eq(nova__ri_classify_submit(-ETIMEDOUT, 504), RI_SUBMIT_UNKNOWN);
+    ck_assert_int_eq(nova__ri_classify_submit(-ETIMEDOUT, 502), RI_SUBMIT_UNKNOWN);
+    ck_assert_int_eq(nova__ri_classify_submit(-ETIMEDOUT, 503), RI_SUBMIT_UNKNOWN);
+    ck_assert(!nova__ri_submit_rejected(-ETIMEDOUT, 504));
+    /* 429 rate_limit_exceeded -> -EAGAIN: look it up, then resend */
+    ck_assert_int_eq(nova__ri_classify_submit(-EAGAIN, 429), RI_SUBMIT_UNKNOWN);
+    /* our timeout, a reset connection (even after a 200 status line) ->
+     * -ETIMEDOUT without a response */
+    ck_assert_int_eq(nova__ri_classify_submit(-ETIMEDOUT, 0), RI_SUBMIT_UNKNOWN);
+    /* a 200 whose body is unreadable -> -ETIMEDOUT with 200 */
+    ck_assert_int_eq(nova__ri_classify_submit(-ETIMEDOUT, 200), RI_SUBMIT_UNKNOWN);
+    /* shutting down mid-request: also unknown */
+    ck_assert_int_eq(nova__ri_classify_submit(-ECANCELED, 0), RI_SUBMIT_UNKNOWN);
+    /* an -EINVAL that is not Horizon's 400 tells nothing about the envelope;
+     * neither does a status the API does not promise */
+    ck_assert_int_eq(nova__ri_classify_submit(-EINVAL, 0), RI_SUBMIT_UNKNOWN);
+    ck_assert_int_eq(nova__ri_classify_submit(-EBADMSG, 400), RI_SUBMIT_UNKNOWN);
+    ck_assert_int_eq(nova__ri_classify_submit(-EIO, 400), RI_SUBMIT_UNKNOWN);
+    ck_assert_int_eq(nova__ri_classify_submit(-ECONNRESET, 200), RI_SUBMIT_UNKNOWN);
+}
+END_TEST
+
+START_TEST(classify_lookups)
+{
+    ck_assert_int_eq(nova__ri_classify_lookup(0, true), RI_LOOKUP_SUCCESS);
+    ck_assert_int_eq(nova__ri_classify_lookup(0, false), RI_LOOKUP_FAILED);
+    /* only Horizon's not_found problem means "not in a ledger" */
+    ck_assert_int_eq(nova__ri_classify_lookup(-ENOENT, false), RI_LOOKUP_NOT_FOUND);
+    /* a bare 404 (-EBADMSG), 429/503 (-EAGAIN), timeouts, other errors */
+    ck_assert_int_eq(nova__ri_classify_lookup(-EBADMSG, false), RI_LOOKUP_ERROR);
+    ck_assert_int_eq(nova__ri_classify_lookup(-EAGAIN, false), RI_LOOKUP_ERROR);
+    ck_assert_int_eq(nova__ri_classify_lookup(-ETIMEDOUT, true), RI_LOOKUP_ERROR);
+    ck_assert_int_eq(nova__ri_classify_lookup(-EIO, true), RI_LOOKUP_ERROR);
+    ck_assert_int_eq(nova__ri_classify_lookup(-ECONNREFUSED, false), RI_LOOKUP_ERROR);
 }
 END_TEST
 
@@ -335,18 +375,35 @@ START_TEST(decide_envelope_fate)
 }
 END_TEST
 
+/* The close time decide() compares with max_time now comes from the
+ * host's latest_ledger() (closed_at), parsed by nova__stellar_parse_time. */
+static int64_t close_time(const char *text)
+{
+    int64_t t = -1;
+    return nova__stellar_parse_time(text, &t) == 0 ? t : -1;
+}
+
 START_TEST(rfc3339_close_times)
 {
-    ck_assert_int_eq(nova__ri_parse_rfc3339("2026-11-26T07:40:15Z"), 1795678815);
-    ck_assert_int_eq(nova__ri_parse_rfc3339("2026-11-26T07:40:15.999Z"), 1795678815);
-    ck_assert_int_eq(nova__ri_parse_rfc3339("2026-11-26T07:40:15+00:00"), 1795678815);
-    ck_assert_int_eq(nova__ri_parse_rfc3339("1970-01-01T00:00:00Z"), 0);
-    /* other offsets and garbage are unknown (-1): never expire on a guess */
-    ck_assert_int_eq(nova__ri_parse_rfc3339("2026-11-26T07:40:15+02:00"), -1);
-    ck_assert_int_eq(nova__ri_parse_rfc3339("2026-11-26 07:40:15"), -1);
-    ck_assert_int_eq(nova__ri_parse_rfc3339("yesterday"), -1);
-    ck_assert_int_eq(nova__ri_parse_rfc3339(""), -1);
-    ck_assert_int_eq(nova__ri_parse_rfc3339(NULL), -1);
+    ck_assert_int_eq(close_time("2026-11-26T07:40:15Z"), 1795678815);
+    ck_assert_int_eq(close_time("2026-11-26T07:40:15.999Z"), 1795678815);
+    ck_assert_int_eq(close_time("2026-11-26T07:40:15+00:00"), 1795678815);
+    ck_assert_int_eq(close_time("1970-01-01T00:00:00Z"), 0);
+    /* other offsets are converted (the ri_horizon parser refused them) */
+    ck_assert_int_eq(close_time("2026-11-26T07:40:15+02:00"), 1795678815 - 7200);
+    /* garbage is unknown (-1): never expire on a guess */
+    ck_assert_int_eq(close_time("2026-11-26 07:40:15"), -1);
+    ck_assert_int_eq(close_time("yesterday"), -1);
+    ck_assert_int_eq(close_time(""), -1);
+    ck_assert_int_eq(close_time(NULL), -1);
+    /* and an unparsable root is no close time at all for decide() */
+    struct ri_envelope_view v = {.submit_attempts = 2,
+                                 .lookup = RI_LOOKUP_NOT_FOUND,
+                                 .max_time = 1795678815,
+                                 .latest_ledger_close = close_time("yesterday")};
+    ck_assert_int_eq(nova__ri_decide(&v), RI_ACT_RESUBMIT);
+    v.latest_ledger_close = close_time("2026-11-26T07:40:16Z");
+    ck_assert_int_eq(nova__ri_decide(&v), RI_ACT_EXPIRE);
 }
 END_TEST
 
@@ -363,6 +420,7 @@ static Suite *suite(void)
     tcase_add_test(t, batch_ready_rules);
     tcase_add_test(t, split_fates_and_labels);
     tcase_add_test(t, classify_submissions);
+    tcase_add_test(t, classify_lookups);
     tcase_add_test(t, decide_envelope_fate);
     tcase_add_test(t, rfc3339_close_times);
     suite_add_tcase(s, t);
