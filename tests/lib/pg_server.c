@@ -204,8 +204,48 @@ int pg_server_start(struct pg_server *s)
     return pg_server_resume(s);
 }
 
+/*
+ * pg_ctl stop signals whatever pid postmaster.pid names. After a crash that
+ * pid may have been reused (a parallel `make check` starts processes fast),
+ * possibly by another suite's server: signal only a postmaster whose command
+ * line names our data directory, and drop a stale pid file.
+ */
+static bool postmaster_is_ours(const struct pg_server *s)
+{
+    char path[300], buf[4096];
+    snprintf(path, sizeof path, "%s/postmaster.pid", s->datadir);
+    FILE *f = fopen(path, "r");
+    if (f == NULL)
+        return false;
+    long pid = fgets(buf, sizeof buf, f) ? strtol(buf, NULL, 10) : 0;
+    fclose(f);
+    bool ours = false;
+    snprintf(path, sizeof path, "/proc/%ld/cmdline", pid);
+    f = pid > 1 ? fopen(path, "r") : NULL;
+    if (f != NULL) {
+        size_t n = fread(buf, 1, sizeof buf - 1, f);
+        fclose(f);
+        for (size_t i = 0; i < n; i++) /* arguments are NUL-separated */
+            if (buf[i] == '\0')
+                buf[i] = ' ';
+        buf[n] = '\0';
+        ours = strstr(buf, s->datadir) != NULL;
+    }
+    if (!ours) {
+        fprintf(stderr, "pg_server: stale %s/postmaster.pid (pid %ld is not our server)\n",
+                s->datadir, pid);
+        snprintf(path, sizeof path, "%s/postmaster.pid", s->datadir);
+        unlink(path);
+    }
+    return ours;
+}
+
 int pg_server_stop(struct pg_server *s)
 {
+    if (!postmaster_is_ours(s)) {
+        s->running = false;
+        return 0;
+    }
     char pgctl[256];
     snprintf(pgctl, sizeof pgctl, "%s/pg_ctl", bindir());
     const char *argv[] = {pgctl, "-D", s->datadir, "-w", "-t", "60", "-m", "fast", "stop", NULL};
@@ -224,7 +264,7 @@ void pg_server_destroy(struct pg_server *s)
         return;
     char pid[256];
     snprintf(pid, sizeof pid, "%s/postmaster.pid", s->datadir);
-    if (access(pid, F_OK) == 0) {
+    if (access(pid, F_OK) == 0 && postmaster_is_ours(s)) {
         char pgctl[256];
         snprintf(pgctl, sizeof pgctl, "%s/pg_ctl", bindir());
         const char *argv[] = {pgctl, "-D", s->datadir, "-w", "-m", "immediate", "stop", NULL};
