@@ -1,5 +1,7 @@
 /* Unit tests of the reward_issuance plugin's pure decisions (ri_logic). */
 #include <check.h>
+
+#include "../unit/testutil.h"
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -429,9 +431,5 @@ static Suite *suite(void)
 
 int main(void)
 {
-    SRunner *sr = srunner_create(suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+    return tu_run(suite());
 }

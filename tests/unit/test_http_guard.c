@@ -3,6 +3,8 @@
 
 #include <arpa/inet.h>
 #include <check.h>
+
+#include "testutil.h"
 #include <errno.h>
 #include <netinet/in.h>
 #include <stdlib.h>
@@ -221,9 +223,5 @@ static Suite *suite(void)
 
 int main(void)
 {
-    SRunner *sr = srunner_create(suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+    return tu_run(suite());
 }

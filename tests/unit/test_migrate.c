@@ -4,6 +4,8 @@
 #include "config.h"
 
 #include <check.h>
+
+#include "testutil.h"
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -385,9 +387,5 @@ static Suite *suite(void)
 
 int main(void)
 {
-    SRunner *sr = srunner_create(suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+    return tu_run(suite());
 }
