@@ -192,34 +192,6 @@ static void quiet_notice(void *arg, const char *message)
     (void)message; /* "relation already exists, skipping" is expected */
 }
 
-/* Copies a libpq message as one line with the password masked. */
-static void clean_message(char *dst, size_t len, const char *src, const char *pw)
-{
-    size_t o = 0, plen = pw != NULL ? strlen(pw) : 0;
-    bool space = true;
-    for (const char *s = src != NULL ? src : ""; *s != '\0' && o + 4 < len; s++) {
-        if (plen >= 3 && strncmp(s, pw, plen) == 0) {
-            memcpy(dst + o, "***", 3);
-            o += 3;
-            s += plen - 1;
-            space = false;
-            continue;
-        }
-        unsigned char ch = (unsigned char)*s;
-        if (ch < 0x20 || ch == ' ') {
-            if (!space)
-                dst[o++] = ' ';
-            space = true;
-            continue;
-        }
-        dst[o++] = (char)ch;
-        space = false;
-    }
-    while (o > 0 && dst[o - 1] == ' ')
-        o--;
-    dst[o] = '\0';
-}
-
 /* Runs sql; on error describes it as "[file:line: ]SQLSTATE: message". */
 static int exec(PGconn *c, const char *sql, const char *file, char *err, size_t errlen)
 {
@@ -233,7 +205,7 @@ static int exec(PGconn *c, const char *sql, const char *file, char *err, size_t 
     const char *msg = PQresultErrorField(r, PG_DIAG_MESSAGE_PRIMARY);
     const char *pos = PQresultErrorField(r, PG_DIAG_STATEMENT_POSITION);
     char line[400];
-    clean_message(line, sizeof line, msg != NULL ? msg : PQerrorMessage(c), NULL);
+    nova__pg_one_line(line, sizeof line, msg != NULL ? msg : PQerrorMessage(c), NULL);
     if (file != NULL && pos != NULL) {
         long at = strtol(pos, NULL, 10), ln = 1;
         for (long i = 0; i < at - 1 && sql[i] != '\0'; i++)
@@ -256,7 +228,7 @@ static int load_applied(PGconn *c, struct plan *p, char *err, size_t errlen, FIL
                   "FROM nova_worker_migrations ORDER BY version");
     if (PQresultStatus(r) != PGRES_TUPLES_OK) {
         char line[400];
-        clean_message(line, sizeof line, PQresultErrorMessage(r), NULL);
+        nova__pg_one_line(line, sizeof line, PQresultErrorMessage(r), NULL);
         fail(err, errlen, "reading nova_worker_migrations: %s", line);
         PQclear(r);
         return -EIO;
@@ -348,7 +320,7 @@ static int apply(PGconn *c, struct plan *p, FILE *out, char *err, size_t errlen)
                                        3, NULL, params, NULL, NULL, 0);
             if (PQresultStatus(r) != PGRES_COMMAND_OK) {
                 char line[400];
-                clean_message(line, sizeof line, PQresultErrorMessage(r), NULL);
+                nova__pg_one_line(line, sizeof line, PQresultErrorMessage(r), NULL);
                 fail(err, errlen, "%s: recording it: %s", m->name, line);
                 rc = -EIO;
             }

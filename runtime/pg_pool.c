@@ -231,9 +231,7 @@ static void update_gauges(struct nova__pg_pool *p)
         nova__metric_set(m_waiting, NULL, p->shown_waiting = p->waiting);
 }
 
-/* Copies src into dst as one line: control characters become spaces, runs
- * of spaces collapse, and the password (when known) is masked. */
-static void one_line(char *dst, size_t len, const char *src, const char *password)
+void nova__pg_one_line(char *dst, size_t len, const char *src, const char *password)
 {
     size_t o = 0;
     bool space = true; /* also trims leading blanks */
@@ -344,7 +342,8 @@ static void req_complete(struct req *r, int status, PGresult *pgres, const char 
             const char *st = PQresultErrorField(pgres, PG_DIAG_SQLSTATE);
             const char *prim = PQresultErrorField(pgres, PG_DIAG_MESSAGE_PRIMARY);
             char line[ERRLEN - 8];
-            one_line(line, sizeof line, prim != NULL ? prim : PQresultErrorMessage(pgres), NULL);
+            nova__pg_one_line(line, sizeof line, prim != NULL ? prim : PQresultErrorMessage(pgres),
+                              NULL);
             res.sqlstate = st != NULL ? st : "XX000";
             snprintf(msg, sizeof msg, "%s: %s", res.sqlstate, line);
         } else {
@@ -521,7 +520,7 @@ static void connect_failed(struct conn *c, const char *why)
 {
     struct nova__pg_pool *p = c->pool;
 
-    one_line(p->last_error, sizeof p->last_error, why, p->password);
+    nova__pg_one_line(p->last_error, sizeof p->last_error, why, p->password);
     if (p->last_error[0] == '\0')
         snprintf(p->last_error, sizeof p->last_error, "connection failed");
     conn_close(c);
@@ -799,7 +798,7 @@ static void observe(struct nova__pg_pool *p, struct req *r)
     if (p->cfg.slow_query_ms > 0 && ms > p->cfg.slow_query_ms) {
         char sql[SLOW_SQL_MAX + 1];
         struct nova__log_ctx ctx = owner_ctx(r->owner);
-        one_line(sql, sizeof sql, r->sql, NULL);
+        nova__pg_one_line(sql, sizeof sql, r->sql, NULL);
         nova__log(NOVA_LOG_WARN, &ctx, "postgres: slow query (%lld ms): %s", (long long)ms, sql);
     }
 }
@@ -821,7 +820,7 @@ static void drop_conn(struct conn *c, int status, const char *sqlstate, const ch
         c->lease->conn = NULL;
         c->lease = NULL;
     }
-    one_line(line, sizeof line, msg, p->password);
+    nova__pg_one_line(line, sizeof line, msg, p->password);
     conn_close(c);
     if (r != NULL) {
         observe(p, r);
@@ -1161,7 +1160,7 @@ void nova__pg_clean_error(char *dst, size_t len, const char *msg, const char *ds
         pw = dsn != NULL ? guess_password(dsn) : NULL;
         mask_quoted(masked, sizeof masked, msg != NULL ? msg : "");
     }
-    one_line(dst, len, masked, pw);
+    nova__pg_one_line(dst, len, masked, pw);
     free(pw);
 }
 

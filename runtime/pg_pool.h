@@ -91,6 +91,10 @@ const char *nova__pg_pool_last_error(const struct nova__pg_pool *p);
  * on). Used for every connection error the runtime prints. */
 void nova__pg_clean_error(char *dst, size_t len, const char *msg, const char *dsn);
 
+/* Copies src into dst as one line: control characters become spaces, runs
+ * of spaces collapse, and password (when not NULL) is masked. */
+void nova__pg_one_line(char *dst, size_t len, const char *src, const char *password);
+
 /*
  * Called by the loader for a plugin being stopped (owner is its host
  * table). Before shutdown(): cancel=true fails the plugin's queued requests
