@@ -10,7 +10,7 @@ packages=(
   libuv1-dev libhiredis-dev libpq-dev libcjson-dev libcurl4-openssl-dev
   libsodium-dev libinih-dev libmicrohttpd-dev check
   redis-server postgresql-15 postgresql-client-15 prometheus
-  valgrind clang libclang-rt-14-dev curl ca-certificates openssl python3 systemd man-db pgbouncer
+  valgrind clang clang-format libclang-rt-14-dev curl ca-certificates openssl python3 systemd man-db pgbouncer
 )
 command -v node >/dev/null 2>&1 || packages+=(nodejs npm)
 

@@ -147,8 +147,8 @@ START_TEST(includes_override_in_name_order)
     tu_write(dir, "conf.d/ignored.txt", "[nonsense\n", NULL, 0);
     /* The include stands last, inside a section: drop-ins override the file. */
     tu_write(dir, "main.conf",
-             "include = absent.d/*.conf\n[redis]\nprefix = main\ninclude = conf.d/*.conf\n",
-             path, sizeof path);
+             "include = absent.d/*.conf\n[redis]\nprefix = main\ninclude = conf.d/*.conf\n", path,
+             sizeof path);
     struct nova__config *cfg = NULL;
     int rc = nova__config_load(path, &cfg, err, sizeof err);
     ck_assert_msg(rc == 0, "%s", err);
