@@ -15,26 +15,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-extern char **environ;
+#include "read_line.h"
 
-/* Reads one line from fd, waiting at most timeout_ms in all. */
-static int read_line(int fd, char *buf, size_t len, int timeout_ms)
-{
-    size_t n = 0;
-    while (n + 1 < len) {
-        struct pollfd pfd = {.fd = fd, .events = POLLIN};
-        if (poll(&pfd, 1, timeout_ms) <= 0)
-            return -1;
-        ssize_t k = read(fd, buf + n, 1);
-        if (k <= 0)
-            return -1;
-        if (buf[n] == '\n')
-            break;
-        n++;
-    }
-    buf[n] = '\0';
-    return 0;
-}
+extern char **environ;
 
 int http_peer_start(struct http_peer *p, bool tls)
 {
@@ -68,7 +51,7 @@ int http_peer_start(struct http_peer *p, bool tls)
     }
     p->stdin_fd = in[1];
     for (;;) {
-        if (read_line(out[0], line, sizeof line, 20000) != 0) {
+        if (nova_test_read_line(out[0], line, sizeof line, 20000) != 0) {
             fprintf(stderr, "http_peer: %s did not start\n", script);
             close(out[0]);
             http_peer_stop(p);

@@ -13,30 +13,14 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "read_line.h"
+
 extern char **environ;
 
 static const char *srcdir(void)
 {
     const char *s = getenv("NOVA_SRCDIR");
     return s != NULL ? s : NOVA_TEST_SRCDIR;
-}
-
-static int read_line(int fd, char *buf, size_t len, int timeout_ms)
-{
-    size_t n = 0;
-    while (n + 1 < len) {
-        struct pollfd pfd = {.fd = fd, .events = POLLIN};
-        if (poll(&pfd, 1, timeout_ms) <= 0)
-            return -1;
-        ssize_t k = read(fd, buf + n, 1);
-        if (k <= 0)
-            return -1;
-        if (buf[n] == '\n')
-            break;
-        n++;
-    }
-    buf[n] = '\0';
-    return 0;
 }
 
 int testnet_start(struct testnet *t, const char *const *args)
@@ -85,7 +69,7 @@ int testnet_start(struct testnet *t, const char *const *args)
     }
     t->stdin_fd = in[1];
     t->stdout_fd = out[0];
-    if (read_line(out[0], line, sizeof(line), 20000) != 0) {
+    if (nova_test_read_line(out[0], line, sizeof(line), 20000) != 0) {
         fprintf(stderr,
                 "testnet: %s printed no ready line (is @stellar/stellar-base installed? run "
                 "`npm ci --prefix tests/testnet`)\n",
