@@ -205,31 +205,43 @@ static int judge_literal(const char *host, unsigned port,
     return 1;
 }
 
-int nova__http_guard_check_url(const char *url, const struct nova__http_guard_allow *allow,
-                               char *why, size_t whylen)
+/* Parses url (any scheme parses, so a refused one is reported as refused)
+ * and returns its scheme in *scheme. Returns 0, or
+ * -EINVAL/-ENOMEM with the reason in why; on 0 the caller frees *u and
+ * *scheme (curl_url_cleanup, curl_free). */
+static int open_url(const char *url, CURLU **u, char **scheme, char *why, size_t whylen)
 {
-    CURLU *u;
-    char *scheme = NULL, *user = NULL, *password = NULL, *host = NULL, *port = NULL;
-    int rc = 0;
-
+    *u = NULL;
+    *scheme = NULL;
     if (url == NULL || *url == '\0') {
         say(why, whylen, "empty URL");
         return -EINVAL;
     }
-    u = curl_url();
-    if (u == NULL)
+    *u = curl_url();
+    if (*u == NULL)
         return -ENOMEM;
-    /* Any scheme parses, so a refused one is reported as refused. */
-    CURLUcode uc = curl_url_set(u, CURLUPART_URL, url, CURLU_NON_SUPPORT_SCHEME);
-    if (uc != CURLUE_OK) {
-        say(why, whylen, "malformed URL: %s", curl_url_strerror(uc));
-        rc = -EINVAL;
-        goto out;
+    CURLUcode uc = curl_url_set(*u, CURLUPART_URL, url, CURLU_NON_SUPPORT_SCHEME);
+    if (uc != CURLUE_OK || curl_url_get(*u, CURLUPART_SCHEME, scheme, 0) != CURLUE_OK) {
+        say(why, whylen, "malformed URL: %s",
+            uc != CURLUE_OK ? curl_url_strerror(uc) : "no scheme");
+        curl_url_cleanup(*u);
+        *u = NULL;
+        return -EINVAL;
     }
-    if (curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) != CURLUE_OK ||
-        (strcasecmp(scheme, "http") != 0 && strcasecmp(scheme, "https") != 0)) {
+    return 0;
+}
+
+int nova__http_guard_check_url(const char *url, const struct nova__http_guard_allow *allow,
+                               char *why, size_t whylen)
+{
+    CURLU *u;
+    char *scheme, *user = NULL, *password = NULL, *host = NULL, *port = NULL;
+    int rc = open_url(url, &u, &scheme, why, whylen);
+    if (rc != 0)
+        return rc;
+    if (strcasecmp(scheme, "http") != 0 && strcasecmp(scheme, "https") != 0) {
         say(why, whylen, "outbound guard: scheme '%s' is not allowed (only http and https)",
-            scheme != NULL ? scheme : "");
+            scheme);
         rc = -EACCES;
         goto out;
     }
@@ -264,23 +276,12 @@ out:
 int nova__http_guard_check_https(const char *url, char *why, size_t whylen)
 {
     CURLU *u;
-    char *scheme = NULL;
-    int rc = 0;
-
-    if (url == NULL || *url == '\0') {
-        say(why, whylen, "empty URL");
-        return -EINVAL;
-    }
-    u = curl_url();
-    if (u == NULL)
-        return -ENOMEM;
-    CURLUcode uc = curl_url_set(u, CURLUPART_URL, url, CURLU_NON_SUPPORT_SCHEME);
-    if (uc != CURLUE_OK) {
-        say(why, whylen, "malformed URL: %s", curl_url_strerror(uc));
-        rc = -EINVAL;
-    } else if (curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) != CURLUE_OK ||
-               strcasecmp(scheme, "https") != 0) {
-        say(why, whylen, "scheme '%s' is not allowed (https only)", scheme != NULL ? scheme : "");
+    char *scheme;
+    int rc = open_url(url, &u, &scheme, why, whylen);
+    if (rc != 0)
+        return rc;
+    if (strcasecmp(scheme, "https") != 0) {
+        say(why, whylen, "scheme '%s' is not allowed (https only)", scheme);
         rc = -EACCES;
     }
     curl_free(scheme);

@@ -240,7 +240,7 @@ struct nova_host {
     void (*log)(const struct nova_host *host, enum nova_log_level level, const nova_job *job,
                 const char *fmt, ...) NOVA_PRINTF(4, 5);
 
-    /* Wall-clock milliseconds since the epoch, cached once per loop turn. */
+    /* Wall-clock milliseconds since the epoch (BullMQ's timestamps are wall-clock). */
     int64_t (*now_ms)(const struct nova_host *host);
 
     /* Timers on the host's loop. NULL on allocation failure. */
