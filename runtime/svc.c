@@ -76,6 +76,11 @@ static const char *check_module(enum nova__svc_id id, const struct nova__svc_mod
                  m->version, NOVA__SVC_VERSION);
         return buf;
     }
+    if (m->name == NULL || strcmp(m->name, services[id].name) != 0) {
+        snprintf(buf, len, "it is the '%s' module, not '%s'", m->name ? m->name : "(null)",
+                 services[id].name);
+        return buf;
+    }
     if (m->struct_size != sizeof *m || m->core_size != sizeof core ||
         m->table_size != services[id].table_size) {
         snprintf(buf, len,
@@ -83,11 +88,6 @@ static const char *check_module(enum nova__svc_id id, const struct nova__svc_mod
                  "module and the binary come from different builds (reinstall nova-worker)",
                  m->struct_size, m->core_size, m->table_size, sizeof *m, sizeof core,
                  services[id].table_size);
-        return buf;
-    }
-    if (m->name == NULL || strcmp(m->name, services[id].name) != 0) {
-        snprintf(buf, len, "it is the '%s' module, not '%s'", m->name ? m->name : "(null)",
-                 services[id].name);
         return buf;
     }
     if (m->bind == NULL || m->table == NULL) {
