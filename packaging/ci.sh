@@ -65,6 +65,13 @@ getent passwd nova-worker | grep -q ':/var/lib/nova-worker:' ||
     die "postinst did not create the nova-worker account"
 pkg-config --variable=plugindir nova-worker | grep -q '/nova-worker/plugins$' ||
     die "nova-worker.pc has no plugindir"
+# The daemon links none of the service libraries; the modules that do are
+# installed (docs/operations.md, "Service modules").
+! ldd /usr/sbin/nova-worker | grep -E 'libpq|libcurl|libmicrohttpd' ||
+    die "/usr/sbin/nova-worker links a service library"
+for m in pg http httpd; do
+    dpkg -L nova-worker | grep -q "/nova-worker/modules/nova-$m.so$" || die "nova-$m.so is not packaged"
+done
 # The shipped instance example works against the shipped main file.
 example=/usr/share/doc/nova-worker/examples/instance.conf.example
 cp "$example" /etc/nova-worker/instances/ci.conf

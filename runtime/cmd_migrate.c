@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "migrate.h"
+#include "svc.h"
 
 #ifndef NOVA_MIGRATIONS_DIR
 #define NOVA_MIGRATIONS_DIR "/usr/share/nova-worker/migrations"
@@ -54,7 +55,14 @@ int nova__cmd_migrate(const struct nova__config *cfg, int argc, char **argv)
         }
     }
     const char *dsn = cfg != NULL ? cfg->postgres.dsn : NULL;
-    int rc = nova__migrate(dsn, dir, mode, stdout, err, sizeof err);
+    const struct nova__svc_pg *pg =
+        nova__svc_pg("`nova-worker migrate` needs PostgreSQL", err, sizeof err);
+    if (pg == NULL) {
+        fprintf(stderr, "nova-worker migrate: %s\n", err);
+        return 1;
+    }
+    int rc = pg->migrate(dsn, dir, mode, stdout, err, sizeof err);
+    nova__svc_unload_all();
     fflush(stdout);
     if (rc != 0) {
         fprintf(stderr, "nova-worker migrate: %s\n", err[0] != '\0' ? err : "failed");

@@ -14,9 +14,8 @@
 #include "cmd_stellar.h"
 #include "conf.h"
 #include "stellar.h"
-#include "http_client.h"
 #include "stellar_amount.h"
-#include "stellar_client.h"
+#include "svc.h"
 #include "stellar_scval.h"
 #include "stellar_strkey.h"
 #include "stellar_tx.h"
@@ -613,6 +612,7 @@ static int cmd_decode_scval(const struct nova__config *cfg, int argc, char **arg
 
 struct check {
     const struct nova__config *cfg;
+    const struct nova__svc_http *m; /* the HTTP module: both clients */
     uv_loop_t loop;
     struct nova__http_client *http;
     struct nova__stellar_client *sc;
@@ -733,28 +733,27 @@ static void check_next(struct check *ck)
     int rc = 0;
     switch (ck->step++) {
     case 0:
-        rc = nova__stellar_latest_ledger(ck->sc, NULL, check_root, ck, err, sizeof(err));
+        rc = ck->m->latest_ledger(ck->sc, NULL, check_root, ck, err, sizeof(err));
         break;
     case 1:
         if (!ck->issuer_ok)
             return check_next(ck);
-        rc = nova__stellar_load_account(ck->sc, NULL, ck->cfg->stellar.asset_issuer, check_issuer,
-                                        ck, err, sizeof(err));
+        rc = ck->m->load_account(ck->sc, NULL, ck->cfg->stellar.asset_issuer, check_issuer, ck, err,
+                                 sizeof(err));
         break;
     case 2:
         if (!ck->dist_ok)
             return check_next(ck);
-        rc = nova__stellar_load_account(ck->sc, NULL, ck->dist, check_distribution, ck, err,
-                                        sizeof(err));
+        rc = ck->m->load_account(ck->sc, NULL, ck->dist, check_distribution, ck, err, sizeof(err));
         break;
     case 3:
         if (ck->cfg->stellar.soroban_rpc_url == NULL || !ck->cfg->stellar.soroban_rpc_url[0])
             return check_next(ck);
-        rc = nova__stellar_rpc_health(ck->sc, NULL, check_rpc, ck, err, sizeof(err));
+        rc = ck->m->rpc_health(ck->sc, NULL, check_rpc, ck, err, sizeof(err));
         break;
     default:
-        nova__stellar_client_close(ck->sc, NULL, NULL);
-        nova__http_client_close(ck->http, NULL, NULL);
+        ck->m->stellar_close(ck->sc, NULL, NULL);
+        ck->m->client_close(ck->http, NULL, NULL);
         ck->sc = NULL;
         ck->http = NULL;
         return;
@@ -842,9 +841,17 @@ static int cmd_check(const struct nova__config *cfg, int argc, char **argv)
             check_line(ck, true, "distribution account %s (trustline not checked)", ck->dist);
     }
 
+    char why[NOVA_CONFIG_ERRMAX];
+    ck->m = nova__svc_http("`nova-worker stellar check` needs the HTTP client", why, sizeof why);
+    if (ck->m == NULL) {
+        check_line(ck, false, "%s", why);
+        free(ck);
+        fflush(stdout);
+        return EXIT_FAILURE;
+    }
     int rc = uv_loop_init(&ck->loop);
     if (rc == 0)
-        rc = nova__http_client_new(&ck->loop, &cfg->http, &ck->http);
+        rc = ck->m->client_new(&ck->loop, &cfg->http, &ck->http);
     if (rc == 0) {
         /* The check signs nothing: the client never gets the secret, and a
          * bad issuer (already reported) must not stop the network checks. */
@@ -852,9 +859,9 @@ static int cmd_check(const struct nova__config *cfg, int argc, char **argv)
         copy.distribution_secret = NULL;
         if (!ck->issuer_ok)
             copy.asset_issuer = NULL;
-        rc = nova__stellar_client_new(&ck->loop, ck->http, &copy, &ck->sc);
+        rc = ck->m->stellar_new(&ck->loop, ck->http, &copy, &ck->sc);
         if (rc != 0)
-            nova__http_client_close(ck->http, NULL, NULL);
+            ck->m->client_close(ck->http, NULL, NULL);
     }
     if (rc != 0) {
         check_line(ck, false, "cannot create the Stellar client: %s", strerror(-rc));
@@ -863,6 +870,7 @@ static int cmd_check(const struct nova__config *cfg, int argc, char **argv)
     }
     uv_run(&ck->loop, UV_RUN_DEFAULT);
     uv_loop_close(&ck->loop);
+    nova__svc_unload_all();
     int errors = ck->errors;
     free(ck);
     fflush(stdout);

@@ -2,15 +2,13 @@
 #include "daemon.h"
 #include "conf.h"
 #include "host.h"
-#include "http_client.h"
-#include "httpd.h"
 #include "loader.h"
 #include "log.h"
 #include "metrics.h"
-#include "pg_pool.h"
+#include "nova/pg.h"
 #include "queue.h"
 #include "sdnotify.h"
-#include "stellar_client.h"
+#include "svc.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -28,6 +26,10 @@ struct daemon {
     struct nova__config *cfg;      /* the current config (plugins, log level) */
     struct nova__services svc;
     struct nova__httpd *httpd;
+    /* Service modules (runtime/svc.h), NULL until something needs them. */
+    const struct nova__svc_pg *pg;
+    const struct nova__svc_http *http;
+    const struct nova__svc_httpd *httpd_ops;
 
     struct nova__plugin **plugins;
     size_t plugin_count;
@@ -57,26 +59,19 @@ static nova_metric *metric_up;
 
 /* ---- services ----------------------------------------------------------- */
 
+/* PostgreSQL and Redis, as configured. The HTTP and Stellar clients wait
+ * for a plugin that needs them (plugin_services). */
 static int services_open(struct daemon *d, char *err, size_t errlen)
 {
     const struct nova__config *cfg = d->boot_cfg;
     d->svc.loop = &d->loop;
     d->svc.config = cfg;
-    int rc = nova__http_client_new(&d->loop, &cfg->http, &d->svc.http);
-    if (rc != 0) {
-        snprintf(err, errlen, "[http] cannot create the HTTP client: %s", strerror(-rc));
-        return rc;
-    }
-    if (cfg->stellar.horizon_url != NULL && cfg->stellar.horizon_url[0] != '\0') {
-        /* No traffic yet: Horizon is probed once a plugin that needs it runs. */
-        rc = nova__stellar_client_new(&d->loop, d->svc.http, &cfg->stellar, &d->svc.stellar);
-        if (rc != 0) {
-            snprintf(err, errlen, "[stellar] cannot create the Stellar client: %s", strerror(-rc));
-            return rc;
-        }
-    }
+    int rc;
     if (cfg->postgres.dsn != NULL && cfg->postgres.dsn[0] != '\0') {
-        rc = nova__pg_pool_new(&d->loop, &cfg->postgres, &d->svc.pg);
+        d->pg = nova__svc_pg("[postgres] dsn is set", err, errlen);
+        if (d->pg == NULL)
+            return -ENOENT;
+        rc = d->pg->pool_new(&d->loop, &cfg->postgres, &d->svc.pg);
         if (rc != 0) {
             snprintf(err, errlen, "[postgres] cannot create the pool: %s", strerror(-rc));
             return rc;
@@ -92,14 +87,51 @@ static int services_open(struct daemon *d, char *err, size_t errlen)
     return 0;
 }
 
+/* Opens the shared clients a plugin declares (NOVA_REQUIRES_HTTP, or
+ * NOVA_REQUIRES_STELLAR: the Stellar client runs on the HTTP client), so
+ * only workers whose plugins use them load libcurl. Plugins that need
+ * neither get host->http NULL and the offline half of host->stellar.
+ * Returns 0, or -errno with the reason in err. */
+static int plugin_services(struct daemon *d, const struct nova__plugin *p, char *err, size_t errlen)
+{
+    const struct nova__config *cfg = d->boot_cfg;
+    bool stellar = (p->desc.requires & NOVA_REQUIRES_STELLAR) != 0 &&
+                   cfg->stellar.horizon_url != NULL && cfg->stellar.horizon_url[0] != '\0';
+    if (!stellar && !(p->desc.requires & NOVA_REQUIRES_HTTP))
+        return 0;
+    int rc;
+    if (d->svc.http == NULL) {
+        char why[256];
+        snprintf(why, sizeof why, "plugin %s requires %s", p->name,
+                 stellar ? "Stellar" : "the HTTP client");
+        d->http = nova__svc_http(why, err, errlen);
+        if (d->http == NULL)
+            return -ENOENT;
+        rc = d->http->client_new(&d->loop, &cfg->http, &d->svc.http);
+        if (rc != 0) {
+            snprintf(err, errlen, "[http] cannot create the HTTP client: %s", strerror(-rc));
+            return rc;
+        }
+    }
+    if (stellar && d->svc.stellar == NULL) {
+        /* No traffic yet: Horizon is probed once the plugin runs. */
+        rc = d->http->stellar_new(&d->loop, d->svc.http, &cfg->stellar, &d->svc.stellar);
+        if (rc != 0) {
+            snprintf(err, errlen, "[stellar] cannot create the Stellar client: %s", strerror(-rc));
+            return rc;
+        }
+    }
+    return 0;
+}
+
 static bool services_ready(const struct daemon *d, const char **why)
 {
     *why = NULL;
     if (d->svc.queues != NULL && !nova__queue_engine_connected(d->svc.queues))
         *why = "redis unreachable";
-    else if (d->svc.pg != NULL && !nova__pg_pool_ready(d->svc.pg))
+    else if (d->svc.pg != NULL && !d->pg->pool_ready(d->svc.pg))
         *why = "postgres unreachable";
-    else if (d->stellar_probing && !nova__stellar_client_ready(d->svc.stellar))
+    else if (d->stellar_probing && !d->http->stellar_ready(d->svc.stellar))
         *why = "stellar: Horizon unreachable or on another network";
     return *why == NULL;
 }
@@ -125,17 +157,17 @@ static void services_close(struct daemon *d)
     /* The Stellar client runs on the HTTP client: close it first. */
     if (d->svc.stellar != NULL) {
         d->services_closing++;
-        nova__stellar_client_close(d->svc.stellar, service_closed, d);
+        d->http->stellar_close(d->svc.stellar, service_closed, d);
         d->svc.stellar = NULL;
     }
     if (d->svc.pg != NULL) {
         d->services_closing++;
-        nova__pg_pool_close(d->svc.pg, service_closed, d);
+        d->pg->pool_close(d->svc.pg, service_closed, d);
         d->svc.pg = NULL;
     }
     if (d->svc.http != NULL) {
         d->services_closing++;
-        nova__http_client_close(d->svc.http, service_closed, d);
+        d->http->client_close(d->svc.http, service_closed, d);
         d->svc.http = NULL;
     }
     service_closed(d);
@@ -203,7 +235,7 @@ static int init_plugin(struct daemon *d, struct nova__plugin *p)
     d->plugins[d->plugin_count++] = p;
     plugin_info_metric(p, 1);
     if ((p->desc.requires & NOVA_REQUIRES_STELLAR) && d->svc.stellar != NULL && !d->stellar_probing)
-        d->stellar_probing = nova__stellar_client_probe(d->svc.stellar, 0) == 0;
+        d->stellar_probing = d->http->stellar_probe(d->svc.stellar, 0) == 0;
     struct nova__log_ctx lc = {.plugin = p->name};
     nova__log(NOVA_LOG_INFO, &lc, "plugin %s %s started", p->name,
               p->desc.version ? p->desc.version : "");
@@ -271,8 +303,8 @@ static void column_check_done(void *arg, int status, const char *missing)
 
 static void column_check_start(struct column_check *cc)
 {
-    int rc =
-        nova__pg_check_columns(cc->d->svc.pg, cc->p->desc.required_columns, column_check_done, cc);
+    int rc = cc->d->pg->check_columns(cc->d->svc.pg, cc->p->desc.required_columns,
+                                      column_check_done, cc);
     if (rc != 0) {
         char err[NOVA_CONFIG_ERRMAX];
         snprintf(err, sizeof err, "plugin %s: bad required_columns entry (%s)", cc->p->name,
@@ -291,22 +323,37 @@ static bool column_check_pending(const struct daemon *d, const char *name)
     return false;
 }
 
-/* Opens, configures and checks one plugin, then initialises it (after the
- * PostgreSQL column check when it declares columns). Errors are logged. */
-static int start_plugin(struct daemon *d, const struct nova__config *cfg,
-                        const struct nova__plugin_section *section)
+/* Opens and configures one plugin, opens the shared clients it needs and
+ * checks it has them. Errors are logged; *service_failed is set when a
+ * shared client could not be opened (a missing module, a bad [stellar]
+ * section), which stops the daemon at start-up. */
+static int prepare_plugin(struct daemon *d, const struct nova__config *cfg,
+                          const struct nova__plugin_section *section, struct nova__plugin **out,
+                          bool *service_failed)
 {
     char err[NOVA_CONFIG_ERRMAX];
     struct nova__plugin *p = NULL;
     int rc = nova__plugin_open(cfg->worker.plugin_dir, section->name, &p, err, sizeof err);
     if (rc == 0)
         rc = nova__plugin_configure(p, cfg, section, err, sizeof err);
+    if (rc == 0) {
+        rc = plugin_services(d, p, err, sizeof err);
+        *service_failed = rc != 0;
+    }
     if (rc == 0)
         rc = nova__plugin_check_requires(p, &d->svc, err, sizeof err);
     if (rc != 0) {
         plugin_failed(p, section->name, err);
         return rc;
     }
+    *out = p;
+    return 0;
+}
+
+/* Initialises a prepared plugin, after the PostgreSQL column check when it
+ * declares columns. Errors are logged. */
+static int launch_plugin(struct daemon *d, struct nova__plugin *p)
+{
     if (p->desc.required_columns == NULL || d->svc.pg == NULL)
         return init_plugin(d, p);
     struct column_check *cc = calloc(1, sizeof *cc);
@@ -323,6 +370,15 @@ static int start_plugin(struct daemon *d, const struct nova__config *cfg,
     d->plugins_draining++;
     column_check_start(cc);
     return 0;
+}
+
+static int start_plugin(struct daemon *d, const struct nova__config *cfg,
+                        const struct nova__plugin_section *section)
+{
+    struct nova__plugin *p = NULL;
+    bool service_failed = false;
+    int rc = prepare_plugin(d, cfg, section, &p, &service_failed);
+    return rc != 0 ? rc : launch_plugin(d, p);
 }
 
 struct plugin_drain {
@@ -385,7 +441,8 @@ static void update_readiness(struct daemon *d)
         why = "draining";
     else if (d->state != STATE_RUNNING)
         why = "starting";
-    nova__httpd_set_ready(d->httpd, ready, why);
+    if (d->httpd != NULL)
+        d->httpd_ops->set_ready(d->httpd, ready, why);
     nova__metric_set(metric_up, NULL, ready ? 1 : 0);
     if (ready && !d->notified_ready) {
         d->notified_ready = true;
@@ -442,7 +499,8 @@ static void finish(struct daemon *d)
         return;
     }
     d->state = STATE_DONE;
-    nova__httpd_set_ready(d->httpd, false, "stopped");
+    if (d->httpd != NULL)
+        d->httpd_ops->set_ready(d->httpd, false, "stopped");
     services_close(d);
 }
 
@@ -666,11 +724,19 @@ int nova__daemon_run(const char *config_path)
         services_close(&d);
         goto out;
     }
-    if (nova__httpd_start(d.cfg->http.listen, &d.httpd, err, sizeof err) != 0) {
-        nova__log_error("[http] %s", err);
-        d.exit_code = 1;
-        services_close(&d);
-        goto out;
+    if (d.cfg->http.listen != NULL && d.cfg->http.listen[0] != '\0') {
+        d.httpd_ops = nova__svc_httpd("[http] listen is set", err, sizeof err);
+        if (d.httpd_ops == NULL) {
+            nova__log_error("%s", err);
+        } else if (d.httpd_ops->start(d.cfg->http.listen, &d.httpd, err, sizeof err) != 0) {
+            nova__log_error("[http] %s", err);
+            d.httpd_ops = NULL;
+        }
+        if (d.httpd_ops == NULL) {
+            d.exit_code = 1;
+            services_close(&d);
+            goto out;
+        }
     }
 
     uv_signal_init(&d.loop, &d.sig_term);
@@ -688,11 +754,41 @@ int nova__daemon_run(const char *config_path)
     if (wd > 0)
         uv_timer_start(&d.watchdog, on_watchdog, 0, wd);
 
-    size_t failed = 0;
-    for (size_t i = 0; i < d.cfg->plugin_count; i++) {
-        if (d.cfg->plugins[i].enabled && start_plugin(&d, d.cfg, &d.cfg->plugins[i]) != 0)
+    /* Every plugin is opened first, so a shared client that cannot be
+     * opened stops the start before any plugin has begun work. */
+    size_t failed = 0, prepared = 0;
+    bool service_failed = false;
+    struct nova__plugin **ready = calloc(d.cfg->plugin_count + 1, sizeof *ready);
+    if (ready == NULL) {
+        nova__log_error("out of memory");
+        d.exit_code = 1;
+        finish(&d);
+        uv_run(&d.loop, UV_RUN_DEFAULT);
+        goto out;
+    }
+    for (size_t i = 0; i < d.cfg->plugin_count && !service_failed; i++) {
+        if (!d.cfg->plugins[i].enabled)
+            continue;
+        if (prepare_plugin(&d, d.cfg, &d.cfg->plugins[i], &ready[prepared], &service_failed) == 0)
+            prepared++;
+        else
             failed++;
     }
+    if (service_failed) {
+        nova__log_error("a shared service a plugin needs cannot be opened; exiting");
+        for (size_t i = 0; i < prepared; i++)
+            nova__plugin_close(ready[i]);
+        free(ready);
+        d.exit_code = 1;
+        finish(&d);
+        uv_run(&d.loop, UV_RUN_DEFAULT);
+        goto out;
+    }
+    for (size_t i = 0; i < prepared; i++) {
+        if (launch_plugin(&d, ready[i]) != 0)
+            failed++;
+    }
+    free(ready);
     if (failed > 0)
         nova__log_warn("%zu plugin(s) failed to start; the others keep running", failed);
     nova__log_info("nova-worker %s started (config %s, %zu plugin(s))", PACKAGE_VERSION,
@@ -708,7 +804,9 @@ out:
     uv_walk(&d.loop, close_walk, NULL);
     uv_run(&d.loop, UV_RUN_DEFAULT);
     uv_loop_close(&d.loop);
-    nova__httpd_stop(d.httpd);
+    if (d.httpd != NULL)
+        d.httpd_ops->stop(d.httpd);
+    nova__svc_unload_all();
     free(d.plugins);
     if (d.cfg != d.boot_cfg)
         nova__config_free(d.cfg);
@@ -741,6 +839,16 @@ int nova__daemon_check(const char *config_path, FILE *out, FILE *errout)
     };
     int failures = 0;
     size_t enabled = 0;
+    /* The modules `run` would load for the core sections. */
+    if (svc.pg != NULL && nova__svc_pg("[postgres] dsn is set", err, sizeof err) == NULL) {
+        fprintf(errout, "%s\n", err);
+        failures++;
+    }
+    if (cfg->http.listen != NULL && cfg->http.listen[0] != '\0' &&
+        nova__svc_httpd("[http] listen is set", err, sizeof err) == NULL) {
+        fprintf(errout, "%s\n", err);
+        failures++;
+    }
     for (size_t i = 0; i < cfg->plugin_count; i++) {
         const struct nova__plugin_section *s = &cfg->plugins[i];
         if (!s->enabled)
@@ -755,6 +863,13 @@ int nova__daemon_check(const char *config_path, FILE *out, FILE *errout)
         }
         if (rc == 0)
             rc = nova__plugin_check_requires(p, &svc, err, sizeof err);
+        if (rc == 0 && (p->desc.requires & (NOVA_REQUIRES_HTTP | NOVA_REQUIRES_STELLAR))) {
+            char why[256];
+            snprintf(why, sizeof why, "plugin %s requires %s", p->name,
+                     (p->desc.requires & NOVA_REQUIRES_STELLAR) ? "Stellar" : "the HTTP client");
+            if (nova__svc_http(why, err, sizeof err) == NULL)
+                rc = -ENOENT;
+        }
         if (rc != 0) {
             if (located)
                 fprintf(errout, "%s\n", err);
@@ -769,6 +884,7 @@ int nova__daemon_check(const char *config_path, FILE *out, FILE *errout)
     if (failures == 0)
         fprintf(out, "%s: configuration ok (%zu plugin(s) enabled)\n", config_path, enabled);
     nova__config_free(cfg);
+    nova__svc_unload_all();
     nova__log_clear_secrets();
     return failures == 0 ? 0 : 1;
 }

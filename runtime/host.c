@@ -1,11 +1,10 @@
 #include "config.h"
 #include "host.h"
-#include "http_client.h"
 #include "metrics.h"
-#include "pg_pool.h"
 #include "queue.h"
 #include "queue_host.h"
 #include "stellar.h"
+#include "svc.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -101,22 +100,36 @@ static void host_timer_stop(const struct nova_host *host, nova_timer *timer)
         timer_release((struct nova__host_timer *)timer);
 }
 
+/* A client in services was made by its module, which is therefore loaded. */
+static const struct nova__svc_http *http_module(const struct nova__services *services)
+{
+    return services != NULL && services->http != NULL ? nova__svc_loaded(NOVA__SVC_HTTP) : NULL;
+}
+
+static const struct nova__svc_pg *pg_module(const struct nova__services *services)
+{
+    return services != NULL && services->pg != NULL ? nova__svc_loaded(NOVA__SVC_PG) : NULL;
+}
+
 void nova__host_release(struct nova__host_ctx *ctx)
 {
     while (ctx->timers != NULL)
         timer_release(ctx->timers);
-    if (ctx->services != NULL && ctx->services->http != NULL)
-        nova__http_cancel_tag(ctx->services->http, &ctx->host);
-    if (ctx->services != NULL && ctx->services->pg != NULL)
-        nova__pg_pool_release_owner(ctx->services->pg, &ctx->host, true);
+    const struct nova__svc_http *http = http_module(ctx->services);
+    const struct nova__svc_pg *pg = pg_module(ctx->services);
+    if (http != NULL)
+        http->cancel_tag(ctx->services->http, &ctx->host);
+    if (pg != NULL)
+        pg->pool_release_owner(ctx->services->pg, &ctx->host, true);
     if (ctx->services != NULL && ctx->services->queues != NULL)
         nova__queue_release_owner(ctx->services->queues, &ctx->host, true);
 }
 
 void nova__host_after_shutdown(struct nova__host_ctx *ctx)
 {
-    if (ctx->services != NULL && ctx->services->pg != NULL)
-        nova__pg_pool_release_owner(ctx->services->pg, &ctx->host, false);
+    const struct nova__svc_pg *pg = pg_module(ctx->services);
+    if (pg != NULL)
+        pg->pool_release_owner(ctx->services->pg, &ctx->host, false);
     if (ctx->services != NULL && ctx->services->queues != NULL)
         nova__queue_release_owner(ctx->services->queues, &ctx->host, false);
 }
@@ -150,8 +163,10 @@ void nova__host_init(struct nova__host_ctx *ctx, struct nova__services *services
     h->metric_add = nova__metric_add;
     h->metric_set = nova__metric_set;
     h->metric_observe = nova__metric_observe;
-    h->http = services != NULL && services->http != NULL ? &nova__http_api : NULL;
-    h->pg = services != NULL && services->pg != NULL ? &nova__pg_api : NULL;
+    const struct nova__svc_http *http = http_module(services);
+    const struct nova__svc_pg *pg = pg_module(services);
+    h->http = http != NULL ? http->api : NULL;
+    h->pg = pg != NULL ? pg->api : NULL;
     /* The offline half always works; network calls answer -ENOTSUP without
      * a configured Horizon. */
     h->stellar = &nova__stellar_api;

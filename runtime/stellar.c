@@ -7,7 +7,7 @@
 #include "host.h"
 #include "log.h"
 #include "stellar.h"
-#include "stellar_client.h"
+#include "svc.h"
 #include "stellar_amount.h"
 #include "stellar_err.h"
 #include "stellar_scval.h"
@@ -234,12 +234,25 @@ int nova__stellar_asset_contract_strkey(const char *asset, const char *passphras
 }
 
 /* ---- network part: the plugin's calls go to the shared client, tagged
- * with its host pointer so nova__http_cancel_tag(http, host) ends them. */
+ * with its host pointer so nova__http_cancel_tag(http, host) ends them.
+ * The client lives in the HTTP module (runtime/svc.h), loaded when a
+ * plugin requiring Stellar started; without it there is no client. */
 
 static struct nova__stellar_client *client_of(const struct nova_host *host)
 {
     struct nova__services *s = host != NULL ? nova__host_services(host) : NULL;
     return s != NULL ? s->stellar : NULL;
+}
+
+/* The module of an existing client, or NULL (then there is no client). */
+static const struct nova__svc_http *module_of(const struct nova_host *host)
+{
+    return client_of(host) != NULL ? nova__svc_loaded(NOVA__SVC_HTTP) : NULL;
+}
+
+static int no_client(char *err, size_t errlen)
+{
+    return nova__stellar_fail(err, errlen, -ENOTSUP, "no [stellar] client");
 }
 
 /* Synchronous refusals carry no message through the return value: log the
@@ -255,7 +268,8 @@ static int refused(const struct nova_host *host, const char *call, int rc, const
 
 static const struct nova_stellar_network *api_network(const struct nova_host *host)
 {
-    return nova__stellar_client_network(client_of(host));
+    const struct nova__svc_http *m = module_of(host);
+    return m != NULL ? m->stellar_network(client_of(host)) : NULL;
 }
 
 static int api_build_payment_distribution(const struct nova_host *host,
@@ -263,7 +277,12 @@ static int api_build_payment_distribution(const struct nova_host *host,
                                           struct nova_stellar_signed_tx *out, char *err,
                                           size_t errlen)
 {
-    return nova__stellar_client_build_payment(client_of(host), tx, out, err, errlen);
+    const struct nova__svc_http *m = module_of(host);
+    if (m != NULL)
+        return m->stellar_build_payment(client_of(host), tx, out, err, errlen);
+    if (out != NULL)
+        memset(out, 0, sizeof(*out));
+    return no_client(err, errlen);
 }
 
 #define NET_CALL(call, ...)                                                                        \
@@ -271,7 +290,9 @@ static int api_build_payment_distribution(const struct nova_host *host,
         char err[300] = "";                                                                        \
         if (host == NULL)                                                                          \
             return -EINVAL;                                                                        \
-        int rc = nova__stellar_##call(client_of(host), host, __VA_ARGS__, err, sizeof(err));       \
+        const struct nova__svc_http *m = module_of(host);                                          \
+        int rc = m != NULL ? m->call(client_of(host), host, __VA_ARGS__, err, sizeof(err))         \
+                           : no_client(err, sizeof(err));                                          \
         return refused(host, #call, rc, err);                                                      \
     } while (0)
 
