@@ -1,0 +1,78 @@
+/*
+ * resp - the two halves of the Redis protocol on the engine's hot path,
+ * without hiredis's general-purpose machinery:
+ *
+ * - writing: decimal integers and RESP arguments (`$len\r\n...\r\n`)
+ *   straight into a caller's buffer, no snprintf, no sds;
+ * - reading: reply-object functions for hiredis's reader that build each
+ *   reply (a tree of redisReply, same layout as hiredis's own) in one
+ *   arena of a few malloc'd blocks, freed in one go; the last block is
+ *   kept for the next reply, so steady traffic allocates nothing.
+ *
+ * Everything here is single-threaded: a pool belongs to one reader.
+ */
+#ifndef NOVA_RUNTIME_RESP_H
+#define NOVA_RUNTIME_RESP_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <hiredis/hiredis.h>
+
+/* Longest decimal text of an int64_t ("-9223372036854775808"), no NUL. */
+#define NOVA__RESP_I64_MAX 20
+
+/* Decimal text of v into buf (at least NOVA__RESP_I64_MAX bytes), no NUL
+ * written; returns its length. */
+size_t nova__resp_i64(char *buf, int64_t v);
+size_t nova__resp_u64(char *buf, uint64_t v);
+
+/* Number of decimal digits of v (1 for 0). */
+size_t nova__resp_digits(uint64_t v);
+
+/* Bytes nova__resp_put_arg writes for an argument of len bytes. */
+static inline size_t nova__resp_arg_size(size_t len)
+{
+    return 1 + nova__resp_digits(len) + 2 + len + 2;
+}
+
+/* Bytes nova__resp_put_header writes for a command of argc arguments. */
+static inline size_t nova__resp_header_size(size_t argc)
+{
+    return 1 + nova__resp_digits(argc) + 2;
+}
+
+/* Writes `*argc\r\n`; returns the end. */
+char *nova__resp_put_header(char *p, size_t argc);
+/* Writes `$len\r\n<len bytes of s>\r\n` (s may hold any byte); returns the end. */
+char *nova__resp_put_arg(char *p, const void *s, size_t len);
+
+/* ---- reply arenas -------------------------------------------------------- */
+
+struct nova__resp_block;
+
+/* Per-reader state: where the reply being parsed grows, and the spare
+ * block kept from the last reply freed. Zero-initialise; release with
+ * nova__resp_pool_release() once the reader is gone. */
+struct nova__resp_pool {
+    struct nova__resp_block *cur;   /* last block of the reply being parsed */
+    struct nova__resp_block *spare; /* kept for the next reply, or NULL */
+    size_t hint;                    /* size of the last reply: first block size */
+};
+
+/*
+ * Makes `reader` build its replies in arenas of `pool` (sets reader->fn
+ * and reader->privdata; call before the reader sees any byte). Replies
+ * stay redisReply trees readable like hiredis's own (type, integer, len,
+ * str NUL-terminated, elements, element) but must be freed with
+ * reader->fn->freeObject (as hiredis's async layer does), never with
+ * freeReplyObject. The pool must outlive every reply and the reader.
+ */
+void nova__resp_reader_use(redisReader *reader, struct nova__resp_pool *pool);
+
+/* Frees the spare block. Only once no reply of the pool is alive. */
+void nova__resp_pool_release(struct nova__resp_pool *pool);
+
+/* The reply-object functions nova__resp_reader_use installs. */
+extern redisReplyObjectFunctions nova__resp_reply_fns;
+
+#endif
