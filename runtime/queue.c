@@ -44,6 +44,14 @@ enum outcome { OUT_NONE, OUT_COMPLETE, OUT_RETRY, OUT_FAIL, OUT_RELEASE };
 struct sub;
 struct plugin_req;
 
+/* What settle needs from a job's opts. Worked out once per distinct opts
+ * text (jobs added together share it), not parsed again for every job. */
+struct opts_info {
+    int attempts;       /* opts.attempts, at least 1 */
+    bool lifo;          /* opts.lifo */
+    int64_t keep[2][3]; /* removeOnComplete, removeOnFail: count (-1 = all), age, limit */
+};
+
 struct nova_job {
     struct nova_job *prev, *next; /* sub->jobs or engine->detached */
     struct sub *sub;
@@ -53,7 +61,10 @@ struct nova_job {
     char *id, *name, *data_json, *token;
     char *stacktrace; /* previous JSON array or NULL */
     cJSON *data;
-    cJSON *opts;
+    cJSON *opts;           /* parsed from opts_text when first needed, or NULL */
+    const char *opts_text; /* in the job's allocation; NULL = none stored */
+    size_t opts_len;
+    struct opts_info oi;
     int atm;      /* attempts made before this one */
     int attempts; /* opts.attempts, at least 1 */
     int64_t timestamp;
@@ -91,6 +102,9 @@ struct sub {
     void (*handle)(void *arg, nova_job *job);
     void *arg;
     struct nova__log_ctx log;
+    char *opts_text; /* the last distinct opts seen, and what it says */
+    size_t opts_len;
+    struct opts_info opts_info;
 
     struct nova__redis_conn *block;
     bool started, accepting, stopped;
@@ -336,6 +350,46 @@ static void keep_jobs(const cJSON *opts, const char *key, int64_t *count, int64_
     }
 }
 
+/* opts_info of an opts JSON text (NULL: none). */
+static void opts_info_parse(const char *text, size_t len, struct opts_info *oi)
+{
+    cJSON *o = text ? cJSON_ParseWithLength(text, len) : NULL;
+    const cJSON *a = cJSON_GetObjectItemCaseSensitive(o, "attempts");
+    oi->attempts = cJSON_IsNumber(a) && a->valuedouble > 1 ? (int)a->valuedouble : 1;
+    oi->lifo = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(o, "lifo"));
+    keep_jobs(o, "removeOnComplete", &oi->keep[0][0], &oi->keep[0][1], &oi->keep[0][2]);
+    keep_jobs(o, "removeOnFail", &oi->keep[1][0], &oi->keep[1][1], &oi->keep[1][2]);
+    cJSON_Delete(o);
+}
+
+/* opts_info of a fetched job's opts, from the subscription's cache when
+ * the text is the same as last time. */
+static void opts_info_get(struct sub *s, const char *text, size_t len, struct opts_info *oi)
+{
+    char *copy;
+    if (text && s->opts_text && s->opts_len == len && memcmp(s->opts_text, text, len) == 0) {
+        *oi = s->opts_info;
+        return;
+    }
+    opts_info_parse(text, len, oi);
+    if (!text || !(copy = malloc(len + 1)))
+        return;
+    memcpy(copy, text, len);
+    copy[len] = '\0';
+    free(s->opts_text);
+    s->opts_text = copy;
+    s->opts_len = len;
+    s->opts_info = *oi;
+}
+
+/* The job's opts as JSON, parsed on first use (failures only). */
+static const cJSON *job_opts(struct nova_job *j)
+{
+    if (!j->opts && j->opts_text)
+        j->opts = cJSON_ParseWithLength(j->opts_text, j->opts_len);
+    return j->opts;
+}
+
 /* ---- forward declarations ------------------------------------------------ */
 
 static void pump(struct sub *s);
@@ -444,7 +498,8 @@ static void dispatch_fetch(struct sub *s, const redisReply *r, size_t first, uns
         }
         /* The job and its strings in one allocation. */
         size = sizeof(*j) + id->len + tok->len + 2 + (name ? name->len : 0) + 1 +
-               (data ? data->len : 2) + 1 + (trace ? trace->len + 1 : 0);
+               (data ? data->len : 2) + 1 + (trace ? trace->len + 1 : 0) +
+               (opts ? opts->len + 1 : 0);
         j = malloc(size);
         if (!j)
             continue; /* the lock expires; the stall sweep recovers it */
@@ -455,17 +510,16 @@ static void dispatch_fetch(struct sub *s, const redisReply *r, size_t first, uns
         j->name = name ? put_str(&p, name->str, name->len) : put_str(&p, "", 0);
         j->data_json = data ? put_str(&p, data->str, data->len) : put_str(&p, "{}", 2);
         j->stacktrace = trace ? put_str(&p, trace->str, trace->len) : NULL;
+        if (opts) {
+            j->opts_text = put_str(&p, opts->str, opts->len);
+            j->opts_len = opts->len;
+        }
         j->sub = s;
         j->attempts = 1;
         j->timestamp = timestamp;
         j->atm = atm;
-        if (opts)
-            j->opts = cJSON_ParseWithLength(opts->str, opts->len);
-        if (j->opts) {
-            const cJSON *a = cJSON_GetObjectItemCaseSensitive(j->opts, "attempts");
-            if (cJSON_IsNumber(a) && a->valuedouble > 1)
-                j->attempts = (int)a->valuedouble;
-        }
+        opts_info_get(s, j->opts_text, j->opts_len, &j->oi);
+        j->attempts = j->oi.attempts;
         j->log.plugin = s->plugin;
         j->log.queue = s->queue;
         j->log.job = j->id;
@@ -790,13 +844,13 @@ static void on_released(void *arg, int status, const redisReply *r)
 }
 
 /* JSON array of the previous traces plus this one, at most STACKTRACE_LIMIT. */
-static char *make_stacktrace(const struct nova_job *j, const char *reason)
+static char *make_stacktrace(struct nova_job *j, const char *reason)
 {
     cJSON *arr = j->stacktrace ? cJSON_Parse(j->stacktrace) : NULL;
     char line[1024];
     char *out;
     int limit = STACKTRACE_LIMIT;
-    const cJSON *stl = cJSON_GetObjectItemCaseSensitive(j->opts, "stackTraceLimit");
+    const cJSON *stl = cJSON_GetObjectItemCaseSensitive(job_opts(j), "stackTraceLimit");
     if (cJSON_IsNumber(stl) && stl->valuedouble >= 0)
         limit = (int)stl->valuedouble;
     if (!cJSON_IsArray(arr)) {
@@ -909,9 +963,12 @@ static void flush_outcomes(struct sub *s)
             j->out_next = NULL;
             j->queued = false;
             b->jobs[b->n++] = j;
-            if (j->outcome != OUT_RETRY)
-                keep_jobs(j->opts, j->outcome == OUT_COMPLETE ? "removeOnComplete" : "removeOnFail",
-                          &keep, &age, &limit);
+            if (j->outcome != OUT_RETRY) {
+                const int64_t *k = j->oi.keep[j->outcome == OUT_COMPLETE ? 0 : 1];
+                keep = k[0];
+                age = k[1];
+                limit = k[2];
+            }
             nova__redis_cmd_str(m, j->id);
             nova__redis_cmd_str(m, j->token);
             nova__redis_cmd_arg(m,
@@ -925,8 +982,7 @@ static void flush_outcomes(struct sub *s)
             nova__redis_cmd_i64(m, age);
             nova__redis_cmd_i64(m, limit);
             nova__redis_cmd_i64(m, j->retry_delay);
-            nova__redis_cmd_arg(
-                m, cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(j->opts, "lifo")) ? "1" : "0", 1);
+            nova__redis_cmd_arg(m, j->oi.lifo ? "1" : "0", 1);
             if (j->outcome == OUT_COMPLETE) {
                 nova__redis_cmd_arg(m, "0", 1);
             } else {
@@ -1051,7 +1107,7 @@ static void finish_failed(nova_job *j, const char *reason, bool permanent, int64
     if (!permanent && attempt < j->attempts) {
         int64_t d = delay_ms;
         if (d < 0) {
-            const cJSON *b = cJSON_GetObjectItemCaseSensitive(j->opts, "backoff");
+            const cJSON *b = cJSON_GetObjectItemCaseSensitive(job_opts(j), "backoff");
             d = 0;
             if (cJSON_IsNumber(b)) {
                 d = (int64_t)b->valuedouble;
@@ -1281,6 +1337,7 @@ static void engine_release(struct nova__queue_engine *e)
             for (char **p = x->names; *p; p++)
                 free(*p);
         free(x->names);
+        free(x->opts_text);
         free(x->queue);
         free(x->base);
         free(x->meta_key);
