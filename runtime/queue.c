@@ -437,6 +437,31 @@ static void on_wake(uv_timer_t *t)
     pump(s);
 }
 
+/* Field names of a job hash are compared by length first: most of the
+ * fields dispatch_fetch skips differ in length from those it wants. */
+#define key_is(k, lit) ((k)->len == sizeof(lit) - 1 && memcmp((k)->str, lit, sizeof(lit) - 1) == 0)
+
+/* A decimal integer field (as strtoll, base 10: leading blanks and sign,
+ * stops at the first non-digit; 0 when there is none). */
+static int64_t parse_i64(const redisReply *v)
+{
+    const char *p = v->str, *end = v->str + v->len;
+    uint64_t n = 0;
+    bool neg = false;
+    while (p < end && (*p == ' ' || *p == '\t'))
+        p++;
+    if (p < end && (*p == '-' || *p == '+'))
+        neg = *p++ == '-';
+    for (; p < end && *p >= '0' && *p <= '9'; p++) {
+        if (n > (uint64_t)INT64_MAX / 10)
+            return neg ? INT64_MIN : INT64_MAX; /* saturates like strtoll */
+        n = n * 10 + (uint64_t)(*p - '0');
+    }
+    if (n > (uint64_t)INT64_MAX)
+        return neg ? INT64_MIN : INT64_MAX;
+    return neg ? -(int64_t)n : (int64_t)n;
+}
+
 /* Copies n bytes and a NUL at *p, moves *p past them; returns the copy. */
 static char *put_str(char **p, const char *src, size_t n)
 {
@@ -477,23 +502,23 @@ static void dispatch_fetch(struct sub *s, const redisReply *r, size_t first, uns
         if (fields->type != REDIS_REPLY_ARRAY)
             continue; /* cannot happen: the lock expires, the stall sweep recovers it */
         for (size_t f = 0; f + 1 < fields->elements; f += 2) {
-            const char *k = fields->element[f]->str;
+            const redisReply *k = fields->element[f];
             const redisReply *v = fields->element[f + 1];
-            if (v->type != REDIS_REPLY_STRING)
+            if (v->type != REDIS_REPLY_STRING || k->type != REDIS_REPLY_STRING)
                 continue;
-            if (strcmp(k, "name") == 0)
+            if (key_is(k, "name"))
                 name = v;
-            else if (strcmp(k, "data") == 0)
+            else if (key_is(k, "data"))
                 data = v;
-            else if (strcmp(k, "opts") == 0)
+            else if (key_is(k, "opts"))
                 opts = v;
-            else if (strcmp(k, "timestamp") == 0)
-                timestamp = strtoll(v->str, NULL, 10);
-            else if (strcmp(k, "atm") == 0 || strcmp(k, "attemptsMade") == 0)
-                atm = (int)strtol(v->str, NULL, 10);
-            else if (strcmp(k, "stacktrace") == 0)
+            else if (key_is(k, "timestamp"))
+                timestamp = parse_i64(v);
+            else if (key_is(k, "atm") || key_is(k, "attemptsMade"))
+                atm = (int)parse_i64(v);
+            else if (key_is(k, "stacktrace"))
                 trace = v;
-            else if (strcmp(k, "defa") == 0)
+            else if (key_is(k, "defa"))
                 defa = v->str;
         }
         /* The job and its strings in one allocation. */

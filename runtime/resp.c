@@ -7,87 +7,16 @@
 
 /* ---- integers ------------------------------------------------------------ */
 
-static const char digit_pairs[201] = "00010203040506070809"
-                                     "10111213141516171819"
-                                     "20212223242526272829"
-                                     "30313233343536373839"
-                                     "40414243444546474849"
-                                     "50515253545556575859"
-                                     "60616263646566676869"
-                                     "70717273747576777879"
-                                     "80818283848586878889"
-                                     "90919293949596979899";
-
-size_t nova__resp_digits(uint64_t v)
-{
-    size_t n = 1;
-    for (;;) {
-        if (v < 10)
-            return n;
-        if (v < 100)
-            return n + 1;
-        if (v < 1000)
-            return n + 2;
-        if (v < 10000)
-            return n + 3;
-        v /= 10000;
-        n += 4;
-    }
-}
-
-size_t nova__resp_u64(char *buf, uint64_t v)
-{
-    size_t n = nova__resp_digits(v);
-    char *p = buf + n;
-    /* Two digits per division, from the right. */
-    while (v >= 100) {
-        unsigned i = (unsigned)(v % 100) * 2;
-        v /= 100;
-        *--p = digit_pairs[i + 1];
-        *--p = digit_pairs[i];
-    }
-    if (v >= 10) {
-        *--p = digit_pairs[v * 2 + 1];
-        *--p = digit_pairs[v * 2];
-    } else {
-        *--p = (char)('0' + v);
-    }
-    return n;
-}
-
-size_t nova__resp_i64(char *buf, int64_t v)
-{
-    if (v >= 0)
-        return nova__resp_u64(buf, (uint64_t)v);
-    /* -(v + 1) + 1 avoids negating INT64_MIN. */
-    buf[0] = '-';
-    return 1 + nova__resp_u64(buf + 1, (uint64_t)(-(v + 1)) + 1);
-}
-
-/* ---- writing arguments ----------------------------------------------------- */
-
-char *nova__resp_put_header(char *p, size_t argc)
-{
-    *p++ = '*';
-    p += nova__resp_u64(p, argc);
-    *p++ = '\r';
-    *p++ = '\n';
-    return p;
-}
-
-char *nova__resp_put_arg(char *p, const void *s, size_t len)
-{
-    *p++ = '$';
-    p += nova__resp_u64(p, len);
-    *p++ = '\r';
-    *p++ = '\n';
-    if (len)
-        memcpy(p, s, len);
-    p += len;
-    *p++ = '\r';
-    *p++ = '\n';
-    return p;
-}
+const char nova__resp_digit_pairs[201] = "00010203040506070809"
+                                         "10111213141516171819"
+                                         "20212223242526272829"
+                                         "30313233343536373839"
+                                         "40414243444546474849"
+                                         "50515253545556575859"
+                                         "60616263646566676869"
+                                         "70717273747576777879"
+                                         "80818283848586878889"
+                                         "90919293949596979899";
 
 /* ---- reply arenas ------------------------------------------------------------ */
 

@@ -16,18 +16,64 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 #include <hiredis/hiredis.h>
 
 /* Longest decimal text of an int64_t ("-9223372036854775808"), no NUL. */
 #define NOVA__RESP_I64_MAX 20
 
-/* Decimal text of v into buf (at least NOVA__RESP_I64_MAX bytes), no NUL
- * written; returns its length. */
-size_t nova__resp_i64(char *buf, int64_t v);
-size_t nova__resp_u64(char *buf, uint64_t v);
+/* "00" "01" ... "99": two digits per division when formatting. */
+extern const char nova__resp_digit_pairs[201];
+
+/* The writers are inline: they run a dozen times per job. */
 
 /* Number of decimal digits of v (1 for 0). */
-size_t nova__resp_digits(uint64_t v);
+static inline size_t nova__resp_digits(uint64_t v)
+{
+    size_t n = 1;
+    for (;;) {
+        if (v < 10)
+            return n;
+        if (v < 100)
+            return n + 1;
+        if (v < 1000)
+            return n + 2;
+        if (v < 10000)
+            return n + 3;
+        v /= 10000;
+        n += 4;
+    }
+}
+
+/* Decimal text of v into buf (at least NOVA__RESP_I64_MAX bytes), no NUL
+ * written; returns its length. */
+static inline size_t nova__resp_u64(char *buf, uint64_t v)
+{
+    size_t n = nova__resp_digits(v);
+    char *p = buf + n;
+    while (v >= 100) {
+        unsigned i = (unsigned)(v % 100) * 2;
+        v /= 100;
+        *--p = nova__resp_digit_pairs[i + 1];
+        *--p = nova__resp_digit_pairs[i];
+    }
+    if (v >= 10) {
+        *--p = nova__resp_digit_pairs[v * 2 + 1];
+        *--p = nova__resp_digit_pairs[v * 2];
+    } else {
+        *--p = (char)('0' + v);
+    }
+    return n;
+}
+
+static inline size_t nova__resp_i64(char *buf, int64_t v)
+{
+    if (v >= 0)
+        return nova__resp_u64(buf, (uint64_t)v);
+    /* -(v + 1) + 1 avoids negating INT64_MIN. */
+    buf[0] = '-';
+    return 1 + nova__resp_u64(buf + 1, (uint64_t)(-(v + 1)) + 1);
+}
 
 /* Bytes nova__resp_put_arg writes for an argument of len bytes. */
 static inline size_t nova__resp_arg_size(size_t len)
@@ -42,9 +88,29 @@ static inline size_t nova__resp_header_size(size_t argc)
 }
 
 /* Writes `*argc\r\n`; returns the end. */
-char *nova__resp_put_header(char *p, size_t argc);
+static inline char *nova__resp_put_header(char *p, size_t argc)
+{
+    *p++ = '*';
+    p += nova__resp_u64(p, argc);
+    *p++ = '\r';
+    *p++ = '\n';
+    return p;
+}
+
 /* Writes `$len\r\n<len bytes of s>\r\n` (s may hold any byte); returns the end. */
-char *nova__resp_put_arg(char *p, const void *s, size_t len);
+static inline char *nova__resp_put_arg(char *p, const void *s, size_t len)
+{
+    *p++ = '$';
+    p += nova__resp_u64(p, len);
+    *p++ = '\r';
+    *p++ = '\n';
+    if (len)
+        memcpy(p, s, len);
+    p += len;
+    *p++ = '\r';
+    *p++ = '\n';
+    return p;
+}
 
 /* ---- reply arenas -------------------------------------------------------- */
 
