@@ -448,8 +448,11 @@ static bool request_seal(struct nova__redis_cmd *r)
 {
     size_t argc = r->script ? r->argc + 3 : r->argc;
     char *p, head[HEADROOM];
-    if (r->oom)
+    /* hiredis reads the command as a C string (strchr for the first
+     * argument, and one byte past it): end it with a NUL, as its sds do. */
+    if (!request_reserve(r, 1))
         return false;
+    r->buf[r->len] = '\0';
     p = nova__resp_put_header(head, argc);
     if (r->script) {
         char nk[NOVA__RESP_I64_MAX];
@@ -507,7 +510,7 @@ static int send_as_eval(struct nova__redis_cmd *r)
     int rc;
     if (!c->ac || !c->up)
         return -ENOTCONN;
-    text = malloc(size);
+    text = malloc(size + 1); /* + NUL, see request_seal */
     if (!text)
         return -ENOMEM;
     p = nova__resp_put_header(text, r->argc + 3);
@@ -515,6 +518,7 @@ static int send_as_eval(struct nova__redis_cmd *r)
     p = nova__resp_put_arg(p, s->source, srclen);
     p = nova__resp_put_arg(p, nk, nklen);
     memcpy(p, r->buf + HEADROOM, args);
+    p[args] = '\0';
     rc = redisAsyncFormattedCommand(c->ac, on_reply, r, text, size) == REDIS_OK ? 0 : -ENOTCONN;
     free(text);
     if (rc == 0 && s->sha[0] == '\0' && !s->loading &&
