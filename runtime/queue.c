@@ -114,6 +114,7 @@ struct sub {
     int64_t block_until; /* next delayed due ms, 0 = none */
     struct nova_job *jobs;
     struct nova_job *outq, **outq_tail; /* outcomes waiting for the next settle call */
+    struct batch *spare_batch;          /* the last settle call's, for the next */
     struct waiter *waiter;
     uv_timer_t renew_timer, stalled_timer, wake_timer, watchdog, flush_timer;
     int open_handles;
@@ -902,6 +903,25 @@ struct batch {
 static void flush_outcomes(struct sub *s);
 static void on_flush_timer(uv_timer_t *t);
 
+/* A zeroed batch: the subscription's spare one when it has it. */
+static struct batch *batch_get(struct sub *s)
+{
+    struct batch *b = s->spare_batch;
+    if (!b)
+        return calloc(1, sizeof(*b));
+    s->spare_batch = NULL;
+    memset(b, 0, sizeof(*b));
+    return b;
+}
+
+static void batch_put(struct sub *s, struct batch *b)
+{
+    if (b && !s->spare_batch)
+        s->spare_batch = b;
+    else
+        free(b);
+}
+
 static void on_settled(void *arg, int status, const redisReply *r)
 {
     struct batch *b = arg;
@@ -953,7 +973,7 @@ static void on_settled(void *arg, int status, const redisReply *r)
         else
             dispatch_fetch(s, r, 1, b->asked);
     }
-    free(b);
+    batch_put(s, b);
     if (s->outq)
         flush_outcomes(s);
     pump(s);
@@ -963,7 +983,7 @@ static void flush_outcomes(struct sub *s)
 {
     struct nova__queue_engine *e = s->e;
     while (s->outq && nova__redis_conn_up(e->cmd)) {
-        struct batch *b = calloc(1, sizeof(*b));
+        struct batch *b = batch_get(s);
         struct nova__redis_cmd *m = NULL;
         unsigned want = 0, count = 0;
         int rc;
@@ -972,7 +992,7 @@ static void flush_outcomes(struct sub *s)
         if (b)
             m = nova__redis_cmd_new(e->cmd, 256 + (size_t)count * 192);
         if (!m) {
-            free(b);
+            batch_put(s, b);
             uv_timer_start(&s->flush_timer, on_flush_timer, 100, 0);
             return;
         }
@@ -1032,7 +1052,7 @@ static void flush_outcomes(struct sub *s)
         if (rc < 0) {
             for (unsigned i = 0; i < b->n; i++)
                 b->jobs[i]->resend = true; /* Redis is down: sent on reconnect */
-            free(b);
+            batch_put(s, b);
             return;
         }
         for (unsigned i = 0; i < b->n; i++)
@@ -1363,6 +1383,7 @@ static void engine_release(struct nova__queue_engine *e)
                 free(*p);
         free(x->names);
         free(x->opts_text);
+        free(x->spare_batch);
         free(x->queue);
         free(x->base);
         free(x->meta_key);

@@ -20,8 +20,8 @@ const char nova__resp_digit_pairs[201] = "00010203040506070809"
 
 /* ---- reply arenas ------------------------------------------------------------ */
 
-#define BLOCK_MIN 4096          /* first block of a reply, at least */
-#define SPARE_MAX (1024 * 1024) /* larger blocks are never kept */
+#define BLOCK_MIN 4096         /* first block of a reply, at least */
+#define SPARE_MAX (256 * 1024) /* larger blocks are never kept */
 #define ALIGN8(n) (((n) + 7) & ~(size_t)7)
 
 /*
