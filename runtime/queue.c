@@ -825,9 +825,9 @@ static void release_fetched(struct sub *s, const redisReply *r, size_t first)
     }
 }
 
-static const char *outcome_name(const struct nova_job *j)
+static const char *outcome_text(enum outcome o)
 {
-    switch (j->outcome) {
+    switch (o) {
     case OUT_COMPLETE:
         return "completed";
     case OUT_RETRY:
@@ -837,6 +837,11 @@ static const char *outcome_name(const struct nova_job *j)
     default:
         return "released";
     }
+}
+
+static const char *outcome_name(const struct nova_job *j)
+{
+    return outcome_text(j->outcome);
 }
 
 static const char *code_text(long long code)
@@ -962,10 +967,8 @@ static void on_settled(void *arg, int status, const redisReply *r)
         job_release_done(j);
     }
     for (int o = OUT_COMPLETE; o <= OUT_RELEASE; o++) {
-        if (counted[o]) {
-            struct nova_job k = {.outcome = (enum outcome)o};
-            metric_count(m_jobs, s->queue, outcome_name(&k), counted[o]);
-        }
+        if (counted[o])
+            metric_count(m_jobs, s->queue, outcome_text((enum outcome)o), counted[o]);
     }
     if (codes) {
         if (abandoned || s->stopped)
