@@ -341,7 +341,7 @@ static void request_free(struct nova__redis_cmd *r)
 static void request_release(struct nova__redis_cmd *r)
 {
     struct nova__redis_conn *c = r->conn;
-    if (c->nspares < SPARES_MAX && r->cap <= SPARE_CAP) {
+    if (NOVA__RESP_REUSE && c->nspares < SPARES_MAX && r->cap <= SPARE_CAP) {
         r->next_spare = c->spares;
         c->spares = r;
         c->nspares++;

@@ -170,7 +170,7 @@ static void free_object(void *obj)
         total += b->used;
         if (b == pool->cur)
             pool->cur = NULL;
-        if (b->cap <= SPARE_MAX && (!keep || b->cap > keep->cap)) {
+        if (NOVA__RESP_REUSE && b->cap <= SPARE_MAX && (!keep || b->cap > keep->cap)) {
             free(keep);
             keep = b;
         } else {

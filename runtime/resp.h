@@ -22,6 +22,22 @@
 /* Longest decimal text of an int64_t ("-9223372036854775808"), no NUL. */
 #define NOVA__RESP_I64_MAX 20
 
+/*
+ * Under AddressSanitizer nothing is kept for reuse (reply blocks here,
+ * finished requests in redis_conn.c): every reply and request is freed
+ * when done, so a reply used after its callback is reported.
+ */
+#if defined(__SANITIZE_ADDRESS__)
+#define NOVA__RESP_REUSE 0
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define NOVA__RESP_REUSE 0
+#endif
+#endif
+#ifndef NOVA__RESP_REUSE
+#define NOVA__RESP_REUSE 1
+#endif
+
 /* "00" "01" ... "99": two digits per division when formatting. */
 extern const char nova__resp_digit_pairs[201];
 

@@ -266,7 +266,10 @@ START_TEST(arena_replies)
     ck_assert_int_eq(compare_stream(small_stream, len, 0, &pool), 12);
     ck_assert_int_eq(compare_stream(small_stream, len, 7, &pool), 12);
     ck_assert_int_eq(compare_stream(small_stream, len, 1, &pool), 12);
-    ck_assert_ptr_nonnull(pool.spare); /* a block is kept for the next reply */
+    if (NOVA__RESP_REUSE)
+        ck_assert_ptr_nonnull(pool.spare); /* a block is kept for the next reply */
+    else
+        ck_assert_ptr_null(pool.spare); /* ASan: nothing kept */
     ck_assert_ptr_null(pool.cur);
     {
         char *big;
@@ -298,7 +301,8 @@ START_TEST(arena_reuse_and_abandon)
     rd->fn->freeObject(a);
     ck_assert_int_eq(redisReaderFeed(rd, ":7\r\n", 4), REDIS_OK);
     ck_assert_int_eq(redisReaderGetReply(rd, &b), REDIS_OK);
-    ck_assert_ptr_eq(a, b);
+    if (NOVA__RESP_REUSE)
+        ck_assert_ptr_eq(a, b);
     ck_assert_int_eq(((redisReply *)b)->integer, 7);
     /* Freeing a child is a no-op: it goes with its root. */
     rd->fn->freeObject(b);
