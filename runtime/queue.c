@@ -59,6 +59,7 @@ struct nova_job {
     /* id, name, data_json, token and stacktrace live in the same
      * allocation as the job (after the struct); freed with it. */
     char *id, *name, *data_json, *token;
+    size_t id_n, token_n;
     char *stacktrace; /* previous JSON array or NULL */
     cJSON *data;
     cJSON *opts;           /* parsed from opts_text when first needed, or NULL */
@@ -463,6 +464,13 @@ static int64_t parse_i64(const redisReply *v)
     return neg ? -(int64_t)n : (int64_t)n;
 }
 
+/* An integer as a RESP argument at p (at most 27 bytes); returns the end. */
+static char *put_i64_arg(char *p, int64_t v)
+{
+    char num[NOVA__RESP_I64_MAX];
+    return nova__resp_put_arg(p, num, nova__resp_i64(num, v));
+}
+
 /* Copies n bytes and a NUL at *p, moves *p past them; returns the copy. */
 static char *put_str(char **p, const char *src, size_t n)
 {
@@ -532,7 +540,9 @@ static void dispatch_fetch(struct sub *s, const redisReply *r, size_t first, uns
         memset(j, 0, sizeof(*j));
         p = (char *)(j + 1);
         j->id = put_str(&p, id->str, id->len);
+        j->id_n = id->len;
         j->token = put_str(&p, tok->str, tok->len);
+        j->token_n = tok->len;
         j->name = name ? put_str(&p, name->str, name->len) : put_str(&p, "", 0);
         j->data_json = data ? put_str(&p, data->str, data->len) : put_str(&p, "{}", 2);
         j->stacktrace = trace ? put_str(&p, trace->str, trace->len) : NULL;
@@ -1017,20 +1027,29 @@ static void flush_outcomes(struct sub *s)
                 age = k[1];
                 limit = k[2];
             }
-            nova__redis_cmd_str(m, j->id);
-            nova__redis_cmd_str(m, j->token);
-            nova__redis_cmd_arg(m,
-                                j->outcome == OUT_COMPLETE ? "c"
-                                : j->outcome == OUT_RETRY  ? "r"
-                                                           : "f",
-                                1);
-            nova__redis_cmd_str(m, j->value ? j->value : "null");
-            nova__redis_cmd_i64(m, j->attempts);
-            nova__redis_cmd_i64(m, keep);
-            nova__redis_cmd_i64(m, age);
-            nova__redis_cmd_i64(m, limit);
-            nova__redis_cmd_i64(m, j->retry_delay);
-            nova__redis_cmd_arg(m, j->oi.lifo ? "1" : "0", 1);
+            {
+                /* The ten per-job arguments, written in place in one go. */
+                const char *value = j->value ? j->value : "null";
+                size_t vn = strlen(value);
+                char *p = nova__redis_cmd_room(m, j->id_n + j->token_n + vn + 10 * 26);
+                if (p) {
+                    p = nova__resp_put_arg(p, j->id, j->id_n);
+                    p = nova__resp_put_arg(p, j->token, j->token_n);
+                    p = nova__resp_put_arg(p,
+                                           j->outcome == OUT_COMPLETE ? "c"
+                                           : j->outcome == OUT_RETRY  ? "r"
+                                                                      : "f",
+                                           1);
+                    p = nova__resp_put_arg(p, value, vn);
+                    p = put_i64_arg(p, j->attempts);
+                    p = put_i64_arg(p, keep);
+                    p = put_i64_arg(p, age);
+                    p = put_i64_arg(p, limit);
+                    p = put_i64_arg(p, j->retry_delay);
+                    p = nova__resp_put_arg(p, j->oi.lifo ? "1" : "0", 1);
+                    nova__redis_cmd_wrote(m, p, 10);
+                }
+            }
             if (j->outcome == OUT_COMPLETE) {
                 nova__redis_cmd_arg(m, "0", 1);
             } else {

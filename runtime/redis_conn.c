@@ -435,6 +435,19 @@ void nova__redis_cmd_i64(struct nova__redis_cmd *r, int64_t v)
     nova__redis_cmd_arg(r, num, nova__resp_i64(num, v));
 }
 
+char *nova__redis_cmd_room(struct nova__redis_cmd *r, size_t bytes)
+{
+    if (!request_reserve(r, bytes))
+        return NULL;
+    return r->buf + r->len;
+}
+
+void nova__redis_cmd_wrote(struct nova__redis_cmd *r, char *end, size_t nargs)
+{
+    r->len = (size_t)(end - r->buf);
+    r->argc += nargs;
+}
+
 void nova__redis_cmd_drop(struct nova__redis_cmd *r)
 {
     if (r)

@@ -99,6 +99,14 @@ void nova__redis_cmd_str(struct nova__redis_cmd *m, const char *s);
 void nova__redis_cmd_i64(struct nova__redis_cmd *m, int64_t v);
 void nova__redis_cmd_drop(struct nova__redis_cmd *m);
 
+/* Writing arguments directly (with resp.h's nova__resp_put_arg): room
+ * returns where `bytes` more bytes may be written, or NULL when out of
+ * memory (the send then fails with -ENOMEM); wrote then says where the
+ * writing ended and how many arguments it holds. Nothing else may be
+ * appended in between. */
+char *nova__redis_cmd_room(struct nova__redis_cmd *m, size_t bytes);
+void nova__redis_cmd_wrote(struct nova__redis_cmd *m, char *end, size_t nargs);
+
 /* Sends m as a command (its arguments are the whole command). Returns 0,
  * -ENOTCONN (connection not up) or -ENOMEM; cb as for the calls above. */
 int nova__redis_conn_send(struct nova__redis_cmd *m, nova__redis_cb cb, void *arg);

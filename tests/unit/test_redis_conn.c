@@ -16,6 +16,7 @@
 
 #include "lib/redis_server.h"
 #include "redis_conn.h"
+#include "resp.h"
 
 START_TEST(url_parsing)
 {
@@ -258,6 +259,28 @@ START_TEST(built_commands_and_noscript_replay)
         ck_assert_int_eq(g.type, REDIS_REPLY_STRING);
         ck_assert_uint_eq(g.len, sizeof(bin));
         ck_assert_int_eq(memcmp(g.str, bin, sizeof(bin)), 0);
+    }
+    {
+        /* Arguments written in place with room/wrote, between appends. */
+        struct nova__redis_cmd *m = nova__redis_cmd_new(c, 0);
+        char *p;
+        nova__redis_cmd_str(m, "SET");
+        p = nova__redis_cmd_room(m, 2 * sizeof(bin) + 64);
+        ck_assert_ptr_nonnull(p);
+        p = nova__resp_put_arg(p, "room", 4);
+        p = nova__resp_put_arg(p, bin, sizeof(bin));
+        nova__redis_cmd_wrote(m, p, 2);
+        nova__redis_cmd_str(m, "GET"); /* SET ... GET: returns the old value (nil) */
+        ck_assert_int_eq(nova__redis_conn_send(m, on_got, &g), 0);
+        m = nova__redis_cmd_new(c, 0);
+        nova__redis_cmd_str(m, "GET");
+        nova__redis_cmd_str(m, "room");
+        ck_assert_int_eq(nova__redis_conn_send(m, on_got, &g), 0);
+        run_until(&loop, &g.n, 4, 2000);
+        ck_assert_int_eq(g.type, REDIS_REPLY_STRING);
+        ck_assert_uint_eq(g.len, sizeof(bin));
+        ck_assert_int_eq(memcmp(g.str, bin, sizeof(bin)), 0);
+        g.n -= 2; /* the counts below predate this block */
     }
     {
         /* An empty argument and a negative integer argument. */
