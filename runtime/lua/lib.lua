@@ -34,8 +34,15 @@ local function meta()
   return meta_cache
 end
 
+-- The events stream's MAXLEN as the string XADD receives: converting a Lua
+-- number for every redis.call is a measurable share of Redis's CPU per job.
+local max_events_cache = nil
 local function max_events()
-  return tonumber(meta()[5]) or 10000
+  if not max_events_cache then
+    local v = tonumber(meta()[5])
+    max_events_cache = v and int_str(v) or '10000'
+  end
+  return max_events_cache
 end
 
 local function emit(maxlen, ...)
@@ -147,10 +154,22 @@ local function promote_delayed(now, maxlen)
   end
 end
 
-local function remove_job_keys(id)
+-- Appends the names of every key a job owns to `keys`; returns `keys`.
+local function job_keys(id, keys)
   local jk = base .. id
-  redis.call('DEL', jk, jk .. ':logs', jk .. ':dependencies', jk .. ':processed',
-             jk .. ':failed', jk .. ':unsuccessful', jk .. ':lock')
+  local n = #keys
+  keys[n + 1] = jk
+  keys[n + 2] = jk .. ':logs'
+  keys[n + 3] = jk .. ':dependencies'
+  keys[n + 4] = jk .. ':processed'
+  keys[n + 5] = jk .. ':failed'
+  keys[n + 6] = jk .. ':unsuccessful'
+  keys[n + 7] = jk .. ':lock'
+  return keys
+end
+
+local function remove_job_keys(id)
+  redis.call('DEL', unpack(job_keys(id, {})))
 end
 
 -- Takes up to `count` jobs: wait (FIFO) before prioritized. Returns
@@ -177,31 +196,54 @@ local function fetch_jobs(now, count, token_prefix, lock_ms, lim_max, lim_dur, w
     return out
   end
   local conc = tonumber(m[2])
+  local now_s = int_str(now)
+  local lock_s = int_str(lock_ms)
+  -- Without a global concurrency or rate limit every job can be taken at
+  -- once: three commands for the batch instead of an RPOPLPUSH per job.
+  -- Taken tail first and pushed to active's head, as RPOPLPUSH would.
+  local batch = {}
+  if count > 0 and not conc and not limited then
+    local ids = redis.call('LRANGE', K.wait, -count, -1)
+    for j = #ids, 1, -1 do
+      batch[#batch + 1] = ids[j]
+    end
+    if #batch > 0 then
+      redis.call('LTRIM', K.wait, 0, -#batch - 1)
+      redis.call('LPUSH', K.active, unpack(batch))
+    end
+  end
   local n = 0
+  local b = 0
   local i = 0
   local exhausted = false
-  while n < count do
-    i = i + 1
-    if i > count + 16 then break end
-    if conc and redis.call('LLEN', K.active) >= conc then break end
-    if limited and used >= lim_max then
-      out[1] = math.max(redis.call('PTTL', K.limiter), 1)
-      break
-    end
-    local id = redis.call('RPOPLPUSH', K.wait, K.active)
-    if not id then
-      local p = redis.call('ZPOPMIN', K.prioritized)
-      if p[1] then
-        id = p[1]
-        redis.call('LPUSH', K.active, id)
-        if redis.call('ZCARD', K.prioritized) == 0 then
-          redis.call('DEL', K.pc)
+  while b < #batch or n < count do
+    local id
+    if b < #batch then
+      b = b + 1
+      id = batch[b]
+    else
+      i = i + 1
+      if i > count + 16 then break end
+      if conc and redis.call('LLEN', K.active) >= conc then break end
+      if limited and used >= lim_max then
+        out[1] = math.max(redis.call('PTTL', K.limiter), 1)
+        break
+      end
+      id = redis.call('RPOPLPUSH', K.wait, K.active)
+      if not id then
+        local p = redis.call('ZPOPMIN', K.prioritized)
+        if p[1] then
+          id = p[1]
+          redis.call('LPUSH', K.active, id)
+          if redis.call('ZCARD', K.prioritized) == 0 then
+            redis.call('DEL', K.pc)
+          end
         end
       end
-    end
-    if not id then
-      exhausted = true
-      break
+      if not id then
+        exhausted = true
+        break
+      end
     end
     local jk = base .. id
     local fields = {}
@@ -220,7 +262,7 @@ local function fetch_jobs(now, count, token_prefix, lock_ms, lim_max, lim_dur, w
       end
       n = n + 1
       local token = token_prefix .. ':' .. n
-      redis.call('SET', jk .. ':lock', token, 'PX', lock_ms)
+      redis.call('SET', jk .. ':lock', token, 'PX', lock_s)
       emit(maxlen, 'active', 'jobId', id, 'prev', 'waiting')
       -- attemptsStarted from the fields just read: one HSET instead of HINCRBY too
       local ats = 1
@@ -231,9 +273,9 @@ local function fetch_jobs(now, count, token_prefix, lock_ms, lim_max, lim_dur, w
         end
       end
       if worker_name ~= '' then
-        redis.call('HSET', jk, 'processedOn', now, 'ats', ats, 'pb', worker_name)
+        redis.call('HSET', jk, 'processedOn', now_s, 'ats', ats, 'pb', worker_name)
       else
-        redis.call('HSET', jk, 'processedOn', now, 'ats', ats)
+        redis.call('HSET', jk, 'processedOn', now_s, 'ats', ats)
       end
       out[#out + 1] = id
       out[#out + 1] = token
@@ -253,30 +295,62 @@ local function fetch_jobs(now, count, token_prefix, lock_ms, lim_max, lim_dur, w
   return out
 end
 
--- Checks that we still own the job; returns 0 or BullMQ's error code
--- (-1 missing job, -2 missing lock, -6 lock held by someone else).
-local function take_lock(id, token)
+-- Jobs leave the stalled set when they finish; the set is empty unless a
+-- stall sweep is in progress, so one SCARD per call saves an SREM per job.
+-- Only our own SREMs change the set during a script, so "empty" stays true.
+local stalled_empty = nil
+local function forget_stalled(id)
+  if stalled_empty == nil then
+    stalled_empty = redis.call('SCARD', K.stalled) == 0
+  end
+  if not stalled_empty then
+    redis.call('SREM', K.stalled, id)
+  end
+end
+
+-- Checks that we still own the job, leaving its lock in place for the
+-- caller to delete (possibly with the job's other keys); returns 0 or
+-- BullMQ's error code (-1 missing job, -2 missing lock, -6 lock held by
+-- someone else). Token '0' means the job was taken without a lock. `lock`
+-- is the lock's value if the caller read it already (false: no lock).
+local function check_lock(id, token, lock)
   local jk = base .. id
   if token ~= '0' then
     -- A job cannot be removed while locked, so our lock implies the job.
-    local lock = redis.call('GET', jk .. ':lock')
+    if lock == nil then
+      lock = redis.call('GET', jk .. ':lock')
+    end
     if not lock then
       return redis.call('EXISTS', jk) == 0 and -1 or -2
     end
     if lock ~= token then return -6 end
-    redis.call('DEL', jk .. ':lock')
   elseif redis.call('EXISTS', jk) == 0 then
     return -1
   end
-  redis.call('SREM', K.stalled, id)
+  forget_stalled(id)
   return 0
 end
 
--- ARGV slice [from, from + 2n) holds field/value pairs for the job hash.
-local function set_fields(jk, from, n)
-  for j = 0, n - 1 do
-    redis.call('HSET', jk, ARGV[from + 2 * j], ARGV[from + 2 * j + 1])
+-- check_lock, then releases the lock.
+local function take_lock(id, token)
+  local code = check_lock(id, token, nil)
+  if code == 0 and token ~= '0' then
+    redis.call('DEL', base .. id .. ':lock')
   end
+  return code
+end
+
+-- The ARGV slice [from, from + 2n) as field/value pairs, followed by the
+-- extra pairs given, all for one HSET.
+local function field_args(from, n, ...)
+  local args = {}
+  for j = from, from + 2 * n - 1 do
+    args[#args + 1] = ARGV[j]
+  end
+  for _, v in ipairs({...}) do
+    args[#args + 1] = v
+  end
+  return args
 end
 
 -- Appends the fetch result after a finish code: {code, fetch...}.

@@ -14,10 +14,11 @@
 local now = tonumber(ARGV[2])
 local njobs = tonumber(ARGV[3])
 local maxlen = max_events()
+-- Keys to delete in one DEL before the script returns (see the loop below).
+local doomed = {}
 
 -- A deduplication id is released by its owner unless a TTL governs it.
-local function release_dedup(jk, id)
-  local deid = redis.call('HGET', jk, 'deid')
+local function release_dedup(id, deid)
   if deid then
     local dk = base .. 'de:' .. deid
     if redis.call('PTTL', dk) == -1 and redis.call('GET', dk) == id then
@@ -50,8 +51,7 @@ end
 -- A completed flow child hands its result to its parent; the last child
 -- moves the parent from waiting-children to wait (or prioritized, or
 -- delayed when the parent has a delay), as BullMQ does.
-local function update_parent(jk, value)
-  local pk = redis.call('HGET', jk, 'parentKey')
+local function update_parent(jk, value, pk)
   if not pk then return end
   local ok, parent = pcall(cjson.decode, redis.call('HGET', jk, 'parent') or '')
   if not ok or type(parent) ~= 'table' or type(parent.id) ~= 'string' or
@@ -93,26 +93,31 @@ local function update_parent(jk, value)
   end
 end
 
-local function finish(at, id, jk, kind, nfields)
+local function finish(at, id, jk, kind, nfields, token)
   local target = kind == 'c' and 'completed' or 'failed'
   local field = kind == 'c' and 'returnvalue' or 'failedReason'
   local value = ARGV[at + 3]
   local keep_count = tonumber(ARGV[at + 5])
-  set_fields(jk, at + 11, nfields)
   if redis.call('LREM', K.active, -1, id) == 0 then
+    if token ~= '0' then doomed[#doomed + 1] = jk .. ':lock' end
     return -3
   end
-  release_dedup(jk, id)
+  local h = redis.call('HMGET', jk, 'deid', 'parentKey', 'atm')
+  release_dedup(id, h[1])
   if kind == 'c' then
-    update_parent(jk, value)
+    update_parent(jk, value, h[2])
   end
-  local atm = redis.call('HINCRBY', jk, 'atm', 1)
+  -- attemptsMade from the read above: one HSET instead of HINCRBY too, and
+  -- nothing at all when the job is removed.
+  local atm = (tonumber(h[3]) or 0) + 1
   local set = K[target]
   if keep_count == 0 then
-    remove_job_keys(id)
+    job_keys(id, doomed) -- the lock included
   else
-    redis.call('ZADD', set, now, id)
-    redis.call('HSET', jk, field, value, 'finishedOn', now)
+    if token ~= '0' then doomed[#doomed + 1] = jk .. ':lock' end
+    redis.call('ZADD', set, ARGV[2], id)
+    redis.call('HSET', jk, unpack(field_args(at + 11, nfields, field, value, 'finishedOn',
+                                             ARGV[2], 'atm', atm)))
     prune(set, id, keep_count, tonumber(ARGV[at + 6]), tonumber(ARGV[at + 7]))
   end
   emit(maxlen, target, 'jobId', id, field, value, 'prev', 'active')
@@ -122,12 +127,15 @@ local function finish(at, id, jk, kind, nfields)
   return 0
 end
 
-local function retry(at, id, jk, nfields)
+local function retry(at, id, jk, nfields, token)
   local delay = tonumber(ARGV[at + 8])
+  if token ~= '0' then doomed[#doomed + 1] = jk .. ':lock' end
   if redis.call('LREM', K.active, -1, id) == 0 then
     return -3
   end
-  set_fields(jk, at + 11, nfields)
+  if nfields > 0 then
+    redis.call('HSET', jk, unpack(field_args(at + 11, nfields)))
+  end
   redis.call('HINCRBY', jk, 'atm', 1)
   if delay > 0 then
     local due = now + delay
@@ -147,24 +155,54 @@ local function retry(at, id, jk, nfields)
   return 0
 end
 
-local codes = {}
+-- Every job's lock is read with one MGET, and the keys of finished jobs
+-- (locks included) are deleted with one DEL at the end: per job that is two
+-- redis.calls fewer, each costing Redis more than the command itself.
+local lock_keys = {}
 local at = 4
+for i = 1, njobs do
+  lock_keys[i] = base .. ARGV[at] .. ':lock'
+  at = at + 11 + 2 * tonumber(ARGV[at + 10])
+end
+local locks = njobs > 0 and redis.call('MGET', unpack(lock_keys)) or {}
+local function flush_doomed()
+  if #doomed > 0 then
+    redis.call('DEL', unpack(doomed))
+    doomed = {}
+  end
+end
+
+local codes = {}
+local seen = {}
+at = 4
 for i = 1, njobs do
   local id = ARGV[at]
   local kind = ARGV[at + 2]
   local nfields = tonumber(ARGV[at + 10])
   local jk = base .. id
-  local code = take_lock(id, ARGV[at + 1])
+  local token = ARGV[at + 1]
+  local lock = locks[i]
+  if seen[id] then
+    -- the same job twice in one call: the prefetched lock is stale
+    flush_doomed()
+    lock = nil
+  end
+  seen[id] = true
+  local code = check_lock(id, token, lock)
   if code == 0 then
     if kind == 'r' then
-      code = retry(at, id, jk, nfields)
+      code = retry(at, id, jk, nfields, token)
     else
-      code = finish(at, id, jk, kind, nfields)
+      code = finish(at, id, jk, kind, nfields, token)
     end
   end
   codes[i] = code
   at = at + 11 + 2 * nfields
+  if #doomed > 3000 then
+    flush_doomed()
+  end
 end
+flush_doomed()
 
 wake_for_freed_slot()
 local r = with_fetch(0, now, at)

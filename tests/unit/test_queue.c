@@ -16,6 +16,7 @@
 
 #include "metrics.h"
 #include "queue_harness.h"
+#include "queue_scripts.h"
 
 /* Helpers are shared by both programs built from this file. */
 #define MAYBE_UNUSED __attribute__((unused))
@@ -210,6 +211,100 @@ START_TEST(null_result_and_remove_on_complete)
     ck_assert_int_eq(qh_int(&H, "ZSCORE bull:q:completed 6") > 0, 1);
     ck_assert_int_eq(qh_int(&H, "EXISTS bull:q:3"), 0);
     ck_assert_int_eq(qh_events(&H, "q", "completed"), 6);
+}
+END_TEST
+#endif
+
+#ifndef QUEUE_FAULTS
+static bool events_reach(void *arg)
+{
+    struct count_cond *c = arg;
+    return qh_events(&H, "q", c->key) >= c->want;
+}
+
+/* 150 jobs through concurrency 60: fetches take many jobs per call and
+ * settles finish many per call (one MGET of the locks, one DEL of the
+ * removed jobs' keys). Order, clean-up and the stalled set must be exactly
+ * what one job at a time would leave. */
+START_TEST(batched_fetch_and_settle_keep_order_and_clean_up)
+{
+    struct seen s = {.mode = M_ECHO};
+    struct nova_job_options rm = {
+        .struct_size = sizeof(rm), .remove_on_complete = 0, .remove_on_fail = -1};
+    struct nova_job_options keep = {
+        .struct_size = sizeof(keep), .remove_on_complete = -1, .remove_on_fail = -1};
+    struct count_cond done = {"completed", 150};
+    char name[16];
+    qh_teardown(&H);
+    qh_setup(&H, 2000, 60000); /* no stall sweep during the test */
+    for (int i = 1; i <= 150; i++) {
+        snprintf(name, sizeof(name), "n%03d", i);
+        qh_add(&H, "q", name, "{\"return\":1}", i % 2 ? &rm : &keep);
+    }
+    /* as if a stall sweep had just marked jobs: finishing must unmark them */
+    freeReplyObject(qh_cmd(&H, "SADD bull:q:stalled 3 4 77 150 ghost"));
+    subscribe(&s, "q", 60, NULL);
+    nova__queue_engine_start(H.e);
+    ck_assert(qh_run_until(&H, events_reach, &done, 8000));
+    qh_run_for(&H, 100);
+    ck_assert_int_eq(s.calls, 150);
+    ck_assert_int_eq(s.dup, 0);
+    for (int i = 0; i < 64; i++) {
+        snprintf(name, sizeof(name), "n%03d", i + 1);
+        ck_assert_str_eq(s.order[i], name);
+    }
+    ck_assert_int_eq(qh_int(&H, "LLEN bull:q:wait"), 0);
+    ck_assert_int_eq(qh_int(&H, "LLEN bull:q:active"), 0);
+    ck_assert_int_eq(qh_int(&H, "ZCARD bull:q:completed"), 75);
+    ck_assert_int_eq(qh_int(&H, "SCARD bull:q:stalled"), 1);
+    ck_assert_int_eq(qh_int(&H, "SISMEMBER bull:q:stalled ghost"), 1);
+    for (int i = 1; i <= 150; i++) {
+        ck_assert_int_eq(qh_int(&H, "EXISTS bull:q:%d:lock", i), 0);
+        ck_assert_int_eq(qh_int(&H, "EXISTS bull:q:%d", i), i % 2 ? 0 : 1);
+        if (i % 2 == 0) {
+            ck_assert_str_eq(qh_str(&H, "HGET bull:q:%d returnvalue", i), "1");
+            ck_assert_str_eq(qh_str(&H, "HGET bull:q:%d atm", i), "1");
+            ck_assert_str_eq(qh_str(&H, "HGET bull:q:%d ats", i), "1");
+            ck_assert_int_eq(qh_int(&H, "HEXISTS bull:q:%d finishedOn", i), 1);
+        }
+    }
+    ck_assert_int_eq(qh_events(&H, "q", "active"), 150);
+}
+END_TEST
+
+/* The engine never reports a job twice in one settle call, but the script
+ * must not trust its prefetched locks if that happens: the second report
+ * finds the lock released by the first, as separate calls would. */
+START_TEST(settle_same_job_twice_in_one_call)
+{
+    const char *keep[] = {"-1", "0"}; /* removeOnComplete false, true */
+    for (int k = 0; k < 2; k++) {
+        freeReplyObject(qh_cmd(&H, "DEL bull:q:1 bull:q:active bull:q:completed"));
+        freeReplyObject(qh_cmd(&H, "HSET bull:q:1 name x data {} opts {}"));
+        freeReplyObject(qh_cmd(&H, "LPUSH bull:q:active 1"));
+        freeReplyObject(qh_cmd(&H, "SET bull:q:1:lock tok PX 10000"));
+        const char *one[] = {"1", "tok", "c", "7", "1", keep[k], "0", "0", "0", "0", "0"};
+        const char *av[64] = {"EVAL", nova__lua_settle, "1", "bull:q:meta", "bull:q:", "1000", "2"};
+        int ac = 7;
+        for (int rep = 0; rep < 2; rep++)
+            for (int i = 0; i < 11; i++)
+                av[ac++] = one[i];
+        const char *fetch[] = {"0", "w", "1000", "0", "0", ""};
+        for (int i = 0; i < 6; i++)
+            av[ac++] = fetch[i];
+        redisReply *r = redisCommandArgv(H.sync, ac, av, NULL);
+        ck_assert_ptr_nonnull(r);
+        ck_assert_msg(r->type == REDIS_REPLY_ARRAY, "settle: %s",
+                      r->type == REDIS_REPLY_ERROR ? r->str : "?");
+        ck_assert_int_eq(r->element[0]->elements, 2);
+        ck_assert_int_eq(r->element[0]->element[0]->integer, 0);
+        /* kept: the job exists without a lock (-2); removed: no job (-1) */
+        ck_assert_int_eq(r->element[0]->element[1]->integer, k == 0 ? -2 : -1);
+        freeReplyObject(r);
+        ck_assert_int_eq(qh_int(&H, "EXISTS bull:q:1:lock"), 0);
+        ck_assert_int_eq(qh_int(&H, "EXISTS bull:q:1"), k == 0 ? 1 : 0);
+        ck_assert_int_eq(qh_int(&H, "ZCARD bull:q:completed"), k == 0 ? 1 : 0);
+    }
 }
 END_TEST
 #endif
@@ -1145,6 +1240,8 @@ static Suite *suite(void)
 #ifndef QUEUE_FAULTS
     tcase_add_test(t, complete_stores_result_and_events);
     tcase_add_test(t, null_result_and_remove_on_complete);
+    tcase_add_test(t, batched_fetch_and_settle_keep_order_and_clean_up);
+    tcase_add_test(t, settle_same_job_twice_in_one_call);
     tcase_add_test(t, mixed_opts_in_one_batch);
     tcase_add_test(t, retry_with_exponential_backoff_then_exhausted);
     tcase_add_test(t, immediate_retry_without_backoff);
