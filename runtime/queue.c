@@ -97,9 +97,13 @@ struct sub {
     char **names; /* NULL = every name */
     unsigned concurrency;
     int64_t lock_ms, lim_max, lim_dur;
-    /* The fetch arguments that never change, formatted once. */
-    char lock_s[NOVA__RESP_I64_MAX], lmax_s[NOVA__RESP_I64_MAX], ldur_s[NOVA__RESP_I64_MAX];
-    size_t lock_n, lmax_n, ldur_n, meta_n, base_n;
+    /* Arguments that never change, formatted once as RESP text: the two
+     * keys every script starts with (meta, base), and the end of every
+     * fetch (lock duration, limiter max and duration, worker name). */
+    char *keys_resp, *fetch_resp;
+    size_t keys_resp_n, fetch_resp_n;
+    char lock_s[NOVA__RESP_I64_MAX];
+    size_t lock_n, meta_n, base_n;
     void (*handle)(void *arg, nova_job *job);
     void *arg;
     struct nova__log_ctx log;
@@ -204,6 +208,13 @@ static void fmt_i64(char *buf, size_t len, int64_t v)
 {
     (void)len;
     buf[nova__resp_i64(buf, v)] = '\0';
+}
+
+/* An integer as a RESP argument at p (at most 27 bytes); returns the end. */
+static char *put_i64_arg(char *p, int64_t v)
+{
+    char num[NOVA__RESP_I64_MAX];
+    return nova__resp_put_arg(p, num, nova__resp_i64(num, v));
 }
 
 static void list_remove(struct nova_job **head, struct nova_job *j)
@@ -423,12 +434,26 @@ static void put_fetch_args(struct sub *s, struct nova__redis_cmd *m, unsigned co
     memcpy(prefix, e->token_base, n);
     prefix[n++] = ':';
     n += nova__resp_u64(prefix + n, ++e->token_seq);
-    nova__redis_cmd_i64(m, count);
-    nova__redis_cmd_arg(m, prefix, n);
-    nova__redis_cmd_arg(m, s->lock_s, s->lock_n);
-    nova__redis_cmd_arg(m, s->lmax_s, s->lmax_n);
-    nova__redis_cmd_arg(m, s->ldur_s, s->ldur_n);
-    nova__redis_cmd_arg(m, e->worker_name ? e->worker_name : "", e->worker_name_n);
+    char *p = nova__redis_cmd_room(m, 27 + n + 26 + s->fetch_resp_n);
+    if (!p)
+        return; /* the send fails with -ENOMEM */
+    p = put_i64_arg(p, count);
+    p = nova__resp_put_arg(p, prefix, n);
+    memcpy(p, s->fetch_resp, s->fetch_resp_n);
+    nova__redis_cmd_wrote(m, p + s->fetch_resp_n, 6);
+}
+
+/* Appends meta and base, then `now` and, when count >= 0, count. */
+static void put_script_head(struct sub *s, struct nova__redis_cmd *m, int64_t count)
+{
+    char *p = nova__redis_cmd_room(m, s->keys_resp_n + 2 * 27);
+    if (!p)
+        return; /* the send fails with -ENOMEM */
+    memcpy(p, s->keys_resp, s->keys_resp_n);
+    p = put_i64_arg(p + s->keys_resp_n, wall_ms());
+    if (count >= 0)
+        p = put_i64_arg(p, count);
+    nova__redis_cmd_wrote(m, p, count >= 0 ? 4 : 3);
 }
 
 static void on_wake(uv_timer_t *t)
@@ -462,13 +487,6 @@ static int64_t parse_i64(const redisReply *v)
     if (n > (uint64_t)INT64_MAX)
         return neg ? INT64_MIN : INT64_MAX;
     return neg ? -(int64_t)n : (int64_t)n;
-}
-
-/* An integer as a RESP argument at p (at most 27 bytes); returns the end. */
-static char *put_i64_arg(char *p, int64_t v)
-{
-    char num[NOVA__RESP_I64_MAX];
-    return nova__resp_put_arg(p, num, nova__resp_i64(num, v));
 }
 
 /* Copies n bytes and a NUL at *p, moves *p past them; returns the copy. */
@@ -674,9 +692,7 @@ static void pump(struct sub *s)
     m = nova__redis_cmd_new(e->cmd, 256);
     if (!m)
         return; /* out of memory: the next event pumps again */
-    nova__redis_cmd_arg(m, s->meta_key, s->meta_n);
-    nova__redis_cmd_arg(m, s->base, s->base_n);
-    nova__redis_cmd_i64(m, wall_ms());
+    put_script_head(s, m, -1);
     put_fetch_args(s, m, n);
     rc = nova__redis_conn_send_eval(m, &s_fetch, 1, on_fetch, s);
     if (rc == 0) {
@@ -1010,10 +1026,7 @@ static void flush_outcomes(struct sub *s)
             return;
         }
         b->sub = s;
-        nova__redis_cmd_arg(m, s->meta_key, s->meta_n);
-        nova__redis_cmd_arg(m, s->base, s->base_n);
-        nova__redis_cmd_i64(m, wall_ms());
-        nova__redis_cmd_i64(m, count);
+        put_script_head(s, m, count);
         while (b->n < count) {
             struct nova_job *j = s->outq;
             int64_t keep = -1, age = 0, limit = 0;
@@ -1405,6 +1418,8 @@ static void engine_release(struct nova__queue_engine *e)
                 free(*p);
         free(x->names);
         free(x->opts_text);
+        free(x->keys_resp);
+        free(x->fetch_resp);
         free(x->spare_batch);
         free(x->queue);
         free(x->base);
@@ -1530,10 +1545,39 @@ static int sub_new(struct nova__queue_engine *e, const struct nova_host *host,
     s->lim_max = in->limiter_max;
     s->lim_dur = in->limiter_duration_ms;
     s->lock_n = nova__resp_i64(s->lock_s, s->lock_ms);
-    s->lmax_n = nova__resp_i64(s->lmax_s, s->lim_max);
-    s->ldur_n = nova__resp_i64(s->ldur_s, s->lim_dur);
     s->meta_n = s->meta_key ? strlen(s->meta_key) : 0;
     s->base_n = s->base ? strlen(s->base) : 0;
+    s->keys_resp = malloc(s->meta_n + s->base_n + 2 * 26);
+    s->fetch_resp = malloc(3 * 27 + e->worker_name_n + 26);
+    if (s->keys_resp) {
+        char *p = nova__resp_put_arg(s->keys_resp, s->meta_key, s->meta_n);
+        p = nova__resp_put_arg(p, s->base, s->base_n);
+        s->keys_resp_n = (size_t)(p - s->keys_resp);
+    }
+    if (s->fetch_resp) {
+        char *p = nova__resp_put_arg(s->fetch_resp, s->lock_s, s->lock_n);
+        p = put_i64_arg(p, s->lim_max);
+        p = put_i64_arg(p, s->lim_dur);
+        p = nova__resp_put_arg(p, e->worker_name ? e->worker_name : "", e->worker_name_n);
+        s->fetch_resp_n = (size_t)(p - s->fetch_resp);
+    }
+    if (!s->queue || !s->base || !s->meta_key || !s->marker_key || !s->keys_resp ||
+        !s->fetch_resp) {
+        /* Every call of the subscription is built from these. */
+        if (s->names)
+            for (char **nm = s->names; *nm; nm++)
+                free(*nm);
+        free(s->names);
+        free(s->queue);
+        free(s->base);
+        free(s->meta_key);
+        free(s->marker_key);
+        free(s->plugin);
+        free(s->keys_resp);
+        free(s->fetch_resp);
+        free(s);
+        return -ENOMEM;
+    }
     s->handle = in->handle;
     s->arg = in->arg;
     s->log.plugin = s->plugin;
