@@ -15,6 +15,7 @@
 #include "queue_host.h"
 #include "queue_scripts.h"
 #include "redis_conn.h"
+#include "resp.h"
 
 #define FETCH_BATCH_MAX   50    /* jobs per fetch call: bounds script time */
 #define BLOCK_MAX_MS      10000 /* BZPOPMIN never waits longer */
@@ -43,14 +44,28 @@ enum outcome { OUT_NONE, OUT_COMPLETE, OUT_RETRY, OUT_FAIL, OUT_RELEASE };
 struct sub;
 struct plugin_req;
 
+/* What settle needs from a job's opts. Worked out once per distinct opts
+ * text (jobs added together share it), not parsed again for every job. */
+struct opts_info {
+    int attempts;       /* opts.attempts, at least 1 */
+    bool lifo;          /* opts.lifo */
+    int64_t keep[2][3]; /* removeOnComplete, removeOnFail: count (-1 = all), age, limit */
+};
+
 struct nova_job {
     struct nova_job *prev, *next; /* sub->jobs or engine->detached */
     struct sub *sub;
     enum job_state state;
+    /* id, name, data_json, token and stacktrace live in the same
+     * allocation as the job (after the struct); freed with it. */
     char *id, *name, *data_json, *token;
+    size_t id_n, token_n;
     char *stacktrace; /* previous JSON array or NULL */
     cJSON *data;
-    cJSON *opts;
+    cJSON *opts;           /* parsed from opts_text when first needed, or NULL */
+    const char *opts_text; /* in the job's allocation; NULL = none stored */
+    size_t opts_len;
+    struct opts_info oi;
     int atm;      /* attempts made before this one */
     int attempts; /* opts.attempts, at least 1 */
     int64_t timestamp;
@@ -82,17 +97,29 @@ struct sub {
     char **names; /* NULL = every name */
     unsigned concurrency;
     int64_t lock_ms, lim_max, lim_dur;
+    /* Arguments that never change, formatted once as RESP text: the two
+     * keys every script starts with (meta, base), and the end of every
+     * fetch (lock duration, limiter max and duration, worker name). */
+    char *keys_resp, *fetch_resp;
+    size_t keys_resp_n, fetch_resp_n;
+    char lock_s[NOVA__RESP_I64_MAX];
+    size_t lock_n, meta_n, base_n;
     void (*handle)(void *arg, nova_job *job);
     void *arg;
     struct nova__log_ctx log;
+    char *opts_text; /* the last distinct opts seen, and what it says */
+    size_t opts_len;
+    struct opts_info opts_info;
 
     struct nova__redis_conn *block;
     bool started, accepting, stopped;
     bool fetch_inflight, blocking, drained, limited;
+    bool dispatching; /* inside a handler called by dispatch_fetch */
     unsigned handling, fetch_pending, fetch_req;
     int64_t block_until; /* next delayed due ms, 0 = none */
     struct nova_job *jobs;
     struct nova_job *outq, **outq_tail; /* outcomes waiting for the next settle call */
+    struct batch *spare_batch;          /* the last settle call's, for the next */
     struct waiter *waiter;
     uv_timer_t renew_timer, stalled_timer, wake_timer, watchdog, flush_timer;
     int open_handles;
@@ -102,6 +129,7 @@ struct nova__queue_engine {
     uv_loop_t *loop;
     struct nova__redis_target target;
     char *prefix, *worker_name;
+    size_t worker_name_n;
     int64_t connect_timeout_ms, lock_ms, stalled_ms, max_stalled, drain_delay_ms;
     char token_base[33];
     uint64_t token_seq;
@@ -175,9 +203,18 @@ int nova__queue_key_base(const char *prefix, const char *queue, char *buf, size_
     return n;
 }
 
+/* buf holds at least NOVA__RESP_I64_MAX + 1 bytes. */
 static void fmt_i64(char *buf, size_t len, int64_t v)
 {
-    snprintf(buf, len, "%lld", (long long)v);
+    (void)len;
+    buf[nova__resp_i64(buf, v)] = '\0';
+}
+
+/* An integer as a RESP argument at p (at most 27 bytes); returns the end. */
+static char *put_i64_arg(char *p, int64_t v)
+{
+    char num[NOVA__RESP_I64_MAX];
+    return nova__resp_put_arg(p, num, nova__resp_i64(num, v));
 }
 
 static void list_remove(struct nova_job **head, struct nova_job *j)
@@ -202,11 +239,6 @@ static void list_push(struct nova_job **head, struct nova_job *j)
 
 static void job_free(struct nova_job *j)
 {
-    free(j->id);
-    free(j->name);
-    free(j->data_json);
-    free(j->token);
-    free(j->stacktrace);
     free(j->value);
     cJSON_Delete(j->data);
     cJSON_Delete(j->opts);
@@ -331,6 +363,46 @@ static void keep_jobs(const cJSON *opts, const char *key, int64_t *count, int64_
     }
 }
 
+/* opts_info of an opts JSON text (NULL: none). */
+static void opts_info_parse(const char *text, size_t len, struct opts_info *oi)
+{
+    cJSON *o = text ? cJSON_ParseWithLength(text, len) : NULL;
+    const cJSON *a = cJSON_GetObjectItemCaseSensitive(o, "attempts");
+    oi->attempts = cJSON_IsNumber(a) && a->valuedouble > 1 ? (int)a->valuedouble : 1;
+    oi->lifo = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(o, "lifo"));
+    keep_jobs(o, "removeOnComplete", &oi->keep[0][0], &oi->keep[0][1], &oi->keep[0][2]);
+    keep_jobs(o, "removeOnFail", &oi->keep[1][0], &oi->keep[1][1], &oi->keep[1][2]);
+    cJSON_Delete(o);
+}
+
+/* opts_info of a fetched job's opts, from the subscription's cache when
+ * the text is the same as last time. */
+static void opts_info_get(struct sub *s, const char *text, size_t len, struct opts_info *oi)
+{
+    char *copy;
+    if (text && s->opts_text && s->opts_len == len && memcmp(s->opts_text, text, len) == 0) {
+        *oi = s->opts_info;
+        return;
+    }
+    opts_info_parse(text, len, oi);
+    if (!text || !(copy = malloc(len + 1)))
+        return;
+    memcpy(copy, text, len);
+    copy[len] = '\0';
+    free(s->opts_text);
+    s->opts_text = copy;
+    s->opts_len = len;
+    s->opts_info = *oi;
+}
+
+/* The job's opts as JSON, parsed on first use (failures only). */
+static const cJSON *job_opts(struct nova_job *j)
+{
+    if (!j->opts && j->opts_text)
+        j->opts = cJSON_ParseWithLength(j->opts_text, j->opts_len);
+    return j->opts;
+}
+
 /* ---- forward declarations ------------------------------------------------ */
 
 static void pump(struct sub *s);
@@ -351,29 +423,37 @@ static unsigned free_slots(const struct sub *s)
     return used >= s->concurrency ? 0 : s->concurrency - used;
 }
 
-static void token_prefix(struct nova__queue_engine *e, char *buf, size_t len)
+/* Appends the six fetch arguments shared by fetch and settle: count,
+ * token prefix "<token_base>:<seq>", lock duration, limiter max and
+ * duration, worker name. */
+static void put_fetch_args(struct sub *s, struct nova__redis_cmd *m, unsigned count)
 {
-    snprintf(buf, len, "%s:%llu", e->token_base, (unsigned long long)++e->token_seq);
+    struct nova__queue_engine *e = s->e;
+    char prefix[TOKEN_PREFIX_MAX];
+    size_t n = sizeof(e->token_base) - 1;
+    memcpy(prefix, e->token_base, n);
+    prefix[n++] = ':';
+    n += nova__resp_u64(prefix + n, ++e->token_seq);
+    char *p = nova__redis_cmd_room(m, 27 + n + 26 + s->fetch_resp_n);
+    if (!p)
+        return; /* the send fails with -ENOMEM */
+    p = put_i64_arg(p, count);
+    p = nova__resp_put_arg(p, prefix, n);
+    memcpy(p, s->fetch_resp, s->fetch_resp_n);
+    nova__redis_cmd_wrote(m, p + s->fetch_resp_n, 6);
 }
 
-/* Fills the six fetch arguments shared by fetch, finish and retry. */
-struct fetch_args {
-    char count[16], prefix[TOKEN_PREFIX_MAX], lock[24], lmax[24], ldur[24];
-};
-
-static void fill_fetch_args(struct sub *s, unsigned count, struct fetch_args *fa, const char **argv)
+/* Appends meta and base, then `now` and, when count >= 0, count. */
+static void put_script_head(struct sub *s, struct nova__redis_cmd *m, int64_t count)
 {
-    snprintf(fa->count, sizeof(fa->count), "%u", count);
-    token_prefix(s->e, fa->prefix, sizeof(fa->prefix));
-    fmt_i64(fa->lock, sizeof(fa->lock), s->lock_ms);
-    fmt_i64(fa->lmax, sizeof(fa->lmax), s->lim_max);
-    fmt_i64(fa->ldur, sizeof(fa->ldur), s->lim_dur);
-    argv[0] = fa->count;
-    argv[1] = fa->prefix;
-    argv[2] = fa->lock;
-    argv[3] = fa->lmax;
-    argv[4] = fa->ldur;
-    argv[5] = s->e->worker_name ? s->e->worker_name : "";
+    char *p = nova__redis_cmd_room(m, s->keys_resp_n + 2 * 27);
+    if (!p)
+        return; /* the send fails with -ENOMEM */
+    memcpy(p, s->keys_resp, s->keys_resp_n);
+    p = put_i64_arg(p + s->keys_resp_n, wall_ms());
+    if (count >= 0)
+        p = put_i64_arg(p, count);
+    nova__redis_cmd_wrote(m, p, count >= 0 ? 4 : 3);
 }
 
 static void on_wake(uv_timer_t *t)
@@ -384,10 +464,47 @@ static void on_wake(uv_timer_t *t)
     pump(s);
 }
 
+/* Field names of a job hash are compared by length first: most of the
+ * fields dispatch_fetch skips differ in length from those it wants. */
+#define key_is(k, lit) ((k)->len == sizeof(lit) - 1 && memcmp((k)->str, lit, sizeof(lit) - 1) == 0)
+
+/* A decimal integer field (as strtoll, base 10: leading blanks and sign,
+ * stops at the first non-digit; 0 when there is none). */
+static int64_t parse_i64(const redisReply *v)
+{
+    const char *p = v->str, *end = v->str + v->len;
+    uint64_t n = 0;
+    bool neg = false;
+    while (p < end && (*p == ' ' || *p == '\t'))
+        p++;
+    if (p < end && (*p == '-' || *p == '+'))
+        neg = *p++ == '-';
+    for (; p < end && *p >= '0' && *p <= '9'; p++) {
+        if (n > (uint64_t)INT64_MAX / 10)
+            return neg ? INT64_MIN : INT64_MAX; /* saturates like strtoll */
+        n = n * 10 + (uint64_t)(*p - '0');
+    }
+    if (n > (uint64_t)INT64_MAX)
+        return neg ? INT64_MIN : INT64_MAX;
+    return neg ? -(int64_t)n : (int64_t)n;
+}
+
+/* Copies n bytes and a NUL at *p, moves *p past them; returns the copy. */
+static char *put_str(char **p, const char *src, size_t n)
+{
+    char *out = *p;
+    if (n)
+        memcpy(out, src, n);
+    out[n] = '\0';
+    *p += n + 1;
+    return out;
+}
+
 /* Handles {ttl, next_delayed, n, jobs...} starting at element `first`. */
 static void dispatch_fetch(struct sub *s, const redisReply *r, size_t first, unsigned asked)
 {
     long long ttl, next_due, n;
+    unsigned started = 0;
     if (asked == 0 || r->elements < first + 3)
         return; /* nothing was asked for: the drained state stands */
     ttl = r->element[first]->integer;
@@ -397,51 +514,66 @@ static void dispatch_fetch(struct sub *s, const redisReply *r, size_t first, uns
     for (long long i = 0; i < n; i++) {
         size_t at = first + 3 + (size_t)i * 3;
         const redisReply *id, *tok, *fields;
+        const redisReply *name = NULL, *data = NULL, *opts = NULL, *trace = NULL;
         struct nova_job *j;
         const char *defa = NULL;
+        int64_t timestamp = 0;
+        int atm = 0;
+        size_t size;
+        char *p;
         if (at + 2 >= r->elements)
             break;
         id = r->element[at];
         tok = r->element[at + 1];
         fields = r->element[at + 2];
-        j = calloc(1, sizeof(*j));
-        if (!j)
-            continue; /* the lock expires; the stall sweep recovers it */
-        j->sub = s;
-        j->id = strndup(id->str, id->len);
-        j->token = strndup(tok->str, tok->len);
-        j->attempts = 1;
-        if (!j->id || !j->token || fields->type != REDIS_REPLY_ARRAY) {
-            job_free(j); /* out of memory: the stall sweep recovers the job */
-            continue;
-        }
+        if (fields->type != REDIS_REPLY_ARRAY)
+            continue; /* cannot happen: the lock expires, the stall sweep recovers it */
         for (size_t f = 0; f + 1 < fields->elements; f += 2) {
-            const char *k = fields->element[f]->str;
+            const redisReply *k = fields->element[f];
             const redisReply *v = fields->element[f + 1];
-            if (strcmp(k, "name") == 0)
-                j->name = strndup(v->str, v->len);
-            else if (strcmp(k, "data") == 0)
-                j->data_json = strndup(v->str, v->len);
-            else if (strcmp(k, "opts") == 0)
-                j->opts = cJSON_ParseWithLength(v->str, v->len);
-            else if (strcmp(k, "timestamp") == 0)
-                j->timestamp = strtoll(v->str, NULL, 10);
-            else if (strcmp(k, "atm") == 0 || strcmp(k, "attemptsMade") == 0)
-                j->atm = (int)strtol(v->str, NULL, 10);
-            else if (strcmp(k, "stacktrace") == 0)
-                j->stacktrace = strndup(v->str, v->len);
-            else if (strcmp(k, "defa") == 0)
+            if (v->type != REDIS_REPLY_STRING || k->type != REDIS_REPLY_STRING)
+                continue;
+            if (key_is(k, "name"))
+                name = v;
+            else if (key_is(k, "data"))
+                data = v;
+            else if (key_is(k, "opts"))
+                opts = v;
+            else if (key_is(k, "timestamp"))
+                timestamp = parse_i64(v);
+            else if (key_is(k, "atm") || key_is(k, "attemptsMade"))
+                atm = (int)parse_i64(v);
+            else if (key_is(k, "stacktrace"))
+                trace = v;
+            else if (key_is(k, "defa"))
                 defa = v->str;
         }
-        if (!j->name)
-            j->name = strdup("");
-        if (!j->data_json)
-            j->data_json = strdup("{}");
-        if (j->opts) {
-            const cJSON *a = cJSON_GetObjectItemCaseSensitive(j->opts, "attempts");
-            if (cJSON_IsNumber(a) && a->valuedouble > 1)
-                j->attempts = (int)a->valuedouble;
+        /* The job and its strings in one allocation. */
+        size = sizeof(*j) + id->len + tok->len + 2 + (name ? name->len : 0) + 1 +
+               (data ? data->len : 2) + 1 + (trace ? trace->len + 1 : 0) +
+               (opts ? opts->len + 1 : 0);
+        j = malloc(size);
+        if (!j)
+            continue; /* the lock expires; the stall sweep recovers it */
+        memset(j, 0, sizeof(*j));
+        p = (char *)(j + 1);
+        j->id = put_str(&p, id->str, id->len);
+        j->id_n = id->len;
+        j->token = put_str(&p, tok->str, tok->len);
+        j->token_n = tok->len;
+        j->name = name ? put_str(&p, name->str, name->len) : put_str(&p, "", 0);
+        j->data_json = data ? put_str(&p, data->str, data->len) : put_str(&p, "{}", 2);
+        j->stacktrace = trace ? put_str(&p, trace->str, trace->len) : NULL;
+        if (opts) {
+            j->opts_text = put_str(&p, opts->str, opts->len);
+            j->opts_len = opts->len;
         }
+        j->sub = s;
+        j->attempts = 1;
+        j->timestamp = timestamp;
+        j->atm = atm;
+        opts_info_get(s, j->opts_text, j->opts_len, &j->oi);
+        j->attempts = j->oi.attempts;
         j->log.plugin = s->plugin;
         j->log.queue = s->queue;
         j->log.job = j->id;
@@ -473,8 +605,8 @@ static void dispatch_fetch(struct sub *s, const redisReply *r, size_t first, uns
         }
         if (s->names) {
             bool found = false;
-            for (char **p = s->names; *p; p++)
-                if (strcmp(*p, j->name) == 0)
+            for (char **nm = s->names; *nm; nm++)
+                if (strcmp(*nm, j->name) == 0)
                     found = true;
             if (!found) {
                 char msg[512];
@@ -490,9 +622,15 @@ static void dispatch_fetch(struct sub *s, const redisReply *r, size_t first, uns
         }
         j->state = JOB_RUNNING;
         s->handling++;
-        update_active(s);
+        started++;
+        s->dispatching = true;
         s->handle(s->arg, j);
+        s->dispatching = false;
     }
+    /* Once per batch: a handler that answered at once has already
+     * updated the gauge on its way out. */
+    if (started)
+        update_active(s);
     if ((unsigned long long)n < asked) {
         s->drained = true;
         if (ttl > 0 && n == 0) {
@@ -536,10 +674,8 @@ static void on_fetch(void *arg, int status, const redisReply *r)
 static void pump(struct sub *s)
 {
     struct nova__queue_engine *e = s->e;
+    struct nova__redis_cmd *m;
     unsigned n;
-    const char *argv[10];
-    struct fetch_args fa;
-    char now[24];
     int rc;
     if (!s->accepting || s->limited || s->blocking || s->fetch_inflight ||
         !nova__redis_conn_up(e->cmd))
@@ -553,12 +689,12 @@ static void pump(struct sub *s)
     }
     if (n > FETCH_BATCH_MAX)
         n = FETCH_BATCH_MAX;
-    fmt_i64(now, sizeof(now), wall_ms());
-    argv[0] = s->meta_key;
-    argv[1] = s->base;
-    argv[2] = now;
-    fill_fetch_args(s, n, &fa, argv + 3);
-    rc = nova__redis_conn_eval(e->cmd, &s_fetch, on_fetch, s, 1, 9, argv, NULL);
+    m = nova__redis_cmd_new(e->cmd, 256);
+    if (!m)
+        return; /* out of memory: the next event pumps again */
+    put_script_head(s, m, -1);
+    put_fetch_args(s, m, n);
+    rc = nova__redis_conn_send_eval(m, &s_fetch, 1, on_fetch, s);
     if (rc == 0) {
         s->fetch_inflight = true;
         s->fetch_pending += n;
@@ -715,9 +851,9 @@ static void release_fetched(struct sub *s, const redisReply *r, size_t first)
     }
 }
 
-static const char *outcome_name(const struct nova_job *j)
+static const char *outcome_text(enum outcome o)
 {
-    switch (j->outcome) {
+    switch (o) {
     case OUT_COMPLETE:
         return "completed";
     case OUT_RETRY:
@@ -727,6 +863,11 @@ static const char *outcome_name(const struct nova_job *j)
     default:
         return "released";
     }
+}
+
+static const char *outcome_name(const struct nova_job *j)
+{
+    return outcome_text(j->outcome);
 }
 
 static const char *code_text(long long code)
@@ -760,13 +901,13 @@ static void on_released(void *arg, int status, const redisReply *r)
 }
 
 /* JSON array of the previous traces plus this one, at most STACKTRACE_LIMIT. */
-static char *make_stacktrace(const struct nova_job *j, const char *reason)
+static char *make_stacktrace(struct nova_job *j, const char *reason)
 {
     cJSON *arr = j->stacktrace ? cJSON_Parse(j->stacktrace) : NULL;
     char line[1024];
     char *out;
     int limit = STACKTRACE_LIMIT;
-    const cJSON *stl = cJSON_GetObjectItemCaseSensitive(j->opts, "stackTraceLimit");
+    const cJSON *stl = cJSON_GetObjectItemCaseSensitive(job_opts(j), "stackTraceLimit");
     if (cJSON_IsNumber(stl) && stl->valuedouble >= 0)
         limit = (int)stl->valuedouble;
     if (!cJSON_IsArray(arr)) {
@@ -793,12 +934,34 @@ struct batch {
 static void flush_outcomes(struct sub *s);
 static void on_flush_timer(uv_timer_t *t);
 
+/* A zeroed batch: the subscription's spare one when it has it. */
+static struct batch *batch_get(struct sub *s)
+{
+    struct batch *b = s->spare_batch;
+    if (!b)
+        return calloc(1, sizeof(*b));
+    s->spare_batch = NULL;
+    memset(b, 0, sizeof(*b));
+    return b;
+}
+
+static void batch_put(struct sub *s, struct batch *b)
+{
+    if (b && !s->spare_batch)
+        s->spare_batch = b;
+    else
+        free(b);
+}
+
 static void on_settled(void *arg, int status, const redisReply *r)
 {
     struct batch *b = arg;
     struct sub *s = b->sub;
     const redisReply *codes = NULL;
     bool abandoned = false;
+    unsigned counted[OUT_RELEASE + 1] = {0}; /* per outcome, added once per call */
+    const char *lv[] = {s->queue};
+    uint64_t now_ns = uv_hrtime();
     s->fetch_pending -= b->asked;
     if (status == 0 && r->type == REDIS_REPLY_ERROR)
         nova__log(NOVA_LOG_ERROR, &s->log, "settle script failed: %s", r->str);
@@ -822,14 +985,16 @@ static void on_settled(void *arg, int status, const redisReply *r)
                           "dropped",
                           outcome_name(j), code, code_text(code));
             } else {
-                const char *lv[] = {s->queue};
-                metric_count(m_jobs, s->queue, outcome_name(j), 1);
+                counted[j->outcome]++;
                 if (m_duration)
-                    nova__metric_observe(m_duration, lv,
-                                         (double)(uv_hrtime() - j->started_ns) / 1e9);
+                    nova__metric_observe(m_duration, lv, (double)(now_ns - j->started_ns) / 1e9);
             }
         }
         job_release_done(j);
+    }
+    for (int o = OUT_COMPLETE; o <= OUT_RELEASE; o++) {
+        if (counted[o])
+            metric_count(m_jobs, s->queue, outcome_text((enum outcome)o), counted[o]);
     }
     if (codes) {
         if (abandoned || s->stopped)
@@ -837,99 +1002,92 @@ static void on_settled(void *arg, int status, const redisReply *r)
         else
             dispatch_fetch(s, r, 1, b->asked);
     }
-    free(b);
+    batch_put(s, b);
     if (s->outq)
         flush_outcomes(s);
     pump(s);
 }
 
-/* Per-job numbers and traces live here until the call has copied them. */
-struct settle_args {
-    char num[5][24];
-    char *trace;
-};
-
 static void flush_outcomes(struct sub *s)
 {
     struct nova__queue_engine *e = s->e;
     while (s->outq && nova__redis_conn_up(e->cmd)) {
-        struct batch *b = calloc(1, sizeof(*b));
-        struct settle_args *sa = calloc(SETTLE_BATCH_MAX, sizeof(*sa));
-        const char **argv = calloc(4 + SETTLE_BATCH_MAX * 15 + 6, sizeof(*argv));
-        char now[24], njobs[16];
-        struct fetch_args fa;
-        unsigned want = 0;
-        int argc = 0, rc;
-        if (!b || !sa || !argv) {
-            free(b);
-            free(sa);
-            free(argv);
+        struct batch *b = batch_get(s);
+        struct nova__redis_cmd *m = NULL;
+        unsigned want = 0, count = 0;
+        int rc;
+        for (struct nova_job *j = s->outq; j && count < SETTLE_BATCH_MAX; j = j->out_next)
+            count++;
+        if (b)
+            m = nova__redis_cmd_new(e->cmd, 256 + (size_t)count * 192);
+        if (!m) {
+            batch_put(s, b);
             uv_timer_start(&s->flush_timer, on_flush_timer, 100, 0);
             return;
         }
         b->sub = s;
-        fmt_i64(now, sizeof(now), wall_ms());
-        argv[argc++] = s->meta_key;
-        argv[argc++] = s->base;
-        argv[argc++] = now;
-        argv[argc++] = njobs;
-        while (s->outq && b->n < SETTLE_BATCH_MAX) {
+        put_script_head(s, m, count);
+        while (b->n < count) {
             struct nova_job *j = s->outq;
-            struct settle_args *a = &sa[b->n];
-            int64_t count = -1, age = 0, limit = 0;
+            int64_t keep = -1, age = 0, limit = 0;
             s->outq = j->out_next;
             j->out_next = NULL;
             j->queued = false;
             b->jobs[b->n++] = j;
-            if (j->outcome != OUT_RETRY)
-                keep_jobs(j->opts, j->outcome == OUT_COMPLETE ? "removeOnComplete" : "removeOnFail",
-                          &count, &age, &limit);
-            snprintf(a->num[0], sizeof(a->num[0]), "%d", j->attempts);
-            fmt_i64(a->num[1], sizeof(a->num[1]), count);
-            fmt_i64(a->num[2], sizeof(a->num[2]), age);
-            fmt_i64(a->num[3], sizeof(a->num[3]), limit);
-            fmt_i64(a->num[4], sizeof(a->num[4]), j->retry_delay);
-            argv[argc++] = j->id;
-            argv[argc++] = j->token;
-            argv[argc++] = j->outcome == OUT_COMPLETE ? "c" : j->outcome == OUT_RETRY ? "r" : "f";
-            argv[argc++] = j->value ? j->value : "null";
-            argv[argc++] = a->num[0];
-            argv[argc++] = a->num[1];
-            argv[argc++] = a->num[2];
-            argv[argc++] = a->num[3];
-            argv[argc++] = a->num[4];
-            argv[argc++] =
-                cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(j->opts, "lifo")) ? "1" : "0";
+            if (j->outcome != OUT_RETRY) {
+                const int64_t *k = j->oi.keep[j->outcome == OUT_COMPLETE ? 0 : 1];
+                keep = k[0];
+                age = k[1];
+                limit = k[2];
+            }
+            {
+                /* The ten per-job arguments, written in place in one go. */
+                const char *value = j->value ? j->value : "null";
+                size_t vn = strlen(value);
+                char *p = nova__redis_cmd_room(m, j->id_n + j->token_n + vn + 10 * 26);
+                if (p) {
+                    p = nova__resp_put_arg(p, j->id, j->id_n);
+                    p = nova__resp_put_arg(p, j->token, j->token_n);
+                    p = nova__resp_put_arg(p,
+                                           j->outcome == OUT_COMPLETE ? "c"
+                                           : j->outcome == OUT_RETRY  ? "r"
+                                                                      : "f",
+                                           1);
+                    p = nova__resp_put_arg(p, value, vn);
+                    p = put_i64_arg(p, j->attempts);
+                    p = put_i64_arg(p, keep);
+                    p = put_i64_arg(p, age);
+                    p = put_i64_arg(p, limit);
+                    p = put_i64_arg(p, j->retry_delay);
+                    p = nova__resp_put_arg(p, j->oi.lifo ? "1" : "0", 1);
+                    nova__redis_cmd_wrote(m, p, 10);
+                }
+            }
             if (j->outcome == OUT_COMPLETE) {
-                argv[argc++] = "0";
+                nova__redis_cmd_arg(m, "0", 1);
             } else {
-                a->trace = make_stacktrace(j, j->value);
-                argv[argc++] = "2";
-                argv[argc++] = "failedReason";
-                argv[argc++] = j->value;
-                argv[argc++] = "stacktrace";
-                argv[argc++] = a->trace ? a->trace : "[]";
+                char *trace = make_stacktrace(j, j->value);
+                nova__redis_cmd_arg(m, "2", 1);
+                nova__redis_cmd_arg(m, "failedReason", 12);
+                nova__redis_cmd_str(m, j->value ? j->value : "");
+                nova__redis_cmd_arg(m, "stacktrace", 10);
+                nova__redis_cmd_str(m, trace ? trace : "[]");
+                free(trace);
             }
         }
         if (!s->outq)
             s->outq_tail = &s->outq;
-        snprintf(njobs, sizeof(njobs), "%u", b->n);
         if (s->accepting && !s->blocking && !s->drained && !s->limited) {
             want = free_slots(s);
             if (want > FETCH_BATCH_MAX)
                 want = FETCH_BATCH_MAX;
         }
-        fill_fetch_args(s, want, &fa, argv + argc);
-        argc += 6;
-        rc = nova__redis_conn_eval(e->cmd, &s_settle, on_settled, b, 1, argc, argv, NULL);
-        for (unsigned i = 0; i < b->n; i++)
-            free(sa[i].trace);
-        free(sa);
-        free(argv);
+        put_fetch_args(s, m, want);
+        rc = nova__redis_conn_send_eval(m, &s_settle, 1, on_settled, b);
         if (rc < 0) {
             for (unsigned i = 0; i < b->n; i++)
                 b->jobs[i]->resend = true; /* Redis is down: sent on reconnect */
-            free(b);
+            batch_put(s, b);
             return;
         }
         for (unsigned i = 0; i < b->n; i++)
@@ -984,7 +1142,8 @@ static bool outcome_begin(nova_job *j, const char *what)
         return false;
     }
     j->sub->handling--;
-    update_active(j->sub);
+    if (!j->sub->dispatching)
+        update_active(j->sub); /* else dispatch_fetch updates it once at the end */
     if (j->lock_lost) {
         nova__log(NOVA_LOG_WARN, &j->log, "lock was lost; %s result dropped", what);
         metric_count(m_jobs, j->sub->queue, "lost", 1);
@@ -1028,7 +1187,7 @@ static void finish_failed(nova_job *j, const char *reason, bool permanent, int64
     if (!permanent && attempt < j->attempts) {
         int64_t d = delay_ms;
         if (d < 0) {
-            const cJSON *b = cJSON_GetObjectItemCaseSensitive(j->opts, "backoff");
+            const cJSON *b = cJSON_GetObjectItemCaseSensitive(job_opts(j), "backoff");
             d = 0;
             if (cJSON_IsNumber(b)) {
                 d = (int64_t)b->valuedouble;
@@ -1258,6 +1417,10 @@ static void engine_release(struct nova__queue_engine *e)
             for (char **p = x->names; *p; p++)
                 free(*p);
         free(x->names);
+        free(x->opts_text);
+        free(x->keys_resp);
+        free(x->fetch_resp);
+        free(x->spare_batch);
         free(x->queue);
         free(x->base);
         free(x->meta_key);
@@ -1381,6 +1544,40 @@ static int sub_new(struct nova__queue_engine *e, const struct nova_host *host,
     s->lock_ms = in->lock_duration_ms > 0 ? in->lock_duration_ms : e->lock_ms;
     s->lim_max = in->limiter_max;
     s->lim_dur = in->limiter_duration_ms;
+    s->lock_n = nova__resp_i64(s->lock_s, s->lock_ms);
+    s->meta_n = s->meta_key ? strlen(s->meta_key) : 0;
+    s->base_n = s->base ? strlen(s->base) : 0;
+    s->keys_resp = malloc(s->meta_n + s->base_n + 2 * 26);
+    s->fetch_resp = malloc(3 * 27 + e->worker_name_n + 26);
+    if (s->keys_resp) {
+        char *p = nova__resp_put_arg(s->keys_resp, s->meta_key, s->meta_n);
+        p = nova__resp_put_arg(p, s->base, s->base_n);
+        s->keys_resp_n = (size_t)(p - s->keys_resp);
+    }
+    if (s->fetch_resp) {
+        char *p = nova__resp_put_arg(s->fetch_resp, s->lock_s, s->lock_n);
+        p = put_i64_arg(p, s->lim_max);
+        p = put_i64_arg(p, s->lim_dur);
+        p = nova__resp_put_arg(p, e->worker_name ? e->worker_name : "", e->worker_name_n);
+        s->fetch_resp_n = (size_t)(p - s->fetch_resp);
+    }
+    if (!s->queue || !s->base || !s->meta_key || !s->marker_key || !s->keys_resp ||
+        !s->fetch_resp) {
+        /* Every call of the subscription is built from these. */
+        if (s->names)
+            for (char **nm = s->names; *nm; nm++)
+                free(*nm);
+        free(s->names);
+        free(s->queue);
+        free(s->base);
+        free(s->meta_key);
+        free(s->marker_key);
+        free(s->plugin);
+        free(s->keys_resp);
+        free(s->fetch_resp);
+        free(s);
+        return -ENOMEM;
+    }
     s->handle = in->handle;
     s->arg = in->arg;
     s->log.plugin = s->plugin;
@@ -1675,6 +1872,7 @@ int nova__queue_engine_new(uv_loop_t *loop, const struct nova__redis_config *cfg
     e->loop = loop;
     e->prefix = strdup(cfg->prefix && *cfg->prefix ? cfg->prefix : "bull");
     e->worker_name = worker_name && *worker_name ? strdup(worker_name) : NULL;
+    e->worker_name_n = e->worker_name ? strlen(e->worker_name) : 0;
     e->connect_timeout_ms = cfg->connect_timeout_ms > 0 ? cfg->connect_timeout_ms : 5000;
     e->lock_ms = cfg->lock_duration_ms > 0 ? cfg->lock_duration_ms : 30000;
     e->stalled_ms = cfg->stalled_interval_ms > 0 ? cfg->stalled_interval_ms : 30000;

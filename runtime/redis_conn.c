@@ -8,6 +8,7 @@
 #include <hiredis/async.h>
 
 #include "log.h"
+#include "resp.h"
 
 #define BACKOFF_MIN_MS 100
 #define BACKOFF_MAX_MS 5000
@@ -28,18 +29,10 @@ struct nova__redis_conn {
     uv_timer_t timer; /* connect timeout, then reconnect delay */
     void (*close_done)(void *arg);
     void *close_arg;
-};
 
-/* One command in flight; owns a copy of its arguments so a NOSCRIPT
- * answer can be replayed as EVAL. */
-struct request {
-    struct nova__redis_conn *conn;
-    nova__redis_cb cb;
-    void *arg;
-    struct nova__redis_script *script; /* set for EVALSHA */
-    int argc;
-    char **argv;
-    size_t *argvlen;
+    struct nova__redis_cmd *spares; /* finished requests kept for reuse */
+    unsigned nspares;
+    struct nova__resp_pool replies; /* arenas the replies are parsed into */
 };
 
 static void connect_now(struct nova__redis_conn *c);
@@ -310,58 +303,199 @@ static int target_copy(struct nova__redis_target *dst, const struct nova__redis_
 
 /* ---- requests ------------------------------------------------------------ */
 
-static void request_free(struct request *r)
+/*
+ * A request is built in place as RESP text (struct nova__redis_cmd is the
+ * caller's name for it): the arguments are appended after HEADROOM bytes,
+ * and at send time the head (`*N`, and `EVALSHA sha nkeys` for scripts)
+ * is written right-aligned into the headroom, so the whole command goes to
+ * hiredis as one formatted buffer. The buffer is kept until the reply, so
+ * a NOSCRIPT answer can be replayed as EVAL from the same arguments.
+ * Finished requests are kept (up to SPARES_MAX) for the next command.
+ */
+#define HEADROOM   128 /* longest head: `*N EVALSHA <sha> <nkeys>`, ~110 bytes */
+#define SPARES_MAX 4
+#define SPARE_CAP  (64 * 1024) /* larger buffers are not kept */
+
+struct nova__redis_cmd {
+    struct nova__redis_cmd *next_spare;
+    struct nova__redis_conn *conn;
+    nova__redis_cb cb;
+    void *arg;
+    struct nova__redis_script *script; /* set for EVALSHA */
+    int nkeys;
+    bool oom;     /* an append failed: the send reports -ENOMEM */
+    size_t argc;  /* arguments appended */
+    char *buf;    /* HEADROOM bytes, then the arguments */
+    size_t len;   /* end of the arguments in buf */
+    size_t cap;   /* bytes allocated for buf */
+    size_t start; /* where the head begins once written */
+};
+
+static void request_free(struct nova__redis_cmd *r)
 {
-    if (!r)
-        return;
-    free(r->argv); /* one block: pointers, lengths and bytes */
+    free(r->buf);
     free(r);
 }
 
-static struct request *request_new(struct nova__redis_conn *c, nova__redis_cb cb, void *arg,
-                                   int argc, const char *const *argv, const size_t *argvlen)
+/* Back to the connection's spares, or freed. */
+static void request_release(struct nova__redis_cmd *r)
 {
-    size_t bytes = 0;
-    struct request *r = calloc(1, sizeof(*r));
-    char *p;
-    if (!r)
-        return NULL;
-    for (int i = 0; i < argc; i++)
-        bytes += (argvlen ? argvlen[i] : strlen(argv[i])) + 1;
-    /* argv[] pointers, then argvlen[], then the bytes. */
-    r->argv = malloc((size_t)argc * (sizeof(char *) + sizeof(size_t)) + bytes);
-    if (!r->argv) {
-        free(r);
-        return NULL;
+    struct nova__redis_conn *c = r->conn;
+    if (NOVA__RESP_REUSE && c->nspares < SPARES_MAX && r->cap <= SPARE_CAP) {
+        r->next_spare = c->spares;
+        c->spares = r;
+        c->nspares++;
+        return;
     }
-    r->argvlen = (size_t *)(void *)(r->argv + argc);
-    p = (char *)(r->argvlen + argc);
-    for (int i = 0; i < argc; i++) {
-        size_t n = argvlen ? argvlen[i] : strlen(argv[i]);
-        memcpy(p, argv[i], n);
-        p[n] = '\0';
-        r->argv[i] = p;
-        r->argvlen[i] = n;
-        p += n + 1;
+    request_free(r);
+}
+
+static void spares_free(struct nova__redis_conn *c)
+{
+    while (c->spares) {
+        struct nova__redis_cmd *r = c->spares;
+        c->spares = r->next_spare;
+        request_free(r);
     }
+    c->nspares = 0;
+}
+
+static bool request_reserve(struct nova__redis_cmd *r, size_t more)
+{
+    size_t cap;
+    char *nb;
+    if (r->oom)
+        return false;
+    if (r->cap - r->len >= more)
+        return true;
+    cap = r->cap * 2;
+    if (cap < r->len + more)
+        cap = r->len + more;
+    nb = realloc(r->buf, cap);
+    if (!nb) {
+        r->oom = true;
+        return false;
+    }
+    r->buf = nb;
+    r->cap = cap;
+    return true;
+}
+
+struct nova__redis_cmd *nova__redis_cmd_new(struct nova__redis_conn *c, size_t size_hint)
+{
+    struct nova__redis_cmd *r = c->spares;
+    if (r) {
+        c->spares = r->next_spare;
+        c->nspares--;
+    } else {
+        r = calloc(1, sizeof(*r));
+        if (!r)
+            return NULL;
+    }
+    r->next_spare = NULL;
     r->conn = c;
-    r->cb = cb;
-    r->arg = arg;
-    r->argc = argc;
+    r->cb = NULL;
+    r->arg = NULL;
+    r->script = NULL;
+    r->nkeys = 0;
+    r->oom = false;
+    r->argc = 0;
+    r->len = HEADROOM;
+    r->start = HEADROOM;
+    if (r->cap < HEADROOM + size_hint) {
+        size_t cap = HEADROOM + (size_hint > 256 ? size_hint : 256);
+        char *nb = realloc(r->buf, cap);
+        if (!nb) {
+            request_free(r);
+            return NULL;
+        }
+        r->buf = nb;
+        r->cap = cap;
+    }
     return r;
+}
+
+void nova__redis_cmd_arg(struct nova__redis_cmd *r, const void *s, size_t len)
+{
+    /* `$` + up to 20 digits + CRLF + bytes + CRLF */
+    if (!request_reserve(r, len + 25))
+        return;
+    r->len = (size_t)(nova__resp_put_arg(r->buf + r->len, s, len) - r->buf);
+    r->argc++;
+}
+
+void nova__redis_cmd_str(struct nova__redis_cmd *r, const char *s)
+{
+    nova__redis_cmd_arg(r, s, strlen(s));
+}
+
+void nova__redis_cmd_i64(struct nova__redis_cmd *r, int64_t v)
+{
+    char num[NOVA__RESP_I64_MAX];
+    nova__redis_cmd_arg(r, num, nova__resp_i64(num, v));
+}
+
+char *nova__redis_cmd_room(struct nova__redis_cmd *r, size_t bytes)
+{
+    if (!request_reserve(r, bytes))
+        return NULL;
+    return r->buf + r->len;
+}
+
+void nova__redis_cmd_wrote(struct nova__redis_cmd *r, char *end, size_t nargs)
+{
+    r->len = (size_t)(end - r->buf);
+    r->argc += nargs;
+}
+
+void nova__redis_cmd_drop(struct nova__redis_cmd *r)
+{
+    if (r)
+        request_release(r);
 }
 
 static void on_reply(redisAsyncContext *ac, void *reply, void *privdata);
 
-static int request_send(struct request *r)
+/* Writes the head into the headroom; false if the arguments overflowed. */
+static bool request_seal(struct nova__redis_cmd *r)
+{
+    size_t argc = r->script ? r->argc + 3 : r->argc;
+    char *p, head[HEADROOM];
+    /* hiredis reads the command as a C string (strchr for the first
+     * argument, and one byte past it): end it with a NUL, as its sds do. */
+    if (!request_reserve(r, 1))
+        return false;
+    r->buf[r->len] = '\0';
+    p = nova__resp_put_header(head, argc);
+    if (r->script) {
+        char nk[NOVA__RESP_I64_MAX];
+        p = nova__resp_put_arg(p, "EVALSHA", 7);
+        p = nova__resp_put_arg(p, r->script->sha, 40);
+        p = nova__resp_put_arg(p, nk, nova__resp_i64(nk, r->nkeys));
+    }
+    r->start = HEADROOM - (size_t)(p - head);
+    memcpy(r->buf + r->start, head, (size_t)(p - head));
+    return true;
+}
+
+/* Hands the sealed command to hiredis (which copies it), up or not:
+ * the handshake sends before the connection counts as up. */
+static int request_send_raw(struct nova__redis_cmd *r)
 {
     struct nova__redis_conn *c = r->conn;
-    if (!c->ac || !c->up)
+    if (!c->ac)
         return -ENOTCONN;
-    if (redisAsyncCommandArgv(c->ac, on_reply, r, r->argc, (const char **)r->argv, r->argvlen) !=
+    if (redisAsyncFormattedCommand(c->ac, on_reply, r, r->buf + r->start, r->len - r->start) !=
         REDIS_OK)
         return -ENOTCONN;
     return 0;
+}
+
+static int request_send(struct nova__redis_cmd *r)
+{
+    if (!r->conn->ac || !r->conn->up)
+        return -ENOTCONN;
+    return request_send_raw(r);
 }
 
 static void on_script_loaded(void *arg, int status, const redisReply *reply)
@@ -373,28 +507,42 @@ static void on_script_loaded(void *arg, int status, const redisReply *reply)
 }
 
 /* EVAL of the full source both runs the script and caches it, so the
- * next EVALSHA succeeds without a separate round trip. */
-static int send_as_eval(struct request *r)
+ * next EVALSHA succeeds without a separate round trip. The arguments are
+ * the request's own, after its headroom. */
+static int send_as_eval(struct nova__redis_cmd *r)
 {
+    struct nova__redis_conn *c = r->conn;
     struct nova__redis_script *s = r->script;
-    char **argv = r->argv;
-    size_t *argvlen = r->argvlen;
+    size_t srclen = strlen(s->source), args = r->len - HEADROOM;
+    char nk[NOVA__RESP_I64_MAX];
+    size_t nklen = nova__resp_i64(nk, r->nkeys);
+    size_t size = nova__resp_header_size(r->argc + 3) + nova__resp_arg_size(4) +
+                  nova__resp_arg_size(srclen) + nova__resp_arg_size(nklen) + args;
+    char *text, *p;
     const char *load[3] = {"SCRIPT", "LOAD", s->source};
     int rc;
-    argv[0] = (char *)"EVAL";
-    argvlen[0] = 4;
-    argv[1] = (char *)s->source;
-    argvlen[1] = strlen(s->source);
-    rc = request_send(r);
+    if (!c->ac || !c->up)
+        return -ENOTCONN;
+    text = malloc(size + 1); /* + NUL, see request_seal */
+    if (!text)
+        return -ENOMEM;
+    p = nova__resp_put_header(text, r->argc + 3);
+    p = nova__resp_put_arg(p, "EVAL", 4);
+    p = nova__resp_put_arg(p, s->source, srclen);
+    p = nova__resp_put_arg(p, nk, nklen);
+    memcpy(p, r->buf + HEADROOM, args);
+    p[args] = '\0';
+    rc = redisAsyncFormattedCommand(c->ac, on_reply, r, text, size) == REDIS_OK ? 0 : -ENOTCONN;
+    free(text);
     if (rc == 0 && s->sha[0] == '\0' && !s->loading &&
-        nova__redis_conn_command(r->conn, on_script_loaded, s, 3, load, NULL) == 0)
+        nova__redis_conn_command(c, on_script_loaded, s, 3, load, NULL) == 0)
         s->loading = true;
     return rc;
 }
 
 static void on_reply(redisAsyncContext *ac, void *reply_, void *privdata)
 {
-    struct request *r = privdata;
+    struct nova__redis_cmd *r = privdata;
     redisReply *reply = reply_;
     struct nova__redis_conn *c = r->conn;
     if (!reply) {
@@ -402,7 +550,7 @@ static void on_reply(redisAsyncContext *ac, void *reply_, void *privdata)
         if (ac == c->ac)
             c->up = false;
         r->cb(r->arg, c->closing ? -ECANCELED : -ECONNRESET, NULL);
-        request_free(r);
+        request_release(r);
         return;
     }
     if (r->script && reply->type == REDIS_REPLY_ERROR && strncmp(reply->str, "NOSCRIPT", 8) == 0) {
@@ -410,68 +558,91 @@ static void on_reply(redisAsyncContext *ac, void *reply_, void *privdata)
         if (send_as_eval(r) == 0)
             return;
         r->cb(r->arg, -ECONNRESET, NULL);
-        request_free(r);
+        request_release(r);
         return;
     }
     r->cb(r->arg, 0, reply);
-    request_free(r);
+    request_release(r);
+}
+
+int nova__redis_conn_send(struct nova__redis_cmd *r, nova__redis_cb cb, void *arg)
+{
+    int rc;
+    r->cb = cb;
+    r->arg = arg;
+    if (!request_seal(r))
+        rc = -ENOMEM;
+    else
+        rc = request_send(r);
+    if (rc < 0)
+        request_release(r);
+    return rc;
+}
+
+int nova__redis_conn_send_eval(struct nova__redis_cmd *r, struct nova__redis_script *script,
+                               int nkeys, nova__redis_cb cb, void *arg)
+{
+    int rc;
+    r->cb = cb;
+    r->arg = arg;
+    r->script = script;
+    r->nkeys = nkeys;
+    if (r->oom)
+        rc = -ENOMEM;
+    else if (!script->sha[0])
+        rc = send_as_eval(r);
+    else if (!request_seal(r))
+        rc = -ENOMEM;
+    else
+        rc = request_send(r);
+    if (rc < 0)
+        request_release(r);
+    return rc;
+}
+
+/* Bytes the arguments take, roughly (for the first allocation). */
+static size_t args_size(int argc, const char *const *argv, const size_t *argvlen)
+{
+    size_t n = 0;
+    for (int i = 0; i < argc; i++)
+        n += (argvlen ? argvlen[i] : strlen(argv[i])) + 16;
+    return n;
+}
+
+static struct nova__redis_cmd *cmd_from_argv(struct nova__redis_conn *c, int argc,
+                                             const char *const *argv, const size_t *argvlen)
+{
+    struct nova__redis_cmd *r = nova__redis_cmd_new(c, args_size(argc, argv, argvlen));
+    if (!r)
+        return NULL;
+    for (int i = 0; i < argc; i++)
+        nova__redis_cmd_arg(r, argv[i], argvlen ? argvlen[i] : strlen(argv[i]));
+    return r;
 }
 
 int nova__redis_conn_command(struct nova__redis_conn *c, nova__redis_cb cb, void *arg, int argc,
                              const char *const *argv, const size_t *argvlen)
 {
-    struct request *r;
-    int rc;
+    struct nova__redis_cmd *r;
     if (!c->up || !c->ac)
         return -ENOTCONN;
-    r = request_new(c, cb, arg, argc, argv, argvlen);
+    r = cmd_from_argv(c, argc, argv, argvlen);
     if (!r)
         return -ENOMEM;
-    rc = request_send(r);
-    if (rc < 0)
-        request_free(r);
-    return rc;
+    return nova__redis_conn_send(r, cb, arg);
 }
 
 int nova__redis_conn_eval(struct nova__redis_conn *c, struct nova__redis_script *script,
                           nova__redis_cb cb, void *arg, int nkeys, int argc,
                           const char *const *argv, const size_t *argvlen)
 {
-    const char **av;
-    size_t *al;
-    char nk[16];
-    struct request *r;
-    int rc;
+    struct nova__redis_cmd *r;
     if (!c->up || !c->ac)
         return -ENOTCONN;
-    av = malloc(sizeof(*av) * (size_t)(argc + 3));
-    al = malloc(sizeof(*al) * (size_t)(argc + 3));
-    if (!av || !al) {
-        free(av);
-        free(al);
-        return -ENOMEM;
-    }
-    snprintf(nk, sizeof(nk), "%d", nkeys);
-    av[0] = "EVALSHA";
-    al[0] = 7;
-    av[1] = script->sha;
-    al[1] = 40;
-    av[2] = nk;
-    al[2] = strlen(nk);
-    for (int i = 0; i < argc; i++) {
-        av[i + 3] = argv[i];
-        al[i + 3] = argvlen ? argvlen[i] : strlen(argv[i]);
-    }
-    r = request_new(c, cb, arg, argc + 3, av, al);
-    free(av);
-    free(al);
+    r = cmd_from_argv(c, argc, argv, argvlen);
     if (!r)
         return -ENOMEM;
-    r->script = script;
-    rc = script->sha[0] ? request_send(r) : send_as_eval(r);
-    if (rc < 0)
-        request_free(r);
-    return rc;
+    return nova__redis_conn_send_eval(r, script, nkeys, cb, arg);
 }
 
 /* ---- connection life cycle ----------------------------------------------- */
@@ -607,10 +778,13 @@ static void on_connect(const redisAsyncContext *ac, int status)
         c->up = false;
         /* Sent while not yet "up" so user commands cannot slip in first. */
         {
-            struct request *r = request_new(c, on_ready, c, 1, ping, NULL);
-            if (!r || redisAsyncCommandArgv(c->ac, on_reply, r, 1, (const char **)r->argv,
-                                            r->argvlen) != REDIS_OK) {
-                request_free(r);
+            struct nova__redis_cmd *r = cmd_from_argv(c, 1, ping, NULL);
+            if (r) {
+                r->cb = on_ready;
+                r->arg = c;
+            }
+            if (!r || !request_seal(r) || request_send_raw(r) < 0) {
+                nova__redis_cmd_drop(r);
                 nova__redis_conn_reset(c);
                 return;
             }
@@ -638,6 +812,7 @@ static void connect_now(struct nova__redis_conn *c)
         schedule_reconnect(c);
         return;
     }
+    nova__resp_reader_use(ac->c.reader, &c->replies);
     redisAsyncSetConnectCallback(ac, on_connect);
     redisAsyncSetDisconnectCallback(ac, on_disconnect);
     c->ac = ac;
@@ -694,6 +869,8 @@ static void on_closed(uv_handle_t *h)
     struct nova__redis_conn *c = h->data;
     void (*done)(void *) = c->close_done;
     void *arg = c->close_arg;
+    spares_free(c);
+    nova__resp_pool_release(&c->replies);
     nova__redis_target_free(&c->target);
     free(c->client_name);
     free(c->what);

@@ -8,7 +8,8 @@
  * runs; otherwise it runs exactly once, with status 0 and the reply (which
  * may be an error reply), or with a negative errno and a NULL reply when
  * the connection went away or was closed. Replies are borrowed: valid only
- * during the callback.
+ * during the callback (they live in an arena reused for the next reply,
+ * see resp.h; never pass them to freeReplyObject).
  */
 #ifndef NOVA_RUNTIME_REDIS_CONN_H
 #define NOVA_RUNTIME_REDIS_CONN_H
@@ -78,6 +79,42 @@ int nova__redis_conn_command(struct nova__redis_conn *c, nova__redis_cb cb, void
 int nova__redis_conn_eval(struct nova__redis_conn *c, struct nova__redis_script *script,
                           nova__redis_cb cb, void *arg, int nkeys, int argc,
                           const char *const *argv, const size_t *argvlen);
+
+/*
+ * Building a command in place, for hot paths: the arguments are written
+ * straight into the request's RESP buffer (no argv arrays, no copies, no
+ * formatting by hiredis). nova__redis_cmd_new() starts one on c (NULL when
+ * out of memory; size_hint: bytes of arguments expected, 0 if unknown);
+ * append the arguments in order (any bytes; an append that runs out of
+ * memory is remembered and the send then fails with -ENOMEM), then hand
+ * it to nova__redis_conn_send() or nova__redis_conn_send_eval(), which
+ * take it over whatever they return, or give it back with
+ * nova__redis_cmd_drop(). Use it at once: build and send within one call,
+ * on the loop thread.
+ */
+struct nova__redis_cmd;
+struct nova__redis_cmd *nova__redis_cmd_new(struct nova__redis_conn *c, size_t size_hint);
+void nova__redis_cmd_arg(struct nova__redis_cmd *m, const void *s, size_t len);
+void nova__redis_cmd_str(struct nova__redis_cmd *m, const char *s);
+void nova__redis_cmd_i64(struct nova__redis_cmd *m, int64_t v);
+void nova__redis_cmd_drop(struct nova__redis_cmd *m);
+
+/* Writing arguments directly (with resp.h's nova__resp_put_arg): room
+ * returns where `bytes` more bytes may be written, or NULL when out of
+ * memory (the send then fails with -ENOMEM); wrote then says where the
+ * writing ended and how many arguments it holds. Nothing else may be
+ * appended in between. */
+char *nova__redis_cmd_room(struct nova__redis_cmd *m, size_t bytes);
+void nova__redis_cmd_wrote(struct nova__redis_cmd *m, char *end, size_t nargs);
+
+/* Sends m as a command (its arguments are the whole command). Returns 0,
+ * -ENOTCONN (connection not up) or -ENOMEM; cb as for the calls above. */
+int nova__redis_conn_send(struct nova__redis_cmd *m, nova__redis_cb cb, void *arg);
+
+/* Sends EVALSHA script nkeys <m's arguments> (keys first), with the same
+ * NOSCRIPT recovery as nova__redis_conn_eval. */
+int nova__redis_conn_send_eval(struct nova__redis_cmd *m, struct nova__redis_script *script,
+                               int nkeys, nova__redis_cb cb, void *arg);
 
 /* Drops the current connection (pending callbacks get -ECONNRESET) and
  * reconnects at once. Used by the blocking-call watchdog. */

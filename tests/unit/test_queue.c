@@ -310,6 +310,34 @@ END_TEST
 #endif
 
 #ifndef QUEUE_FAULTS
+/* Jobs with different opts fetched in one batch: each is settled by its
+ * own opts (the engine caches what an opts text says, by its text). */
+START_TEST(mixed_opts_in_one_batch)
+{
+    struct seen s = {.mode = M_ECHO};
+    struct nova_job_options rm = {
+        .struct_size = sizeof(rm), .remove_on_complete = 0, .remove_on_fail = -1};
+    struct nova_job_options keep = {
+        .struct_size = sizeof(keep), .remove_on_complete = -1, .remove_on_fail = -1};
+    struct count_cond c = {"bull:q:completed", 4};
+    for (int i = 0; i < 8; i++)
+        qh_add(&H, "q", "m", "{}", i % 2 ? &rm : &keep); /* ids 1..8, even ids removed */
+    subscribe(&s, "q", 10, NULL);
+    nova__queue_engine_start(H.e);
+    ck_assert(qh_run_until(&H, zcard_reaches, &c, 5000));
+    qh_run_for(&H, 300);
+    ck_assert_int_eq(s.calls, 8);
+    ck_assert_int_eq(qh_events(&H, "q", "completed"), 8);
+    ck_assert_int_eq(qh_int(&H, "ZCARD bull:q:completed"), 4);
+    for (int id = 1; id <= 8; id++) {
+        ck_assert_int_eq(qh_int(&H, "EXISTS bull:q:%d", id), id % 2);
+        ck_assert_int_eq(qh_int(&H, "ZSCORE bull:q:completed %d", id) > 0, id % 2);
+    }
+}
+END_TEST
+#endif
+
+#ifndef QUEUE_FAULTS
 START_TEST(retry_with_exponential_backoff_then_exhausted)
 {
     struct seen s = {.mode = M_RETRY};
@@ -1214,6 +1242,7 @@ static Suite *suite(void)
     tcase_add_test(t, null_result_and_remove_on_complete);
     tcase_add_test(t, batched_fetch_and_settle_keep_order_and_clean_up);
     tcase_add_test(t, settle_same_job_twice_in_one_call);
+    tcase_add_test(t, mixed_opts_in_one_batch);
     tcase_add_test(t, retry_with_exponential_backoff_then_exhausted);
     tcase_add_test(t, immediate_retry_without_backoff);
     tcase_add_test(t, fail_is_permanent);

@@ -7,6 +7,7 @@
 
 #include <check.h>
 #include <errno.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,6 +16,7 @@
 
 #include "lib/redis_server.h"
 #include "redis_conn.h"
+#include "resp.h"
 
 START_TEST(url_parsing)
 {
@@ -176,6 +178,211 @@ START_TEST(connect_auth_select_eval_reconnect)
 }
 END_TEST
 
+/* Replies kept by value for the checks below (a reply is only valid
+ * during its callback). */
+struct got {
+    int n, status;
+    int type;
+    long long integer;
+    size_t len, elements;
+    char *str; /* malloc'd copy of the bytes, for strings */
+    char first[64];
+};
+
+static void on_got(void *arg, int status, const redisReply *r)
+{
+    struct got *g = arg;
+    g->n++;
+    g->status = status;
+    free(g->str);
+    g->str = NULL;
+    if (status < 0)
+        return;
+    g->type = r->type;
+    g->integer = r->integer;
+    g->len = r->len;
+    g->elements = r->elements;
+    if (r->str) {
+        g->str = malloc(r->len + 1);
+        memcpy(g->str, r->str, r->len + 1);
+    }
+    if (r->type == REDIS_REPLY_ARRAY && r->elements > 0 && r->element[0]->str)
+        snprintf(g->first, sizeof(g->first), "%s", r->element[0]->str);
+}
+
+static struct nova__redis_script keys_script = {
+    .name = "keys",
+    .source = "redis.call('SET', KEYS[1], ARGV[1]) redis.call('SET', KEYS[2], ARGV[2]) "
+              "return {KEYS[1], string.len(ARGV[1]) + string.len(ARGV[2]), ARGV[3]}"};
+
+/* The in-place command builder: binary, empty and large arguments, a
+ * large reply (read in many pieces into one arena), many commands in one
+ * pipeline, and NOSCRIPT replay of a built EVALSHA after SCRIPT FLUSH. */
+START_TEST(built_commands_and_noscript_replay)
+{
+    struct nova_test_redis rs;
+    struct nova__redis_target t;
+    struct nova__redis_conn *c;
+    struct state st = {0};
+    struct got g = {0};
+    char url[128], err[256];
+    uv_loop_t loop;
+    int done = 0;
+    size_t big = 2 * 1024 * 1024 + 3;
+    char *bigval = malloc(big);
+    static const char bin[] = {'x', '\0', '\r', '\n', '$', '3', '\r', '\n', '*', '\xfe'};
+    redisContext *sync;
+    for (size_t i = 0; i < big; i++)
+        bigval[i] = (char)(i * 7 + 1);
+    ck_assert_int_eq(nova_test_redis_start(&rs), 0);
+    snprintf(url, sizeof(url), "redis://127.0.0.1:%d", rs.port);
+    ck_assert_int_eq(nova__redis_url_parse(url, &t, err, sizeof(err)), 0);
+    uv_loop_init(&loop);
+    struct nova__redis_conn_opts o = {
+        .target = &t, .what = "test", .connect_timeout_ms = 1000, .on_state = on_state, .arg = &st};
+    ck_assert_int_eq(nova__redis_conn_new(&loop, &o, &c), 0);
+    nova__redis_target_free(&t);
+    run_until(&loop, &st.ups, 1, 3000);
+    {
+        /* SET bin-key <binary> ; GET it back byte for byte. */
+        struct nova__redis_cmd *m = nova__redis_cmd_new(c, 0);
+        ck_assert_ptr_nonnull(m);
+        nova__redis_cmd_str(m, "SET");
+        nova__redis_cmd_arg(m, bin, sizeof(bin)); /* the key itself is binary */
+        nova__redis_cmd_arg(m, bin, sizeof(bin));
+        ck_assert_int_eq(nova__redis_conn_send(m, on_got, &g), 0);
+        m = nova__redis_cmd_new(c, 0);
+        nova__redis_cmd_str(m, "GET");
+        nova__redis_cmd_arg(m, bin, sizeof(bin));
+        ck_assert_int_eq(nova__redis_conn_send(m, on_got, &g), 0);
+        run_until(&loop, &g.n, 2, 2000);
+        ck_assert_int_eq(g.type, REDIS_REPLY_STRING);
+        ck_assert_uint_eq(g.len, sizeof(bin));
+        ck_assert_int_eq(memcmp(g.str, bin, sizeof(bin)), 0);
+    }
+    {
+        /* Arguments written in place with room/wrote, between appends. */
+        struct nova__redis_cmd *m = nova__redis_cmd_new(c, 0);
+        char *p;
+        nova__redis_cmd_str(m, "SET");
+        p = nova__redis_cmd_room(m, 2 * sizeof(bin) + 64);
+        ck_assert_ptr_nonnull(p);
+        p = nova__resp_put_arg(p, "room", 4);
+        p = nova__resp_put_arg(p, bin, sizeof(bin));
+        nova__redis_cmd_wrote(m, p, 2);
+        nova__redis_cmd_str(m, "GET"); /* SET ... GET: returns the old value (nil) */
+        ck_assert_int_eq(nova__redis_conn_send(m, on_got, &g), 0);
+        m = nova__redis_cmd_new(c, 0);
+        nova__redis_cmd_str(m, "GET");
+        nova__redis_cmd_str(m, "room");
+        ck_assert_int_eq(nova__redis_conn_send(m, on_got, &g), 0);
+        run_until(&loop, &g.n, 4, 2000);
+        ck_assert_int_eq(g.type, REDIS_REPLY_STRING);
+        ck_assert_uint_eq(g.len, sizeof(bin));
+        ck_assert_int_eq(memcmp(g.str, bin, sizeof(bin)), 0);
+        g.n -= 2; /* the counts below predate this block */
+    }
+    {
+        /* An empty argument and a negative integer argument. */
+        struct nova__redis_cmd *m = nova__redis_cmd_new(c, 0);
+        nova__redis_cmd_str(m, "SET");
+        nova__redis_cmd_str(m, "empty");
+        nova__redis_cmd_arg(m, "", 0);
+        ck_assert_int_eq(nova__redis_conn_send(m, on_got, &g), 0);
+        m = nova__redis_cmd_new(c, 0);
+        nova__redis_cmd_str(m, "STRLEN");
+        nova__redis_cmd_str(m, "empty");
+        ck_assert_int_eq(nova__redis_conn_send(m, on_got, &g), 0);
+        run_until(&loop, &g.n, 4, 2000);
+        ck_assert_int_eq(g.type, REDIS_REPLY_INTEGER);
+        ck_assert_int_eq(g.integer, 0);
+        m = nova__redis_cmd_new(c, 0);
+        nova__redis_cmd_str(m, "INCRBY");
+        nova__redis_cmd_str(m, "n");
+        nova__redis_cmd_i64(m, INT64_MIN + 1);
+        ck_assert_int_eq(nova__redis_conn_send(m, on_got, &g), 0);
+        run_until(&loop, &g.n, 5, 2000);
+        ck_assert_int_eq(g.integer, INT64_MIN + 1);
+    }
+    {
+        /* 2 MiB each way: the buffer grows past its first size, the reply
+         * arrives in many reads. */
+        const char *argv[] = {"SET", "big", bigval};
+        size_t lens[] = {3, 3, big};
+        const char *get[] = {"GET", "big"};
+        ck_assert_int_eq(nova__redis_conn_command(c, on_got, &g, 3, argv, lens), 0);
+        ck_assert_int_eq(nova__redis_conn_command(c, on_got, &g, 2, get, NULL), 0);
+        run_until(&loop, &g.n, 7, 4000);
+        ck_assert_int_eq(g.type, REDIS_REPLY_STRING);
+        ck_assert_uint_eq(g.len, big);
+        ck_assert_int_eq(memcmp(g.str, bigval, big), 0);
+    }
+    {
+        /* 300 commands in one pipeline, answered in order. */
+        for (int i = 0; i < 300; i++) {
+            struct nova__redis_cmd *m = nova__redis_cmd_new(c, 16);
+            nova__redis_cmd_str(m, "RPUSH");
+            nova__redis_cmd_str(m, "list");
+            nova__redis_cmd_i64(m, i);
+            ck_assert_int_eq(nova__redis_conn_send(m, on_got, &g), 0);
+        }
+        run_until(&loop, &g.n, 307, 4000);
+        ck_assert_int_eq(g.integer, 300);
+    }
+    {
+        /* EVALSHA built in place, two keys and binary arguments: first sent
+         * as EVAL (sha unknown), then by sha; after SCRIPT FLUSH the
+         * NOSCRIPT answer is replayed as EVAL from the same buffer. */
+        for (int round = 0; round < 3; round++) {
+            struct nova__redis_cmd *m = nova__redis_cmd_new(c, 0);
+            nova__redis_cmd_str(m, "k1");
+            nova__redis_cmd_str(m, "k2");
+            nova__redis_cmd_arg(m, bin, sizeof(bin));
+            nova__redis_cmd_arg(m, "", 0);
+            nova__redis_cmd_i64(m, round);
+            if (round == 2) {
+                ck_assert_int_eq(strlen(keys_script.sha), 40); /* known: EVALSHA is sent */
+                sync = redisConnect("127.0.0.1", rs.port);
+                freeReplyObject(redisCommand(sync, "SCRIPT FLUSH"));
+                redisFree(sync);
+            }
+            ck_assert_int_eq(nova__redis_conn_send_eval(m, &keys_script, 2, on_got, &g), 0);
+            run_until(&loop, &g.n, 308 + round, 2000);
+            ck_assert_int_eq(g.status, 0);
+            ck_assert_int_eq(g.type, REDIS_REPLY_ARRAY);
+            ck_assert_uint_eq(g.elements, 3);
+            ck_assert_str_eq(g.first, "k1");
+            /* let SCRIPT LOAD's answer arrive */
+            for (int i = 0; i < 20 && !keys_script.sha[0]; i++) {
+                uv_run(&loop, UV_RUN_NOWAIT);
+                usleep(5000);
+            }
+        }
+        sync = redisConnect("127.0.0.1", rs.port);
+        {
+            redisReply *r = redisCommand(sync, "GET k1");
+            ck_assert_uint_eq(r->len, sizeof(bin));
+            ck_assert_int_eq(memcmp(r->str, bin, sizeof(bin)), 0);
+            freeReplyObject(r);
+            r = redisCommand(sync, "INFO commandstats");
+            /* one NOSCRIPT replay: EVAL ran twice (first use, replay) */
+            ck_assert_ptr_nonnull(strstr(r->str, "cmdstat_eval:calls=2,"));
+            freeReplyObject(r);
+        }
+        redisFree(sync);
+    }
+    /* A command built and dropped costs nothing and sends nothing. */
+    nova__redis_cmd_drop(nova__redis_cmd_new(c, 10));
+    nova__redis_conn_close(c, closed, &done);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    ck_assert_int_eq(done, 1);
+    ck_assert_int_eq(uv_loop_close(&loop), 0);
+    nova_test_redis_stop(&rs);
+    free(g.str);
+    free(bigval);
+}
+END_TEST
+
 START_TEST(connect_refused_then_close)
 {
     struct nova__redis_target t;
@@ -213,6 +420,7 @@ int main(void)
     tcase_set_timeout(t, 30);
     tcase_add_test(t, url_parsing);
     tcase_add_test(t, connect_auth_select_eval_reconnect);
+    tcase_add_test(t, built_commands_and_noscript_replay);
     tcase_add_test(t, connect_refused_then_close);
     suite_add_tcase(s, t);
     r = srunner_create(s);
