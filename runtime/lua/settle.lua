@@ -16,6 +16,16 @@ local njobs = tonumber(ARGV[3])
 local maxlen = max_events()
 -- Keys to delete in one DEL before the script returns (see the loop below).
 local doomed = {}
+-- Kept jobs, as ZADD score/member pairs per finished set: one ZADD per set
+-- per call, flushed early only when a prune must see them.
+local finished = {[K.completed] = {}, [K.failed] = {}}
+local function flush_finished(set)
+  local z = finished[set]
+  if #z > 0 then
+    redis.call('ZADD', set, unpack(z))
+    finished[set] = {}
+  end
+end
 
 -- A deduplication id is released by its owner unless a TTL governs it.
 local function release_dedup(id, deid)
@@ -115,10 +125,16 @@ local function finish(at, id, jk, kind, nfields, token)
     job_keys(id, doomed) -- the lock included
   else
     if token ~= '0' then doomed[#doomed + 1] = jk .. ':lock' end
-    redis.call('ZADD', set, ARGV[2], id)
+    local z = finished[set]
+    z[#z + 1] = ARGV[2]
+    z[#z + 1] = id
     redis.call('HSET', jk, unpack(field_args(at + 11, nfields, field, value, 'finishedOn',
                                              ARGV[2], 'atm', atm)))
-    prune(set, id, keep_count, tonumber(ARGV[at + 6]), tonumber(ARGV[at + 7]))
+    local keep_age = tonumber(ARGV[at + 6])
+    if keep_count > 0 or keep_age > 0 then
+      flush_finished(set)
+      prune(set, id, keep_count, keep_age, tonumber(ARGV[at + 7]))
+    end
   end
   emit(maxlen, target, 'jobId', id, field, value, 'prev', 'active')
   if kind == 'f' and atm >= tonumber(ARGV[at + 4]) then
@@ -203,6 +219,8 @@ for i = 1, njobs do
   end
 end
 flush_doomed()
+flush_finished(K.completed)
+flush_finished(K.failed)
 
 wake_for_freed_slot()
 local r = with_fetch(0, now, at)
