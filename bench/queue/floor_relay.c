@@ -33,8 +33,7 @@ int main(int argc, char **argv)
             freeReplyObject(r);
             break;
         }
-        x = redisCommand(c, "XADD floor:ev * v %b", r->element[1]->str,
-                         (size_t)r->element[1]->len);
+        x = redisCommand(c, "XADD floor:ev * v %b", r->element[1]->str, (size_t)r->element[1]->len);
         freeReplyObject(r);
         if (!x || x->type == REDIS_REPLY_ERROR) {
             fprintf(stderr, "floor_relay: XADD failed\n");
