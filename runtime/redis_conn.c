@@ -39,17 +39,40 @@ static void connect_now(struct nova__redis_conn *c);
 
 /* ---- libuv glue ------------------------------------------------------------
  *
- * Our own version of <hiredis/adapters/libuv.h>: the stock adapter ignores
- * poll errors, and libuv reports a refused connect as exactly that
- * (POLLERR -> status UV_EBADF), so a connect to a port with nothing behind it
- * would hang until the connect timeout. Here an error hands the socket to
- * hiredis, which reads the real error with getsockopt() and fails the
- * connect (or the connection) at once.
+ * Our own version of <hiredis/adapters/libuv.h>, for two reasons.
+ *
+ * Errors: the stock adapter ignores poll errors, and libuv reports a refused
+ * connect as exactly that (POLLERR -> status UV_EBADF), so a connect to a
+ * port with nothing behind it would hang until the connect timeout. Here an
+ * error hands the socket to hiredis, which reads the real error with
+ * getsockopt() and fails the connect (or the connection) at once.
+ *
+ * Writes: hiredis calls addWrite for every command it queues. The stock
+ * adapter arms UV_WRITABLE there, so each request costs epoll_ctl calls to
+ * arm and disarm write interest and a whole loop iteration (an epoll_wait
+ * that only says "writable") between deciding to send and sending. Here
+ * addWrite only marks the connection dirty; a prepare handle (before the
+ * loop blocks) and a check handle (right after the poll callbacks, where
+ * replies trigger new commands) write whatever the turn queued with one
+ * write(). UV_WRITABLE is armed only when that write could not take
+ * everything (a full socket buffer), and while connecting, where
+ * writability is how a non-blocking connect reports success.
+ *
+ * The write never happens inside the addWrite hook itself: a failed write
+ * makes hiredis disconnect and free the context, and the hook runs inside
+ * redisAsyncCommand, which still uses the context after it returns.
+ *
+ * The three handles share one struct, freed when the last of them is closed.
  */
 struct uv_glue {
-    redisAsyncContext *ac;
+    redisAsyncContext *ac; /* NULL once hiredis dropped the context */
     uv_poll_t poll;
-    int events;
+    uv_prepare_t prepare;
+    uv_check_t check;
+    int events;    /* what poll is armed for */
+    bool dirty;    /* hiredis has output that no write has been tried for */
+    bool flushing; /* inside glue_flush: addWrite means "could not finish" */
+    int open;      /* handles not yet closed */
 };
 
 static void glue_io(uv_poll_t *h, int status, int events)
@@ -82,6 +105,36 @@ static void glue_update(struct uv_glue *g, int add, int del)
         uv_poll_stop(&g->poll);
 }
 
+static void glue_clean(struct uv_glue *g)
+{
+    g->dirty = false;
+    uv_prepare_stop(&g->prepare);
+    uv_check_stop(&g->check);
+}
+
+/* One write of everything hiredis queued since the last one. */
+static void glue_flush(struct uv_glue *g)
+{
+    glue_clean(g);
+    /* While UV_WRITABLE is armed the poll callback writes: a write now
+     * would only meet the same full buffer. */
+    if (!g->ac || (g->events & UV_WRITABLE))
+        return;
+    g->flushing = true;
+    redisAsyncHandleWrite(g->ac); /* may drop g->ac; g stays valid */
+    g->flushing = false;
+}
+
+static void glue_on_prepare(uv_prepare_t *h)
+{
+    glue_flush(h->data);
+}
+
+static void glue_on_check(uv_check_t *h)
+{
+    glue_flush(h->data);
+}
+
 static void glue_add_read(void *p)
 {
     glue_update(p, UV_READABLE, 0);
@@ -94,24 +147,47 @@ static void glue_del_read(void *p)
 
 static void glue_add_write(void *p)
 {
-    glue_update(p, UV_WRITABLE, 0);
+    struct uv_glue *g = p;
+    if (!g->ac)
+        return;
+    if (g->flushing || !(g->ac->c.flags & REDIS_CONNECTED)) {
+        /* The flush could not write everything, or a connect is in
+         * progress: wait for the socket. */
+        glue_update(g, UV_WRITABLE, 0);
+        return;
+    }
+    if (g->dirty || (g->events & UV_WRITABLE))
+        return;
+    g->dirty = true;
+    uv_prepare_start(&g->prepare, glue_on_prepare);
+    uv_check_start(&g->check, glue_on_check);
 }
 
 static void glue_del_write(void *p)
 {
-    glue_update(p, 0, UV_WRITABLE);
+    struct uv_glue *g = p;
+    glue_update(g, 0, UV_WRITABLE);
+    if (!g->flushing && g->dirty)
+        glue_clean(g); /* written from the poll callback: nothing left */
 }
 
 static void glue_closed(uv_handle_t *h)
 {
-    free(h->data);
+    struct uv_glue *g = h->data;
+    if (--g->open == 0)
+        free(g);
 }
 
 static void glue_cleanup(void *p)
 {
     struct uv_glue *g = p;
     g->ac = NULL; /* hiredis frees the context right after this */
+    g->dirty = false;
+    /* Closing stops the handles, so a dirty connection leaves no pending
+     * flush behind. */
     uv_close((uv_handle_t *)&g->poll, glue_closed);
+    uv_close((uv_handle_t *)&g->prepare, glue_closed);
+    uv_close((uv_handle_t *)&g->check, glue_closed);
 }
 
 static int glue_attach(redisAsyncContext *ac, uv_loop_t *loop)
@@ -126,8 +202,15 @@ static int glue_attach(redisAsyncContext *ac, uv_loop_t *loop)
         free(g);
         return REDIS_ERR;
     }
+    /* Neither init can fail on Unix; after the poll's, every handle is
+     * open and only close callbacks may free g. */
+    uv_prepare_init(loop, &g->prepare);
+    uv_check_init(loop, &g->check);
+    g->open = 3;
     g->ac = ac;
     g->poll.data = g;
+    g->prepare.data = g;
+    g->check.data = g;
     ac->ev.addRead = glue_add_read;
     ac->ev.delRead = glue_del_read;
     ac->ev.addWrite = glue_add_write;

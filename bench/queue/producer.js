@@ -4,8 +4,14 @@
 // so the observer process can subtract it from its own clock); both workers
 // return data.return, so the `completed` event brings it back.
 //
+// It also times each add's own round trip, from the stamp to the reply of
+// Queue.add: no worker is involved in it, so its tail is the part of the
+// end-to-end tail that the machine (scheduling of the producer and Redis)
+// puts there before any worker can act.
+//
 // usage: node producer.js PORT QUEUE RATE SECONDS
-// Prints one JSON line {"sent":N,"seconds":S,"lateMaxMs":L} and exits 0.
+// Prints one JSON line {"sent":N,"seconds":S,"lateMaxMs":L,"addP50Ms":..,
+// "addP99Ms":..} and exits 0.
 'use strict';
 
 const { Queue } = require('bullmq');
@@ -25,6 +31,7 @@ async function main() {
   await queue.waitUntilReady();
   const total = Math.round(rate * seconds);
   const pending = new Set();
+  const addUs = [];
   let sent = 0;
   let lateMaxMs = 0; // how far the tick loop fell behind its schedule
   const start = nowUs();
@@ -36,7 +43,9 @@ async function main() {
       const due = Math.min(total, Math.floor((elapsedMs * rate) / 1000) + 1);
       if (due - sent > 1) lateMaxMs = Math.max(lateMaxMs, ((due - sent - 1) * 1000) / rate);
       while (sent < due) {
-        const p = queue.add('lat', { return: nowUs() }, { removeOnComplete: false });
+        const stamp = nowUs();
+        const p = queue.add('lat', { return: stamp }, { removeOnComplete: false });
+        p.then(() => addUs.push(nowUs() - stamp), () => {});
         pending.add(p);
         p.finally(() => pending.delete(p)).catch(() => {});
         sent++;
@@ -49,7 +58,9 @@ async function main() {
   await Promise.all([...pending]);
   const took = (nowUs() - start) / 1e6;
   await queue.close();
-  process.stdout.write(`${JSON.stringify({ sent, seconds: took, lateMaxMs })}\n`);
+  addUs.sort((a, b) => a - b);
+  const pct = (q) => addUs[Math.min(addUs.length - 1, Math.max(0, Math.ceil(q * addUs.length) - 1))] / 1000;
+  process.stdout.write(`${JSON.stringify({ sent, seconds: took, lateMaxMs, addP50Ms: pct(0.5), addP99Ms: pct(0.99) })}\n`);
 }
 
 main().catch((err) => {

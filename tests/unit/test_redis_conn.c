@@ -1,12 +1,16 @@
 /*
  * test_redis_conn - URL parsing and the async connection: handshake
- * (AUTH, SELECT, CLIENT SETNAME), EVALSHA with NOSCRIPT recovery and
- * reconnect after a server restart.
+ * (AUTH, SELECT, CLIENT SETNAME), EVALSHA with NOSCRIPT recovery,
+ * reconnect after a server restart, and the deferred write path (commands
+ * of one loop turn go out in one write, in the same turn a reply asked for
+ * them; a burst larger than the socket buffer is delivered whole; closing
+ * or resetting a connection with unsent commands).
  */
 #include "config.h"
 
 #include <check.h>
 #include <errno.h>
+#include <inttypes.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -411,6 +415,279 @@ START_TEST(connect_refused_then_close)
 }
 END_TEST
 
+/* ---- deferred writes ---------------------------------------------------- */
+
+/* Read events Redis has processed so far, over all clients (INFO stats,
+ * Redis 7): each write of ours that Redis finds in its own read adds one,
+ * and so does the INFO call itself. Counted on the server because this
+ * process's own write count also moves with Check's fork-mode reports and
+ * with valgrind. */
+static long long redis_reads(redisContext *sync)
+{
+    long long n = -1;
+    redisReply *r = redisCommand(sync, "INFO stats");
+    const char *p;
+    ck_assert_ptr_nonnull(r);
+    ck_assert_int_eq(r->type, REDIS_REPLY_STRING);
+    p = strstr(r->str, "total_reads_processed:");
+    ck_assert_ptr_nonnull(p);
+    n = strtoll(p + strlen("total_reads_processed:"), NULL, 10);
+    freeReplyObject(r);
+    return n;
+}
+
+static struct nova__redis_conn *open_conn(uv_loop_t *loop, int port, struct state *st)
+{
+    struct nova__redis_target t;
+    struct nova__redis_conn *c;
+    char url[64], err[256];
+    snprintf(url, sizeof(url), "redis://127.0.0.1:%d", port);
+    ck_assert_int_eq(nova__redis_url_parse(url, &t, err, sizeof(err)), 0);
+    struct nova__redis_conn_opts o = {
+        .target = &t, .what = "test", .connect_timeout_ms = 2000, .on_state = on_state, .arg = st};
+    ck_assert_int_eq(nova__redis_conn_new(loop, &o, &c), 0);
+    nova__redis_target_free(&t);
+    run_until(loop, &st->ups, 1, 3000);
+    return c;
+}
+
+static void close_conn(uv_loop_t *loop, struct nova__redis_conn *c)
+{
+    int done = 0;
+    nova__redis_conn_close(c, closed, &done);
+    /* Returns only when no handle is left active: a flush handle left
+     * running would spin here until the test times out. */
+    uv_run(loop, UV_RUN_DEFAULT);
+    ck_assert_int_eq(done, 1);
+    ck_assert_int_eq(uv_loop_close(loop), 0);
+}
+
+/* Replies counted in order: each carries the INCR value it expects. */
+struct seq {
+    struct state *st;
+    long long want;
+    int bad;
+};
+
+static void on_seq(void *arg, int status, const redisReply *r)
+{
+    struct seq *q = arg;
+    q->st->replies++;
+    if (status != 0 || r->type != REDIS_REPLY_INTEGER || r->integer != q->want)
+        q->bad++;
+}
+
+START_TEST(burst_in_one_write)
+{
+    struct nova_test_redis rs;
+    struct state st = {0};
+    struct seq q[500];
+    uv_loop_t loop;
+    struct nova__redis_conn *c;
+    redisContext *sync;
+    long long r0, r1, r2;
+    const char *argv[] = {"INCR", "n"};
+    ck_assert_int_eq(nova_test_redis_start(&rs), 0);
+    uv_loop_init(&loop);
+    c = open_conn(&loop, rs.port, &st);
+    sync = redisConnect("127.0.0.1", rs.port);
+    ck_assert_ptr_nonnull(sync);
+    r0 = redis_reads(sync);
+    for (int i = 0; i < 500; i++) {
+        q[i] = (struct seq){.st = &st, .want = i + 1};
+        ck_assert_int_eq(nova__redis_conn_command(c, on_seq, &q[i], 2, argv, NULL), 0);
+    }
+    /* Queued, not yet written: the write waits for the loop (the only
+     * read since r0 is this INFO's own). */
+    r1 = redis_reads(sync);
+    ck_assert_int_eq(r1 - r0, 1);
+    run_until(&loop, &st.replies, 500, 3000);
+    r2 = redis_reads(sync);
+    for (int i = 0; i < 500; i++)
+        ck_assert_int_eq(q[i].bad, 0);
+    /* ~14 KiB of commands, one write: Redis read them in one go (plus
+     * the read of the INFO). */
+    ck_assert_int_eq(r2 - r1, 2);
+    redisFree(sync);
+    close_conn(&loop, c);
+    nova_test_redis_stop(&rs);
+}
+END_TEST
+
+/* A chain of round trips, each command sent from the previous reply's
+ * callback, and a prepare handle counting loop iterations. */
+struct chain {
+    struct nova__redis_conn *c;
+    struct state *st;
+    int left;
+    int bad;
+    int turns;
+};
+
+static void on_chain(void *arg, int status, const redisReply *r)
+{
+    struct chain *ch = arg;
+    const char *argv[] = {"PING"};
+    ch->st->replies++;
+    if (status != 0 || r->type != REDIS_REPLY_STATUS)
+        ch->bad++;
+    if (--ch->left > 0 && nova__redis_conn_command(ch->c, on_chain, ch, 1, argv, NULL) != 0)
+        ch->bad++;
+}
+
+static void count_turn(uv_prepare_t *h)
+{
+    ((struct chain *)h->data)->turns++;
+}
+
+START_TEST(reply_sends_next_in_same_turn)
+{
+    struct nova_test_redis rs;
+    struct state st = {0};
+    struct chain ch = {0};
+    uv_loop_t loop;
+    uv_prepare_t turn;
+    const char *argv[] = {"PING"};
+    redisContext *sync;
+    long long r0, r1;
+    int rc;
+    ck_assert_int_eq(nova_test_redis_start(&rs), 0);
+    uv_loop_init(&loop);
+    ch.c = open_conn(&loop, rs.port, &st);
+    ch.st = &st;
+    ch.left = 200;
+    uv_prepare_init(&loop, &turn);
+    turn.data = &ch;
+    uv_prepare_start(&turn, count_turn);
+    sync = redisConnect("127.0.0.1", rs.port);
+    ck_assert_ptr_nonnull(sync);
+    r0 = redis_reads(sync);
+    rc = nova__redis_conn_command(ch.c, on_chain, &ch, 1, argv, NULL);
+    while (rc == 0 && st.replies < 200 && ch.bad == 0)
+        uv_run(&loop, UV_RUN_ONCE); /* blocks in poll until a reply arrives */
+    r1 = redis_reads(sync);
+    redisFree(sync);
+    ck_assert_int_eq(rc, 0);
+    ck_assert_int_eq(ch.bad, 0);
+    ck_assert_int_eq(st.replies, 200);
+    ck_assert_int_eq(r1 - r0, 200 + 1); /* one write per command, + INFO */
+    /* Each round trip is one loop turn (the reply's callback queues the
+     * next command and the check phase of that turn writes it). Waiting
+     * for a "writable" event instead takes two turns per round trip. */
+    ck_assert_int_le(ch.turns, 200 + 200 / 4);
+    uv_close((uv_handle_t *)&turn, NULL);
+    close_conn(&loop, ch.c);
+    nova_test_redis_stop(&rs);
+}
+END_TEST
+
+#define BIG_N   12
+#define BIG_LEN ((size_t)3 << 20)
+
+START_TEST(burst_larger_than_socket_buffer)
+{
+    struct nova_test_redis rs;
+    struct state st = {0};
+    struct seq q[BIG_N + 1];
+    uv_loop_t loop;
+    struct nova__redis_conn *c;
+    redisContext *sync;
+    redisReply *r;
+    long long r0, r1;
+    char *big = malloc(BIG_LEN);
+    char key[BIG_N][16];
+    ck_assert_ptr_nonnull(big);
+    ck_assert_int_eq(nova_test_redis_start(&rs), 0);
+    uv_loop_init(&loop);
+    c = open_conn(&loop, rs.port, &st);
+    int failed = 0;
+    sync = redisConnect("127.0.0.1", rs.port);
+    ck_assert_ptr_nonnull(sync);
+    r0 = redis_reads(sync);
+    /* 36 MiB queued in one turn: far more than a socket takes at once, so
+     * the flush leaves data behind and the rest must follow on
+     * writability, in order, with nothing lost. */
+    for (int i = 0; i < BIG_N; i++) {
+        const char *argv[] = {"APPEND", key[i], big};
+        size_t len[] = {6, 0, BIG_LEN};
+        memset(big, 'a' + i, BIG_LEN);
+        snprintf(key[i], sizeof(key[i]), "big%d", i);
+        len[1] = strlen(key[i]);
+        q[i] = (struct seq){.st = &st, .want = (long long)BIG_LEN};
+        if (nova__redis_conn_command(c, on_seq, &q[i], 3, argv, len) != 0)
+            failed++;
+    }
+    {
+        const char *argv[] = {"INCR", "after"};
+        q[BIG_N] = (struct seq){.st = &st, .want = 1};
+        if (nova__redis_conn_command(c, on_seq, &q[BIG_N], 2, argv, NULL) != 0)
+            failed++;
+    }
+    for (int i = 0; i < 20000 && st.replies < BIG_N + 1; i++)
+        uv_run(&loop, UV_RUN_ONCE);
+    r1 = redis_reads(sync);
+    ck_assert_int_eq(failed, 0);
+    ck_assert_int_eq(st.replies, BIG_N + 1);
+    for (int i = 0; i <= BIG_N; i++)
+        ck_assert_int_eq(q[i].bad, 0);
+    ck_assert_int_gt(r1 - r0, 1);
+    for (int i = 0; i < BIG_N; i++) {
+        r = redisCommand(sync, "GETRANGE big%d -1 -1", i);
+        ck_assert_int_eq(r->type, REDIS_REPLY_STRING);
+        ck_assert_int_eq(r->str[0], 'a' + i);
+        freeReplyObject(r);
+    }
+    redisFree(sync);
+    free(big);
+    close_conn(&loop, c);
+    nova_test_redis_stop(&rs);
+}
+END_TEST
+
+START_TEST(close_and_reset_with_unsent_commands)
+{
+    struct nova_test_redis rs;
+    struct state st = {0};
+    struct state st2 = {0};
+    uv_loop_t loop;
+    struct nova__redis_conn *c;
+    const char *argv[] = {"INCR", "lost"};
+    redisContext *sync;
+    redisReply *r;
+    ck_assert_int_eq(nova_test_redis_start(&rs), 0);
+    uv_loop_init(&loop);
+    c = open_conn(&loop, rs.port, &st);
+    /* Reset with commands queued but unsent: they fail, nothing is
+     * written later from freed memory, and the connection comes back. */
+    for (int i = 0; i < 10; i++)
+        ck_assert_int_eq(nova__redis_conn_command(c, on_reply, &st2, 2, argv, NULL), 0);
+    nova__redis_conn_reset(c);
+    ck_assert_int_eq(st2.replies, 10);
+    ck_assert_int_eq(st2.last_status, -ECONNRESET);
+    run_until(&loop, &st.ups, 2, 3000);
+    {
+        const char *get[] = {"GET", "lost"};
+        ck_assert_int_eq(nova__redis_conn_command(c, on_reply, &st2, 2, get, NULL), 0);
+        run_until(&loop, &st2.replies, 11, 2000);
+        ck_assert_int_eq(st2.last_status, 0);
+        ck_assert_str_eq(st2.last_str, ""); /* nil: no INCR reached Redis */
+    }
+    /* Close with commands queued but unsent. */
+    for (int i = 0; i < 10; i++)
+        ck_assert_int_eq(nova__redis_conn_command(c, on_reply, &st2, 2, argv, NULL), 0);
+    close_conn(&loop, c);
+    ck_assert_int_eq(st2.replies, 21);
+    ck_assert_int_eq(st2.last_status, -ECANCELED);
+    sync = redisConnect("127.0.0.1", rs.port);
+    ck_assert_ptr_nonnull(sync);
+    r = redisCommand(sync, "EXISTS lost");
+    ck_assert_int_eq(r->integer, 0);
+    freeReplyObject(r);
+    redisFree(sync);
+    nova_test_redis_stop(&rs);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("redis_conn");
@@ -422,6 +699,10 @@ int main(void)
     tcase_add_test(t, connect_auth_select_eval_reconnect);
     tcase_add_test(t, built_commands_and_noscript_replay);
     tcase_add_test(t, connect_refused_then_close);
+    tcase_add_test(t, burst_in_one_write);
+    tcase_add_test(t, reply_sends_next_in_same_turn);
+    tcase_add_test(t, burst_larger_than_socket_buffer);
+    tcase_add_test(t, close_and_reset_with_unsent_commands);
     suite_add_tcase(s, t);
     r = srunner_create(s);
     srunner_run_all(r, CK_NORMAL);
