@@ -96,7 +96,11 @@ struct nova_config_entry {
 /* ---- the plugin descriptor ---------------------------------------------- */
 
 /* Host services a plugin needs; the loader refuses the plugin when one is
- * not configured (for example NOVA_REQUIRES_PG without a [postgres] dsn). */
+ * not configured (for example NOVA_REQUIRES_PG without a [postgres] dsn).
+ * The HTTP and Stellar clients live in a module the daemon loads only for
+ * plugins that declare NOVA_REQUIRES_HTTP or NOVA_REQUIRES_STELLAR: declare
+ * what you use, or host->http is NULL and Stellar network calls return
+ * -ENOTSUP. */
 #define NOVA_REQUIRES_REDIS   (1u << 0)
 #define NOVA_REQUIRES_PG      (1u << 1)
 #define NOVA_REQUIRES_HTTP    (1u << 2)
@@ -287,7 +291,8 @@ struct nova_host {
     void (*job_retry)(nova_job *job, const char *reason, int64_t delay_ms);
     void (*job_fail)(nova_job *job, const char *reason);
 
-    /* Shared clients; NULL when the service is not configured. */
+    /* Shared clients; NULL when the service is not configured or, for http,
+     * when no enabled plugin declares NOVA_REQUIRES_HTTP/STELLAR. */
     const struct nova_redis_api *redis;
     const struct nova_pg_api *pg;
     const struct nova_http_api *http;
