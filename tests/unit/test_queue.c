@@ -272,6 +272,29 @@ START_TEST(batched_fetch_and_settle_keep_order_and_clean_up)
 }
 END_TEST
 
+/* Kept jobs enter `completed` with one ZADD per call; a count prune later in
+ * the same call must still see them (BullMQ's count covers the whole set). */
+START_TEST(count_prune_sees_jobs_kept_earlier_in_the_batch)
+{
+    struct seen s = {.mode = M_ECHO};
+    struct nova_job_options all = {
+        .struct_size = sizeof(all), .remove_on_complete = -1, .remove_on_fail = -1};
+    struct nova_job_options keep3 = {
+        .struct_size = sizeof(keep3), .remove_on_complete = 3, .remove_on_fail = -1};
+    struct count_cond done = {"completed", 30};
+    for (int i = 1; i <= 30; i++)
+        qh_add(&H, "q", "n", "{}", i % 2 ? &all : &keep3);
+    subscribe(&s, "q", 30, NULL);
+    nova__queue_engine_start(H.e);
+    ck_assert(qh_run_until(&H, events_reach, &done, 8000));
+    qh_run_for(&H, 100);
+    ck_assert_int_eq(s.calls, 30);
+    /* job 30 finished last and kept the newest 3 of the whole set */
+    ck_assert_int_eq(qh_int(&H, "ZCARD bull:q:completed"), 3);
+    ck_assert_int_eq(qh_int(&H, "EXISTS bull:q:1"), 0);
+}
+END_TEST
+
 /* The engine never reports a job twice in one settle call, but the script
  * must not trust its prefetched locks if that happens: the second report
  * finds the lock released by the first, as separate calls would. */
@@ -1242,6 +1265,7 @@ static Suite *suite(void)
     tcase_add_test(t, null_result_and_remove_on_complete);
     tcase_add_test(t, batched_fetch_and_settle_keep_order_and_clean_up);
     tcase_add_test(t, settle_same_job_twice_in_one_call);
+    tcase_add_test(t, count_prune_sees_jobs_kept_earlier_in_the_batch);
     tcase_add_test(t, mixed_opts_in_one_batch);
     tcase_add_test(t, retry_with_exponential_backoff_then_exhausted);
     tcase_add_test(t, immediate_retry_without_backoff);
