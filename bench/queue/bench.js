@@ -33,6 +33,7 @@ function parseArgs(argv) {
     port: 0, redisPid: 0, builddir: '', tmp: '', jobs: 100000, concurrency: [1, 10, 100],
     rates: [1000, 5000], seconds: 5, latConcurrency: 10, workers: ['c', 'node'], idleSeconds: 5,
     command: '', json: '', clkTck: 100, profile: '', parts: ['drain', 'latency', 'idle'],
+    floorRelay: '',
   };
   const list = (v) => v.split(',').filter(Boolean).map(Number);
   for (let i = 0; i < argv.length; i++) {
@@ -60,6 +61,7 @@ function parseArgs(argv) {
       case '--clk-tck': o.clkTck = Number(need()); break;
       case '--profile': o.profile = need(); break;
       case '--parts': o.parts = need().split(',').filter(Boolean); break;
+      case '--floor-relay': o.floorRelay = need(); break;
       default: throw new Error(`unknown argument ${a}`);
     }
   }
@@ -611,6 +613,11 @@ function render(res) {
         `worker CPU ${ratio(c.workerCpuUs, n.workerCpuUs)}`);
     }
     if (lr.length) L.push(`Ratios C/Node (lower is better for C): ${lr.join('; ')}.`, '');
+    if (res.floor.length) {
+      L.push('Floor of this machine for the same shape without any queue (`floor.js`: the ' +
+        'producer\'s tick, a C relay doing `BLPOP` then `XADD`, an `XREAD` observer): ' +
+        `${res.floor.map((f) => `${f.rate}/s p50 ${f2(f.p50Ms)}, p99 ${f2(f.p99Ms)}, max ${f2(f.maxMs)} ms`).join('; ')}.`, '');
+    }
   }
 
   if (res.idle.length) {
@@ -663,10 +670,36 @@ function render(res) {
   }
   const cLat = res.latency.find((l) => l.kind === 'c' && l.rate === 1000);
   if (cLat) {
-    L.push(`| p99 < 1 ms at 1,000 jobs/s | ${f2(cLat.p99Ms)} ms | ${cLat.p99Ms < 1 ? 'yes' : 'no'} |`);
+    const fl = res.floor.find((f) => f.rate === 1000);
+    L.push(`| p99 < 1 ms at 1,000 jobs/s | ${f2(cLat.p99Ms)} ms` +
+      `${fl ? ` (floor of this machine without a queue: ${f2(fl.p99Ms)} ms)` : ''} | ` +
+      `${cLat.p99Ms < 1 ? 'yes' : 'no'} |`);
   }
   L.push('');
   return L.join('\n');
+}
+
+// ---- floor -----------------------------------------------------------------------
+
+// The same shape as a latency run (the producer's tick, three processes and
+// Redis, an XREAD observer) with no queue at all: floor.js with the C relay
+// (BLPOP -> XADD). No worker can have a lower p99 on this machine.
+async function floor(r, rate) {
+  await r.flushall();
+  const logFile = path.join(opt.tmp, `floor-${rate}.log`);
+  const errFd = fs.openSync(logFile, 'w');
+  const p = track(spawn(process.execPath, [path.join(HERE, 'floor.js'), String(opt.port), String(rate),
+    String(opt.seconds), opt.floorRelay], { stdio: ['ignore', 'pipe', errFd] }), 'floor');
+  fs.closeSync(errFd);
+  let line = '';
+  readline.createInterface({ input: p.stdout }).on('line', (l) => { if (l.startsWith('{')) line = l; });
+  const res = await Promise.race([p.exited, sleep(opt.seconds * 1000 + 30000).then(() => null)]);
+  if (!res) {
+    p.kill('SIGKILL');
+    throw new Error(`floor.js did not finish:\n${tail(logFile)}`);
+  }
+  if (res.code !== 0 || !line) throw new Error(`floor.js failed (${JSON.stringify(res)}):\n${tail(logFile)}`);
+  return { rate, ...JSON.parse(line) };
 }
 
 // ---- main ------------------------------------------------------------------------
@@ -678,7 +711,7 @@ async function main() {
     date: new Date().toISOString().replace(/\.\d+Z$/, 'Z'), quick: opt.jobs < 100000,
     machine: machine(), versions: versions(), loadStart: os.loadavg(), command: opt.command,
     jobs: opt.jobs, seconds: opt.seconds, latConcurrency: opt.latConcurrency,
-    drain: [], latency: [], idle: [],
+    drain: [], latency: [], idle: [], floor: [],
   };
   for (const roc of opt.parts.includes('drain') ? [true, false] : []) {
     for (const c of opt.concurrency) {
@@ -697,6 +730,12 @@ async function main() {
       const l = await latency(r, k, rate);
       log(`  p50 ${f2(l.p50Ms)} ms, p99 ${f2(l.p99Ms)} ms (achieved ${f0(l.achievedRate)} jobs/s)`);
       res.latency.push(l);
+    }
+    if (opt.floorRelay) {
+      log(`floor (no queue: producer, C relay, observer) at ${rate}/s`);
+      const f = await floor(r, rate);
+      log(`  p50 ${f2(f.p50Ms)} ms, p99 ${f2(f.p99Ms)} ms`);
+      res.floor.push(f);
     }
   }
   for (const k of opt.parts.includes('idle') ? opt.workers : []) {

@@ -149,12 +149,25 @@ for _ in 1 2 3; do
 done
 [ -n "$redis_pid" ] || die "redis-server did not start: $(tail -5 "$tmp/redis.log" 2>/dev/null)"
 
+# The machine's latency floor for the same process shape without a queue
+# (floor.js with the C relay), measured next to the workers at each rate.
+floor_relay=
+case ",$parts," in
+*,latency,*)
+    if cc -O2 -o "$tmp/floor_relay" "$here/floor_relay.c" -lhiredis 2>"$tmp/floor_relay.err"; then
+        floor_relay=$tmp/floor_relay
+    else
+        echo "run.sh: cannot build floor_relay.c, the report will have no floor: $(head -3 "$tmp/floor_relay.err")" >&2
+    fi
+    ;;
+esac
+
 NODE_PATH=$modules
 export NODE_PATH
 timeout --signal=TERM --kill-after=10 "$limit" \
     node "$here/bench.js" --port "$port" --redis-pid "$redis_pid" --builddir "$builddir" \
     --tmp "$tmp" --jobs "$jobs" --concurrency "$conc" --rates "$rates" --seconds "$seconds" \
-    --workers "$workers" --parts "$parts" ${profile:+--profile "$profile"} --idle-seconds "$idle" --clk-tck "$(getconf CLK_TCK)" \
+    --workers "$workers" --parts "$parts" ${profile:+--profile "$profile"} ${floor_relay:+--floor-relay "$floor_relay"} --idle-seconds "$idle" --clk-tck "$(getconf CLK_TCK)" \
     --json "$tmp/result.json" --command "$command_line" >"$tmp/report.md" &
 bench_pid=$!
 rc=0
