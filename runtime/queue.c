@@ -68,6 +68,10 @@ struct nova_job {
     struct opts_info oi;
     int atm;      /* attempts made before this one */
     int attempts; /* opts.attempts, at least 1 */
+    /* The hash's own atm field as fetched, and whether the hash has deid or
+     * parentKey: without those, settle needs no read of the hash. */
+    int64_t atm_field;
+    bool links;
     int64_t timestamp;
     uint64_t started_ns;
     bool cancelled, lock_lost, in_flight, resend, queued;
@@ -517,8 +521,9 @@ static void dispatch_fetch(struct sub *s, const redisReply *r, size_t first, uns
         const redisReply *name = NULL, *data = NULL, *opts = NULL, *trace = NULL;
         struct nova_job *j;
         const char *defa = NULL;
-        int64_t timestamp = 0;
+        int64_t timestamp = 0, atm_field = 0;
         int atm = 0;
+        bool links = false;
         size_t size;
         char *p;
         if (at + 2 >= r->elements)
@@ -541,8 +546,12 @@ static void dispatch_fetch(struct sub *s, const redisReply *r, size_t first, uns
                 opts = v;
             else if (key_is(k, "timestamp"))
                 timestamp = parse_i64(v);
-            else if (key_is(k, "atm") || key_is(k, "attemptsMade"))
+            else if (key_is(k, "atm"))
+                atm = (int)(atm_field = parse_i64(v));
+            else if (key_is(k, "attemptsMade"))
                 atm = (int)parse_i64(v);
+            else if (key_is(k, "deid") || key_is(k, "parentKey"))
+                links = true;
             else if (key_is(k, "stacktrace"))
                 trace = v;
             else if (key_is(k, "defa"))
@@ -572,6 +581,8 @@ static void dispatch_fetch(struct sub *s, const redisReply *r, size_t first, uns
         j->attempts = 1;
         j->timestamp = timestamp;
         j->atm = atm;
+        j->atm_field = atm_field;
+        j->links = links;
         opts_info_get(s, j->opts_text, j->opts_len, &j->oi);
         j->attempts = j->oi.attempts;
         j->log.plugin = s->plugin;
@@ -1041,10 +1052,10 @@ static void flush_outcomes(struct sub *s)
                 limit = k[2];
             }
             {
-                /* The ten per-job arguments, written in place in one go. */
+                /* The eleven per-job arguments, written in place in one go. */
                 const char *value = j->value ? j->value : "null";
                 size_t vn = strlen(value);
-                char *p = nova__redis_cmd_room(m, j->id_n + j->token_n + vn + 10 * 26);
+                char *p = nova__redis_cmd_room(m, j->id_n + j->token_n + vn + 11 * 26);
                 if (p) {
                     p = nova__resp_put_arg(p, j->id, j->id_n);
                     p = nova__resp_put_arg(p, j->token, j->token_n);
@@ -1060,7 +1071,9 @@ static void flush_outcomes(struct sub *s)
                     p = put_i64_arg(p, limit);
                     p = put_i64_arg(p, j->retry_delay);
                     p = nova__resp_put_arg(p, j->oi.lifo ? "1" : "0", 1);
-                    nova__redis_cmd_wrote(m, p, 10);
+                    /* known_atm: "" makes settle read deid/parentKey/atm */
+                    p = j->links ? nova__resp_put_arg(p, "", 0) : put_i64_arg(p, j->atm_field);
+                    nova__redis_cmd_wrote(m, p, 11);
                 }
             }
             if (j->outcome == OUT_COMPLETE) {

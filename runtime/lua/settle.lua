@@ -2,11 +2,14 @@
 -- jobs in the same call. Per job this is BullMQ's moveToFinished
 -- (completed/failed) or, for a retry, retryJob (delay 0: back to wait) or
 -- moveToDelayed (delay > 0).
--- ARGV: base, now, njobs, then per job 11 + 2*nfields values:
+-- ARGV: base, now, njobs, then per job 12 + 2*nfields values:
 --         id, token, kind ("c" completed | "f" failed | "r" retry), value
 --         (returnvalue JSON or failedReason), attempts, keep_count,
---         keep_age_s, keep_limit, delay_ms, lifo ("1"|"0"), nfields,
---         field/value pairs (failedReason, stacktrace, ...)
+--         keep_age_s, keep_limit, delay_ms, lifo ("1"|"0"), known_atm,
+--         nfields, field/value pairs (failedReason, stacktrace, ...)
+--       known_atm: the job's atm as fetched when its hash had no deid and
+--       no parentKey (fields set when a job is added, never after), so
+--       finishing needs no read of the hash; "" when it must read them.
 --       then count, token_prefix, lock_ms, limiter_max, limiter_ms, worker_name.
 -- Returns {codes, rate_limit_ttl, next_delayed_due, n, id, token, fields, ...}
 -- where codes[i] is 0 or -1 (job missing), -2 (lock missing), -3 (not in
@@ -112,14 +115,20 @@ local function finish(at, id, jk, kind, nfields, token)
     if token ~= '0' then doomed[#doomed + 1] = jk .. ':lock' end
     return -3
   end
-  local h = redis.call('HMGET', jk, 'deid', 'parentKey', 'atm')
-  release_dedup(id, h[1])
-  if kind == 'c' then
-    update_parent(jk, value, h[2])
+  -- attemptsMade as the worker fetched it, or from one read of the hash:
+  -- one HSET instead of HINCRBY too, and nothing at all when the job is
+  -- removed.
+  local atm = tonumber(ARGV[at + 10])
+  if atm then
+    atm = atm + 1
+  else
+    local h = redis.call('HMGET', jk, 'deid', 'parentKey', 'atm')
+    release_dedup(id, h[1])
+    if kind == 'c' then
+      update_parent(jk, value, h[2])
+    end
+    atm = (tonumber(h[3]) or 0) + 1
   end
-  -- attemptsMade from the read above: one HSET instead of HINCRBY too, and
-  -- nothing at all when the job is removed.
-  local atm = (tonumber(h[3]) or 0) + 1
   local set = K[target]
   if keep_count == 0 then
     job_keys(id, doomed) -- the lock included
@@ -128,7 +137,7 @@ local function finish(at, id, jk, kind, nfields, token)
     local z = finished[set]
     z[#z + 1] = ARGV[2]
     z[#z + 1] = id
-    redis.call('HSET', jk, unpack(field_args(at + 11, nfields, field, value, 'finishedOn',
+    redis.call('HSET', jk, unpack(field_args(at + 12, nfields, field, value, 'finishedOn',
                                              ARGV[2], 'atm', atm)))
     local keep_age = tonumber(ARGV[at + 6])
     if keep_count > 0 or keep_age > 0 then
@@ -150,7 +159,7 @@ local function retry(at, id, jk, nfields, token)
     return -3
   end
   if nfields > 0 then
-    redis.call('HSET', jk, unpack(field_args(at + 11, nfields)))
+    redis.call('HSET', jk, unpack(field_args(at + 12, nfields)))
   end
   redis.call('HINCRBY', jk, 'atm', 1)
   if delay > 0 then
@@ -178,7 +187,7 @@ local lock_keys = {}
 local at = 4
 for i = 1, njobs do
   lock_keys[i] = base .. ARGV[at] .. ':lock'
-  at = at + 11 + 2 * tonumber(ARGV[at + 10])
+  at = at + 12 + 2 * tonumber(ARGV[at + 11])
 end
 local locks = njobs > 0 and redis.call('MGET', unpack(lock_keys)) or {}
 local function flush_doomed()
@@ -194,7 +203,7 @@ at = 4
 for i = 1, njobs do
   local id = ARGV[at]
   local kind = ARGV[at + 2]
-  local nfields = tonumber(ARGV[at + 10])
+  local nfields = tonumber(ARGV[at + 11])
   local jk = base .. id
   local token = ARGV[at + 1]
   local lock = locks[i]
@@ -213,7 +222,7 @@ for i = 1, njobs do
     end
   end
   codes[i] = code
-  at = at + 11 + 2 * nfields
+  at = at + 12 + 2 * nfields
   if #doomed > 3000 then
     flush_doomed()
   end

@@ -306,11 +306,11 @@ START_TEST(settle_same_job_twice_in_one_call)
         freeReplyObject(qh_cmd(&H, "HSET bull:q:1 name x data {} opts {}"));
         freeReplyObject(qh_cmd(&H, "LPUSH bull:q:active 1"));
         freeReplyObject(qh_cmd(&H, "SET bull:q:1:lock tok PX 10000"));
-        const char *one[] = {"1", "tok", "c", "7", "1", keep[k], "0", "0", "0", "0", "0"};
+        const char *one[] = {"1", "tok", "c", "7", "1", keep[k], "0", "0", "0", "0", "", "0"};
         const char *av[64] = {"EVAL", nova__lua_settle, "1", "bull:q:meta", "bull:q:", "1000", "2"};
         int ac = 7;
         for (int rep = 0; rep < 2; rep++)
-            for (int i = 0; i < 11; i++)
+            for (int i = 0; i < 12; i++)
                 av[ac++] = one[i];
         const char *fetch[] = {"0", "w", "1000", "0", "0", ""};
         for (int i = 0; i < 6; i++)
