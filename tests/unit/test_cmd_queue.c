@@ -13,6 +13,7 @@
 
 #include "cmd_queue.h"
 #include "lib/redis_server.h"
+#include "testutil.h"
 
 static struct nova_test_redis R;
 static struct nova__config cfg;
@@ -136,15 +137,9 @@ int main(void)
 {
     Suite *s = suite_create("cmd_queue");
     TCase *t = tcase_create("cli");
-    SRunner *r;
-    int failed;
     tcase_add_checked_fixture(t, setup, teardown);
     tcase_add_test(t, add_stats_failed_retry);
     tcase_add_test(t, usage_and_errors);
     suite_add_tcase(s, t);
-    r = srunner_create(s);
-    srunner_run_all(r, CK_NORMAL);
-    failed = srunner_ntests_failed(r);
-    srunner_free(r);
-    return failed ? 1 : 0;
+    return tu_run(s);
 }

@@ -17,6 +17,7 @@
 #include "metrics.h"
 #include "pg_pool.h"
 #include "pg_server.h"
+#include "testutil.h"
 
 #if defined(__has_include)
 #if __has_include(<valgrind/valgrind.h>)
@@ -1165,9 +1166,5 @@ static Suite *suite(void)
 int main(void)
 {
     slow = RUNNING_ON_VALGRIND ? 10 : 1;
-    SRunner *sr = srunner_create(suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+    return tu_run(suite());
 }

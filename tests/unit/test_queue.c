@@ -17,6 +17,7 @@
 #include "metrics.h"
 #include "queue_harness.h"
 #include "queue_scripts.h"
+#include "testutil.h"
 
 /* Helpers are shared by both programs built from this file. */
 #define MAYBE_UNUSED __attribute__((unused))
@@ -1306,10 +1307,5 @@ static Suite *suite(void)
 
 int main(void)
 {
-    SRunner *r = srunner_create(suite());
-    int failed;
-    srunner_run_all(r, CK_NORMAL);
-    failed = srunner_ntests_failed(r);
-    srunner_free(r);
-    return failed ? 1 : 0;
+    return tu_run(suite());
 }

@@ -21,6 +21,7 @@
 #include "lib/redis_server.h"
 #include "redis_conn.h"
 #include "resp.h"
+#include "testutil.h"
 
 START_TEST(url_parsing)
 {
@@ -692,8 +693,6 @@ int main(void)
 {
     Suite *s = suite_create("redis_conn");
     TCase *t = tcase_create("conn");
-    SRunner *r;
-    int failed;
     tcase_set_timeout(t, 30);
     tcase_add_test(t, url_parsing);
     tcase_add_test(t, connect_auth_select_eval_reconnect);
@@ -704,9 +703,5 @@ int main(void)
     tcase_add_test(t, burst_larger_than_socket_buffer);
     tcase_add_test(t, close_and_reset_with_unsent_commands);
     suite_add_tcase(s, t);
-    r = srunner_create(s);
-    srunner_run_all(r, CK_NORMAL);
-    failed = srunner_ntests_failed(r);
-    srunner_free(r);
-    return failed ? 1 : 0;
+    return tu_run(s);
 }

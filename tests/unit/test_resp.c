@@ -14,6 +14,7 @@
 #include <hiredis/hiredis.h>
 
 #include "resp.h"
+#include "testutil.h"
 
 /* ---- integers ---------------------------------------------------------------- */
 
@@ -332,17 +333,11 @@ int main(void)
 {
     Suite *s = suite_create("resp");
     TCase *t = tcase_create("resp");
-    SRunner *r;
-    int failed;
     tcase_set_timeout(t, 60);
     tcase_add_test(t, integers);
     tcase_add_test(t, commands);
     tcase_add_test(t, arena_replies);
     tcase_add_test(t, arena_reuse_and_abandon);
     suite_add_tcase(s, t);
-    r = srunner_create(s);
-    srunner_run_all(r, CK_NORMAL);
-    failed = srunner_ntests_failed(r);
-    srunner_free(r);
-    return failed ? 1 : 0;
+    return tu_run(s);
 }

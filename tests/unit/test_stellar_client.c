@@ -21,6 +21,7 @@
 #include "stellar.h"
 #include "stellar_client.h"
 #include "testnet.h"
+#include "testutil.h"
 
 static struct testnet net;
 static uv_loop_t loop;
@@ -1033,9 +1034,5 @@ static Suite *stellar_client_suite(void)
 
 int main(void)
 {
-    SRunner *sr = srunner_create(stellar_client_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? 0 : 1;
+    return tu_run(stellar_client_suite());
 }
