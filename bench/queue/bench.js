@@ -425,6 +425,26 @@ function pct(sorted, q) {
   return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(q * sorted.length) - 1))];
 }
 
+// Runs one of the harness's Node scripts (args[0], in this directory) for
+// the producer's duration, stderr to LOG in the temp dir, and returns the
+// last line it printed on stdout, parsed as JSON.
+async function runForJson(what, log, args) {
+  const logFile = path.join(opt.tmp, log);
+  const errFd = fs.openSync(logFile, 'w');
+  const child = track(spawn(process.execPath, [path.join(HERE, args[0]), ...args.slice(1)],
+    { stdio: ['ignore', 'pipe', errFd] }), what);
+  fs.closeSync(errFd);
+  let line = '';
+  readline.createInterface({ input: child.stdout }).on('line', (l) => { if (l.startsWith('{')) line = l; });
+  const res = await Promise.race([child.exited, sleep(opt.seconds * 1000 + 30000).then(() => null)]);
+  if (!res) {
+    child.kill('SIGKILL');
+    throw new Error(`${what} did not finish:\n${tail(logFile)}`);
+  }
+  if (res.code !== 0 || !line) throw new Error(`${what} failed (${JSON.stringify(res)}):\n${tail(logFile)}`);
+  return JSON.parse(line);
+}
+
 async function latency(r, kind, rate) {
   await r.flushall();
   const concurrency = opt.latConcurrency;
@@ -442,20 +462,8 @@ async function latency(r, kind, rate) {
     });
     const wc0 = cpuUs(w.pid);
     const rc0 = cpuUs(opt.redisPid);
-    const prodLog = path.join(opt.tmp, `producer-${kind}-${rate}.log`);
-    const errFd = fs.openSync(prodLog, 'w');
-    const prod = track(spawn(process.execPath, [path.join(HERE, 'producer.js'), String(opt.port),
-      QUEUE, String(rate), String(opt.seconds)], { stdio: ['ignore', 'pipe', errFd] }), 'producer');
-    fs.closeSync(errFd);
-    let line = '';
-    readline.createInterface({ input: prod.stdout }).on('line', (l) => { line = l; });
-    const pres = await Promise.race([prod.exited, sleep(opt.seconds * 1000 + 30000).then(() => null)]);
-    if (!pres) {
-      prod.kill('SIGKILL');
-      throw new Error(`producer did not finish:\n${tail(prodLog)}`);
-    }
-    if (pres.code !== 0 || !line) throw new Error(`producer failed (${JSON.stringify(pres)}):\n${tail(prodLog)}`);
-    const p = JSON.parse(line);
+    const p = await runForJson('producer', `producer-${kind}-${rate}.log`,
+      ['producer.js', String(opt.port), QUEUE, String(rate), String(opt.seconds)]);
     const end = Date.now() + 30000;
     while (lat.length < p.sent && Date.now() < end && w.child.exitCode === null &&
       w.child.signalCode === null) await sleep(10);
@@ -686,20 +694,9 @@ function render(res) {
 // (BLPOP -> XADD). No worker can have a lower p99 on this machine.
 async function floor(r, rate) {
   await r.flushall();
-  const logFile = path.join(opt.tmp, `floor-${rate}.log`);
-  const errFd = fs.openSync(logFile, 'w');
-  const p = track(spawn(process.execPath, [path.join(HERE, 'floor.js'), String(opt.port), String(rate),
-    String(opt.seconds), opt.floorRelay], { stdio: ['ignore', 'pipe', errFd] }), 'floor');
-  fs.closeSync(errFd);
-  let line = '';
-  readline.createInterface({ input: p.stdout }).on('line', (l) => { if (l.startsWith('{')) line = l; });
-  const res = await Promise.race([p.exited, sleep(opt.seconds * 1000 + 30000).then(() => null)]);
-  if (!res) {
-    p.kill('SIGKILL');
-    throw new Error(`floor.js did not finish:\n${tail(logFile)}`);
-  }
-  if (res.code !== 0 || !line) throw new Error(`floor.js failed (${JSON.stringify(res)}):\n${tail(logFile)}`);
-  return { rate, ...JSON.parse(line) };
+  const f = await runForJson('floor.js', `floor-${rate}.log`,
+    ['floor.js', String(opt.port), String(rate), String(opt.seconds), opt.floorRelay]);
+  return { rate, ...f };
 }
 
 // ---- main ------------------------------------------------------------------------
