@@ -16,8 +16,8 @@
 #include <string.h>
 #include <uv.h>
 
-#include "host.h"
-#include "pg_pool.h"
+#include "core/host.h"
+#include "pg/pg_pool.h"
 
 struct bench {
     uv_loop_t *loop;

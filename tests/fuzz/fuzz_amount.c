@@ -1,13 +1,13 @@
 /* libFuzzer target: amount parsing. Whatever parses must format to the
  * canonical text, which parses back to the same number of stroops.
  *
- * fuzz-sources: runtime/stellar_err.c runtime/stellar_amount.c
+ * fuzz-sources: runtime/stellar/stellar_err.c runtime/stellar/stellar_amount.c
  * fuzz-packages: libsodium libcjson
  */
 #include "config.h"
 #include <stdlib.h>
 #include <string.h>
-#include "stellar_amount.h"
+#include "stellar/stellar_amount.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

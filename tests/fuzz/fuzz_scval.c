@@ -1,15 +1,15 @@
 /* libFuzzer target: ScVal decoding. Whatever decodes must print as JSON
  * that parses back; everything else must be an error, never a crash.
  *
- * fuzz-sources: runtime/stellar_err.c runtime/stellar_strkey.c
- * fuzz-sources: runtime/stellar_xdr.c runtime/stellar_scval.c
+ * fuzz-sources: runtime/stellar/stellar_err.c runtime/stellar/stellar_strkey.c
+ * fuzz-sources: runtime/stellar/stellar_xdr.c runtime/stellar/stellar_scval.c
  * fuzz-packages: libsodium libcjson
  */
 #include "config.h"
 #include <stdlib.h>
 #include <string.h>
 #include <cjson/cJSON.h>
-#include "stellar_scval.h"
+#include "stellar/stellar_scval.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

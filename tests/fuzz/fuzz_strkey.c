@@ -1,13 +1,13 @@
 /* libFuzzer target: StrKey decoding. Whatever decodes must re-encode to
  * exactly the same text (there is one spelling per key).
  *
- * fuzz-sources: runtime/stellar_err.c runtime/stellar_strkey.c
+ * fuzz-sources: runtime/stellar/stellar_err.c runtime/stellar/stellar_strkey.c
  * fuzz-packages: libsodium libcjson
  */
 #include "config.h"
 #include <stdlib.h>
 #include <string.h>
-#include "stellar_strkey.h"
+#include "stellar/stellar_strkey.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

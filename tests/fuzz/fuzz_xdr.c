@@ -2,16 +2,16 @@
  * (raw and base64), base64 itself and the bounded XDR reader. Malformed
  * input must be an error, never a crash or an over-read (ASan watches).
  *
- * fuzz-sources: runtime/stellar_err.c runtime/stellar_strkey.c
- * fuzz-sources: runtime/stellar_xdr.c runtime/stellar_tx.c
+ * fuzz-sources: runtime/stellar/stellar_err.c runtime/stellar/stellar_strkey.c
+ * fuzz-sources: runtime/stellar/stellar_xdr.c runtime/stellar/stellar_tx.c
  * fuzz-packages: libsodium libcjson
  */
 #include "config.h"
 #include <stdlib.h>
 #include <string.h>
 #include "nova/stellar.h"
-#include "stellar_tx.h"
-#include "stellar_xdr.h"
+#include "stellar/stellar_tx.h"
+#include "stellar/stellar_xdr.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

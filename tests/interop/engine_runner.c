@@ -25,11 +25,11 @@
 #include <sys/prctl.h>
 #include <hiredis/hiredis.h>
 
-#include "host.h"
-#include "queue.h"
-#include "queue_host.h"
-#include "queue_scripts.h"
-#include "redis_conn.h"
+#include "core/host.h"
+#include "queue/queue.h"
+#include "queue/queue_host.h"
+#include "queue/queue_scripts.h"
+#include "queue/redis_conn.h"
 
 static uv_loop_t loop;
 static struct nova__queue_engine *engine;

@@ -1,15 +1,15 @@
 /* Unit tests of the reward_issuance plugin's pure decisions (ri_logic). */
 #include <check.h>
 
-#include "../unit/testutil.h"
+#include "unit/testutil.h"
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 #include <cjson/cJSON.h>
 
 #include "../../plugins/reward_issuance/ri_logic.h"
-#include "../../runtime/stellar.h"
-#include "../../runtime/stellar_client.h"
+#include "stellar/stellar.h"
+#include "stellar/stellar_client.h"
 
 static const struct nova_stellar_api *st = &nova__stellar_api;
 

@@ -22,11 +22,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <cjson/cJSON.h>
-#include "stellar.h"
-#include "stellar_amount.h"
-#include "stellar_scval.h"
-#include "stellar_strkey.h"
-#include "stellar_tx.h"
+#include "stellar/stellar.h"
+#include "stellar/stellar_amount.h"
+#include "stellar/stellar_scval.h"
+#include "stellar/stellar_strkey.h"
+#include "stellar/stellar_tx.h"
 
 static enum nova_strkey_type type_of(const char *t)
 {

@@ -1,0 +1,67 @@
+/*
+ * host - the services table handed to each plugin, and the shared
+ * services behind it.
+ *
+ * struct nova__host_ctx starts with the public struct nova_host, so the
+ * runtime recovers its per-plugin context from the pointer a plugin passes
+ * back (nova__host_ctx_of). The shared clients live in struct
+ * nova__services, owned by the daemon; a service pointer is NULL when that
+ * service is not configured.
+ */
+#ifndef NOVA_RUNTIME_HOST_H
+#define NOVA_RUNTIME_HOST_H
+
+#include <uv.h>
+#include "nova/plugin.h"
+#include "common/log.h"
+
+struct nova__config;
+struct nova__queue_engine;
+struct nova__pg_pool;
+struct nova__http_client;
+struct nova__stellar_client;
+struct nova__host_timer;
+
+struct nova__services {
+    uv_loop_t *loop;
+    const struct nova__config *config;
+    struct nova__queue_engine *queues;    /* runtime/queue.h */
+    struct nova__pg_pool *pg;             /* runtime/pg_pool.h */
+    struct nova__http_client *http;       /* runtime/http_client.h */
+    struct nova__stellar_client *stellar; /* runtime/stellar_client.h */
+};
+
+struct nova__host_ctx {
+    struct nova_host host; /* must stay first */
+    struct nova__services *services;
+    struct nova__log_ctx log_ctx;    /* plugin name for log lines */
+    struct nova__host_timer *timers; /* live timers, stopped before shutdown */
+    void *owner;                     /* the loaded plugin (runtime/loader.h) */
+};
+
+static inline struct nova__host_ctx *nova__host_ctx_of(const struct nova_host *host)
+{
+    return (struct nova__host_ctx *)(uintptr_t)host;
+}
+
+static inline struct nova__services *nova__host_services(const struct nova_host *host)
+{
+    return nova__host_ctx_of(host)->services;
+}
+
+/* Fills ctx->host with the host functions and ctx's service tables.
+ * plugin_name is borrowed and must outlive ctx. */
+void nova__host_init(struct nova__host_ctx *ctx, struct nova__services *services,
+                     const char *plugin_name, void *owner);
+
+/* Ends everything a plugin still has outstanding with the host, before its
+ * shutdown(): stops its timers and cancels its HTTP requests, queued
+ * PostgreSQL requests, Redis commands and enqueues (their callbacks run
+ * with -ECANCELED first). */
+void nova__host_release(struct nova__host_ctx *ctx);
+
+/* After shutdown(): rolls back (and logs) any PostgreSQL lease the plugin
+ * leaked and detaches its statements still running. */
+void nova__host_after_shutdown(struct nova__host_ctx *ctx);
+
+#endif

@@ -1,0 +1,356 @@
+#include "config.h"
+#include "pg/cmd_migrate.h"
+#include "queue/cmd_queue.h"
+#include "stellar/cmd_stellar.h"
+#include "common/conf.h"
+#include "core/daemon.h"
+#include "core/loader.h"
+#include "common/log.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <getopt.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+struct command {
+    const char *name;
+    const char *summary;
+    int (*run)(int argc, char **argv);
+};
+
+static const struct command *find_command(const char *name);
+
+static void usage(FILE *out)
+{
+    fprintf(out,
+            "Usage: nova-worker [COMMAND] [OPTIONS]\n"
+            "\n"
+            "Runs Nova Rewards background jobs from BullMQ queues with .so plugins.\n"
+            "\n"
+            "Commands:\n"
+            "  run [-c FILE]          run in the foreground (the default command)\n"
+            "  check [-c FILE]        validate the config and load every enabled plugin\n"
+            "  plugins [--help NAME]  list installed plugins, or describe one\n"
+            "  keys                   list every core config key with default and env\n"
+            "  migrate [--status]     apply the SQL migrations to [postgres] dsn\n"
+            "  queue stats|add|failed|retry   inspect and feed BullMQ queues (queue --help)\n"
+            "  stellar check          check the distribution account, asset and network\n"
+            "  stellar sign-payment   build and sign a payment offline (see stellar --help)\n"
+            "\n"
+            "Options:\n"
+            "  -c, --config FILE      config file (default %s)\n"
+            "  -h, --help             show help (also: nova-worker COMMAND --help)\n"
+            "  -V, --version          show the version\n",
+            NOVA_CONFIG_FILE);
+}
+
+/* Parses the options shared by the config-reading commands. Returns the
+ * index of the first non-option argument, or -1 after printing help/errors
+ * (then *exit_code is set). */
+static int parse_common(int argc, char **argv, const char *help, const char **config,
+                        int *exit_code)
+{
+    static const struct option opts[] = {
+        {"config", required_argument, NULL, 'c'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    *config = getenv("NOVA_WORKER_CONFIG") ? getenv("NOVA_WORKER_CONFIG") : NOVA_CONFIG_FILE;
+    optind = 1;
+    int c;
+    while ((c = getopt_long(argc, argv, "+c:h", opts, NULL)) != -1) {
+        switch (c) {
+        case 'c':
+            *config = optarg;
+            break;
+        case 'h':
+            fputs(help, stdout);
+            *exit_code = 0;
+            return -1;
+        default:
+            fprintf(stderr, "Try 'nova-worker %s --help'.\n", argv[0]);
+            *exit_code = 2;
+            return -1;
+        }
+    }
+    return optind;
+}
+
+static int cmd_run(int argc, char **argv)
+{
+    const char *config;
+    int code;
+    int first = parse_common(argc, argv,
+                             "Usage: nova-worker run [-c FILE]\n\n"
+                             "Runs the worker in the foreground until SIGTERM or SIGINT.\n"
+                             "SIGHUP reloads the configuration. Logs are JSON lines on stderr.\n",
+                             &config, &code);
+    if (first < 0)
+        return code;
+    if (first < argc) {
+        fprintf(stderr, "nova-worker run: unexpected argument '%s'\n", argv[first]);
+        return 2;
+    }
+    return nova__daemon_run(config);
+}
+
+static int cmd_check(int argc, char **argv)
+{
+    const char *config;
+    int code;
+    int first = parse_common(argc, argv,
+                             "Usage: nova-worker check [-c FILE]\n\n"
+                             "Validates the configuration and loads every enabled plugin\n"
+                             "without starting work. Exits 0 when everything is valid, or 1\n"
+                             "with FILE:LINE: message for each problem.\n",
+                             &config, &code);
+    if (first < 0)
+        return code;
+    if (first < argc) {
+        fprintf(stderr, "nova-worker check: unexpected argument '%s'\n", argv[first]);
+        return 2;
+    }
+    return nova__daemon_check(config, stdout, stderr);
+}
+
+static int describe_plugin(const char *dir, const char *name)
+{
+    char err[NOVA_CONFIG_ERRMAX];
+    struct nova__plugin *p = NULL;
+    if (nova__plugin_open(dir, name, &p, err, sizeof err) != 0) {
+        fprintf(stderr, "%s\n", err);
+        return 1;
+    }
+    printf("%s %s (ABI %u.%u)\n  %s\n  %s\n\n[plugin %s]\n  enabled                yes/no    "
+           "default no\n      load this plugin\n",
+           p->name, p->desc.version ? p->desc.version : "", p->desc.abi_major, p->desc.abi_minor,
+           p->desc.description ? p->desc.description : "", p->path, p->name);
+    nova__config_print_table(p->desc.config, stdout);
+    if (p->desc.required_columns != NULL) {
+        printf("\nPostgreSQL columns used:\n");
+        for (size_t i = 0; p->desc.required_columns[i] != NULL; i++)
+            printf("  %s\n", p->desc.required_columns[i]);
+    }
+    nova__plugin_close(p);
+    return 0;
+}
+
+static int cmp_names(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static int list_plugins(const char *dir)
+{
+    DIR *dh = opendir(dir);
+    if (dh == NULL) {
+        fprintf(stderr, "nova-worker plugins: %s: %s\n", dir, strerror(errno));
+        return 1;
+    }
+    char *names[512];
+    size_t n = 0;
+    struct dirent *de;
+    while ((de = readdir(dh)) != NULL && n < 512) {
+        size_t len = strlen(de->d_name);
+        if (len > 3 && strcmp(de->d_name + len - 3, ".so") == 0)
+            names[n++] = strndup(de->d_name, len - 3);
+    }
+    closedir(dh);
+    qsort(names, n, sizeof names[0], cmp_names);
+    int bad = 0;
+    printf("Plugins in %s:\n", dir);
+    for (size_t i = 0; i < n; i++) {
+        char err[NOVA_CONFIG_ERRMAX];
+        struct nova__plugin *p = NULL;
+        if (names[i] != NULL && nova__plugin_open(dir, names[i], &p, err, sizeof err) == 0) {
+            printf("  %-18s %-10s ABI %u.%u  %s\n", p->name, p->desc.version, p->desc.abi_major,
+                   p->desc.abi_minor, p->desc.description ? p->desc.description : "");
+            nova__plugin_close(p);
+        } else {
+            printf("  %-18s unusable: %s\n", names[i] ? names[i] : "?", err);
+            bad++;
+        }
+        free(names[i]);
+    }
+    if (n == 0)
+        printf("  (none)\n");
+    return bad ? 1 : 0;
+}
+
+static int cmd_plugins(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"config", required_argument, NULL, 'c'},
+        {"plugin-dir", required_argument, NULL, 'd'},
+        {"help", optional_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    const char *config = NULL, *dir = NULL, *about = NULL;
+    bool help = false;
+    optind = 1;
+    int c;
+    while ((c = getopt_long(argc, argv, "+c:d:h", opts, NULL)) != -1) {
+        switch (c) {
+        case 'c':
+            config = optarg;
+            break;
+        case 'd':
+            dir = optarg;
+            break;
+        case 'h':
+            help = true;
+            about = optarg;
+            break;
+        default:
+            fprintf(stderr, "Try 'nova-worker plugins --help'.\n");
+            return 2;
+        }
+    }
+    if (help && about == NULL && optind < argc)
+        about = argv[optind++];
+    if (help && about == NULL) {
+        printf("Usage: nova-worker plugins [-c FILE] [--plugin-dir DIR] [--help NAME]\n\n"
+               "Lists the installed plugins with their versions, or, with --help NAME,\n"
+               "describes one plugin and every key of its [plugin NAME] section.\n");
+        return 0;
+    }
+    struct nova__config *cfg = NULL;
+    if (dir == NULL) {
+        if (config == NULL && access(NOVA_CONFIG_FILE, R_OK) == 0)
+            config = NOVA_CONFIG_FILE;
+        if (config != NULL) {
+            char err[NOVA_CONFIG_ERRMAX];
+            if (nova__config_load(config, &cfg, err, sizeof err) != 0) {
+                fprintf(stderr, "%s\n", err);
+                return 1;
+            }
+            dir = cfg->worker.plugin_dir;
+        } else {
+            dir = getenv("NOVA_PLUGIN_DIR") ? getenv("NOVA_PLUGIN_DIR") : NOVA_PLUGIN_DIR;
+        }
+    }
+    int rc = about ? describe_plugin(dir, about) : list_plugins(dir);
+    nova__config_free(cfg);
+    return rc;
+}
+
+static int cmd_keys(int argc, char **argv)
+{
+    if (argc > 1 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {
+        printf("Usage: nova-worker keys\n\nPrints every key of the core config sections with "
+               "its type, default,\nenvironment fallback and meaning.\n");
+        return 0;
+    }
+    for (size_t i = 0; nova__core_sections[i].name != NULL; i++) {
+        printf("%s[%s]\n", i ? "\n" : "", nova__core_sections[i].name);
+        nova__config_print_table(nova__core_sections[i].table, stdout);
+    }
+    return 0;
+}
+
+/* Commands implemented by a subsystem take the loaded config (NULL when the
+ * command does not need one, or the file is absent and was not asked for). */
+static int with_config(int argc, char **argv, bool needs_config,
+                       int (*fn)(const struct nova__config *, int, char **))
+{
+    const char *path =
+        getenv("NOVA_WORKER_CONFIG") ? getenv("NOVA_WORKER_CONFIG") : NOVA_CONFIG_FILE;
+    bool explicit_path = false;
+    /* -c FILE may appear anywhere; it is consumed here. */
+    char *args[256];
+    int n = 0;
+    for (int i = 0; i < argc && n < 255; i++) {
+        if ((strcmp(argv[i], "-c") == 0 || strcmp(argv[i], "--config") == 0) && i + 1 < argc) {
+            path = argv[++i];
+            explicit_path = true;
+        } else if (strncmp(argv[i], "--config=", 9) == 0) {
+            path = argv[i] + 9;
+            explicit_path = true;
+        } else {
+            args[n++] = argv[i];
+        }
+    }
+    args[n] = NULL;
+    struct nova__config *cfg = NULL;
+    if (needs_config || explicit_path || access(path, R_OK) == 0) {
+        char err[NOVA_CONFIG_ERRMAX];
+        if (nova__config_load(path, &cfg, err, sizeof err) != 0) {
+            fprintf(stderr, "%s\n", err);
+            return 1;
+        }
+        nova__log_set_level(cfg->worker.log_level);
+    }
+    int rc = fn(cfg, n, args);
+    nova__config_free(cfg);
+    nova__log_clear_secrets();
+    return rc;
+}
+
+static int cmd_stellar(int argc, char **argv)
+{
+    /* sign-payment is offline and needs no config file. */
+    return with_config(argc, argv, false, nova__cmd_stellar);
+}
+
+static int cmd_migrate(int argc, char **argv)
+{
+    return with_config(argc, argv, false, nova__cmd_migrate);
+}
+
+static int cmd_queue(int argc, char **argv)
+{
+    return with_config(argc, argv, false, nova__cmd_queue);
+}
+
+static const struct command commands[] = {
+    {"run", "run the worker", cmd_run},
+    {"check", "validate the configuration", cmd_check},
+    {"plugins", "list plugins", cmd_plugins},
+    {"keys", "list core config keys", cmd_keys},
+    {"stellar", "Stellar tools", cmd_stellar},
+    {"queue", "inspect and feed queues", cmd_queue},
+    {"migrate", "apply database migrations", cmd_migrate},
+    {NULL, NULL, NULL},
+};
+
+static const struct command *find_command(const char *name)
+{
+    for (size_t i = 0; commands[i].name != NULL; i++) {
+        if (strcmp(commands[i].name, name) == 0)
+            return &commands[i];
+    }
+    return NULL;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc >= 2 && (strcmp(argv[1], "--version") == 0 || strcmp(argv[1], "-V") == 0)) {
+        printf("nova-worker %s (plugin ABI %d.%d)\n", PACKAGE_VERSION, NOVA_ABI_MAJOR,
+               NOVA_ABI_MINOR);
+        return 0;
+    }
+    if (argc >= 2 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 ||
+                      strcmp(argv[1], "help") == 0)) {
+        usage(stdout);
+        return 0;
+    }
+    /* No command, or options first: `run` is the default. */
+    if (argc < 2 || argv[1][0] == '-') {
+        char *run_argv[64] = {"run"};
+        int n = 1;
+        for (int i = 1; i < argc && n < 63; i++)
+            run_argv[n++] = argv[i];
+        return cmd_run(n, run_argv);
+    }
+    const struct command *cmd = find_command(argv[1]);
+    if (cmd == NULL) {
+        fprintf(stderr, "nova-worker: unknown command '%s'\n", argv[1]);
+        usage(stderr);
+        return 2;
+    }
+    return cmd->run(argc - 1, argv + 1);
+}
