@@ -95,7 +95,7 @@ int main(int argc, char **argv)
     struct nova__host_ctx ctx = {.services = &svc};
     ctx.host.struct_size = sizeof ctx.host;
     ctx.host.plugin_name = "pg_bench";
-    ctx.host.pg = &nova__pg_api;
+    ctx.host.pg = nova__host_pg_api();
 
     /* Warm up: let every connection open before the clock starts. */
     struct nova__pg_pool_stats st;

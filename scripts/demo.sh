@@ -41,7 +41,7 @@ mkdir -p "$BUILD"
 [ -f "$BUILD/Makefile" ] || (cd "$BUILD" && "$ROOT/configure" --prefix="$BUILD/inst" >/dev/null)
 make -C "$BUILD" -j2 >/dev/null
 echo "built $BUILD/nova-worker and $BUILD/plugins/reward_issuance/.libs/reward_issuance.so"
-# The build tree's service modules (PostgreSQL, HTTP, /metrics; runtime/svc.h).
+# The build tree's service modules (PostgreSQL, HTTP, /metrics; runtime/common/svc.h).
 export NOVA_MODULE_DIR="$BUILD/runtime/.libs"
 
 RI_SRC=$ROOT

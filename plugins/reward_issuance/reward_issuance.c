@@ -302,9 +302,17 @@ static void on_poll_timer(void *arg)
     poll_now(arg);
 }
 
-void nova__ri_poke_waiters(struct ri *ri)
+/* New pending payments: wake every idle lane. */
+static void poke_lanes(struct ri *ri)
 {
-    poll_now(ri);
+    for (size_t i = 0; i < ri->lane_count; i++)
+        nova__ri_lane_poke(ri->lanes[i]);
+}
+
+/* A lane changed payment rows (nova__ri_lane_start()'s rows_changed). */
+static void on_rows_changed(void *arg)
+{
+    poll_now(arg);
 }
 
 /* ---- shared job helpers ---------------------------------------------------- */
@@ -553,7 +561,7 @@ static void on_ensured(void *arg, int status, const nova_pg_result *res)
     }
     if (ri->pg->ntuples(res) != 1 || ri->pg->get_int64(res, 0, 0, &j->payment_id) != 0)
         return issue_fail(j, false, "database", "queueing the payment: no row");
-    nova__ri_poke_lanes(ri);
+    poke_lanes(ri);
     issue_wait(j);
 }
 
@@ -877,7 +885,7 @@ static void on_dist_ensured(void *arg, int status, const nova_pg_result *res)
     for (size_t i = 0; i < d->req.count; i++)
         if (d->items[i].w.cb != NULL)
             waiter_add(&d->items[i].w);
-    nova__ri_poke_lanes(ri);
+    poke_lanes(ri);
 }
 
 static void dist_insert(struct dist_job *d)
@@ -1094,12 +1102,6 @@ static void on_depth_timer(void *arg)
 
 /* ---- lifecycle -------------------------------------------------------------- */
 
-void nova__ri_poke_lanes(struct ri *ri)
-{
-    for (size_t i = 0; i < ri->lane_count; i++)
-        nova__ri_lane_poke(ri->lanes[i]);
-}
-
 static void free_channels(struct ri *ri)
 {
     for (size_t i = 0; i < ri->channel_count; i++) {
@@ -1148,14 +1150,14 @@ static int parse_channels(struct ri *ri)
 
 static int start_lanes(struct ri *ri)
 {
-    int rc =
-        nova__ri_lane_start(ri, ri->source, ri->cfg->distribution_secret, false, &ri->lanes[0]);
+    int rc = nova__ri_lane_start(ri, ri->source, ri->cfg->distribution_secret, false,
+                                 on_rows_changed, ri, &ri->lanes[0]);
     if (rc != 0)
         return rc;
     ri->lane_count = 1;
     for (size_t i = 0; i < ri->channel_count; i++) {
         rc = nova__ri_lane_start(ri, ri->channel_ids[i], ri->channel_seeds[i], true,
-                                 &ri->lanes[ri->lane_count]);
+                                 on_rows_changed, ri, &ri->lanes[ri->lane_count]);
         if (rc != 0)
             return rc;
         ri->lane_count++;

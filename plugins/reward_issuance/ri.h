@@ -81,11 +81,4 @@ struct ri {
     nova_metric *m_open;      /* nova_reward_open_transactions */
 };
 
-/* The lane calls this after it changed payment rows, so waiters of this
- * process look at them now rather than at the next poll. */
-void nova__ri_poke_waiters(struct ri *ri);
-
-/* New pending payments: wake every idle lane. */
-void nova__ri_poke_lanes(struct ri *ri);
-
 #endif

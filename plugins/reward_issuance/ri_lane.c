@@ -10,6 +10,8 @@
 
 struct ri_lane {
     struct ri *ri;
+    void (*rows_changed)(void *arg); /* the plugin's, from nova__ri_lane_start() */
+    void *rows_changed_arg;
     char source[NOVA_STRKEY_MAX]; /* the transactions' source account */
     const char *secret;           /* its seed (borrowed from the config) */
     bool channel;                 /* a channel account paying for the distribution account */
@@ -639,7 +641,7 @@ static void on_resolved(void *arg, int status, const nova_pg_result *res)
         return db_trouble(lane, "recording an outcome", status, res);
     cur_clear(lane);
     lane->ri->host->metric_set(lane->ri->m_open, NULL, 0);
-    nova__ri_poke_waiters(lane->ri);
+    lane->rows_changed(lane->rows_changed_arg);
     /* Rejections in a row (fee too low, bad key, clock) would otherwise
      * rebuild and resend as fast as Horizon answers. */
     int s = lane->reject_streak;
@@ -903,12 +905,14 @@ static void act(struct ri_lane *lane)
 /* ---- lifecycle ---------------------------------------------------------------------- */
 
 int nova__ri_lane_start(struct ri *ri, const char *source, const char *secret, bool channel,
-                        struct ri_lane **out)
+                        void (*rows_changed)(void *arg), void *arg, struct ri_lane **out)
 {
     struct ri_lane *lane = calloc(1, sizeof *lane);
     if (lane == NULL)
         return -ENOMEM;
     lane->ri = ri;
+    lane->rows_changed = rows_changed;
+    lane->rows_changed_arg = arg;
     snprintf(lane->source, sizeof lane->source, "%s", source);
     lane->secret = secret;
     lane->channel = channel;

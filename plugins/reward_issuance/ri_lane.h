@@ -18,10 +18,12 @@
  * source/secret: the account whose sequence the transactions use (the
  * distribution account itself, or a channel account when channel is true:
  * then the payments name the distribution account as their source and it
- * signs too). secret is borrowed and must outlive the lane. Returns 0 or
- * -ENOMEM. */
+ * signs too). secret is borrowed and must outlive the lane.
+ * rows_changed(arg) runs each time the lane has changed payment rows, so
+ * the plugin's waiters look at them now rather than at their next poll;
+ * it must not call back into the lane. Returns 0 or -ENOMEM. */
 int nova__ri_lane_start(struct ri *ri, const char *source, const char *secret, bool channel,
-                        struct ri_lane **out);
+                        void (*rows_changed)(void *arg), void *arg, struct ri_lane **out);
 
 /* New pending payments exist: look now instead of at the next tick. */
 void nova__ri_lane_poke(struct ri_lane *lane);

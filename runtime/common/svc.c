@@ -1,17 +1,11 @@
 /*
  * svc - loads the service modules for the nova-worker binary (see svc.h).
- * The test library uses runtime/svc_builtin.c instead.
+ * The test library uses core/svc_builtin.c instead.
  */
 #include "config.h"
 #include "common/svc.h"
 #include "common/log.h"
 #include "common/metrics.h"
-#include "stellar/stellar.h"
-#include "stellar/stellar_amount.h"
-#include "stellar/stellar_scval.h"
-#include "stellar/stellar_strkey.h"
-#include "stellar/stellar_tx.h"
-#include "stellar/stellar_xdr.h"
 
 #include <dlfcn.h>
 #include <errno.h>
@@ -23,35 +17,21 @@
 #define NOVA_MODULE_DIR "/usr/lib/nova-worker/modules"
 #endif
 
-static const struct nova__svc_core core = {
-    .version = NOVA__SVC_VERSION,
-    .struct_size = sizeof(struct nova__svc_core),
-    .logv = nova__logv,
-    .log_add_secret = nova__log_add_secret,
-    .metric_new = nova__metric_new,
-    .metric_add = nova__metric_add,
-    .metric_set = nova__metric_set,
-    .metric_observe = nova__metric_observe,
-    .metrics_render = nova__metrics_render,
-    .amount_parse = nova__amount_parse,
-    .hex_decode = nova__hex_decode,
-    .scval_decode_b64 = nova__scval_decode_b64,
-    .build_payment = nova__stellar_build_payment,
-    .seed_to_account = nova__stellar_seed_to_account,
-    .result_decode_b64 = nova__stellar_result_decode_b64,
-    .horizon_form_body = nova__stellar_horizon_form_body,
-    .strkey_decode = nova__strkey_decode,
-    .strkey_decode32 = nova__strkey_decode32,
-};
+/* What the core lends each module (nova__svc_set_core). */
+static const struct nova__svc_core *core;
+
+void nova__svc_set_core(const struct nova__svc_core *c)
+{
+    core = c;
+}
 
 static const struct {
-    const char *name;  /* the module's own name, and its file nova-<name>.so */
-    const char *what;  /* for messages */
-    size_t table_size; /* what this binary expects */
+    const char *name; /* the module's own name, and its file nova-<name>.so */
+    const char *what; /* for messages */
 } services[NOVA__SVC_COUNT] = {
-    [NOVA__SVC_PG] = {"pg", "PostgreSQL", sizeof(struct nova__svc_pg)},
-    [NOVA__SVC_HTTP] = {"http", "HTTP client", sizeof(struct nova__svc_http)},
-    [NOVA__SVC_HTTPD] = {"httpd", "HTTP endpoint", sizeof(struct nova__svc_httpd)},
+    [NOVA__SVC_PG] = {"pg", "PostgreSQL"},
+    [NOVA__SVC_HTTP] = {"http", "HTTP client"},
+    [NOVA__SVC_HTTPD] = {"httpd", "HTTP endpoint"},
 };
 
 static struct {
@@ -66,8 +46,8 @@ const char *nova__svc_module_dir(void)
 }
 
 /* Why the module at path is unusable, or NULL when it passes. */
-static const char *check_module(enum nova__svc_id id, const struct nova__svc_module *m, char *buf,
-                                size_t len)
+static const char *check_module(enum nova__svc_id id, size_t table_size,
+                                const struct nova__svc_module *m, char *buf, size_t len)
 {
     if (m->version != NOVA__SVC_VERSION) {
         snprintf(buf, len,
@@ -81,13 +61,12 @@ static const char *check_module(enum nova__svc_id id, const struct nova__svc_mod
                  services[id].name);
         return buf;
     }
-    if (m->struct_size != sizeof *m || m->core_size != sizeof core ||
-        m->table_size != services[id].table_size) {
+    if (m->struct_size != sizeof *m || m->core_size != sizeof *core ||
+        m->table_size != table_size) {
         snprintf(buf, len,
                  "its tables have sizes %u/%u/%u but this nova-worker's are %zu/%zu/%zu; the "
                  "module and the binary come from different builds (reinstall nova-worker)",
-                 m->struct_size, m->core_size, m->table_size, sizeof *m, sizeof core,
-                 services[id].table_size);
+                 m->struct_size, m->core_size, m->table_size, sizeof *m, sizeof *core, table_size);
         return buf;
     }
     if (m->bind == NULL || m->table == NULL) {
@@ -97,10 +76,16 @@ static const char *check_module(enum nova__svc_id id, const struct nova__svc_mod
     return NULL;
 }
 
-const void *nova__svc_load(enum nova__svc_id id, const char *needed_by, char *err, size_t errlen)
+const void *nova__svc_load(enum nova__svc_id id, size_t table_size, const char *needed_by,
+                           char *err, size_t errlen)
 {
     if ((unsigned)id >= NOVA__SVC_COUNT) {
         snprintf(err, errlen, "unknown service %d", (int)id);
+        return NULL;
+    }
+    if (core == NULL) {
+        snprintf(err, errlen, "%s, but the core lent the modules nothing (nova__svc_set_core)",
+                 needed_by);
         return NULL;
     }
     if (loaded[id].table != NULL)
@@ -129,7 +114,7 @@ const void *nova__svc_load(enum nova__svc_id id, const char *needed_by, char *er
                      NOVA__SVC_SYMBOL);
             reason = why;
         } else {
-            reason = check_module(id, m, why, sizeof why);
+            reason = check_module(id, table_size, m, why, sizeof why);
         }
     }
     if (reason != NULL) {
@@ -139,7 +124,7 @@ const void *nova__svc_load(enum nova__svc_id id, const char *needed_by, char *er
             dlclose(handle);
         return NULL;
     }
-    m->bind(&core);
+    m->bind(core);
     loaded[id].handle = handle;
     loaded[id].table = m->table;
     nova__log_debug("loaded the %s module %s", services[id].what, path);

@@ -7,10 +7,10 @@
  * uses none of them, so the nova-worker binary does not link them: each
  * service is a module in the module directory, loaded on first need:
  *
- *   nova-pg.so     runtime/pg_pool.c, runtime/migrate.c     [postgres] dsn, `migrate`
- *   nova-http.so   runtime/http_client.c, http_guard.c,     a plugin requiring HTTP or
- *                  runtime/stellar_client.c                 Stellar, `stellar check`
- *   nova-httpd.so  runtime/httpd.c                          [http] listen
+ *   nova-pg.so     pg/pg_pool.c, pg/migrate.c            [postgres] dsn, `migrate`
+ *   nova-http.so   http/http_client.c, http_guard.c,     a plugin requiring HTTP or
+ *                  stellar/stellar_client.c              Stellar, `stellar check`
+ *   nova-httpd.so  httpd/httpd.c                         [http] listen
  *
  * The directory is NOVA_MODULE_DIR from the environment when set (the
  * build tree: runtime/.libs), else the compiled-in $(pkglibdir)/modules.
@@ -24,9 +24,14 @@
  * table. Modules come from the same build as the binary; any mismatch
  * means a broken install and is reported naming the file and both values.
  *
+ * This header knows no service: each service's folder declares its own
+ * table and the typed accessor that loads it (pg/svc_pg.h,
+ * http/svc_http.h, httpd/svc_httpd.h), and the core lends its table with
+ * nova__svc_set_core() before the first load (runtime/core/main.c).
+ *
  * The test programs link the services directly (libnova_full.la): there
  * the same functions return the linked-in tables and never dlopen
- * (runtime/svc_builtin.c); the daemon binary uses runtime/svc.c.
+ * (core/svc_builtin.c); the daemon binary uses common/svc.c.
  *
  * Everything here runs on the loop (main) thread.
  */
@@ -40,19 +45,10 @@
 #include <stdio.h>
 #include <uv.h>
 #include "nova/stellar.h"
-#include "common/conf.h"
 #include "common/log.h"
 #include "common/metrics.h"
-#include "pg/migrate.h"
 
 struct cJSON;
-struct nova_host;
-struct nova_pg_api;
-struct nova_http_api;
-struct nova__pg_pool;
-struct nova__http_client;
-struct nova__stellar_client;
-struct nova__httpd;
 
 /* Bump on any change to the structs below. */
 #define NOVA__SVC_VERSION 1
@@ -96,62 +92,6 @@ struct nova__svc_core {
                            char *err, size_t errlen);
 };
 
-/* nova-pg.so: runtime/pg_pool.h and runtime/migrate.h. */
-struct nova__svc_pg {
-    const struct nova_pg_api *api; /* host->pg for plugins */
-    int (*pool_new)(uv_loop_t *loop, const struct nova__postgres_config *cfg,
-                    struct nova__pg_pool **out);
-    void (*pool_close)(struct nova__pg_pool *p, void (*done)(void *arg), void *arg);
-    bool (*pool_ready)(const struct nova__pg_pool *p);
-    unsigned (*pool_release_owner)(struct nova__pg_pool *p, const struct nova_host *owner,
-                                   bool cancel);
-    int (*check_columns)(struct nova__pg_pool *p, const char *const *columns,
-                         void (*cb)(void *arg, int status, const char *missing), void *arg);
-    int (*migrate)(const char *dsn, const char *dir, enum nova__migrate_mode mode, FILE *out,
-                   char *err, size_t errlen);
-};
-
-/* nova-http.so: runtime/http_client.h and runtime/stellar_client.h. */
-struct nova__svc_http {
-    const struct nova_http_api *api; /* host->http for plugins */
-    int (*client_new)(uv_loop_t *loop, const struct nova__http_config *cfg,
-                      struct nova__http_client **out);
-    void (*client_close)(struct nova__http_client *c, void (*done)(void *arg), void *arg);
-    void (*cancel_tag)(struct nova__http_client *c, const void *tag);
-
-    int (*stellar_new)(uv_loop_t *loop, struct nova__http_client *http,
-                       const struct nova__stellar_config *cfg, struct nova__stellar_client **out);
-    void (*stellar_close)(struct nova__stellar_client *c, void (*done)(void *arg), void *arg);
-    bool (*stellar_ready)(const struct nova__stellar_client *c);
-    int (*stellar_probe)(struct nova__stellar_client *c, uint64_t interval_ms);
-    const struct nova_stellar_network *(*stellar_network)(const struct nova__stellar_client *c);
-    int (*stellar_build_payment)(const struct nova__stellar_client *c,
-                                 const struct nova_stellar_payment_tx *tx,
-                                 struct nova_stellar_signed_tx *out, char *err, size_t errlen);
-    int (*load_account)(struct nova__stellar_client *c, const void *tag, const char *account_id,
-                        nova_stellar_account_cb cb, void *arg, char *err, size_t errlen);
-    int (*submit)(struct nova__stellar_client *c, const void *tag, const char *envelope_b64,
-                  nova_stellar_tx_cb cb, void *arg, char *err, size_t errlen);
-    int (*tx_lookup)(struct nova__stellar_client *c, const void *tag, const char *hash_hex,
-                     nova_stellar_tx_cb cb, void *arg, char *err, size_t errlen);
-    int (*latest_ledger)(struct nova__stellar_client *c, const void *tag, nova_stellar_ledger_cb cb,
-                         void *arg, char *err, size_t errlen);
-    int (*rpc_health)(struct nova__stellar_client *c, const void *tag,
-                      nova_stellar_rpc_health_cb cb, void *arg, char *err, size_t errlen);
-    int (*rpc_latest_ledger)(struct nova__stellar_client *c, const void *tag,
-                             nova_stellar_rpc_ledger_cb cb, void *arg, char *err, size_t errlen);
-    int (*get_events)(struct nova__stellar_client *c, const void *tag,
-                      const struct nova_stellar_events_query *query, nova_stellar_events_cb cb,
-                      void *arg, char *err, size_t errlen);
-};
-
-/* nova-httpd.so: runtime/httpd.h. */
-struct nova__svc_httpd {
-    int (*start)(const char *listen, struct nova__httpd **out, char *err, size_t errlen);
-    void (*set_ready)(struct nova__httpd *h, bool ready, const char *reason);
-    void (*stop)(struct nova__httpd *h);
-};
-
 /* What a module exports as nova_service_module. */
 struct nova__svc_module {
     uint32_t version;     /* NOVA__SVC_VERSION the module was built with */
@@ -166,14 +106,21 @@ struct nova__svc_module {
 
 enum nova__svc_id { NOVA__SVC_PG, NOVA__SVC_HTTP, NOVA__SVC_HTTPD, NOVA__SVC_COUNT };
 
+/* The core's table, lent to every module loaded after this call. Borrowed:
+ * it must outlive every module (a static table). Call once, first thing. */
+void nova__svc_set_core(const struct nova__svc_core *core);
+
 /*
  * Returns the service's table, loading its module on first use; later
- * calls return the same table. needed_by says why, for the error
+ * calls return the same table. table_size is what this build's table
+ * measures (the module must agree). needed_by says why, for the error
  * ("[postgres] dsn is set"): on failure NULL is returned and err holds
  * "<needed_by>, but the PostgreSQL module <path> cannot be loaded: <why>".
- * A failed load is retried on the next call.
+ * A failed load is retried on the next call. Use the typed accessors of
+ * the service headers (nova__svc_pg() ...).
  */
-const void *nova__svc_load(enum nova__svc_id id, const char *needed_by, char *err, size_t errlen);
+const void *nova__svc_load(enum nova__svc_id id, size_t table_size, const char *needed_by,
+                           char *err, size_t errlen);
 
 /* The table when the module is already loaded, else NULL; never loads. */
 const void *nova__svc_loaded(enum nova__svc_id id);
@@ -185,29 +132,8 @@ void nova__svc_unload_all(void);
 /* The directory modules are read from (NOVA_MODULE_DIR or built in). */
 const char *nova__svc_module_dir(void);
 
-static inline const struct nova__svc_pg *nova__svc_pg(const char *needed_by, char *err,
-                                                      size_t errlen)
-{
-    return nova__svc_load(NOVA__SVC_PG, needed_by, err, errlen);
-}
-
-static inline const struct nova__svc_http *nova__svc_http(const char *needed_by, char *err,
-                                                          size_t errlen)
-{
-    return nova__svc_load(NOVA__SVC_HTTP, needed_by, err, errlen);
-}
-
-static inline const struct nova__svc_httpd *nova__svc_httpd(const char *needed_by, char *err,
-                                                            size_t errlen)
-{
-    return nova__svc_load(NOVA__SVC_HTTPD, needed_by, err, errlen);
-}
-
-/* The service tables, defined in runtime/svc_pg.c, svc_http.c, svc_httpd.c
- * (linked into the modules, and into libnova_full.la for tests). */
-extern const struct nova__svc_pg nova__svc_pg_table;
-extern const struct nova__svc_http nova__svc_http_table;
-extern const struct nova__svc_httpd nova__svc_httpd_table;
+/* In a module: the table the core lent at bind time (common/svc_import.c). */
+const struct nova__svc_core *nova__svc_core_lent(void);
 
 /* In a module: exports nova_service_module for its table (one per module). */
 #define NOVA__SVC_EXPORT(svc_name, svc_table)                                                      \

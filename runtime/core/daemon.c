@@ -9,6 +9,9 @@
 #include "queue/queue.h"
 #include "core/sdnotify.h"
 #include "common/svc.h"
+#include "http/svc_http.h"
+#include "httpd/svc_httpd.h"
+#include "pg/svc_pg.h"
 
 #include <errno.h>
 #include <stdlib.h>

@@ -1,11 +1,24 @@
+/*
+ * host - the services table handed to each plugin (see host.h).
+ *
+ * The services know nothing of struct nova_host: each exposes calls on an
+ * explicit instance, with the plugin's host pointer as an opaque owner
+ * tag. This file is the glue: every host-facing member finds the instance
+ * in the plugin's nova__services and calls the service (through its
+ * module's table for the loaded services). So dependencies point one way,
+ * core -> services, and a plugin never holds a service pointer.
+ */
 #include "config.h"
 #include "core/host.h"
 #include "common/metrics.h"
+#include "http/svc_http.h"
+#include "pg/svc_pg.h"
 #include "queue/queue.h"
 #include "queue/queue_host.h"
 #include "stellar/stellar.h"
-#include "common/svc.h"
+#include "stellar/stellar_err.h"
 
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/time.h>
@@ -103,12 +116,275 @@ static void host_timer_stop(const struct nova_host *host, nova_timer *timer)
 /* A client in services was made by its module, which is therefore loaded. */
 static const struct nova__svc_http *http_module(const struct nova__services *services)
 {
-    return services != NULL && services->http != NULL ? nova__svc_loaded(NOVA__SVC_HTTP) : NULL;
+    return services != NULL && services->http != NULL ? nova__svc_http_loaded() : NULL;
 }
 
 static const struct nova__svc_pg *pg_module(const struct nova__services *services)
 {
-    return services != NULL && services->pg != NULL ? nova__svc_loaded(NOVA__SVC_PG) : NULL;
+    return services != NULL && services->pg != NULL ? nova__svc_pg_loaded() : NULL;
+}
+
+static struct nova__services *services_of(const struct nova_host *host)
+{
+    return host != NULL ? nova__host_services(host) : NULL;
+}
+
+/* ---- queue: host->subscribe, set_concurrency, enqueue, redis -------------- */
+
+static struct nova__queue_engine *engine_of(const struct nova_host *host)
+{
+    struct nova__services *s = services_of(host);
+    return s != NULL ? s->queues : NULL;
+}
+
+static int host_subscribe(const struct nova_host *host, const struct nova_subscription *sub)
+{
+    return nova__queue_subscribe(engine_of(host), host, sub);
+}
+
+static int host_set_concurrency(const struct nova_host *host, const char *queue,
+                                unsigned concurrency)
+{
+    return nova__queue_set_concurrency(engine_of(host), host, queue, concurrency);
+}
+
+static int host_enqueue(const struct nova_host *host, const char *queue, const char *name,
+                        const char *data_json, const struct nova_job_options *opts,
+                        nova_enqueue_cb cb, void *arg)
+{
+    return nova__queue_enqueue(engine_of(host), host, queue, name, data_json, opts, cb, arg);
+}
+
+static int host_redis_command(const struct nova_host *host, int argc, const char *const *argv,
+                              const size_t *argvlen, nova_redis_cb cb, void *arg)
+{
+    return nova__queue_redis_command(engine_of(host), host, argc, argv, argvlen, cb, arg);
+}
+
+const struct nova_redis_api nova__host_redis_api = {
+    .struct_size = sizeof(struct nova_redis_api),
+    .command = host_redis_command,
+};
+
+/* ---- PostgreSQL: host->pg ------------------------------------------------ */
+
+static struct nova__pg_pool *pool_of(const struct nova_host *host)
+{
+    struct nova__services *s = services_of(host);
+    return s != NULL ? s->pg : NULL;
+}
+
+static int host_pg_query(const struct nova_host *host, const char *sql, int nparams,
+                         const char *const *params, nova_pg_cb cb, void *arg)
+{
+    const struct nova__svc_pg *m = pg_module(services_of(host));
+    return m != NULL ? m->query(pool_of(host), host, sql, nparams, params, cb, arg) : -ENOTSUP;
+}
+
+static int host_pg_begin(const struct nova_host *host, nova_pg_lease_cb cb, void *arg)
+{
+    const struct nova__svc_pg *m = pg_module(services_of(host));
+    return m != NULL ? m->begin(pool_of(host), host, cb, arg) : -ENOTSUP;
+}
+
+static int host_pg_lease_query(const struct nova_host *host, nova_pg_lease *lease, const char *sql,
+                               int nparams, const char *const *params, nova_pg_cb cb, void *arg)
+{
+    const struct nova__svc_pg *m = pg_module(services_of(host));
+    return m != NULL ? m->lease_query(pool_of(host), host, lease, sql, nparams, params, cb, arg)
+                     : -ENOTSUP;
+}
+
+static int host_pg_commit(const struct nova_host *host, nova_pg_lease *lease, nova_pg_cb cb,
+                          void *arg)
+{
+    const struct nova__svc_pg *m = pg_module(services_of(host));
+    return m != NULL ? m->lease_end(pool_of(host), host, lease, true, cb, arg) : -ENOTSUP;
+}
+
+static int host_pg_rollback(const struct nova_host *host, nova_pg_lease *lease, nova_pg_cb cb,
+                            void *arg)
+{
+    const struct nova__svc_pg *m = pg_module(services_of(host));
+    return m != NULL ? m->lease_end(pool_of(host), host, lease, false, cb, arg) : -ENOTSUP;
+}
+
+/* The module's result accessors plus the calls above; rebuilt from the
+ * loaded module's table each time (a reload may move its functions). */
+static struct nova_pg_api host_pg;
+
+const struct nova_pg_api *nova__host_pg_api(void)
+{
+    const struct nova__svc_pg *m = nova__svc_pg_loaded();
+    if (m == NULL)
+        return NULL;
+    host_pg = *m->result_api;
+    host_pg.query = host_pg_query;
+    host_pg.begin = host_pg_begin;
+    host_pg.lease_query = host_pg_lease_query;
+    host_pg.commit = host_pg_commit;
+    host_pg.rollback = host_pg_rollback;
+    return &host_pg;
+}
+
+/* ---- HTTP: host->http ---------------------------------------------------- */
+
+static int host_http_request(const struct nova_host *host, const struct nova_http_request *req,
+                             nova_http_cb cb, void *arg)
+{
+    struct nova__services *s = services_of(host);
+    const struct nova__svc_http *m = http_module(s);
+    if (host == NULL)
+        return -EINVAL;
+    return m != NULL ? m->request(s->http, req, cb, arg, host) : -ENOTSUP;
+}
+
+static int host_http_request_json(const struct nova_host *host, const struct nova_http_request *req,
+                                  const struct cJSON *body, nova_http_json_cb cb, void *arg)
+{
+    struct nova__services *s = services_of(host);
+    const struct nova__svc_http *m = http_module(s);
+    if (host == NULL)
+        return -EINVAL;
+    return m != NULL ? m->request_json(s->http, req, body, cb, arg, host) : -ENOTSUP;
+}
+
+static struct nova_http_api host_http;
+
+const struct nova_http_api *nova__host_http_api(void)
+{
+    const struct nova__svc_http *m = nova__svc_http_loaded();
+    if (m == NULL)
+        return NULL;
+    host_http = *m->response_api;
+    host_http.request = host_http_request;
+    host_http.request_json = host_http_request_json;
+    return &host_http;
+}
+
+/* ---- Stellar: host->stellar ---------------------------------------------- */
+/* The offline half is the Stellar library's own table. The network calls
+ * go to the shared client, tagged with the plugin's host pointer so
+ * nova__http_cancel_tag(http, host) ends them. The client lives in the
+ * HTTP module, loaded when a plugin requiring Stellar started; without it
+ * there is no client. */
+
+static struct nova__stellar_client *client_of(const struct nova_host *host)
+{
+    struct nova__services *s = services_of(host);
+    return s != NULL ? s->stellar : NULL;
+}
+
+/* The module of an existing client, or NULL (then there is no client). */
+static const struct nova__svc_http *module_of(const struct nova_host *host)
+{
+    return client_of(host) != NULL ? nova__svc_http_loaded() : NULL;
+}
+
+static int no_client(char *err, size_t errlen)
+{
+    return nova__stellar_fail(err, errlen, -ENOTSUP, "no [stellar] client");
+}
+
+/* Synchronous refusals carry no message through the return value: log the
+ * reason with the plugin's name so the author sees what was wrong. */
+static int refused(const struct nova_host *host, const char *call, int rc, const char *err)
+{
+    if (rc < 0 && rc != -ECANCELED) {
+        struct nova__log_ctx lc = {.plugin = host != NULL ? host->plugin_name : NULL};
+        nova__log(NOVA_LOG_WARN, &lc, "stellar %s refused: %s", call, err[0] ? err : strerror(-rc));
+    }
+    return rc;
+}
+
+static const struct nova_stellar_network *api_network(const struct nova_host *host)
+{
+    const struct nova__svc_http *m = module_of(host);
+    return m != NULL ? m->stellar_network(client_of(host)) : NULL;
+}
+
+static int api_build_payment_distribution(const struct nova_host *host,
+                                          const struct nova_stellar_payment_tx *tx,
+                                          struct nova_stellar_signed_tx *out, char *err,
+                                          size_t errlen)
+{
+    const struct nova__svc_http *m = module_of(host);
+    if (m != NULL)
+        return m->stellar_build_payment(client_of(host), tx, out, err, errlen);
+    if (out != NULL)
+        memset(out, 0, sizeof(*out));
+    return no_client(err, errlen);
+}
+
+#define NET_CALL(call, ...)                                                                        \
+    do {                                                                                           \
+        char err[300] = "";                                                                        \
+        if (host == NULL)                                                                          \
+            return -EINVAL;                                                                        \
+        const struct nova__svc_http *m = module_of(host);                                          \
+        int rc = m != NULL ? m->call(client_of(host), host, __VA_ARGS__, err, sizeof(err))         \
+                           : no_client(err, sizeof(err));                                          \
+        return refused(host, #call, rc, err);                                                      \
+    } while (0)
+
+static int api_load_account(const struct nova_host *host, const char *account_id,
+                            nova_stellar_account_cb cb, void *arg)
+{
+    NET_CALL(load_account, account_id, cb, arg);
+}
+
+static int api_submit(const struct nova_host *host, const char *envelope_b64, nova_stellar_tx_cb cb,
+                      void *arg)
+{
+    NET_CALL(submit, envelope_b64, cb, arg);
+}
+
+static int api_tx_lookup(const struct nova_host *host, const char *hash_hex, nova_stellar_tx_cb cb,
+                         void *arg)
+{
+    NET_CALL(tx_lookup, hash_hex, cb, arg);
+}
+
+static int api_latest_ledger(const struct nova_host *host, nova_stellar_ledger_cb cb, void *arg)
+{
+    NET_CALL(latest_ledger, cb, arg);
+}
+
+static int api_rpc_health(const struct nova_host *host, nova_stellar_rpc_health_cb cb, void *arg)
+{
+    NET_CALL(rpc_health, cb, arg);
+}
+
+static int api_rpc_latest_ledger(const struct nova_host *host, nova_stellar_rpc_ledger_cb cb,
+                                 void *arg)
+{
+    NET_CALL(rpc_latest_ledger, cb, arg);
+}
+
+static int api_get_events(const struct nova_host *host,
+                          const struct nova_stellar_events_query *query, nova_stellar_events_cb cb,
+                          void *arg)
+{
+    NET_CALL(get_events, query, cb, arg);
+}
+
+#undef NET_CALL
+
+static struct nova_stellar_api host_stellar;
+
+const struct nova_stellar_api *nova__host_stellar_api(void)
+{
+    host_stellar = nova__stellar_offline_api;
+    host_stellar.network = api_network;
+    host_stellar.build_payment_distribution = api_build_payment_distribution;
+    host_stellar.load_account = api_load_account;
+    host_stellar.submit = api_submit;
+    host_stellar.tx_lookup = api_tx_lookup;
+    host_stellar.latest_ledger = api_latest_ledger;
+    host_stellar.rpc_health = api_rpc_health;
+    host_stellar.rpc_latest_ledger = api_rpc_latest_ledger;
+    host_stellar.get_events = api_get_events;
+    return &host_stellar;
 }
 
 void nova__host_release(struct nova__host_ctx *ctx)
@@ -163,18 +439,16 @@ void nova__host_init(struct nova__host_ctx *ctx, struct nova__services *services
     h->metric_add = nova__metric_add;
     h->metric_set = nova__metric_set;
     h->metric_observe = nova__metric_observe;
-    const struct nova__svc_http *http = http_module(services);
-    const struct nova__svc_pg *pg = pg_module(services);
-    h->http = http != NULL ? http->api : NULL;
-    h->pg = pg != NULL ? pg->api : NULL;
+    h->http = http_module(services) != NULL ? nova__host_http_api() : NULL;
+    h->pg = pg_module(services) != NULL ? nova__host_pg_api() : NULL;
     /* The offline half always works; network calls answer -ENOTSUP without
      * a configured Horizon. */
-    h->stellar = &nova__stellar_api;
+    h->stellar = nova__host_stellar_api();
 
     if (services != NULL && services->queues != NULL) {
-        h->subscribe = nova__qh_subscribe;
-        h->set_concurrency = nova__qh_set_concurrency;
-        h->enqueue = nova__qh_enqueue;
+        h->subscribe = host_subscribe;
+        h->set_concurrency = host_set_concurrency;
+        h->enqueue = host_enqueue;
         h->job_id = nova__qh_job_id;
         h->job_name = nova__qh_job_name;
         h->job_queue = nova__qh_job_queue;
@@ -188,6 +462,6 @@ void nova__host_init(struct nova__host_ctx *ctx, struct nova__services *services
         h->job_done = nova__qh_job_done;
         h->job_retry = nova__qh_job_retry;
         h->job_fail = nova__qh_job_fail;
-        h->redis = &nova__redis_api;
+        h->redis = &nova__host_redis_api;
     }
 }

@@ -13,6 +13,10 @@
 
 #include <uv.h>
 #include "nova/plugin.h"
+#include "nova/http.h"
+#include "nova/pg.h"
+#include "nova/redis.h"
+#include "nova/stellar.h"
 #include "common/log.h"
 
 struct nova__config;
@@ -25,10 +29,10 @@ struct nova__host_timer;
 struct nova__services {
     uv_loop_t *loop;
     const struct nova__config *config;
-    struct nova__queue_engine *queues;    /* runtime/queue.h */
-    struct nova__pg_pool *pg;             /* runtime/pg_pool.h */
-    struct nova__http_client *http;       /* runtime/http_client.h */
-    struct nova__stellar_client *stellar; /* runtime/stellar_client.h */
+    struct nova__queue_engine *queues;    /* queue/queue.h */
+    struct nova__pg_pool *pg;             /* pg/pg_pool.h (nova-pg.so) */
+    struct nova__http_client *http;       /* http/http_client.h (nova-http.so) */
+    struct nova__stellar_client *stellar; /* stellar/stellar_client.h (nova-http.so) */
 };
 
 struct nova__host_ctx {
@@ -48,6 +52,19 @@ static inline struct nova__services *nova__host_services(const struct nova_host 
 {
     return nova__host_ctx_of(host)->services;
 }
+
+/*
+ * The tables behind host->pg, host->http, host->stellar and host->redis:
+ * each service's own functions plus the host-facing calls, which find the
+ * service's instance in the calling plugin's nova__services. pg and http
+ * are NULL while their module is not loaded; the Stellar table always
+ * exists (its network calls answer -ENOTSUP without a client). Static
+ * tables, valid until the modules are unloaded.
+ */
+const struct nova_pg_api *nova__host_pg_api(void);
+const struct nova_http_api *nova__host_http_api(void);
+const struct nova_stellar_api *nova__host_stellar_api(void);
+extern const struct nova_redis_api nova__host_redis_api;
 
 /* Fills ctx->host with the host functions and ctx's service tables.
  * plugin_name is borrowed and must outlive ctx. */

@@ -1,11 +1,19 @@
 #include "config.h"
+#include "common/conf.h"
+#include "common/log.h"
+#include "common/metrics.h"
+#include "common/svc.h"
+#include "core/daemon.h"
+#include "core/loader.h"
 #include "pg/cmd_migrate.h"
 #include "queue/cmd_queue.h"
 #include "stellar/cmd_stellar.h"
-#include "common/conf.h"
-#include "core/daemon.h"
-#include "core/loader.h"
-#include "common/log.h"
+#include "stellar/stellar.h"
+#include "stellar/stellar_amount.h"
+#include "stellar/stellar_scval.h"
+#include "stellar/stellar_strkey.h"
+#include "stellar/stellar_tx.h"
+#include "stellar/stellar_xdr.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -326,8 +334,32 @@ static const struct command *find_command(const char *name)
     return NULL;
 }
 
+/* What the core lends every service module (common/svc.h): one logger,
+ * one metrics registry and one Stellar library per process. */
+static const struct nova__svc_core svc_core = {
+    .version = NOVA__SVC_VERSION,
+    .struct_size = sizeof(struct nova__svc_core),
+    .logv = nova__logv,
+    .log_add_secret = nova__log_add_secret,
+    .metric_new = nova__metric_new,
+    .metric_add = nova__metric_add,
+    .metric_set = nova__metric_set,
+    .metric_observe = nova__metric_observe,
+    .metrics_render = nova__metrics_render,
+    .amount_parse = nova__amount_parse,
+    .hex_decode = nova__hex_decode,
+    .scval_decode_b64 = nova__scval_decode_b64,
+    .build_payment = nova__stellar_build_payment,
+    .seed_to_account = nova__stellar_seed_to_account,
+    .result_decode_b64 = nova__stellar_result_decode_b64,
+    .horizon_form_body = nova__stellar_horizon_form_body,
+    .strkey_decode = nova__strkey_decode,
+    .strkey_decode32 = nova__strkey_decode32,
+};
+
 int main(int argc, char **argv)
 {
+    nova__svc_set_core(&svc_core);
     if (argc >= 2 && (strcmp(argv[1], "--version") == 0 || strcmp(argv[1], "-V") == 0)) {
         printf("nova-worker %s (plugin ABI %d.%d)\n", PACKAGE_VERSION, NOVA_ABI_MAJOR,
                NOVA_ABI_MINOR);

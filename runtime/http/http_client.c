@@ -13,7 +13,6 @@
 #include <sys/socket.h>
 #include <time.h>
 
-#include "core/host.h"
 #include "http/http_guard.h"
 #include "common/log.h"
 #include "common/metrics.h"
@@ -1205,40 +1204,10 @@ int nova__http_client_test_guard_allow(struct nova__http_client *c, const char *
     return 0;
 }
 
-/* ---- the plugin table --------------------------------------------------- */
+/* ---- the response helpers of host->http ---------------------------------- */
 
-static struct nova__http_client *client_of(const struct nova_host *host)
-{
-    struct nova__services *s = host != NULL ? nova__host_services(host) : NULL;
-    return s != NULL ? s->http : NULL;
-}
-
-static int api_request(const struct nova_host *host, const struct nova_http_request *req,
-                       nova_http_cb cb, void *arg)
-{
-    struct nova__http_client *c = client_of(host);
-    if (host == NULL)
-        return -EINVAL;
-    if (c == NULL)
-        return -ENOTSUP;
-    return nova__http_request_tagged(c, req, cb, arg, host);
-}
-
-static int api_request_json(const struct nova_host *host, const struct nova_http_request *req,
-                            const struct cJSON *body, nova_http_json_cb cb, void *arg)
-{
-    struct nova__http_client *c = client_of(host);
-    if (host == NULL)
-        return -EINVAL;
-    if (c == NULL)
-        return -ENOTSUP;
-    return nova__http_request_json_tagged(c, req, body, cb, arg, host);
-}
-
-const struct nova_http_api nova__http_api = {
+const struct nova_http_api nova__http_response_api = {
     .struct_size = sizeof(struct nova_http_api),
-    .request = api_request,
-    .request_json = api_request_json,
     .header = nova__http_header,
     .retry_after_ms = nova__http_retry_after_ms,
 };

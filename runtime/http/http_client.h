@@ -33,8 +33,11 @@
 struct cJSON;
 struct nova__http_client;
 
-/* The table handed to plugins as host->http. */
-extern const struct nova_http_api nova__http_api;
+/* The response helpers of struct nova_http_api (header, retry_after_ms);
+ * the host-facing members are NULL: the core pairs this table with
+ * nova__http_request_tagged() and _json_tagged() to make a plugin's
+ * host->http (core/host.c). */
+extern const struct nova_http_api nova__http_response_api;
 
 /* Creates a client on loop. cfg fields that are 0/NULL take the defaults
  * (timeout 10 s, connect timeout 5 s, 1 MiB responses, 64 connections,

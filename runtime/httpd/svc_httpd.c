@@ -1,8 +1,8 @@
 /*
- * svc_httpd - the /metrics endpoint table (nova-httpd.so; see svc.h).
+ * svc_httpd - the /metrics endpoint table (nova-httpd.so; see httpd/svc_httpd.h).
  */
 #include "config.h"
-#include "common/svc.h"
+#include "httpd/svc_httpd.h"
 #include "httpd/httpd.h"
 
 const struct nova__svc_httpd nova__svc_httpd_table = {

@@ -8,7 +8,7 @@
 #include <string.h>
 
 #include "pg/migrate.h"
-#include "common/svc.h"
+#include "pg/svc_pg.h"
 
 #ifndef NOVA_MIGRATIONS_DIR
 #define NOVA_MIGRATIONS_DIR "/usr/share/nova-worker/migrations"

@@ -29,7 +29,6 @@
 #include <string.h>
 #include <libpq-fe.h>
 
-#include "core/host.h"
 #include "common/log.h"
 #include "common/metrics.h"
 
@@ -1446,15 +1445,7 @@ unsigned nova__pg_pool_release_owner(struct nova__pg_pool *p, const struct nova_
     return leaked;
 }
 
-/* ---- the plugin API ----------------------------------------------------- */
-
-static struct nova__pg_pool *pool_of(const struct nova_host *host)
-{
-    if (host == NULL)
-        return NULL;
-    struct nova__services *s = nova__host_services(host);
-    return s != NULL ? s->pg : NULL;
-}
+/* ---- the calls behind host->pg ---------------------------------------- */
 
 static int check_args(const char *sql, int nparams, const char *const *params)
 {
@@ -1474,10 +1465,9 @@ static int enqueue(struct nova__pg_pool *p, struct req *r)
     return 0;
 }
 
-static int api_query(const struct nova_host *host, const char *sql, int nparams,
-                     const char *const *params, nova_pg_cb cb, void *arg)
+int nova__pg_query(struct nova__pg_pool *p, const struct nova_host *host, const char *sql,
+                   int nparams, const char *const *params, nova_pg_cb cb, void *arg)
 {
-    struct nova__pg_pool *p = pool_of(host);
     if (p == NULL)
         return -ENOTSUP;
     if (check_args(sql, nparams, params) != 0)
@@ -1492,9 +1482,9 @@ static int api_query(const struct nova_host *host, const char *sql, int nparams,
     return enqueue(p, r);
 }
 
-static int api_begin(const struct nova_host *host, nova_pg_lease_cb cb, void *arg)
+int nova__pg_begin(struct nova__pg_pool *p, const struct nova_host *host, nova_pg_lease_cb cb,
+                   void *arg)
 {
-    struct nova__pg_pool *p = pool_of(host);
     if (p == NULL)
         return -ENOTSUP;
     if (p->closing)
@@ -1518,10 +1508,10 @@ static int lease_check(struct nova__pg_pool *p, const struct nova_host *host, no
     return 0;
 }
 
-static int api_lease_query(const struct nova_host *host, nova_pg_lease *lease, const char *sql,
-                           int nparams, const char *const *params, nova_pg_cb cb, void *arg)
+int nova__pg_lease_query(struct nova__pg_pool *p, const struct nova_host *host,
+                         nova_pg_lease *lease, const char *sql, int nparams,
+                         const char *const *params, nova_pg_cb cb, void *arg)
 {
-    struct nova__pg_pool *p = pool_of(host);
     int rc = lease_check(p, host, lease);
     if (rc != 0)
         return rc;
@@ -1543,10 +1533,9 @@ static int api_lease_query(const struct nova_host *host, nova_pg_lease *lease, c
     return 0;
 }
 
-static int lease_end(const struct nova_host *host, nova_pg_lease *lease, bool commit, nova_pg_cb cb,
-                     void *arg)
+int nova__pg_lease_end(struct nova__pg_pool *p, const struct nova_host *host, nova_pg_lease *lease,
+                       bool commit, nova_pg_cb cb, void *arg)
 {
-    struct nova__pg_pool *p = pool_of(host);
     int rc = lease_check(p, host, lease);
     if (rc != 0)
         return rc;
@@ -1568,17 +1557,6 @@ static int lease_end(const struct nova_host *host, nova_pg_lease *lease, bool co
         defer(p, r, 0, "", "");
     maintain(p);
     return 0;
-}
-
-static int api_commit(const struct nova_host *host, nova_pg_lease *lease, nova_pg_cb cb, void *arg)
-{
-    return lease_end(host, lease, true, cb, arg);
-}
-
-static int api_rollback(const struct nova_host *host, nova_pg_lease *lease, nova_pg_cb cb,
-                        void *arg)
-{
-    return lease_end(host, lease, false, cb, arg);
 }
 
 /* ---- result accessors --------------------------------------------------- */
@@ -1725,13 +1703,8 @@ static const char *api_error_message(const nova_pg_result *res)
     return res != NULL && res->message != NULL ? res->message : "";
 }
 
-const struct nova_pg_api nova__pg_api = {
+const struct nova_pg_api nova__pg_result_api = {
     .struct_size = sizeof(struct nova_pg_api),
-    .query = api_query,
-    .begin = api_begin,
-    .lease_query = api_lease_query,
-    .commit = api_commit,
-    .rollback = api_rollback,
     .ntuples = api_ntuples,
     .nfields = api_nfields,
     .affected_rows = api_affected_rows,

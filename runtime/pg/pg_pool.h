@@ -42,9 +42,26 @@
 
 struct nova__pg_pool;
 
-/* The table installed as nova_host.pg. Each call finds the pool through
- * nova__host_services(host)->pg. */
-extern const struct nova_pg_api nova__pg_api;
+/* The result accessors of struct nova_pg_api (ntuples ... error_message);
+ * the host-facing members are NULL: the core pairs this table with the
+ * calls below to make a plugin's host->pg (core/host.c). */
+extern const struct nova_pg_api nova__pg_result_api;
+
+/*
+ * The calls behind nova_pg_api's query, begin, lease_query and
+ * commit/rollback, with the same contracts, on pool p (NULL: -ENOTSUP).
+ * owner is the plugin's host pointer, kept only as a tag: leases and
+ * requests are released by it (nova__pg_pool_release_owner()).
+ */
+int nova__pg_query(struct nova__pg_pool *p, const struct nova_host *owner, const char *sql,
+                   int nparams, const char *const *params, nova_pg_cb cb, void *arg);
+int nova__pg_begin(struct nova__pg_pool *p, const struct nova_host *owner, nova_pg_lease_cb cb,
+                   void *arg);
+int nova__pg_lease_query(struct nova__pg_pool *p, const struct nova_host *owner,
+                         nova_pg_lease *lease, const char *sql, int nparams,
+                         const char *const *params, nova_pg_cb cb, void *arg);
+int nova__pg_lease_end(struct nova__pg_pool *p, const struct nova_host *owner, nova_pg_lease *lease,
+                       bool commit, nova_pg_cb cb, void *arg);
 
 /*
  * Creates a pool on loop and starts opening pool_min connections. cfg is

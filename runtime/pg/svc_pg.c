@@ -1,13 +1,17 @@
 /*
- * svc_pg - the PostgreSQL service table (nova-pg.so; see svc.h).
+ * svc_pg - the PostgreSQL service table (nova-pg.so; see pg/svc_pg.h).
  */
 #include "config.h"
-#include "common/svc.h"
+#include "pg/svc_pg.h"
 #include "pg/migrate.h"
 #include "pg/pg_pool.h"
 
 const struct nova__svc_pg nova__svc_pg_table = {
-    .api = &nova__pg_api,
+    .result_api = &nova__pg_result_api,
+    .query = nova__pg_query,
+    .begin = nova__pg_begin,
+    .lease_query = nova__pg_lease_query,
+    .lease_end = nova__pg_lease_end,
     .pool_new = nova__pg_pool_new,
     .pool_close = nova__pg_pool_close,
     .pool_ready = nova__pg_pool_ready,

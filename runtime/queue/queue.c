@@ -10,7 +10,6 @@
 #include <cjson/cJSON.h>
 #include <sodium.h>
 
-#include "core/host.h"
 #include "common/metrics.h"
 #include "queue/queue_host.h"
 #include "queue/queue_scripts.h"
@@ -1611,15 +1610,9 @@ static int sub_new(struct nova__queue_engine *e, const struct nova_host *host,
     return 0;
 }
 
-static struct nova__queue_engine *engine_of(const struct nova_host *host)
+int nova__queue_subscribe(struct nova__queue_engine *e, const struct nova_host *host,
+                          const struct nova_subscription *in)
 {
-    struct nova__services *sv = host ? nova__host_services(host) : NULL;
-    return sv ? sv->queues : NULL;
-}
-
-int nova__qh_subscribe(const struct nova_host *host, const struct nova_subscription *in)
-{
-    struct nova__queue_engine *e = engine_of(host);
     struct sub *s;
     int rc;
     if (!e)
@@ -1642,9 +1635,9 @@ int nova__qh_subscribe(const struct nova_host *host, const struct nova_subscript
     return 0;
 }
 
-int nova__qh_set_concurrency(const struct nova_host *host, const char *queue, unsigned concurrency)
+int nova__queue_set_concurrency(struct nova__queue_engine *e, const struct nova_host *host,
+                                const char *queue, unsigned concurrency)
 {
-    struct nova__queue_engine *e = engine_of(host);
     int found = -ENOENT;
     if (!e || !queue)
         return -EINVAL;
@@ -2231,11 +2224,10 @@ static void on_added(void *arg, int status, const redisReply *r)
     free(q);
 }
 
-int nova__qh_enqueue(const struct nova_host *host, const char *queue, const char *name,
-                     const char *data_json, const struct nova_job_options *opts, nova_enqueue_cb cb,
-                     void *arg)
+int nova__queue_enqueue(struct nova__queue_engine *e, const struct nova_host *host,
+                        const char *queue, const char *name, const char *data_json,
+                        const struct nova_job_options *opts, nova_enqueue_cb cb, void *arg)
 {
-    struct nova__queue_engine *e = engine_of(host);
     char base[1024], meta[1040], now[24], delay[24], prio[16], err[256];
     char *ojson, *data;
     struct plugin_req *q;
@@ -2368,10 +2360,10 @@ static void on_plugin_reply(void *arg, int status, const redisReply *r)
     free(q);
 }
 
-static int plugin_command(const struct nova_host *host, int argc, const char *const *argv,
-                          const size_t *argvlen, nova_redis_cb cb, void *arg)
+int nova__queue_redis_command(struct nova__queue_engine *e, const struct nova_host *host, int argc,
+                              const char *const *argv, const size_t *argvlen, nova_redis_cb cb,
+                              void *arg)
 {
-    struct nova__queue_engine *e = engine_of(host);
     struct plugin_req *q;
     int rc;
     if (!e)
@@ -2392,8 +2384,3 @@ static int plugin_command(const struct nova_host *host, int argc, const char *co
         preq_attach(q);
     return rc;
 }
-
-const struct nova_redis_api nova__redis_api = {
-    .struct_size = sizeof(struct nova_redis_api),
-    .command = plugin_command,
-};

@@ -1,9 +1,13 @@
 /*
- * queue_host - the queue part of the plugin host table. Each function has
- * exactly the signature of its struct nova_host member and finds the
- * engine through nova__host_services(host)->queues. The integrator's
- * nova__host_init() stores these in the table; nova__redis_api is the
- * table for struct nova_host.redis.
+ * queue_host - what the queue engine gives the plugin host table.
+ *
+ * The job accessors have exactly the signature of their struct nova_host
+ * member: core/host.c stores them in the table as they are. The calls
+ * that act on the engine take it explicitly, with the plugin's host
+ * pointer as the owner tag its requests and subscriptions are kept under
+ * (nova__queue_release_owner()); finding the engine behind a plugin's
+ * host pointer is the core's business. Each has the contract of the
+ * struct nova_host or struct nova_redis_api member it backs.
  */
 #ifndef NOVA_RUNTIME_QUEUE_HOST_H
 #define NOVA_RUNTIME_QUEUE_HOST_H
@@ -11,11 +15,18 @@
 #include "nova/plugin.h"
 #include "nova/redis.h"
 
-int nova__qh_subscribe(const struct nova_host *host, const struct nova_subscription *sub);
-int nova__qh_set_concurrency(const struct nova_host *host, const char *queue, unsigned concurrency);
-int nova__qh_enqueue(const struct nova_host *host, const char *queue, const char *name,
-                     const char *data_json, const struct nova_job_options *opts, nova_enqueue_cb cb,
-                     void *arg);
+struct nova__queue_engine;
+
+int nova__queue_subscribe(struct nova__queue_engine *e, const struct nova_host *owner,
+                          const struct nova_subscription *sub);
+int nova__queue_set_concurrency(struct nova__queue_engine *e, const struct nova_host *owner,
+                                const char *queue, unsigned concurrency);
+int nova__queue_enqueue(struct nova__queue_engine *e, const struct nova_host *owner,
+                        const char *queue, const char *name, const char *data_json,
+                        const struct nova_job_options *opts, nova_enqueue_cb cb, void *arg);
+int nova__queue_redis_command(struct nova__queue_engine *e, const struct nova_host *owner, int argc,
+                              const char *const *argv, const size_t *argvlen, nova_redis_cb cb,
+                              void *arg);
 
 const char *nova__qh_job_id(const nova_job *job);
 const char *nova__qh_job_name(const nova_job *job);
@@ -30,7 +41,5 @@ int nova__qh_job_progress(nova_job *job, const char *json);
 void nova__qh_job_done(nova_job *job, const char *result_json);
 void nova__qh_job_retry(nova_job *job, const char *reason, int64_t delay_ms);
 void nova__qh_job_fail(nova_job *job, const char *reason);
-
-extern const struct nova_redis_api nova__redis_api;
 
 #endif

@@ -15,7 +15,7 @@
 #include "common/conf.h"
 #include "stellar/stellar.h"
 #include "stellar/stellar_amount.h"
-#include "common/svc.h"
+#include "http/svc_http.h"
 #include "stellar/stellar_scval.h"
 #include "stellar/stellar_strkey.h"
 #include "stellar/stellar_tx.h"
@@ -327,7 +327,7 @@ static int cmd_sign_payment(const struct nova__config *cfg, int argc, char **arg
         rc = usage_error(cmd, "--source-secret-file is required");
         goto out;
     }
-    if (nova__stellar_api.strkey_validate(secret, NOVA_STRKEY_SEED, err, sizeof(err)) < 0) {
+    if (nova__stellar_offline_api.strkey_validate(secret, NOVA_STRKEY_SEED, err, sizeof(err)) < 0) {
         /* The message never echoes the secret itself. */
         rc = usage_error(cmd, "--source-secret-file: %s", err);
         goto out;

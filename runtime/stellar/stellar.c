@@ -4,10 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sodium.h>
-#include "core/host.h"
-#include "common/log.h"
 #include "stellar/stellar.h"
-#include "common/svc.h"
 #include "stellar/stellar_amount.h"
 #include "stellar/stellar_err.h"
 #include "stellar/stellar_scval.h"
@@ -233,113 +230,7 @@ int nova__stellar_asset_contract_strkey(const char *asset, const char *passphras
     return rc < 0 ? nova__stellar_fail(err, errlen, rc, "cannot encode the contract id") : 0;
 }
 
-/* ---- network part: the plugin's calls go to the shared client, tagged
- * with its host pointer so nova__http_cancel_tag(http, host) ends them.
- * The client lives in the HTTP module (runtime/svc.h), loaded when a
- * plugin requiring Stellar started; without it there is no client. */
-
-static struct nova__stellar_client *client_of(const struct nova_host *host)
-{
-    struct nova__services *s = host != NULL ? nova__host_services(host) : NULL;
-    return s != NULL ? s->stellar : NULL;
-}
-
-/* The module of an existing client, or NULL (then there is no client). */
-static const struct nova__svc_http *module_of(const struct nova_host *host)
-{
-    return client_of(host) != NULL ? nova__svc_loaded(NOVA__SVC_HTTP) : NULL;
-}
-
-static int no_client(char *err, size_t errlen)
-{
-    return nova__stellar_fail(err, errlen, -ENOTSUP, "no [stellar] client");
-}
-
-/* Synchronous refusals carry no message through the return value: log the
- * reason with the plugin's name so the author sees what was wrong. */
-static int refused(const struct nova_host *host, const char *call, int rc, const char *err)
-{
-    if (rc < 0 && rc != -ECANCELED) {
-        struct nova__log_ctx lc = {.plugin = host != NULL ? host->plugin_name : NULL};
-        nova__log(NOVA_LOG_WARN, &lc, "stellar %s refused: %s", call, err[0] ? err : strerror(-rc));
-    }
-    return rc;
-}
-
-static const struct nova_stellar_network *api_network(const struct nova_host *host)
-{
-    const struct nova__svc_http *m = module_of(host);
-    return m != NULL ? m->stellar_network(client_of(host)) : NULL;
-}
-
-static int api_build_payment_distribution(const struct nova_host *host,
-                                          const struct nova_stellar_payment_tx *tx,
-                                          struct nova_stellar_signed_tx *out, char *err,
-                                          size_t errlen)
-{
-    const struct nova__svc_http *m = module_of(host);
-    if (m != NULL)
-        return m->stellar_build_payment(client_of(host), tx, out, err, errlen);
-    if (out != NULL)
-        memset(out, 0, sizeof(*out));
-    return no_client(err, errlen);
-}
-
-#define NET_CALL(call, ...)                                                                        \
-    do {                                                                                           \
-        char err[300] = "";                                                                        \
-        if (host == NULL)                                                                          \
-            return -EINVAL;                                                                        \
-        const struct nova__svc_http *m = module_of(host);                                          \
-        int rc = m != NULL ? m->call(client_of(host), host, __VA_ARGS__, err, sizeof(err))         \
-                           : no_client(err, sizeof(err));                                          \
-        return refused(host, #call, rc, err);                                                      \
-    } while (0)
-
-static int api_load_account(const struct nova_host *host, const char *account_id,
-                            nova_stellar_account_cb cb, void *arg)
-{
-    NET_CALL(load_account, account_id, cb, arg);
-}
-
-static int api_submit(const struct nova_host *host, const char *envelope_b64, nova_stellar_tx_cb cb,
-                      void *arg)
-{
-    NET_CALL(submit, envelope_b64, cb, arg);
-}
-
-static int api_tx_lookup(const struct nova_host *host, const char *hash_hex, nova_stellar_tx_cb cb,
-                         void *arg)
-{
-    NET_CALL(tx_lookup, hash_hex, cb, arg);
-}
-
-static int api_latest_ledger(const struct nova_host *host, nova_stellar_ledger_cb cb, void *arg)
-{
-    NET_CALL(latest_ledger, cb, arg);
-}
-
-static int api_rpc_health(const struct nova_host *host, nova_stellar_rpc_health_cb cb, void *arg)
-{
-    NET_CALL(rpc_health, cb, arg);
-}
-
-static int api_rpc_latest_ledger(const struct nova_host *host, nova_stellar_rpc_ledger_cb cb,
-                                 void *arg)
-{
-    NET_CALL(rpc_latest_ledger, cb, arg);
-}
-
-static int api_get_events(const struct nova_host *host,
-                          const struct nova_stellar_events_query *query, nova_stellar_events_cb cb,
-                          void *arg)
-{
-    NET_CALL(get_events, query, cb, arg);
-}
-
-#undef NET_CALL
-
-const struct nova_stellar_api nova__stellar_api = {
+const struct nova_stellar_api nova__stellar_offline_api = {
     .struct_size = sizeof(struct nova_stellar_api),
     .strkey_validate = strkey_validate,
     .seed_to_account = nova__stellar_seed_to_account,
@@ -350,13 +241,4 @@ const struct nova_stellar_api nova__stellar_api = {
     .decode_result = decode_result,
     .scval_decode = scval_decode,
     .asset_contract_id = nova__stellar_asset_contract_strkey,
-    .network = api_network,
-    .build_payment_distribution = api_build_payment_distribution,
-    .load_account = api_load_account,
-    .submit = api_submit,
-    .tx_lookup = api_tx_lookup,
-    .latest_ledger = api_latest_ledger,
-    .rpc_health = api_rpc_health,
-    .rpc_latest_ledger = api_rpc_latest_ledger,
-    .get_events = api_get_events,
 };

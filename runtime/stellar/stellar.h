@@ -1,12 +1,13 @@
 /*
- * stellar - the struct nova_stellar_api table handed to plugins
- * (host->stellar), built from the offline Stellar modules:
+ * stellar - the offline half of the struct nova_stellar_api table handed
+ * to plugins (host->stellar), built from the offline Stellar modules:
  * stellar_strkey, stellar_amount, stellar_xdr, stellar_tx, stellar_scval.
  *
- * The table is static and immutable. The offline functions are pure and
- * thread-safe; the network members (appended, see include/nova/stellar.h)
- * forward to the daemon's client (runtime/stellar_client.h) found through
- * nova__host_services(host)->stellar, tagged with the host pointer.
+ * The table is static and immutable; its functions are pure and
+ * thread-safe. Its network members (appended, see include/nova/stellar.h)
+ * are NULL here: the core adds them, forwarding to the daemon's client
+ * (stellar/stellar_client.h) tagged with the plugin's host pointer, to
+ * make the table plugins see (core/host.c, nova__host_stellar_api).
  */
 #ifndef NOVA_RUNTIME_STELLAR_H
 #define NOVA_RUNTIME_STELLAR_H
@@ -14,7 +15,7 @@
 #include "nova/stellar.h"
 #include "stellar/stellar_tx.h"
 
-extern const struct nova_stellar_api nova__stellar_api;
+extern const struct nova_stellar_api nova__stellar_offline_api;
 
 /* Converts the public request into the internal transaction description.
  * ops must have room for tx->payment_count entries; seeds for

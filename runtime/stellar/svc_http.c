@@ -1,13 +1,17 @@
 /*
- * svc_http - the HTTP and Stellar client table (nova-http.so; see svc.h).
+ * svc_http - the table of nova-http.so (http/svc_http.h): the HTTP client
+ * and the Stellar client built on it. It lives here, not in http/, because
+ * it names both clients, and stellar uses http, never the reverse.
  */
 #include "config.h"
-#include "common/svc.h"
+#include "http/svc_http.h"
 #include "http/http_client.h"
 #include "stellar/stellar_client.h"
 
 const struct nova__svc_http nova__svc_http_table = {
-    .api = &nova__http_api,
+    .response_api = &nova__http_response_api,
+    .request = nova__http_request_tagged,
+    .request_json = nova__http_request_json_tagged,
     .client_new = nova__http_client_new,
     .client_close = nova__http_client_close,
     .cancel_tag = nova__http_cancel_tag,

@@ -1,5 +1,5 @@
 #!/bin/sh
-# Service modules (runtime/svc.h): the nova-worker binary, built and
+# Service modules (runtime/common/svc.h): the nova-worker binary, built and
 # installed, links none of libpq, libcurl, libmicrohttpd; an idle
 # queue-only worker maps none of them; [postgres] dsn, [http] listen and a
 # plugin requiring HTTP or Stellar load their module, which then works; a
@@ -168,7 +168,7 @@ fi
 stop
 
 # Everything configured: each module is loaded and works. PostgreSQL is
-# unreachable on purpose (tests/unit/test_daemon covers a real one): the
+# unreachable on purpose (tests/unit/core/test_daemon covers a real one): the
 # pool's own metrics and "postgres unreachable" come through the module.
 mport=$(free_port)
 plugin_dir=$B/tests/fixtures/.libs conf "$work/all.conf" '[http]' "listen = 127.0.0.1:$mport" \

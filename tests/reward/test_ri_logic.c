@@ -11,7 +11,7 @@
 #include "stellar/stellar.h"
 #include "stellar/stellar_client.h"
 
-static const struct nova_stellar_api *st = &nova__stellar_api;
+static const struct nova_stellar_api *st = &nova__stellar_offline_api;
 
 /* Keys from shared/reference/stellar-vectors.json (issuer, distribution). */
 #define ISSUER "GBK33AQ2ZYSCUR2AQOCAWSE5ENJ36PUBZIKJVIODWAYWL35CS22K7OPW"

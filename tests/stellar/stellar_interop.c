@@ -232,12 +232,12 @@ static cJSON *do_tx(const cJSON *c, cJSON *res)
         req.memo_text = text;
         memcpy(req.memo_hash, tx.memo.hash, 32);
         struct nova_stellar_signed_tx out;
-        if (nova__stellar_api.build_payment(&req, &out, err, sizeof(err)) < 0) {
+        if (nova__stellar_offline_api.build_payment(&req, &out, err, sizeof(err)) < 0) {
             cJSON_AddStringToObject(res, "public_error", err);
         } else {
             cJSON_AddStringToObject(res, "public_envelope", out.envelope_b64);
             cJSON_AddStringToObject(res, "public_hash", out.hash_hex);
-            nova__stellar_api.signed_tx_free(&out);
+            nova__stellar_offline_api.signed_tx_free(&out);
         }
     }
     return res;
@@ -258,7 +258,7 @@ static cJSON *do_result(const cJSON *c, cJSON *res)
 {
     static struct nova_stellar_tx_result r;
     char err[200], num[32];
-    if (nova__stellar_api.decode_result(str(c, "b64"), &r, err, sizeof(err)) < 0)
+    if (nova__stellar_offline_api.decode_result(str(c, "b64"), &r, err, sizeof(err)) < 0)
         return fail(res, err);
     cJSON_AddBoolToObject(res, "ok", 1);
     snprintf(num, sizeof(num), "%" PRId64, r.fee_charged);
@@ -281,8 +281,8 @@ static cJSON *do_result(const cJSON *c, cJSON *res)
 static cJSON *do_sac(const cJSON *c, cJSON *res)
 {
     char out[NOVA_STRKEY_MAX], err[200];
-    if (nova__stellar_api.asset_contract_id(str(c, "asset"), str(c, "passphrase"), out, err,
-                                            sizeof(err)) < 0)
+    if (nova__stellar_offline_api.asset_contract_id(str(c, "asset"), str(c, "passphrase"), out, err,
+                                                    sizeof(err)) < 0)
         return fail(res, err);
     cJSON_AddBoolToObject(res, "ok", 1);
     cJSON_AddStringToObject(res, "contract", out);

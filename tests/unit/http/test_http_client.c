@@ -56,7 +56,7 @@ static void copy_result(struct result *out, const struct nova_http_response *res
     snprintf(out->ctype, sizeof out->ctype, "%s", v != NULL ? v : "");
     v = nova__http_header(res, "Location");
     snprintf(out->location, sizeof out->location, "%s", v != NULL ? v : "");
-    out->retry_ms = nova__http_api.retry_after_ms(res);
+    out->retry_ms = nova__http_response_api.retry_after_ms(res);
     out->time_ms = res->total_time_ms;
 }
 
@@ -852,10 +852,10 @@ START_TEST(test_plugin_api_and_cancel_by_plugin)
     struct nova_http_request ok = {.struct_size = sizeof ok, .url = url_of(&peer, "/ok")};
     struct result ra = {0}, rb = {0}, rc = {0};
 
-    ck_assert_uint_eq(nova__http_api.struct_size, sizeof(struct nova_http_api));
-    ck_assert_int_eq(nova__http_api.request(&c.host, &ok, on_res, &rc), -ENOTSUP);
-    ck_assert_int_eq(nova__http_api.request(&a.host, &slow, on_res, &ra), 0);
-    ck_assert_int_eq(nova__http_api.request(&b.host, &ok, on_res, &rb), 0);
+    ck_assert_uint_eq(nova__host_http_api()->struct_size, sizeof(struct nova_http_api));
+    ck_assert_int_eq(nova__host_http_api()->request(&c.host, &ok, on_res, &rc), -ENOTSUP);
+    ck_assert_int_eq(nova__host_http_api()->request(&a.host, &slow, on_res, &ra), 0);
+    ck_assert_int_eq(nova__host_http_api()->request(&b.host, &ok, on_res, &rb), 0);
     wait_for(&rb, 1);
     ck_assert_int_eq(rb.status, 200);
     ck_assert_int_eq(ra.calls, 0);
@@ -864,7 +864,7 @@ START_TEST(test_plugin_api_and_cancel_by_plugin)
     ck_assert_int_eq(ra.error, -ECANCELED);
 
     memset(&rb, 0, sizeof rb);
-    ck_assert_int_eq(nova__http_api.request_json(&b.host, &ok, NULL, on_json, &rb), 0);
+    ck_assert_int_eq(nova__host_http_api()->request_json(&b.host, &ok, NULL, on_json, &rb), 0);
     wait_for(&rb, 1);
     /* "hello" is not JSON */
     ck_assert_int_eq(rb.error, -EBADMSG);

@@ -90,7 +90,7 @@ static void env_init_cfg(struct env *e, const struct nova__postgres_config *cfg)
     e->ctx.services = &e->svc;
     e->ctx.host.struct_size = sizeof(struct nova_host);
     e->ctx.host.plugin_name = "pgtest";
-    e->ctx.host.pg = &nova__pg_api;
+    e->ctx.host.pg = nova__host_pg_api();
     e->host = &e->ctx.host;
     e->pg = e->host->pg;
 }

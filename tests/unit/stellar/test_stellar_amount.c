@@ -115,7 +115,7 @@ START_TEST(format_edges)
     ck_assert_int_eq(nova__amount_format(INT64_MIN, buf, sizeof(buf)), 21);
     ck_assert_str_eq(buf, "-922337203685.4775808");
     ck_assert_int_eq(nova__amount_format(INT64_MAX, buf, 5), -ENOSPC);
-    ck_assert_int_eq(nova__stellar_api.amount_format(125000000, buf, sizeof(buf)), 0);
+    ck_assert_int_eq(nova__stellar_offline_api.amount_format(125000000, buf, sizeof(buf)), 0);
     ck_assert_str_eq(buf, "12.5000000");
     /* Exhaustive round trip over a stride of the whole positive range. */
     for (int64_t v = 1; v > 0 && v < INT64_MAX - 9007199254740993; v += 9007199254740993) {

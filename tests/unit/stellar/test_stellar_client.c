@@ -30,7 +30,7 @@ static struct nova__stellar_client *sc;
 static struct nova__services svc;
 static struct nova__host_ctx hctx;
 static const struct nova_host *host;
-static const struct nova_stellar_api *api = &nova__stellar_api;
+static const struct nova_stellar_api *api; /* host->stellar */
 static char nova_asset[80];
 
 /* ---- what a callback saw ------------------------------------------------ */
@@ -244,6 +244,7 @@ static void setup(void)
     svc.stellar = sc;
     nova__host_init(&hctx, &svc, "test-plugin", NULL);
     host = &hctx.host;
+    api = host->stellar;
     cJSON_Delete(testnet_call(&net, "DELETE", "/_admin/faults", NULL, NULL));
 }
 

@@ -103,8 +103,8 @@ START_TEST(event_topics)
     free(s);
     cJSON_Delete(topics);
     cJSON *value;
-    ck_assert_int_eq(nova__stellar_api.scval_decode(vstr(ev, "value"), &value, err, sizeof(err)),
-                     0);
+    ck_assert_int_eq(
+        nova__stellar_offline_api.scval_decode(vstr(ev, "value"), &value, err, sizeof(err)), 0);
     ck_assert_str_eq(cJSON_GetObjectItem(value, "i128")->valuestring, "125000000");
     cJSON_Delete(value);
 

@@ -70,7 +70,8 @@ START_TEST(keys_derive)
         char account[NOVA_STRKEY_MAX], err[200];
         uint8_t seed[32], want_seed[32], pk[32], want_pk[32];
         ck_assert_int_eq(
-            nova__stellar_api.seed_to_account(vstr(k, "secret"), account, err, sizeof(err)), 0);
+            nova__stellar_offline_api.seed_to_account(vstr(k, "secret"), account, err, sizeof(err)),
+            0);
         ck_assert_str_eq(account, vstr(k, "account_id"));
         ck_assert_int_eq(
             nova__strkey_decode32(vstr(k, "secret"), NOVA_STRKEY_SEED, seed, err, sizeof(err)), 0);
@@ -132,9 +133,9 @@ START_TEST(invalid_vectors)
             -EINVAL);
         ck_assert_msg(strstr(err, reasons[i]) != NULL, "%s: \"%s\" lacks \"%s\"",
                       vstr(item, "strkey"), err, reasons[i]);
-        ck_assert_int_eq(
-            nova__stellar_api.strkey_validate(vstr(item, "strkey"), NOVA_STRKEY_ACCOUNT, NULL, 0),
-            -EINVAL);
+        ck_assert_int_eq(nova__stellar_offline_api.strkey_validate(vstr(item, "strkey"),
+                                                                   NOVA_STRKEY_ACCOUNT, NULL, 0),
+                         -EINVAL);
         i++;
     }
     ck_assert_int_eq(i, 4);

@@ -143,8 +143,8 @@ START_TEST(public_api_vectors)
         {
             memset(&pays[n], 0, sizeof(pays[n]));
             pays[n].destination = vstr(p, "destination");
-            ck_assert_int_eq(nova__stellar_api.amount_parse(vstr(p, "amount"), 0, &pays[n].amount,
-                                                            err, sizeof(err)),
+            ck_assert_int_eq(nova__stellar_offline_api.amount_parse(
+                                 vstr(p, "amount"), 0, &pays[n].amount, err, sizeof(err)),
                              0);
             n++;
         }
@@ -167,18 +167,18 @@ START_TEST(public_api_vectors)
             .signer_count = 1,
         };
         struct nova_stellar_signed_tx out;
-        ck_assert_msg(nova__stellar_api.build_payment(&req, &out, err, sizeof(err)) == 0, "%s",
-                      err);
+        ck_assert_msg(nova__stellar_offline_api.build_payment(&req, &out, err, sizeof(err)) == 0,
+                      "%s", err);
         ck_assert_str_eq(out.envelope_b64, vstr(t, "outputs/signed_envelope_xdr_base64"));
         ck_assert_str_eq(out.hash_hex, vstr(t, "outputs/tx_hash_hex"));
-        nova__stellar_api.signed_tx_free(&out);
+        nova__stellar_offline_api.signed_tx_free(&out);
         ck_assert_ptr_null(out.envelope_b64);
 
         /* Explicit source account = the signer's: same bytes. */
         req.source_account = vstr(in, "source_account_id");
-        ck_assert_int_eq(nova__stellar_api.build_payment(&req, &out, err, sizeof(err)), 0);
+        ck_assert_int_eq(nova__stellar_offline_api.build_payment(&req, &out, err, sizeof(err)), 0);
         ck_assert_str_eq(out.hash_hex, vstr(t, "outputs/tx_hash_hex"));
-        nova__stellar_api.signed_tx_free(&out);
+        nova__stellar_offline_api.signed_tx_free(&out);
     }
 }
 END_TEST
@@ -408,9 +408,9 @@ START_TEST(result_vectors)
     {
         struct nova_stellar_tx_result res;
         char err[200];
-        ck_assert_msg(
-            nova__stellar_api.decode_result(vstr(s, "result_xdr"), &res, err, sizeof(err)) == 0,
-            "%s: %s", vstr(s, "name"), err);
+        ck_assert_msg(nova__stellar_offline_api.decode_result(vstr(s, "result_xdr"), &res, err,
+                                                              sizeof(err)) == 0,
+                      "%s: %s", vstr(s, "name"), err);
         ck_assert_str_eq(res.name, vstr(s, "result_codes/transaction"));
         const cJSON *ops = cJSON_GetObjectItem(vget(s, "result_codes"), "operations");
         ck_assert_uint_eq(res.op_count, (size_t)cJSON_GetArraySize(ops));
@@ -686,13 +686,13 @@ START_TEST(remaining_vectors)
     char asset[128], out[NOVA_STRKEY_MAX], err[200];
     snprintf(asset, sizeof(asset), "NOVA:%s", vstr(vectors(), "keys/issuer/account_id"));
     ck_assert_int_eq(
-        nova__stellar_api.asset_contract_id(asset, vstr(vectors(), "networks/testnet_passphrase"),
-                                            out, err, sizeof(err)),
+        nova__stellar_offline_api.asset_contract_id(
+            asset, vstr(vectors(), "networks/testnet_passphrase"), out, err, sizeof(err)),
         0);
     ck_assert_str_eq(out, vstr(vectors(), "soroban/nova_sac_contract_id_testnet"));
-    ck_assert_int_eq(nova__stellar_api.asset_contract_id("NOVA", "x", out, err, sizeof(err)),
-                     -EINVAL);
-    ck_assert_int_eq(nova__stellar_api.asset_contract_id(asset, "", out, err, sizeof(err)),
+    ck_assert_int_eq(
+        nova__stellar_offline_api.asset_contract_id("NOVA", "x", out, err, sizeof(err)), -EINVAL);
+    ck_assert_int_eq(nova__stellar_offline_api.asset_contract_id(asset, "", out, err, sizeof(err)),
                      -EINVAL);
 }
 END_TEST
