@@ -52,7 +52,7 @@ extern "C" {
 #endif
 
 #define NOVA_ABI_MAJOR 1
-#define NOVA_ABI_MINOR 0
+#define NOVA_ABI_MINOR 1
 
 #if defined(__GNUC__)
 #define NOVA_EXPORT       __attribute__((visibility("default")))

@@ -198,6 +198,12 @@ struct nova_stellar_status {
     const char *problem;    /* Horizon problem type ("not_found", "transaction_failed"...), or "" */
     int rpc_code;           /* JSON-RPC error code (-32600 ...) with -EREMOTEIO from RPC, else 0 */
     const char *message;    /* one line, "" on success; never NULL */
+    /* Since ABI 1.1. Horizon's Latest-Ledger header: the last ledger the
+     * replica that answered had ingested. A Horizon fleet's replicas lag
+     * each other, so an answer (a "not found", an account's sequence) holds
+     * as of this ledger only. 0 when the answer had no such header (RPC,
+     * transport errors). */
+    uint32_t latest_ledger;
 };
 
 /* The configured network ([stellar] section), valid while the host is. */

@@ -1342,6 +1342,11 @@ static int ri_init(const struct nova_host *host, const void *config, void **stat
                                    sizeof batch_buckets / sizeof batch_buckets[0]);
     ri->m_open = host->metric_new(host, NOVA_METRIC_GAUGE, "nova_reward_open_transactions",
                                   "Envelopes of the lane not yet resolved", NULL, NULL, 0);
+    ri->m_unresolvable = host->metric_new(
+        host, NOVA_METRIC_GAUGE, "nova_reward_unresolvable_envelopes",
+        "Envelopes whose sequence number was used but Horizon cannot find them (history "
+        "retention, or another user of the account): their payments wait for ops",
+        NULL, NULL, 0);
 
     static const char *const issue_names[] = {"issue-reward", NULL};
     static const char *const dist_names[] = {"distribute", NULL};

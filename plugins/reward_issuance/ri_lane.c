@@ -24,8 +24,10 @@ struct ri_lane {
     int64_t lease_renewed_ms;
     bool seq_known;
     int64_t next_seq;
-    int64_t net_ahead_s; /* how far the network clock ran ahead of ours */
-    int reject_streak;   /* envelopes released in a row: back off */
+    int64_t net_ahead_s;   /* how far the network clock ran ahead of ours */
+    int64_t seq_floor;     /* our own envelopes consumed every sequence below this */
+    int reject_streak;     /* envelopes released in a row: back off */
+    bool warned_no_header; /* Horizon answers without Latest-Ledger (logged once) */
 
     /* the open envelope, as last seen */
     struct {
@@ -34,15 +36,21 @@ struct ri_lane {
         int64_t id;
         char hash[65];
         char *envelope;
-        int64_t max_time;
+        int64_t max_time; /* as signed and committed; never recomputed */
         int64_t seq;
         int submit_attempts;
         bool rejected;
         char tx_code[64];
         enum ri_lookup lookup;
+        uint32_t lookup_ledger; /* Latest-Ledger of the last "not found" */
         int64_t ledger;
         char *result_xdr;
-        int64_t latest_close;
+        int64_t latest_close;   /* close time of the latest ledger read since the lookup */
+        uint32_t expiry_ledger; /* a ledger that closed after max_time, 0 none known */
+        enum ri_seq seq_state;  /* the source account's sequence against seq */
+        uint32_t seq_ledger;    /* Latest-Ledger of that account answer */
+        bool unresolvable;      /* counted in nova_reward_unresolvable_envelopes */
+        int64_t unresolvable_logged_ms;
         int unknown_streak;
     } cur;
 
@@ -54,6 +62,7 @@ struct ri_lane {
     int64_t build_issuance[NOVA_STELLAR_MAX_OPS];
     char build_dest[NOVA_STELLAR_MAX_OPS][NOVA_STRKEY_MAX];
     int64_t build_amount[NOVA_STELLAR_MAX_OPS];
+    int64_t build_max_time; /* the max time signed into the envelope being built */
     struct nova_stellar_signed_tx signed_tx;
 };
 
@@ -64,6 +73,8 @@ static void act(struct ri_lane *lane);
 
 static void cur_clear(struct ri_lane *lane)
 {
+    if (lane->cur.unresolvable)
+        lane->ri->host->metric_add(lane->ri->m_unresolvable, NULL, -1);
     free(lane->cur.envelope);
     free(lane->cur.result_xdr);
     memset(&lane->cur, 0, sizeof lane->cur);
@@ -310,7 +321,11 @@ static void on_source_account(void *arg, const struct nova_stellar_status *st,
         int64_t d = st->error == -EAGAIN && st->retry_after_ms > 2000 ? st->retry_after_ms : 2000;
         return schedule(lane, d);
     }
+    /* A lagging Horizon replica may report an older sequence; what our own
+     * confirmed envelopes consumed is a floor. */
     lane->next_seq = account->sequence + 1;
+    if (lane->next_seq < lane->seq_floor)
+        lane->next_seq = lane->seq_floor;
     char buf[32];
     snprintf(buf, sizeof buf, "%" PRId64, lane->next_seq);
     const char *p[] = {lane->source, buf, lane->ri->owner};
@@ -428,8 +443,7 @@ static void on_built(void *arg, int status, const nova_pg_result *res)
     lane->signed_tx.envelope_b64 = NULL;
     ri->st->signed_tx_free(&lane->signed_tx);
     lane->cur.seq = lane->next_seq;
-    lane->cur.max_time =
-        ri->host->now_ms(ri->host) / 1000 + lane->net_ahead_s + ri->cfg->tx_timeout_ms / 1000;
+    lane->cur.max_time = lane->build_max_time;
     lane->cur.latest_close = -1;
     ri->host->metric_observe(ri->m_batch, NULL, (double)lane->build_n);
     ri->host->metric_set(ri->m_open, NULL, 1);
@@ -487,6 +501,7 @@ static void on_claimed(void *arg, int status, const nova_pg_result *res)
      * than our clock says (seen in GET /), count from theirs. */
     int64_t now_s = ri->host->now_ms(ri->host) / 1000 + lane->net_ahead_s;
     int64_t max_time = now_s + ri->cfg->tx_timeout_ms / 1000;
+    lane->build_max_time = max_time;
     /* A channel account is the transaction's source (fee, sequence); the
      * payments still leave the distribution account, which signs too. */
     const char *signers[] = {lane->secret, ri->cfg->distribution_secret};
@@ -589,50 +604,71 @@ static void build(struct ri_lane *lane)
 
 /* ---- resolution ---------------------------------------------------------------------- */
 
-static const char SQL_CONFIRM[] =
-    "WITH t AS (UPDATE nova_worker_stellar_txs SET status = 'confirmed', ledger = $2, "
-    "result_code = 'tx_success', resolved_at = now(), updated_at = now() "
-    "WHERE id = $1 AND status IN ('prepared', 'submitted') RETURNING id, tx_hash, sequence), "
-    "p AS (UPDATE nova_worker_payments SET status = 'confirmed', error_message = NULL, "
-    "confirmed_at = now(), updated_at = now() WHERE stellar_tx_id IN (SELECT id FROM t) "
-    "RETURNING issuance_id), "
-    "i AS (UPDATE reward_issuances SET status = 'confirmed', tx_hash = (SELECT tx_hash FROM t), "
-    "error_message = NULL, updated_at = now() WHERE id IN (SELECT issuance_id FROM p) RETURNING "
-    "id), "
-    "l AS (UPDATE nova_worker_lanes SET next_seq = (SELECT sequence FROM t) + 1, updated_at = "
-    "now() WHERE source_account = $3 AND EXISTS (SELECT 1 FROM t) RETURNING 1) "
-    "SELECT (SELECT count(*) FROM p), (SELECT count(*) FROM i), (SELECT count(*) FROM l)";
+/* Every statement that resolves an envelope first takes the lane's lease
+ * row under FOR UPDATE and writes only while this worker holds the lease
+ * ($owner): a worker that stalled past its lease changes nothing. */
+#define SQL_FENCE(src, owner)                                                                      \
+    "lk AS (SELECT 1 FROM nova_worker_lanes WHERE source_account = " src " AND owner = " owner     \
+    " AND lease_until > now() FOR UPDATE), "
 
-static const char SQL_SPLIT[] =
-    "WITH t AS (UPDATE nova_worker_stellar_txs SET status = 'failed', ledger = $2, "
-    "result_code = $3, resolved_at = now(), updated_at = now() "
-    "WHERE id = $1 AND status IN ('prepared', 'submitted') RETURNING id, sequence), "
-    "c AS (SELECT q.id, COALESCE(($4::text[])[q.op_index + 1], 'op_unknown') AS code "
-    "FROM nova_worker_payments q WHERE q.stellar_tx_id IN (SELECT id FROM t)), "
-    "p AS (UPDATE nova_worker_payments p SET "
-    "status = CASE WHEN c.code = 'op_success' THEN 'pending' ELSE 'failed' END, "
-    "error_message = CASE WHEN c.code = 'op_success' THEN NULL ELSE c.code END, "
-    "stellar_tx_id = CASE WHEN c.code = 'op_success' THEN NULL ELSE p.stellar_tx_id END, "
-    "op_index = CASE WHEN c.code = 'op_success' THEN NULL ELSE p.op_index END, "
-    "updated_at = now() FROM c WHERE p.id = c.id RETURNING p.status), "
-    "l AS (UPDATE nova_worker_lanes SET next_seq = (SELECT sequence FROM t) + 1, updated_at = "
-    "now() WHERE source_account = $5 AND EXISTS (SELECT 1 FROM t) RETURNING 1) "
-    "SELECT (SELECT count(*) FROM p WHERE status = 'pending'), "
-    "(SELECT count(*) FROM p WHERE status = 'failed'), (SELECT count(*) FROM l)";
+static const char SQL_CONFIRM[] = "WITH " SQL_FENCE(
+    "$3",
+    "$4") "t AS (UPDATE nova_worker_stellar_txs SET status = 'confirmed', "
+          "ledger = $2, result_code = 'tx_success', resolved_at = now(), updated_at = now() "
+          "WHERE id = $1 AND status IN ('prepared', 'submitted') AND EXISTS (SELECT 1 FROM lk) "
+          "RETURNING id, tx_hash, sequence), "
+          "p AS (UPDATE nova_worker_payments SET status = 'confirmed', error_message = NULL, "
+          "confirmed_at = now(), updated_at = now() WHERE stellar_tx_id IN (SELECT id FROM t) "
+          "RETURNING issuance_id), "
+          "i AS (UPDATE reward_issuances SET status = 'confirmed', tx_hash = (SELECT tx_hash FROM "
+          "t), "
+          "error_message = NULL, updated_at = now() WHERE id IN (SELECT issuance_id FROM p) "
+          "RETURNING "
+          "id), "
+          "l AS (UPDATE nova_worker_lanes SET next_seq = (SELECT sequence FROM t) + 1, updated_at "
+          "= "
+          "now() WHERE source_account = $3 AND EXISTS (SELECT 1 FROM t) RETURNING 1) "
+          "SELECT (SELECT count(*) FROM p), (SELECT count(*) FROM i), (SELECT count(*) FROM l)";
+
+static const char SQL_SPLIT[] = "WITH " SQL_FENCE(
+    "$5",
+    "$6") "t AS (UPDATE nova_worker_stellar_txs SET status = 'failed', "
+          "ledger = $2, result_code = $3, resolved_at = now(), updated_at = now() "
+          "WHERE id = $1 AND status IN ('prepared', 'submitted') AND EXISTS (SELECT 1 FROM lk) "
+          "RETURNING id, sequence), "
+          "c AS (SELECT q.id, COALESCE(($4::text[])[q.op_index + 1], 'op_unknown') AS code "
+          "FROM nova_worker_payments q WHERE q.stellar_tx_id IN (SELECT id FROM t)), "
+          "p AS (UPDATE nova_worker_payments p SET "
+          "status = CASE WHEN c.code = 'op_success' THEN 'pending' ELSE 'failed' END, "
+          "error_message = CASE WHEN c.code = 'op_success' THEN NULL ELSE c.code END, "
+          "stellar_tx_id = CASE WHEN c.code = 'op_success' THEN NULL ELSE p.stellar_tx_id END, "
+          "op_index = CASE WHEN c.code = 'op_success' THEN NULL ELSE p.op_index END, "
+          "updated_at = now() FROM c WHERE p.id = c.id RETURNING p.status), "
+          "l AS (UPDATE nova_worker_lanes SET next_seq = (SELECT sequence FROM t) + 1, updated_at "
+          "= "
+          "now() WHERE source_account = $5 AND EXISTS (SELECT 1 FROM t) RETURNING 1) "
+          "SELECT (SELECT count(*) FROM p WHERE status = 'pending'), "
+          "(SELECT count(*) FROM p WHERE status = 'failed'), (SELECT count(*) FROM l)";
 
 /* $4: the submit_attempts the decision was made on (-1: any); $5/$6 the
  * payments' new status and error. The sequence is reloaded afterwards. */
-static const char SQL_RELEASE[] =
-    "WITH t AS (UPDATE nova_worker_stellar_txs SET status = $2::text, result_code = $3::text, "
-    "resolved_at = now(), updated_at = now() WHERE id = $1::bigint AND status IN ('prepared', "
-    "'submitted') AND ($4::int < 0 OR submit_attempts = $4::int) RETURNING id), "
-    "p AS (UPDATE nova_worker_payments SET status = $5::text, error_message = $6::text, "
-    "stellar_tx_id = CASE WHEN $5::text = 'pending' THEN NULL ELSE stellar_tx_id END, "
-    "op_index = CASE WHEN $5::text = 'pending' THEN NULL ELSE op_index END, updated_at = now() "
-    "WHERE stellar_tx_id IN (SELECT id FROM t) RETURNING id), "
-    "l AS (UPDATE nova_worker_lanes SET next_seq = NULL, updated_at = now() "
-    "WHERE source_account = $7::text AND EXISTS (SELECT 1 FROM t) RETURNING 1) "
-    "SELECT (SELECT count(*) FROM t), (SELECT count(*) FROM p)";
+static const char SQL_RELEASE[] = "WITH " SQL_FENCE(
+    "$7::text",
+    "$8::text") "t AS (UPDATE nova_worker_stellar_txs SET status = "
+                "$2::text, result_code = $3::text, resolved_at = now(), updated_at = now() WHERE "
+                "id = "
+                "$1::bigint AND status IN ('prepared', 'submitted') AND ($4::int < 0 OR "
+                "submit_attempts = "
+                "$4::int) AND EXISTS (SELECT 1 FROM lk) RETURNING id), "
+                "p AS (UPDATE nova_worker_payments SET status = $5::text, error_message = "
+                "$6::text, "
+                "stellar_tx_id = CASE WHEN $5::text = 'pending' THEN NULL ELSE stellar_tx_id END, "
+                "op_index = CASE WHEN $5::text = 'pending' THEN NULL ELSE op_index END, updated_at "
+                "= now() "
+                "WHERE stellar_tx_id IN (SELECT id FROM t) RETURNING id), "
+                "l AS (UPDATE nova_worker_lanes SET next_seq = NULL, updated_at = now() "
+                "WHERE source_account = $7::text AND EXISTS (SELECT 1 FROM t) RETURNING 1) "
+                "SELECT (SELECT count(*) FROM t), (SELECT count(*) FROM p)";
 
 static void on_resolved(void *arg, int status, const nova_pg_result *res)
 {
@@ -661,12 +697,14 @@ static void confirm(struct ri_lane *lane)
     snprintf(ledger, sizeof ledger, "%" PRId64, lane->cur.ledger);
     lane->seq_known = true;
     lane->next_seq = lane->cur.seq + 1;
+    if (lane->seq_floor < lane->next_seq)
+        lane->seq_floor = lane->next_seq;
     lane->reject_streak = 0;
     count_submit(lane, "success");
     LOG(lane, NOVA_LOG_INFO, "lane: envelope %" PRId64 " confirmed in ledger %" PRId64 ": %s",
         lane->cur.id, lane->cur.ledger, lane->cur.hash);
-    const char *p[] = {id, ledger, lane->source};
-    if (query(lane, SQL_CONFIRM, 3, p, on_resolved) != 0)
+    const char *p[] = {id, ledger, lane->source, lane->ri->owner};
+    if (query(lane, SQL_CONFIRM, 4, p, on_resolved) != 0)
         schedule(lane, 1000);
 }
 
@@ -698,11 +736,13 @@ static void split(struct ri_lane *lane)
     snprintf(txcode, sizeof txcode, "%s", txname ? txname : "tx_failed");
     free(r);
     lane->next_seq = lane->cur.seq + 1;
+    if (lane->seq_floor < lane->next_seq)
+        lane->seq_floor = lane->next_seq;
     count_submit(lane, "failed_included");
     LOG(lane, NOVA_LOG_WARN, "lane: envelope %" PRId64 " included as failed (%s %s): splitting",
         lane->cur.id, txcode, codes);
-    const char *p[] = {id, ledger, txcode, codes, lane->source};
-    if (query(lane, SQL_SPLIT, 5, p, on_resolved) != 0)
+    const char *p[] = {id, ledger, txcode, codes, lane->source, lane->ri->owner};
+    if (query(lane, SQL_SPLIT, 6, p, on_resolved) != 0)
         schedule(lane, 1000);
 }
 
@@ -718,8 +758,9 @@ static void release(struct ri_lane *lane, const char *tx_status, const char *cod
     count_submit(lane, strcmp(tx_status, "expired") == 0 ? "expired" : "rejected");
     LOG(lane, NOVA_LOG_WARN, "lane: envelope %" PRId64 " %s (%s): payments %s", lane->cur.id,
         tx_status, code, pay_status);
-    const char *p[] = {id, tx_status, code, guard, pay_status, pay_error, lane->source};
-    if (query(lane, SQL_RELEASE, 7, p, on_resolved) != 0)
+    const char *p[] = {id,         tx_status, code,         guard,
+                       pay_status, pay_error, lane->source, lane->ri->owner};
+    if (query(lane, SQL_RELEASE, 8, p, on_resolved) != 0)
         schedule(lane, 1000);
 }
 
@@ -731,6 +772,51 @@ static const char SQL_SUBMITTING[] =
     "WHERE id = $1 AND status IN ('prepared', 'submitted') AND EXISTS (SELECT 1 FROM "
     "nova_worker_lanes WHERE source_account = $2 AND owner = $3 AND lease_until > now()) "
     "RETURNING submit_attempts";
+
+static void perform(struct ri_lane *lane, enum ri_action a);
+
+static struct ri_envelope_view view_of(const struct ri_lane *lane)
+{
+    return (struct ri_envelope_view){
+        .submit_attempts = lane->cur.submit_attempts,
+        .rejected = lane->cur.rejected,
+        .lookup = lane->cur.lookup,
+        .lookup_ledger = lane->cur.lookup_ledger,
+        .max_time = lane->cur.max_time,
+        .latest_ledger_close = lane->cur.latest_close,
+        .expiry_ledger = lane->cur.expiry_ledger,
+        .seq = lane->cur.seq_state,
+        .seq_ledger = lane->cur.seq_ledger,
+    };
+}
+
+/* After an answer: act on the decision at once, unless it asks the same
+ * question again (a lagging replica, Horizon trouble): then wait first. */
+static void after_answer(struct ri_lane *lane, enum ri_action asked,
+                         const struct nova_stellar_status *st)
+{
+    struct ri_envelope_view v = view_of(lane);
+    enum ri_action a = nova__ri_decide(&v);
+    if (a == asked)
+        return schedule(lane, retry_delay(lane, st));
+    perform(lane, a);
+}
+
+/* Is this Horizon answer about our envelope, byte for byte? A lookup or
+ * submit result for another hash, or whose envelope is not the one we
+ * signed, confirms nothing. */
+static bool answer_is_ours(struct ri_lane *lane, const struct nova_stellar_tx_info *tx,
+                           const char *what)
+{
+    if (nova__ri_tx_matches(tx, lane->cur.hash, lane->cur.envelope))
+        return true;
+    LOG(lane, NOVA_LOG_ERROR,
+        "lane: envelope %" PRId64 ": the %s answer is for %s %s, not for the envelope we signed "
+        "(%s): ignored",
+        lane->cur.id, what, tx != NULL && tx->hash[0] ? "transaction" : "a transaction",
+        tx != NULL ? tx->hash : "", lane->cur.hash);
+    return false;
+}
 
 static void on_submitted(void *arg, const struct nova_stellar_status *st,
                          const struct nova_stellar_tx_info *tx)
@@ -745,9 +831,12 @@ static void on_submitted(void *arg, const struct nova_stellar_status *st,
     lane->cur.fresh = false;
     lane->cur.rejected = false;
     lane->cur.lookup = RI_LOOKUP_NONE;
+    lane->cur.latest_close = -1;
     enum ri_submit_class cls = nova__ri_classify_submit(st->error, st->http_status);
     if (cls == RI_SUBMIT_SUCCESS && (tx == NULL || tx->ledger == 0))
         cls = RI_SUBMIT_UNKNOWN; /* cannot confirm without a ledger: the lookup will tell */
+    if (cls == RI_SUBMIT_SUCCESS && !answer_is_ours(lane, tx, "submit"))
+        cls = RI_SUBMIT_UNKNOWN;
     switch (cls) {
     case RI_SUBMIT_SUCCESS:
         lane->cur.unknown_streak = 0;
@@ -801,72 +890,165 @@ static void submit(struct ri_lane *lane)
         schedule(lane, 1000);
 }
 
+static bool cancelled(struct ri_lane *lane, const struct nova_stellar_status *st)
+{
+    if (lane->closing || st->error == -ECANCELED) {
+        lane->busy = false;
+        return true;
+    }
+    return false;
+}
+
+/* A ledger number from Horizon's Latest-Ledger header, or 0 (logged once:
+ * without it no "not found" can ever prove an expiry). */
+static uint32_t answered_at(struct ri_lane *lane, const struct nova_stellar_status *st)
+{
+    if (st->latest_ledger == 0 && !lane->warned_no_header) {
+        lane->warned_no_header = true;
+        LOG(lane, NOVA_LOG_WARN,
+            "lane %s: Horizon answered without a Latest-Ledger header: expired envelopes cannot "
+            "be told apart from lagging answers and stay open (is a proxy dropping it?)",
+            lane->source);
+    }
+    return st->latest_ledger;
+}
+
 static void on_latest(void *arg, const struct nova_stellar_status *st,
                       const struct nova_stellar_ledger *ledger)
 {
     struct ri_lane *lane = arg;
-    if (lane->closing || st->error == -ECANCELED) {
-        lane->busy = false;
+    if (cancelled(lane, st))
         return;
-    }
-    /* Unknown (-1) never expires anything: decide() then resubmits. */
-    int64_t close_time = st->error == 0 && ledger != NULL ? ledger->closed_at : -1;
-    lane->cur.latest_close = close_time;
-    if (close_time > 0) {
-        int64_t ahead = close_time - lane->ri->host->now_ms(lane->ri->host) / 1000;
+    if (st->error == 0 && ledger != NULL && ledger->closed_at > 0) {
+        lane->cur.latest_close = ledger->closed_at;
+        int64_t ahead = ledger->closed_at - lane->ri->host->now_ms(lane->ri->host) / 1000;
         lane->net_ahead_s = ahead > 0 ? ahead : 0;
+        /* A closed ledger's close time is the same fact on every replica:
+         * once one closed after max_time, no later ledger can include the
+         * envelope. Keep the lowest such ledger. */
+        if (ledger->closed_at > lane->cur.max_time && ledger->sequence > 0 &&
+            (lane->cur.expiry_ledger == 0 || ledger->sequence < lane->cur.expiry_ledger))
+            lane->cur.expiry_ledger = ledger->sequence;
+    } else if (st->error != 0) {
+        LOG(lane, NOVA_LOG_WARN, "lane: latest ledger unknown: %s", st->message);
     }
-    enum ri_action a = nova__ri_decide(&(struct ri_envelope_view){
-        .submit_attempts = lane->cur.submit_attempts,
-        .rejected = lane->cur.rejected,
-        .lookup = lane->cur.lookup,
-        .max_time = lane->cur.max_time,
-        .latest_ledger_close = lane->cur.latest_close,
-    });
-    if (a == RI_ACT_RELEASE)
-        return release(lane, "failed", lane->cur.tx_code[0] ? lane->cur.tx_code : "rejected",
-                       lane->cur.submit_attempts, "pending", NULL);
-    if (a == RI_ACT_EXPIRE)
-        return release(lane, "expired", "expired", -1, "pending", NULL);
-    /* still valid and not found: send the same envelope again (the pause
-     * came before the lookup) */
-    lane->cur.lookup = RI_LOOKUP_NOT_FOUND;
-    submit(lane);
+    after_answer(lane, RI_ACT_LEDGER, st);
+}
+
+static void on_sequence(void *arg, const struct nova_stellar_status *st,
+                        const struct nova_stellar_account *account)
+{
+    struct ri_lane *lane = arg;
+    if (cancelled(lane, st))
+        return;
+    if (st->error == 0 && account != NULL) {
+        uint32_t at = answered_at(lane, st);
+        /* Keep the newest view: a lagging replica's older answer adds nothing. */
+        if (at >= lane->cur.seq_ledger) {
+            lane->cur.seq_state =
+                account->sequence >= lane->cur.seq ? RI_SEQ_CONSUMED : RI_SEQ_UNUSED;
+            lane->cur.seq_ledger = at;
+        }
+    } else {
+        /* -ENOENT too: a replica behind the account's creation */
+        LOG(lane, NOVA_LOG_WARN, "lane %s: sequence unknown: %s", lane->source, st->message);
+    }
+    after_answer(lane, RI_ACT_SEQUENCE, st);
+}
+
+static void unresolvable(struct ri_lane *lane)
+{
+    const struct nova_host *h = lane->ri->host;
+    int64_t now = h->now_ms(h);
+    if (!lane->cur.unresolvable) {
+        lane->cur.unresolvable = true;
+        h->metric_add(lane->ri->m_unresolvable, NULL, 1);
+    }
+    if (lane->cur.unresolvable_logged_ms == 0 || now - lane->cur.unresolvable_logged_ms >= 600000) {
+        lane->cur.unresolvable_logged_ms = now;
+        LOG(lane, NOVA_LOG_ERROR,
+            "lane %s: envelope %" PRId64 " (%s, sequence %" PRId64 ") is not found on Horizon "
+            "(as of ledger %" PRIu32 "), but the account's sequence number passed it by ledger "
+            "%" PRIu32 ": either the transaction is older than Horizon's history retention, or "
+            "another transaction used the account. Its payments stay unresolved until ops "
+            "decide (docs/plugins/reward_issuance.md, \"Unresolvable envelopes\")",
+            lane->source, lane->cur.id, lane->cur.hash, lane->cur.seq, lane->cur.lookup_ledger,
+            lane->cur.seq_ledger);
+    }
+    /* Look again later: a replica with the history may answer. */
+    lane->cur.lookup = RI_LOOKUP_NONE;
+    lane->cur.seq_state = RI_SEQ_UNKNOWN;
+    lane->cur.seq_ledger = 0;
+    schedule(lane, 30000);
 }
 
 static void on_lookup(void *arg, const struct nova_stellar_status *st,
                       const struct nova_stellar_tx_info *tx)
 {
     struct ri_lane *lane = arg;
-    if (lane->closing || st->error == -ECANCELED) {
-        lane->busy = false;
+    if (cancelled(lane, st))
         return;
-    }
     enum ri_lookup lookup = nova__ri_classify_lookup(st->error, tx != NULL && tx->successful);
-    if (tx == NULL && (lookup == RI_LOOKUP_SUCCESS || lookup == RI_LOOKUP_FAILED))
+    if ((lookup == RI_LOOKUP_SUCCESS || lookup == RI_LOOKUP_FAILED) &&
+        !answer_is_ours(lane, tx, "lookup"))
         lookup = RI_LOOKUP_ERROR;
     lane->cur.lookup = lookup;
+    lane->cur.latest_close = -1;
     lane->cur.ledger = lookup == RI_LOOKUP_ERROR || tx == NULL ? 0 : (int64_t)tx->ledger;
     free(lane->cur.result_xdr);
     lane->cur.result_xdr = lookup != RI_LOOKUP_ERROR && tx != NULL && tx->result_xdr[0] != '\0'
                                ? strdup(tx->result_xdr)
                                : NULL;
-    switch (lookup) {
-    case RI_LOOKUP_SUCCESS:
-        return confirm(lane);
-    case RI_LOOKUP_FAILED:
-        return split(lane);
-    case RI_LOOKUP_NOT_FOUND:
-        /* the expiry rule needs Horizon's latest ledger close time */
-        if (lane->ri->st->latest_ledger(lane->ri->host, on_latest, lane) != 0)
-            schedule(lane, 1000);
-        return;
-    default:
+    if (lookup == RI_LOOKUP_NOT_FOUND)
+        lane->cur.lookup_ledger = answered_at(lane, st);
+    if (lookup == RI_LOOKUP_ERROR) {
         LOG(lane, NOVA_LOG_WARN, "lane: envelope %" PRId64 " lookup told nothing: %s", lane->cur.id,
             st->message);
         lane->cur.lookup = RI_LOOKUP_NONE;
         return schedule(lane, retry_delay(lane, st));
     }
+    after_answer(lane, RI_ACT_LOOKUP, st);
+}
+
+/* Carries out a decision of nova__ri_decide() for the open envelope. */
+static void perform(struct ri_lane *lane, enum ri_action a)
+{
+    struct ri *ri = lane->ri;
+    int rc = 0;
+    switch (a) {
+    case RI_ACT_CONFIRM:
+        return confirm(lane);
+    case RI_ACT_SPLIT:
+        return split(lane);
+    case RI_ACT_RELEASE:
+        return release(lane, "failed", lane->cur.tx_code[0] ? lane->cur.tx_code : "rejected",
+                       lane->cur.submit_attempts, "pending", NULL);
+    case RI_ACT_EXPIRE:
+        LOG(lane, NOVA_LOG_INFO,
+            "lane %s: envelope %" PRId64 " expired: ledger %" PRIu32 " closed after its max "
+            "time, Horizon did not find it as of ledger %" PRIu32 " and sequence %" PRId64
+            " was still unused as of ledger %" PRIu32,
+            lane->source, lane->cur.id, lane->cur.expiry_ledger, lane->cur.lookup_ledger,
+            lane->cur.seq, lane->cur.seq_ledger);
+        return release(lane, "expired", "expired", -1, "pending", NULL);
+    case RI_ACT_RESUBMIT:
+        /* still valid and not found: send the same envelope again */
+        return submit(lane);
+    case RI_ACT_UNRESOLVABLE:
+        return unresolvable(lane);
+    case RI_ACT_LEDGER:
+        rc = ri->st->latest_ledger(ri->host, on_latest, lane);
+        break;
+    case RI_ACT_SEQUENCE:
+        rc = ri->st->load_account(ri->host, lane->source, on_sequence, lane);
+        break;
+    case RI_ACT_LOOKUP:
+    default:
+        rc = ri->st->tx_lookup(ri->host, lane->cur.hash, on_lookup, lane);
+        break;
+    }
+    if (rc != 0)
+        schedule(lane, 1000);
 }
 
 /* Runs the decision for the open envelope (lane->cur). */
@@ -874,32 +1056,8 @@ static void act(struct ri_lane *lane)
 {
     if (lane->cur.fresh)
         return submit(lane);
-    enum ri_action a = nova__ri_decide(&(struct ri_envelope_view){
-        .submit_attempts = lane->cur.submit_attempts,
-        .rejected = lane->cur.rejected,
-        .lookup = lane->cur.lookup,
-        .max_time = lane->cur.max_time,
-        .latest_ledger_close = lane->cur.latest_close,
-    });
-    switch (a) {
-    case RI_ACT_CONFIRM:
-        return confirm(lane);
-    case RI_ACT_SPLIT:
-        return split(lane);
-    case RI_ACT_LOOKUP:
-    default:
-        if (lane->ri->st->tx_lookup(lane->ri->host, lane->cur.hash, on_lookup, lane) != 0)
-            schedule(lane, 1000);
-        return;
-    case RI_ACT_RELEASE:
-    case RI_ACT_EXPIRE:
-    case RI_ACT_RESUBMIT:
-        /* only reached with a stale lookup: look again first */
-        lane->cur.lookup = RI_LOOKUP_NONE;
-        if (lane->ri->st->tx_lookup(lane->ri->host, lane->cur.hash, on_lookup, lane) != 0)
-            schedule(lane, 1000);
-        return;
-    }
+    struct ri_envelope_view v = view_of(lane);
+    perform(lane, nova__ri_decide(&v));
 }
 
 /* ---- lifecycle ---------------------------------------------------------------------- */

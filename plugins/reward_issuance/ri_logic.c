@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <cjson/cJSON.h>
 #include <nova/plugin.h>
 
@@ -293,6 +294,18 @@ bool nova__ri_submit_rejected(int error, long http_status)
     return error == -EREMOTEIO && http_status == 400;
 }
 
+bool nova__ri_tx_matches(const struct nova_stellar_tx_info *tx, const char *hash_hex,
+                         const char *envelope_b64)
+{
+    if (tx == NULL || tx->hash == NULL || hash_hex == NULL || envelope_b64 == NULL)
+        return false;
+    if (strlen(tx->hash) != 64 || strcasecmp(tx->hash, hash_hex) != 0)
+        return false;
+    /* Horizon returns the envelope it applied; ours is canonical XDR, so
+     * the same transaction has the same base64. */
+    return tx->envelope_xdr != NULL && strcmp(tx->envelope_xdr, envelope_b64) == 0;
+}
+
 enum ri_lookup nova__ri_classify_lookup(int error, bool successful)
 {
     if (error == 0)
@@ -312,18 +325,45 @@ enum ri_action nova__ri_decide(const struct ri_envelope_view *v)
     case RI_LOOKUP_FAILED:
         return RI_ACT_SPLIT;
     case RI_LOOKUP_NOT_FOUND:
-        /* Rejected before any ledger on its only submission: no copy of
-         * the envelope exists anywhere, it can never apply. */
-        if (v->rejected && v->submit_attempts == 1)
-            return RI_ACT_RELEASE;
-        /* A ledger closed after max_time and the hash is unknown: dead. */
-        if (v->latest_ledger_close >= 0 && v->latest_ledger_close > v->max_time)
-            return RI_ACT_EXPIRE;
-        return RI_ACT_RESUBMIT;
+        break;
     case RI_LOOKUP_NONE:
     case RI_LOOKUP_ERROR:
     default:
         return RI_ACT_LOOKUP;
+    }
+    /* Rejected before any ledger on its only submission: no copy of the
+     * envelope exists anywhere, it can never apply. A rejection of a later
+     * submission proves nothing: an earlier copy may be queued or applied
+     * (that is why a resubmission can be refused as tx_bad_seq). */
+    if (v->rejected && v->submit_attempts == 1)
+        return RI_ACT_RELEASE;
+    if (v->expiry_ledger == 0) {
+        if (v->latest_ledger_close < 0)
+            return RI_ACT_LEDGER;
+        /* The newest ledger seen closed within max_time: still valid. (A
+         * lagging replica may report an old ledger; that only delays.) */
+        if (v->latest_ledger_close <= v->max_time)
+            return RI_ACT_RESUBMIT;
+        return RI_ACT_LEDGER; /* a close time without its ledger number: read again */
+    }
+    /* No ledger after expiry_ledger can include the envelope. A "not
+     * found" covers only the ledgers its replica had ingested. */
+    if (v->lookup_ledger < v->expiry_ledger)
+        return RI_ACT_LOOKUP;
+    switch (v->seq) {
+    case RI_SEQ_UNUSED:
+        /* Sequence S unused as of a ledger at or after expiry_ledger: no
+         * transaction with S applied up to there, and ours cannot apply
+         * later. This holds whatever Horizon's history retention is. */
+        return v->seq_ledger >= v->expiry_ledger ? RI_ACT_EXPIRE : RI_ACT_SEQUENCE;
+    case RI_SEQ_CONSUMED:
+        /* Some transaction with S applied by seq_ledger. If the replica
+         * that did not find ours had ingested that ledger too, it is not
+         * ours in any history that replica keeps. */
+        return v->lookup_ledger >= v->seq_ledger ? RI_ACT_UNRESOLVABLE : RI_ACT_LOOKUP;
+    case RI_SEQ_UNKNOWN:
+    default:
+        return RI_ACT_SEQUENCE;
     }
 }
 
@@ -342,6 +382,12 @@ const char *nova__ri_action_name(enum ri_action a)
         return "resubmit";
     case RI_ACT_LOOKUP:
         return "lookup";
+    case RI_ACT_LEDGER:
+        return "ledger";
+    case RI_ACT_SEQUENCE:
+        return "sequence";
+    case RI_ACT_UNRESOLVABLE:
+        return "unresolvable";
     }
     return "?";
 }

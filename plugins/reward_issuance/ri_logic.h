@@ -137,28 +137,62 @@ enum ri_lookup {
     RI_LOOKUP_ERROR,     /* anything else (-EAGAIN, -EBADMSG, a bare 404...): no information */
 };
 
+/* True when a transaction Horizon returned (lookup or submit) is the
+ * envelope we signed: the same hash (any case) and, byte for byte, the
+ * same envelope. An answer about anything else confirms nothing. */
+bool nova__ri_tx_matches(const struct nova_stellar_tx_info *tx, const char *hash_hex,
+                         const char *envelope_b64);
+
 /* error: the tx_lookup status; successful: tx->successful (read only when
  * error is 0). */
 enum ri_lookup nova__ri_classify_lookup(int error, bool successful);
 
-enum ri_action {
-    RI_ACT_CONFIRM = 0, /* in a ledger, successful: payments confirmed */
-    RI_ACT_SPLIT,       /* in a ledger, failed: fail the bad ops, requeue the rest */
-    RI_ACT_RELEASE,     /* provably never applied and never will: requeue its payments */
-    RI_ACT_EXPIRE,      /* past max_time, not found: requeue its payments */
-    RI_ACT_RESUBMIT,    /* unknown and still valid: send the same envelope again */
-    RI_ACT_LOOKUP,      /* unknown: look the hash up first */
+/* What the source account's sequence number says about an envelope with
+ * sequence S (host->stellar->load_account() of the lane's source). */
+enum ri_seq {
+    RI_SEQ_UNKNOWN = 0, /* not read since the envelope went unresolved */
+    RI_SEQ_UNUSED,      /* account sequence < S: nothing with S applied, as of seq_ledger */
+    RI_SEQ_CONSUMED,    /* account sequence >= S: some transaction with S applied by seq_ledger */
 };
 
+enum ri_action {
+    RI_ACT_CONFIRM = 0,  /* in a ledger, successful: payments confirmed */
+    RI_ACT_SPLIT,        /* in a ledger, failed: fail the bad ops, requeue the rest */
+    RI_ACT_RELEASE,      /* provably never applied and never will: requeue its payments */
+    RI_ACT_EXPIRE,       /* provably never applied and past max_time: requeue its payments */
+    RI_ACT_RESUBMIT,     /* unknown and still valid: send the same envelope again */
+    RI_ACT_LOOKUP,       /* unknown: look the hash up (again) */
+    RI_ACT_LEDGER,       /* not found: read the latest ledger (has one closed after max_time?) */
+    RI_ACT_SEQUENCE,     /* not found after max_time: read the source account's sequence */
+    RI_ACT_UNRESOLVABLE, /* not found, yet its sequence was used: beyond Horizon's history, or
+                            another transaction used the account. Never released: ops decide */
+};
+
+/*
+ * What the lane knows about its open envelope. Each Horizon answer holds
+ * as of the ledger its replica had ingested (its Latest-Ledger header):
+ * the ledger numbers below are those, 0 when unknown or absent.
+ */
 struct ri_envelope_view {
     int submit_attempts;         /* submissions recorded, this one included */
     bool rejected;               /* the last submission got 400 transaction_failed */
     enum ri_lookup lookup;       /* result of the last lookup after that submission */
-    int64_t max_time;            /* unix seconds */
-    int64_t latest_ledger_close; /* latest_ledger()'s closed_at (unix seconds), -1 unknown */
+    uint32_t lookup_ledger;      /* NOT_FOUND: the Latest-Ledger of that answer */
+    int64_t max_time;            /* unix seconds, as signed in the envelope */
+    int64_t latest_ledger_close; /* close time of the latest ledger read since the lookup, -1 */
+    uint32_t expiry_ledger;      /* a ledger known to have closed after max_time, 0 none */
+    enum ri_seq seq;             /* the source account's sequence against the envelope's */
+    uint32_t seq_ledger;         /* the Latest-Ledger of that account answer */
 };
 
-/* The decision after a submission outcome and/or lookup (stellar.md §5). */
+/*
+ * The decision after a submission outcome and/or lookup. Expiry needs a
+ * proof that holds across Horizon replicas at different heights
+ * (docs/plugins/reward_issuance.md, "Why an expiry is a proof"): a ledger
+ * E that closed after max_time, a "not found" from a replica that had
+ * ingested E, and the source account's sequence still below the
+ * envelope's as of E or later. Anything less is waited on.
+ */
 enum ri_action nova__ri_decide(const struct ri_envelope_view *v);
 
 const char *nova__ri_action_name(enum ri_action a);

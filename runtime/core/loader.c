@@ -12,8 +12,10 @@
 
 /* Descriptor sizes per ABI minor, so a plugin's struct_size can be checked
  * against what its minor promises. */
+/* 1.1 added nova_stellar_status.latest_ledger; the descriptor is unchanged. */
 static const size_t descriptor_size_by_minor[] = {
     [0] = sizeof(struct nova_plugin),
+    [1] = sizeof(struct nova_plugin),
 };
 
 static void set_err(char *err, size_t errlen, const char *fmt, ...) NOVA_PRINTF(3, 4);

@@ -1178,10 +1178,21 @@ static int fail(struct outcome *o, int error, const char *fmt, ...)
     return error;
 }
 
+/* Horizon's Latest-Ledger header, 0 when absent or not a ledger number. */
+static uint32_t latest_ledger_header(const struct nova_http_response *res)
+{
+    const char *v = nova__http_header(res, "Latest-Ledger");
+    int64_t n;
+    if (v == NULL || parse_i64(v, &n) != 0 || n <= 0 || n > UINT32_MAX)
+        return 0;
+    return (uint32_t)n;
+}
+
 /* Reads the body as JSON and, when it is a problem document, its type. */
 static void read_body(struct outcome *o, const struct nova_http_response *res)
 {
     o->st.http_status = res->status;
+    o->st.latest_ledger = latest_ledger_header(res);
     if (res->body_len > 0)
         o->json = cJSON_ParseWithLength(res->body, res->body_len);
     const char *type = NULL;

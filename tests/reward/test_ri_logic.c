@@ -345,27 +345,29 @@ START_TEST(decide_envelope_fate)
 
     /* unknown outcome, not found, still valid: same envelope again */
     v.lookup = RI_LOOKUP_NOT_FOUND;
+    v.lookup_ledger = 500;
     ck_assert_int_eq(nova__ri_decide(&v), RI_ACT_RESUBMIT);
     /* ledger closed exactly at max_time: still valid (close time <= maxTime) */
     v.latest_ledger_close = 1000;
     ck_assert_int_eq(nova__ri_decide(&v), RI_ACT_RESUBMIT);
-    /* a ledger closed after max_time and the hash unknown: provably dead */
-    v.latest_ledger_close = 1001;
-    ck_assert_int_eq(nova__ri_decide(&v), RI_ACT_EXPIRE);
-    /* latest ledger unknown: never expire on a guess */
+    /* latest ledger not read since the lookup: read it, never guess */
     v.latest_ledger_close = -1;
-    ck_assert_int_eq(nova__ri_decide(&v), RI_ACT_RESUBMIT);
+    ck_assert_int_eq(nova__ri_decide(&v), RI_ACT_LEDGER);
+    /* a close time after max_time but no ledger number learned from it */
+    v.latest_ledger_close = 1001;
+    ck_assert_int_eq(nova__ri_decide(&v), RI_ACT_LEDGER);
 
     /* rejected on its only submission: release at once */
     v.rejected = true;
     v.latest_ledger_close = 900;
     ck_assert_int_eq(nova__ri_decide(&v), RI_ACT_RELEASE);
     /* rejected after an earlier (ambiguous) submission: an old copy may
-     * still be queued, so wait for expiry */
+     * still be queued or applied, so the rejection is no verdict */
     v.submit_attempts = 2;
     ck_assert_int_eq(nova__ri_decide(&v), RI_ACT_RESUBMIT);
-    v.latest_ledger_close = 2000;
-    ck_assert_int_eq(nova__ri_decide(&v), RI_ACT_EXPIRE);
+    v.submit_attempts = 3;
+    v.latest_ledger_close = -1;
+    ck_assert_int_eq(nova__ri_decide(&v), RI_ACT_LEDGER);
 
     /* prepared but never sent (crash after commit): send it */
     struct ri_envelope_view p = {.submit_attempts = 0,
@@ -374,6 +376,83 @@ START_TEST(decide_envelope_fate)
                                  .latest_ledger_close = 10};
     ck_assert_int_eq(nova__ri_decide(&p), RI_ACT_RESUBMIT);
     ck_assert_str_eq(nova__ri_action_name(RI_ACT_EXPIRE), "expire");
+    ck_assert_str_eq(nova__ri_action_name(RI_ACT_UNRESOLVABLE), "unresolvable");
+}
+END_TEST
+
+/* Expiry across Horizon replicas: ledger 120 closed after max_time. */
+START_TEST(decide_expiry_needs_a_proof_across_replicas)
+{
+    struct ri_envelope_view v = {.submit_attempts = 2,
+                                 .lookup = RI_LOOKUP_NOT_FOUND,
+                                 .max_time = 1000,
+                                 .latest_ledger_close = 1005,
+                                 .expiry_ledger = 120};
+    /* The bug this replaces: "not found" from a replica at ledger 115
+     * (lagging) and a latest ledger past max_time from another replica.
+     * The envelope may be in ledgers 116..120: look again. */
+    v.lookup_ledger = 115;
+    ck_assert_int_eq(nova__ri_decide(&v), RI_ACT_LOOKUP);
+    /* no Latest-Ledger header at all: never a proof */
+    v.lookup_ledger = 0;
+    ck_assert_int_eq(nova__ri_decide(&v), RI_ACT_LOOKUP);
+    /* not found as of 120 or later: now the account's sequence must say
+     * nothing with the envelope's sequence applied */
+    v.lookup_ledger = 120;
+    ck_assert_int_eq(nova__ri_decide(&v), RI_ACT_SEQUENCE);
+    /* sequence unused, but read from a replica still at 118: ask again */
+    v.seq = RI_SEQ_UNUSED;
+    v.seq_ledger = 118;
+    ck_assert_int_eq(nova__ri_decide(&v), RI_ACT_SEQUENCE);
+    /* unused as of 121: no transaction with it applied up to there, none
+     * can after 120: expired, whatever the history retention */
+    v.seq_ledger = 121;
+    ck_assert_int_eq(nova__ri_decide(&v), RI_ACT_EXPIRE);
+    v.seq_ledger = 120;
+    ck_assert_int_eq(nova__ri_decide(&v), RI_ACT_EXPIRE);
+
+    /* sequence consumed by ledger 119 and the lookup replica (at 120) does
+     * not know the transaction: beyond its history, or not ours. Wait. */
+    v.seq = RI_SEQ_CONSUMED;
+    v.seq_ledger = 119;
+    ck_assert_int_eq(nova__ri_decide(&v), RI_ACT_UNRESOLVABLE);
+    /* consumed as of 125, lookup only as of 120: the lookup may be behind */
+    v.seq_ledger = 125;
+    ck_assert_int_eq(nova__ri_decide(&v), RI_ACT_LOOKUP);
+    /* found after all: confirm, whatever came before */
+    v.lookup = RI_LOOKUP_SUCCESS;
+    ck_assert_int_eq(nova__ri_decide(&v), RI_ACT_CONFIRM);
+    /* rejected on the only submission still needs no expiry proof */
+    struct ri_envelope_view r = {.submit_attempts = 1,
+                                 .rejected = true,
+                                 .lookup = RI_LOOKUP_NOT_FOUND,
+                                 .lookup_ledger = 10,
+                                 .max_time = 1000,
+                                 .latest_ledger_close = -1};
+    ck_assert_int_eq(nova__ri_decide(&r), RI_ACT_RELEASE);
+}
+END_TEST
+
+/* Answers about another transaction confirm nothing. */
+START_TEST(tx_answers_must_be_ours)
+{
+    const char *hash = "3389e9f0f1a65f19736cacf544c2e825313e8447f569233bb8db39aa607c8889";
+    const char *env = "AAAAAgAAAAB...";
+    struct nova_stellar_tx_info tx = {.hash = hash, .envelope_xdr = env, .ledger = 5};
+    ck_assert(nova__ri_tx_matches(&tx, hash, env));
+    tx.hash = "3389E9F0F1A65F19736CACF544C2E825313E8447F569233BB8DB39AA607C8889";
+    ck_assert(nova__ri_tx_matches(&tx, hash, env));
+    tx.hash = "0389e9f0f1a65f19736cacf544c2e825313e8447f569233bb8db39aa607c8889";
+    ck_assert(!nova__ri_tx_matches(&tx, hash, env));
+    tx.hash = hash;
+    tx.envelope_xdr = "AAAAAgAAAAC...";
+    ck_assert(!nova__ri_tx_matches(&tx, hash, env));
+    tx.envelope_xdr = "";
+    ck_assert(!nova__ri_tx_matches(&tx, hash, env));
+    tx.hash = "";
+    tx.envelope_xdr = env;
+    ck_assert(!nova__ri_tx_matches(&tx, hash, env));
+    ck_assert(!nova__ri_tx_matches(NULL, hash, env));
 }
 END_TEST
 
@@ -403,9 +482,9 @@ START_TEST(rfc3339_close_times)
                                  .lookup = RI_LOOKUP_NOT_FOUND,
                                  .max_time = 1795678815,
                                  .latest_ledger_close = close_time("yesterday")};
+    ck_assert_int_eq(nova__ri_decide(&v), RI_ACT_LEDGER);
+    v.latest_ledger_close = close_time("2026-11-26T07:40:15Z");
     ck_assert_int_eq(nova__ri_decide(&v), RI_ACT_RESUBMIT);
-    v.latest_ledger_close = close_time("2026-11-26T07:40:16Z");
-    ck_assert_int_eq(nova__ri_decide(&v), RI_ACT_EXPIRE);
 }
 END_TEST
 
@@ -424,6 +503,8 @@ static Suite *suite(void)
     tcase_add_test(t, classify_submissions);
     tcase_add_test(t, classify_lookups);
     tcase_add_test(t, decide_envelope_fate);
+    tcase_add_test(t, decide_expiry_needs_a_proof_across_replicas);
+    tcase_add_test(t, tx_answers_must_be_ours);
     tcase_add_test(t, rfc3339_close_times);
     suite_add_tcase(s, t);
     return s;
