@@ -362,12 +362,17 @@ struct issue_job {
     char reason_label[32];
     char reason[RI_REASON_MAX];
     bool permanent;
+    bool attempt_counted; /* SQL_LOAD counted this attempt on the row */
+    int mark_tries;       /* SQL_MARK_FAILED attempts on the final attempt */
+    nova_timer *mark_timer;
     struct ri_waiter w;
 };
 
 static void issue_free(struct issue_job *j)
 {
     waiter_unlink(&j->w);
+    if (j->mark_timer != NULL)
+        j->ri->host->timer_stop(j->ri->host, j->mark_timer);
     free(j);
 }
 
@@ -412,26 +417,64 @@ static void dead_letter(struct issue_job *j)
         on_dlq(j, rc, NULL);
 }
 
+/* $3: 1 when this attempt was not counted on the row yet (the payload was
+ * refused before the row was read). Never a row that is paid or has a
+ * payment under way. */
 static const char SQL_MARK_FAILED[] =
-    "UPDATE reward_issuances SET status = 'failed', error_message = $2, updated_at = now() "
-    "WHERE id = $1 AND status <> 'confirmed' AND NOT EXISTS (SELECT 1 FROM nova_worker_payments "
-    "WHERE issuance_id = $1 AND status IN ('pending', 'prepared', 'submitted', 'confirmed'))";
+    "UPDATE reward_issuances SET status = 'failed', error_message = $2, attempts = attempts + "
+    "$3::int, updated_at = now() WHERE id = $1 AND status <> 'confirmed' AND NOT EXISTS (SELECT "
+    "1 FROM nova_worker_payments WHERE issuance_id = $1 AND status IN ('pending', 'prepared', "
+    "'submitted', 'confirmed'))";
+
+#define MARK_TRIES 5
+
+static void mark_failed(struct issue_job *j);
+
+static void on_mark_timer(void *arg)
+{
+    struct issue_job *j = arg;
+    j->mark_timer = NULL;
+    mark_failed(j);
+}
 
 static void on_marked_failed(void *arg, int status, const nova_pg_result *res)
 {
     struct issue_job *j = arg;
+    struct ri *ri = j->ri;
     if (status == -ECANCELED) {
-        j->ri->host->job_retry(j->job, "worker shutting down", -1);
+        ri->host->job_retry(j->job, "worker shutting down", -1);
         return issue_free(j);
     }
     if (status != 0) {
-        /* The row stays as it is; retrying keeps the truth in one place. */
-        j->ri->host->log(j->ri->host, NOVA_LOG_WARN, j->job, "marking failed: %s",
-                         j->ri->pg->error_message(res));
-        j->ri->host->job_retry(j->job, j->reason, -1);
-        return issue_free(j);
+        /* This is the last attempt: the row must not stay pending with no
+         * dead letter. Retry the bookkeeping, then dead-letter anyway with
+         * what happened (a replay finds the row and pays at most once). */
+        const char *e = ri->pg->error_message(res);
+        if (++j->mark_tries < MARK_TRIES) {
+            ri->host->log(ri->host, NOVA_LOG_WARN, j->job,
+                          "issuance %" PRId64 ": marking it failed: %s (try %d of %d)",
+                          j->req.issuance_id, e, j->mark_tries, MARK_TRIES);
+            j->mark_timer =
+                ri->host->timer_start(ri->host, 500ULL << j->mark_tries, 0, on_mark_timer, j);
+            if (j->mark_timer != NULL)
+                return;
+        }
+        size_t n = strlen(j->reason);
+        snprintf(j->reason + n, sizeof j->reason - n,
+                 " (issuance %" PRId64 " could not be marked failed: %s)", j->req.issuance_id, e);
+        ri->host->log(ri->host, NOVA_LOG_ERROR, j->job, "%s", j->reason);
     }
     dead_letter(j);
+}
+
+static void mark_failed(struct issue_job *j)
+{
+    struct ri *ri = j->ri;
+    char id[32];
+    snprintf(id, sizeof id, "%" PRId64, j->req.issuance_id);
+    const char *p[] = {id, j->reason, j->attempt_counted ? "0" : "1"};
+    if (ri->pg->query(ri->host, SQL_MARK_FAILED, 3, p, on_marked_failed, j) != 0)
+        dead_letter(j);
 }
 
 /* Ends the job with a failure: a retry while attempts remain, else the
@@ -459,11 +502,7 @@ static void issue_fail(struct issue_job *j, bool permanent, const char *label, c
     }
     if (j->req.issuance_id <= 0)
         return dead_letter(j);
-    char id[32];
-    snprintf(id, sizeof id, "%" PRId64, j->req.issuance_id);
-    const char *p[] = {id, j->reason};
-    if (ri->pg->query(ri->host, SQL_MARK_FAILED, 2, p, on_marked_failed, j) != 0)
-        dead_letter(j);
+    mark_failed(j);
 }
 
 static void issue_confirmed(struct issue_job *j, const char *hash)
@@ -609,9 +648,13 @@ static void on_recipient(void *arg, const struct nova_stellar_status *st,
     issue_enqueue_payment(j);
 }
 
+/* Never while a payment of the issuance is open or done: then the job waits
+ * for that payment instead (on_skipped). */
 static const char SQL_SKIP[] =
     "UPDATE reward_issuances SET status = 'failed', error_message = 'Campaign is inactive or "
-    "expired', updated_at = now() WHERE id = $1 AND status <> 'confirmed'";
+    "expired', updated_at = now() WHERE id = $1 AND status <> 'confirmed' AND NOT EXISTS "
+    "(SELECT 1 FROM nova_worker_payments WHERE issuance_id = $1 AND status IN ('pending', "
+    "'prepared', 'submitted', 'confirmed'))";
 
 static void on_skipped(void *arg, int status, const nova_pg_result *res)
 {
@@ -625,19 +668,27 @@ static void on_skipped(void *arg, int status, const nova_pg_result *res)
         return issue_fail(j, false, "database", "marking the issuance skipped: %s",
                           ri->pg->error_message(res));
     }
+    if (ri->pg->affected_rows(res) != 1) {
+        /* A payment of it appeared meanwhile (another job), or it was
+         * paid: the next attempt waits for that payment. */
+        ri->host->job_retry(j->job, "issuance changed while checking its campaign", 1000);
+        return issue_free(j);
+    }
     count_issuance(ri, "skipped", j->merchant, j->started_ms);
     issue_done_json(j, "{\"skipped\":true,\"reason\":\"campaign_inactive\"}");
 }
 
 /* Counts the attempt and reads the issuance, its campaign and its payment. */
+/* The campaign checked is the issuance row's own; the payload's must name
+ * the same one. */
 static const char SQL_LOAD[] =
     "WITH u AS (UPDATE reward_issuances SET attempts = attempts + 1, updated_at = now() "
-    "WHERE id = $1 RETURNING id, status, wallet_address, amount, tx_hash, user_id) "
+    "WHERE id = $1 RETURNING id, status, wallet_address, amount, tx_hash, user_id, campaign_id) "
     "SELECT u.status, u.wallet_address, (u.amount * 10000000)::bigint, u.tx_hash, u.user_id, "
     "c.merchant_id, (c.id IS NOT NULL AND c.is_active IS TRUE AND c.end_date >= CURRENT_DATE "
     "AND c.deleted_at IS NULL), p.id, p.status, "
-    "(SELECT us.id FROM users us WHERE us.wallet_address = u.wallet_address LIMIT 1) "
-    "FROM u LEFT JOIN campaigns c ON c.id = $2 "
+    "(SELECT us.id FROM users us WHERE us.wallet_address = u.wallet_address LIMIT 1), "
+    "u.campaign_id FROM u LEFT JOIN campaigns c ON c.id = u.campaign_id "
     "LEFT JOIN nova_worker_payments p ON p.reference = 'issuance:' || u.id";
 
 static void on_loaded(void *arg, int status, const nova_pg_result *res)
@@ -657,6 +708,7 @@ static void on_loaded(void *arg, int status, const nova_pg_result *res)
         j->req.issuance_id = 0; /* nothing to mark */
         return issue_fail(j, true, "unknown_issuance", "issuance %" PRId64 " does not exist", id);
     }
+    j->attempt_counted = true;
     const char *st = pg->get_text(res, 0, 0);
     const char *wallet = pg->get_text(res, 0, 1);
     int64_t amount = 0, merchant = 0, uid = 0;
@@ -689,6 +741,13 @@ static void on_loaded(void *arg, int status, const nova_pg_result *res)
         return issue_fail(j, true, "payload_mismatch",
                           "job data does not match issuance %" PRId64 " (wallet or amount differ)",
                           j->req.issuance_id);
+    int64_t row_campaign = 0;
+    if (pg->get_int64(res, 0, 10, &row_campaign) != 0 || row_campaign != j->req.campaign_id)
+        return issue_fail(j, true, "payload_mismatch",
+                          "job data does not match issuance %" PRId64 " (campaignId %" PRId64
+                          ", the issuance's is %s)",
+                          j->req.issuance_id, j->req.campaign_id,
+                          pg->is_null(res, 0, 10) ? "none" : pg->get_text(res, 0, 10));
     const char *pst = pg->get_text(res, 0, 8);
     if (pst != NULL && (strcmp(pst, "prepared") == 0 || strcmp(pst, "submitted") == 0 ||
                         strcmp(pst, "confirmed") == 0 || strcmp(pst, "pending") == 0)) {
@@ -723,16 +782,17 @@ static void on_issue_job(void *arg, nova_job *job)
     j->started_ms = ri->host->now_ms(ri->host);
     char err[RI_REASON_MAX] = "";
     if (nova__ri_parse_issue(ri->st, ri->host->job_data(job), &j->req, err, sizeof err) != 0) {
-        int64_t keep = j->req.issuance_id;
-        (void)keep;
-        j->req.issuance_id = 0; /* an invalid payload names nothing to mark */
+        /* A payload that still names its issuance (a valid issuanceId, a
+         * bad address or amount) fails that row, with the attempt counted,
+         * so it does not stay pending forever. */
+        if (j->req.issuance_id < 0)
+            j->req.issuance_id = 0;
         return issue_fail(j, true, "invalid_payload", "invalid payload: %s", err);
     }
-    char id[32], camp[32];
+    char id[32];
     snprintf(id, sizeof id, "%" PRId64, j->req.issuance_id);
-    snprintf(camp, sizeof camp, "%" PRId64, j->req.campaign_id);
-    const char *p[] = {id, camp};
-    if (ri->pg->query(ri->host, SQL_LOAD, 2, p, on_loaded, j) != 0)
+    const char *p[] = {id};
+    if (ri->pg->query(ri->host, SQL_LOAD, 1, p, on_loaded, j) != 0)
         issue_fail(j, false, "database", "cannot start the query");
 }
 
@@ -799,6 +859,7 @@ static void dist_finish(struct dist_job *d)
     cJSON *r = cJSON_CreateObject();
     cJSON *ok = cJSON_AddArrayToObject(r, "succeeded");
     cJSON *bad = cJSON_AddArrayToObject(r, "failed");
+    cJSON *pending = NULL; /* only when some outcome is not known yet */
     for (size_t i = 0; i < d->req.count; i++) {
         struct dist_item *it = &d->items[i];
         cJSON *e = cJSON_CreateObject();
@@ -807,6 +868,11 @@ static void dist_finish(struct dist_job *d)
             cJSON_AddStringToObject(e, "txHash", it->hash);
             cJSON_AddItemToArray(ok, e);
             invalidate_cache(ri, d->req.recipients[i].wallet, false, 0);
+        } else if (strcmp(it->state, "pending") == 0) {
+            if (pending == NULL)
+                pending = cJSON_AddArrayToObject(r, "pending");
+            cJSON_AddStringToObject(e, "reason", it->error);
+            cJSON_AddItemToArray(pending, e);
         } else {
             cJSON_AddStringToObject(e, "error", it->error[0] ? it->error : "failed");
             cJSON_AddItemToArray(bad, e);
@@ -817,6 +883,47 @@ static void dist_finish(struct dist_job *d)
     ri->host->job_done(d->job, json);
     free(json);
     dist_free(d);
+}
+
+/* Fails the payment if it is still queued (then it is never paid), and
+ * reads what it is now (the statement sees the row as it was before). */
+static const char SQL_DIST_TAKE_BACK[] =
+    "WITH c AS (UPDATE nova_worker_payments SET status = 'failed', error_message = "
+    "'queue_timeout', updated_at = now() WHERE id = $1 AND status = 'pending' RETURNING id) "
+    "SELECT p.status, p.error_message, t.tx_hash, EXISTS (SELECT 1 FROM c) FROM "
+    "nova_worker_payments p LEFT JOIN nova_worker_stellar_txs t ON t.id = p.stellar_tx_id "
+    "WHERE p.id = $1";
+
+static void on_dist_taken_back(void *arg, int status, const nova_pg_result *res)
+{
+    struct dist_item *it = arg;
+    struct dist_job *d = it->d;
+    const struct nova_pg_api *pg = d->ri->pg;
+    bool taken = false;
+    const char *st = NULL;
+    if (status == 0 && pg->ntuples(res) == 1) {
+        st = pg->get_text(res, 0, 0);
+        (void)pg->get_bool(res, 0, 3, &taken);
+    }
+    if (taken) {
+        snprintf(it->state, sizeof it->state, "failed");
+        snprintf(it->error, sizeof it->error, "queue_timeout: not sent in time, will not be paid");
+    } else if (st != NULL && strcmp(st, "confirmed") == 0) {
+        snprintf(it->state, sizeof it->state, "confirmed");
+        snprintf(it->hash, sizeof it->hash, "%s",
+                 pg->get_text(res, 0, 2) ? pg->get_text(res, 0, 2) : "");
+    } else if (st != NULL && strcmp(st, "failed") == 0) {
+        const char *e = pg->get_text(res, 0, 1);
+        snprintf(it->state, sizeof it->state, "failed");
+        snprintf(it->error, sizeof it->error, "%s", e != NULL && e[0] ? e : "failed");
+    } else {
+        snprintf(it->state, sizeof it->state, "pending");
+        snprintf(it->error, sizeof it->error, "%s",
+                 status == 0 ? "in a transaction whose outcome is not known yet"
+                             : "outcome unknown: cannot reach the database");
+    }
+    if (--d->waiting == 0)
+        dist_finish(d);
 }
 
 static void on_dist_payment(struct ri_waiter *w, const char *status, const char *error,
@@ -830,29 +937,47 @@ static void on_dist_payment(struct ri_waiter *w, const char *status, const char 
     } else if (strcmp(status, "failed") == 0) {
         snprintf(it->state, sizeof it->state, "failed");
         snprintf(it->error, sizeof it->error, "%s", error[0] ? error : "failed");
-    } else if (strcmp(status, "cancelled") == 0) {
-        /* finish with what is known; unfinished payments stay queued and
-         * are still paid exactly once (their rows are keyed by job id) */
-        snprintf(it->state, sizeof it->state, "failed");
-        snprintf(it->error, sizeof it->error, "pending: job cancelled");
     } else {
-        /* timeout: report it; the row stays, a re-run of the job waits on it */
-        snprintf(it->state, sizeof it->state, "failed");
-        snprintf(it->error, sizeof it->error, "pending: not paid within job_timeout");
+        /* Timeout or cancelled job: what is still queued is taken back, so
+         * "failed" stays true; what is already in a transaction is reported
+         * pending (it may yet be paid, exactly once). */
+        char id[32];
+        snprintf(id, sizeof id, "%" PRId64, it->payment_id);
+        const char *p[] = {id};
+        if (d->ri->pg->query(d->ri->host, SQL_DIST_TAKE_BACK, 1, p, on_dist_taken_back, it) == 0)
+            return;
+        snprintf(it->state, sizeof it->state, "pending");
+        snprintf(it->error, sizeof it->error, "outcome unknown: cannot reach the database");
     }
     if (--d->waiting == 0)
         dist_finish(d);
 }
 
+/*
+ * A distribution payment is keyed by job id and recipient index
+ * ('distribution:<job id>:<index>', $1), so a re-run of the job (stalled,
+ * retried, or re-added under the same custom id) finds what it queued and
+ * pays nobody twice. BullMQ's numeric ids come from a Redis counter, and a
+ * Redis that lost it hands the same ids out again: a row under the key
+ * then counts only when it pays the same recipient the same amount in the
+ * same campaign. Otherwise the payment gets a key of its own that adds the
+ * time the job was added ('distribution:<job id>@<ms>:<index>', $9), and
+ * the old row is neither reported nor touched.
+ */
 static const char SQL_DIST_ENSURE[] =
-    "WITH v AS (SELECT * FROM unnest($1::text[], $2::text[], $3::bigint[]) AS v(ref, dest, amt)), "
+    "WITH v AS (SELECT * FROM unnest($1::text[], $2::text[], $3::bigint[], $9::text[]) "
+    "AS v(ref, dest, amt, alt)), "
+    "k AS (SELECT v.ref, v.dest, v.amt, CASE WHEN p.id IS NOT NULL AND (p.destination <> v.dest "
+    "OR p.amount <> v.amt::numeric / 10000000 OR p.campaign_id IS DISTINCT FROM $4::int) THEN "
+    "v.alt ELSE v.ref END AS key FROM v LEFT JOIN nova_worker_payments p ON p.reference = v.ref), "
     "ins AS (INSERT INTO nova_worker_payments (reference, kind, campaign_id, queue, job_id, "
-    "destination, asset_code, asset_issuer, amount) SELECT v.ref, 'distribution', $4, $5, $6, "
-    "v.dest, $7, $8, v.amt::numeric / 10000000 FROM v ON CONFLICT (reference) DO NOTHING "
+    "destination, asset_code, asset_issuer, amount) SELECT k.key, 'distribution', $4, $5, $6, "
+    "k.dest, $7, $8, k.amt::numeric / 10000000 FROM k ON CONFLICT (reference) DO NOTHING "
     "RETURNING reference, id) "
-    "SELECT v.ref, COALESCE(ins.id, p.id), COALESCE(p.status, 'pending') FROM v "
-    "LEFT JOIN ins ON ins.reference = v.ref LEFT JOIN nova_worker_payments p ON p.reference = "
-    "v.ref";
+    "SELECT k.ref, COALESCE(ins.id, p.id), COALESCE(p.status, 'pending'), ins.id IS NOT NULL OR "
+    "(p.destination = k.dest AND p.amount = k.amt::numeric / 10000000 AND p.campaign_id IS NOT "
+    "DISTINCT FROM $4::int) FROM k LEFT JOIN ins ON ins.reference = k.key "
+    "LEFT JOIN nova_worker_payments p ON p.reference = k.key";
 
 static void on_dist_ensured(void *arg, int status, const nova_pg_result *res)
 {
@@ -872,6 +997,18 @@ static void on_dist_ensured(void *arg, int status, const nova_pg_result *res)
         if (idx >= d->req.count)
             continue;
         struct dist_item *it = &d->items[idx];
+        bool same = false;
+        if (pg->get_bool(res, r, 3, &same) != 0 || !same) {
+            /* A row under this key pays someone else: never ours to report
+             * as paid, and never touched. */
+            ri->host->log(ri->host, NOVA_LOG_ERROR, d->job,
+                          "distribution: payment key %s already pays another recipient or "
+                          "amount; recipient %zu not paid",
+                          pg->get_text(res, r, 0), idx);
+            snprintf(it->state, sizeof it->state, "failed");
+            snprintf(it->error, sizeof it->error, "payment_key_conflict");
+            continue;
+        }
         (void)pg->get_int64(res, r, 1, &it->payment_id);
         it->w.ri = ri;
         it->w.job = d->job;
@@ -888,48 +1025,79 @@ static void on_dist_ensured(void *arg, int status, const nova_pg_result *res)
     poke_lanes(ri);
 }
 
-static void dist_insert(struct dist_job *d)
+/* The PostgreSQL array literals of a distribution's payment keys (by job
+ * id, and the alternative with the job's timestamp), recipients and
+ * amounts, for the items still to pay. */
+struct dist_arrays {
+    char *refs, *alts, *dests, *amts;
+    size_t n;
+};
+
+static void dist_arrays_free(struct dist_arrays *a)
+{
+    free(a->refs);
+    free(a->alts);
+    free(a->dests);
+    free(a->amts);
+}
+
+static int dist_arrays_build(struct dist_job *d, struct dist_arrays *a)
 {
     struct ri *ri = d->ri;
     const char *jid = ri->host->job_id(d->job);
     char *ejid = array_escape(jid);
     size_t cap = d->req.count * (2 * strlen(jid) + 96) + 16;
-    char *refs = malloc(cap), *dests = malloc(cap), *amts = malloc(cap);
-    if (ejid == NULL || refs == NULL || dests == NULL || amts == NULL) {
+    memset(a, 0, sizeof *a);
+    a->refs = malloc(cap);
+    a->alts = malloc(cap);
+    a->dests = malloc(cap);
+    a->amts = malloc(cap);
+    if (ejid == NULL || a->refs == NULL || a->alts == NULL || a->dests == NULL || a->amts == NULL) {
         free(ejid);
-        free(refs);
-        free(dests);
-        free(amts);
-        ri->host->job_retry(d->job, "out of memory", -1);
-        return dist_free(d);
+        dist_arrays_free(a);
+        return -ENOMEM;
     }
-    size_t o1 = 0, o2 = 0, o3 = 0, n = 0;
-    refs[o1++] = dests[o2++] = amts[o3++] = '{';
+    int64_t ts = ri->host->job_timestamp_ms(d->job);
+    size_t o1 = 0, o2 = 0, o3 = 0, o4 = 0;
+    a->refs[o1++] = a->alts[o2++] = a->dests[o3++] = a->amts[o4++] = '{';
     for (size_t i = 0; i < d->req.count; i++) {
         if (d->items[i].state[0] != '\0')
             continue; /* already failed (address, amount, trustline) */
-        const char *sep = n++ ? "," : "";
-        o1 += (size_t)snprintf(refs + o1, cap - o1, "%s\"distribution:%s:%zu\"", sep, ejid, i);
-        o2 += (size_t)snprintf(dests + o2, cap - o2, "%s%s", sep, d->req.recipients[i].wallet);
-        o3 += (size_t)snprintf(amts + o3, cap - o3, "%s%" PRId64, sep, d->req.recipients[i].amount);
+        const char *sep = a->n++ ? "," : "";
+        o1 += (size_t)snprintf(a->refs + o1, cap - o1, "%s\"distribution:%s:%zu\"", sep, ejid, i);
+        o2 += (size_t)snprintf(a->alts + o2, cap - o2, "%s\"distribution:%s@%" PRId64 ":%zu\"", sep,
+                               ejid, ts, i);
+        o3 += (size_t)snprintf(a->dests + o3, cap - o3, "%s%s", sep, d->req.recipients[i].wallet);
+        o4 += (size_t)snprintf(a->amts + o4, cap - o4, "%s%" PRId64, sep,
+                               d->req.recipients[i].amount);
     }
-    snprintf(refs + o1, cap - o1, "}");
-    snprintf(dests + o2, cap - o2, "}");
-    snprintf(amts + o3, cap - o3, "}");
+    snprintf(a->refs + o1, cap - o1, "}");
+    snprintf(a->alts + o2, cap - o2, "}");
+    snprintf(a->dests + o3, cap - o3, "}");
+    snprintf(a->amts + o4, cap - o4, "}");
     free(ejid);
-    if (n == 0) {
-        free(refs);
-        free(dests);
-        free(amts);
+    return 0;
+}
+
+static void dist_insert(struct dist_job *d)
+{
+    struct ri *ri = d->ri;
+    struct dist_arrays a;
+    if (dist_arrays_build(d, &a) != 0) {
+        ri->host->job_retry(d->job, "out of memory", -1);
+        return dist_free(d);
+    }
+    if (a.n == 0) {
+        dist_arrays_free(&a);
         return dist_finish(d);
     }
     char camp[32];
     snprintf(camp, sizeof camp, "%" PRId64, d->req.campaign_id);
-    const char *p[] = {refs, dests, amts, camp, DIST_QUEUE, jid, ri->asset_code, ri->asset_issuer};
-    int rc = ri->pg->query(ri->host, SQL_DIST_ENSURE, 8, p, on_dist_ensured, d);
-    free(refs);
-    free(dests);
-    free(amts);
+    const char *p[] = {a.refs,         a.dests,          a.amts,
+                       camp,           DIST_QUEUE,       ri->host->job_id(d->job),
+                       ri->asset_code, ri->asset_issuer, a.alts};
+    int rc = ri->pg->query(ri->host, SQL_DIST_ENSURE, 9, p, on_dist_ensured, d);
+    dist_arrays_free(&a);
     if (rc != 0) {
         ri->host->job_retry(d->job, "cannot start the query", -1);
         dist_free(d);
@@ -994,10 +1162,13 @@ static void dist_check_next(struct dist_job *d)
 }
 
 /* A re-run of the job (stalled, or retried) finds the rows its first run
- * queued, keyed by job id and recipient index: those are waited on as they
- * are, whatever a trustline check would say now. */
+ * queued, keyed as in SQL_DIST_ENSURE: those are waited on as they are,
+ * whatever a trustline check would say now. */
 static const char SQL_DIST_EXISTING[] =
-    "SELECT reference FROM nova_worker_payments WHERE reference = ANY($1::text[])";
+    "SELECT v.ref FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[]) "
+    "AS v(ref, alt, dest, amt) WHERE EXISTS (SELECT 1 FROM nova_worker_payments p WHERE "
+    "p.reference = v.alt OR (p.reference = v.ref AND p.destination = v.dest AND p.amount = "
+    "v.amt::numeric / 10000000 AND p.campaign_id IS NOT DISTINCT FROM $5::int))";
 
 static void on_dist_existing(void *arg, int status, const nova_pg_result *res)
 {
@@ -1021,24 +1192,16 @@ static void on_dist_existing(void *arg, int status, const nova_pg_result *res)
 static void dist_find_existing(struct dist_job *d)
 {
     struct ri *ri = d->ri;
-    char *jid = array_escape(ri->host->job_id(d->job));
-    size_t cap = jid != NULL ? d->req.count * (strlen(jid) + 40) + 3 : 0;
-    char *refs = jid != NULL ? malloc(cap) : NULL;
-    if (refs == NULL) {
-        free(jid);
+    struct dist_arrays a;
+    if (dist_arrays_build(d, &a) != 0) {
         ri->host->job_retry(d->job, "out of memory", -1);
         return dist_free(d);
     }
-    size_t off = 0;
-    refs[off++] = '{';
-    for (size_t i = 0; i < d->req.count; i++)
-        off += (size_t)snprintf(refs + off, cap - off, "%s\"distribution:%s:%zu\"", i ? "," : "",
-                                jid, i);
-    snprintf(refs + off, cap - off, "}");
-    free(jid);
-    const char *p[] = {refs};
-    int rc = ri->pg->query(ri->host, SQL_DIST_EXISTING, 1, p, on_dist_existing, d);
-    free(refs);
+    char camp[32];
+    snprintf(camp, sizeof camp, "%" PRId64, d->req.campaign_id);
+    const char *p[] = {a.refs, a.alts, a.dests, a.amts, camp};
+    int rc = ri->pg->query(ri->host, SQL_DIST_EXISTING, 5, p, on_dist_existing, d);
+    dist_arrays_free(&a);
     if (rc != 0) {
         ri->host->job_retry(d->job, "cannot start the query", -1);
         dist_free(d);
