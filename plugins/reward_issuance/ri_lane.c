@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include "ri_logic.h"
 
 struct ri_lane {
@@ -810,11 +811,14 @@ static bool answer_is_ours(struct ri_lane *lane, const struct nova_stellar_tx_in
 {
     if (nova__ri_tx_matches(tx, lane->cur.hash, lane->cur.envelope))
         return true;
+    bool same_hash = tx != NULL && tx->hash != NULL && strcasecmp(tx->hash, lane->cur.hash) == 0;
     LOG(lane, NOVA_LOG_ERROR,
-        "lane: envelope %" PRId64 ": the %s answer is for %s %s, not for the envelope we signed "
-        "(%s): ignored",
-        lane->cur.id, what, tx != NULL && tx->hash[0] ? "transaction" : "a transaction",
-        tx != NULL ? tx->hash : "", lane->cur.hash);
+        "lane: envelope %" PRId64 " (%s): the %s answer %s%s%s; it confirms nothing", lane->cur.id,
+        lane->cur.hash, what,
+        same_hash ? "carries another envelope than the one signed"
+                  : "is about another transaction ",
+        same_hash ? "" : (tx != NULL && tx->hash != NULL && tx->hash[0] ? tx->hash : "(no hash)"),
+        "");
     return false;
 }
 

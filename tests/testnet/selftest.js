@@ -1056,6 +1056,408 @@ test('RPC faults: rpc_error, rate_limit, status', async () => {
   assert.equal((await rpcCall(S, 'getHealth')).result.status, 'healthy');
 });
 
+// ---- Latest-Ledger header, lagging replicas, history retention ---------------
+
+const LL = (r) => r.headers.get('latest-ledger');
+const FORM = { 'Content-Type': 'application/x-www-form-urlencoded' };
+
+async function until(what, fn) {
+  for (let i = 0; i < 300; i++) {
+    if (await fn()) return;
+    await new Promise((r) => setTimeout(r, 10));
+  }
+  throw new Error(`timed out waiting for ${what}`);
+}
+
+// A server whose ledgers close only on request, so ledger numbers are exact:
+// genesis 1000; kp (100 XLM) and dst (10 XLM) are created in open ledger 1001.
+async function replicaFixture(args = []) {
+  const M = await startServer(['--ledger-close-ms', '0', '--submit-wait', 'none', ...args]);
+  const kp = Keypair.random();
+  const dst = Keypair.random();
+  const a = await admin(M, '/_admin/accounts', { secret: kp.secret(), balance: '100' });
+  await admin(M, '/_admin/accounts', { secret: dst.secret(), balance: '10' });
+  const seq0 = BigInt(a.json.sequence);
+  assert.equal(seq0, 1001n << 32n);
+  let n = 0n;
+  const pay = (amount) =>
+    buildTx({ source: kp.publicKey(), seq: seq0 + ++n, payments: [{ to: dst.publicKey(), amount }], asset: Asset.native(), signers: [kp] });
+  const closeTo = async (target) => {
+    const l = (await get(M, '/')).json.core_latest_ledger;
+    const r = await admin(M, '/_admin/close-ledger', { count: target - l });
+    assert.equal(r.json.ledger, target);
+  };
+  return { M, kp, dst, seq0, pay, closeTo };
+}
+
+// The next Horizon GET (whose path contains `filter`, default any) is
+// answered by a replica `lag` ledgers behind.
+async function lagNext(M, lag, filter) {
+  const f = { kind: 'lagging_read', lag_ledgers: lag };
+  if (filter !== undefined) f.path = filter;
+  const r = await admin(M, '/_admin/faults', f);
+  assert.equal(r.status, 200, r.text);
+}
+
+async function lagGet(M, p, lag) {
+  await lagNext(M, lag);
+  return get(M, p);
+}
+
+test('Latest-Ledger header on every Horizon answer, errors and submissions included; not on admin/RPC', async () => {
+  const { M, kp, pay, closeTo } = await replicaFixture(['--submit-wait', 'close']);
+  try {
+    await closeTo(1003);
+    // A sync submission answers after its ledger closed: the header is the
+    // latest closed ledger when the answer is written, i.e. the tx's ledger.
+    const t1 = pay('1');
+    const pending = submit(M, t1.b64);
+    await until('t1 applied', async () => (await get(M, `/transactions/${t1.hash}`)).status === 200);
+    await closeTo(1004);
+    const r1 = await pending;
+    assert.equal(r1.status, 200, r1.text);
+    assert.equal(r1.json.ledger, 1004);
+    assert.equal(LL(r1), '1004');
+    const t2 = pay('1');
+    const bad = buildTx({ source: kp.publicKey(), seq: 5n, payments: [{ to: kp.publicKey(), amount: '1' }], asset: Asset.native(), signers: [kp] });
+    const cases = [
+      ['GET', '/', undefined, {}, 200],
+      ['GET', `/accounts/${kp.publicKey()}`, undefined, {}, 200],
+      ['GET', `/accounts/${Keypair.random().publicKey()}`, undefined, {}, 404],
+      ['GET', '/accounts/GNOTANACCOUNT', undefined, {}, 400],
+      ['GET', `/accounts/${kp.publicKey()}/transactions?order=desc`, undefined, {}, 200],
+      ['GET', `/accounts/${kp.publicKey()}/transactions?limit=0`, undefined, {}, 400],
+      ['GET', `/transactions/${t1.hash}`, undefined, {}, 200],
+      ['GET', `/transactions/${'ab'.repeat(32)}`, undefined, {}, 404],
+      ['GET', '/transactions/xyz', undefined, {}, 400],
+      ['GET', '/ledgers?order=desc&limit=1', undefined, {}, 200],
+      ['GET', '/ledgers?order=sideways', undefined, {}, 400],
+      ['GET', '/ledgers/1002', undefined, {}, 200],
+      ['GET', '/ledgers/1005', undefined, {}, 404],
+      ['GET', '/fee_stats', undefined, {}, 200],
+      ['GET', '/no/such/thing', undefined, {}, 404],
+      ['DELETE', '/', undefined, {}, 405],
+      ['POST', '/transactions', `tx=${encodeURIComponent(t1.b64)}`, FORM, 200],
+      ['POST', '/transactions', `tx=${encodeURIComponent(bad.b64)}`, FORM, 400],
+      ['POST', '/transactions', 'tx=AAAA', FORM, 400],
+      ['POST', '/transactions', '{}', { 'Content-Type': 'application/json' }, 415],
+      ['POST', '/transactions_async', `tx=${encodeURIComponent(t2.b64)}`, FORM, 201],
+      ['POST', '/transactions_async', `tx=${encodeURIComponent(t1.b64)}`, FORM, 400],
+    ];
+    for (const [m, p, body, h, status] of cases) {
+      const r = await req(M.url, m, p, body, h);
+      assert.equal(r.status, status, `${m} ${p}: ${r.text}`);
+      assert.equal(LL(r), '1004', `${m} ${p} Latest-Ledger`);
+    }
+    // Injected Horizon problems carry it; a raw-body status fault (a proxy
+    // answering instead of Horizon) does not.
+    await admin(M, '/_admin/faults', { faults: [
+      { kind: 'rate_limit', target: 'horizon' },
+      { kind: 'status', status: 503, target: 'horizon' },
+      { kind: 'status', status: 502, target: 'horizon', body: 'bad gateway' },
+      { kind: 'rate_limit' },
+    ] });
+    let r = await get(M, '/');
+    assert.equal(r.status, 429);
+    assert.equal(LL(r), '1004');
+    r = await get(M, `/accounts/${kp.publicKey()}`);
+    assert.equal(r.status, 503);
+    assert.equal(LL(r), '1004');
+    r = await get(M, '/');
+    assert.equal(r.status, 502);
+    assert.equal(LL(r), null);
+    r = await submit(M, t1.b64);
+    assert.equal(r.status, 429);
+    assert.equal(LL(r), '1004');
+    // Admin and RPC answers have no Latest-Ledger.
+    assert.equal(LL(await get(M, '/_admin/faults')), null);
+    assert.equal(LL(await req(M.url, 'POST', '/soroban/rpc', { jsonrpc: '2.0', id: 1, method: 'getHealth' })), null);
+    // The header follows the latest closed ledger.
+    await closeTo(1006);
+    assert.equal(LL(await get(M, `/transactions/${t2.hash}`)), '1006');
+  } finally {
+    await M.stop();
+  }
+});
+
+test('fault lagging_read: a replica N ledgers behind (tx 404, old sequence and balances, GET /, ledgers), without replica mode', async () => {
+  const { M, kp, dst, seq0, pay, closeTo } = await replicaFixture();
+  try {
+    const K_ = kp.publicKey();
+    const D_ = dst.publicKey();
+    await closeTo(1005);
+    const t1 = pay('1');
+    assert.equal((await submit(M, t1.b64)).json.ledger, 1006);
+    await closeTo(1010);
+    // t2: a fee bump (dst pays 200 stroops), the inner source is kp.
+    const inner = pay('2');
+    const fb = TransactionBuilder.buildFeeBumpTransaction(dst, '100', inner.tx, TESTNET);
+    fb.sign(dst);
+    const fbHash = fb.hash().toString('hex');
+    const r2 = await submit(M, fb.toEnvelope().toXDR('base64'));
+    assert.equal(r2.status, 200, r2.text);
+    assert.equal(r2.json.ledger, 1011);
+    await closeTo(1011);
+    const unknown = await get(M, `/transactions/${'cd'.repeat(32)}`);
+    assert.equal(unknown.status, 404);
+
+    // The path filter: GET / does not take a fault meant for /transactions/.
+    await lagNext(M, 3, '/transactions/');
+    let r = await get(M, '/');
+    assert.equal(LL(r), '1011');
+    assert.equal(r.json.history_latest_ledger, 1011);
+    assert.equal((await get(M, '/_admin/faults')).json.faults.length, 1);
+    // A tx of ledger 1011 on a replica at 1008: 404 like an unknown hash.
+    r = await get(M, `/transactions/${fbHash}`);
+    assert.equal(r.status, 404);
+    assert.equal(LL(r), '1008');
+    assert.deepEqual(r.json, unknown.json);
+    assert.equal((await get(M, '/_admin/faults')).json.faults.length, 0);
+    // The next read is up to date and finds it.
+    r = await get(M, `/transactions/${fbHash}`);
+    assert.equal(r.status, 200);
+    assert.equal(LL(r), '1011');
+    assert.equal(r.json.ledger, 1011);
+    // count 2: the inner hash is unknown there too; t1 (ledger 1006) is known.
+    await admin(M, '/_admin/faults', { kind: 'lagging_read', lag_ledgers: 3, count: 2, path: '/transactions/' });
+    r = await get(M, `/transactions/${inner.hash}`);
+    assert.deepEqual([r.status, LL(r)], [404, '1008']);
+    r = await get(M, `/transactions/${t1.hash}`);
+    assert.deepEqual([r.status, LL(r), r.json.ledger], [200, '1008', 1006]);
+
+    // Accounts as of H: sequence (fee bump: the inner source's), balances,
+    // last_modified_ledger; created after H -> 404.
+    const acct = async (id, lag) => {
+      const a = lag === null ? await get(M, `/accounts/${id}`) : await lagGet(M, `/accounts/${id}`, lag);
+      return { status: a.status, ll: LL(a), seq: a.json.sequence, native: a.json.balances ? balanceOf(a.json, 'native') : null, lml: a.json.last_modified_ledger };
+    };
+    assert.deepEqual(await acct(K_, null), { status: 200, ll: '1011', seq: (seq0 + 2n).toString(), native: '96.9999900', lml: 1011 });
+    assert.deepEqual(await acct(D_, null), { status: 200, ll: '1011', seq: seq0.toString(), native: '12.9999800', lml: 1011 });
+    assert.deepEqual(await acct(K_, 3), { status: 200, ll: '1008', seq: (seq0 + 1n).toString(), native: '98.9999900', lml: 1006 });
+    assert.deepEqual(await acct(D_, 3), { status: 200, ll: '1008', seq: seq0.toString(), native: '11.0000000', lml: 1006 });
+    assert.deepEqual(await acct(K_, 5), { status: 200, ll: '1006', seq: (seq0 + 1n).toString(), native: '98.9999900', lml: 1006 });
+    assert.deepEqual(await acct(K_, 6), { status: 200, ll: '1005', seq: seq0.toString(), native: '100.0000000', lml: 1000 });
+    assert.deepEqual(await acct(K_, 10), { status: 200, ll: '1001', seq: seq0.toString(), native: '100.0000000', lml: 1000 });
+    assert.deepEqual((await acct(K_, 11)).status, 404, 'created in ledger 1001');
+    assert.deepEqual((await acct(K_, 1000)).ll, '1000', 'the height never goes below genesis');
+
+    // GET / of a replica at 1008; ledgers and account history end at 1008.
+    const l1008 = (await get(M, '/ledgers/1008')).json;
+    r = await lagGet(M, '/', 3);
+    assert.equal(LL(r), '1008');
+    assert.deepEqual(
+      [r.json.history_latest_ledger, r.json.ingest_latest_ledger, r.json.history_latest_ledger_closed_at, r.json.history_elder_ledger, r.json.core_latest_ledger],
+      [1008, 1008, l1008.closed_at, 1000, 1011],
+    );
+    r = await lagGet(M, '/ledgers?order=desc&limit=2', 3);
+    assert.deepEqual(r.json._embedded.records.map((l) => l.sequence), [1008, 1007]);
+    r = await lagGet(M, '/ledgers/1009', 3);
+    assert.deepEqual([r.status, LL(r)], [404, '1008']);
+    assert.equal((await get(M, '/ledgers/1009')).status, 200);
+    r = await lagGet(M, `/accounts/${K_}/transactions`, 3);
+    assert.deepEqual(r.json._embedded.records.map((t) => t.hash), [t1.hash]);
+    r = await get(M, `/accounts/${K_}/transactions`);
+    assert.deepEqual(r.json._embedded.records.map((t) => t.hash), [t1.hash, fbHash]);
+    assert.equal((await lagGet(M, '/fee_stats', 3)).json.last_ledger, '1008');
+
+    // Faults stay FIFO: a rate limit queued first hits first.
+    await admin(M, '/_admin/faults', { faults: [{ kind: 'rate_limit', target: 'horizon' }, { kind: 'lagging_read', lag_ledgers: 2 }] });
+    assert.equal((await get(M, '/')).status, 429);
+    assert.equal((await get(M, '/')).json.history_latest_ledger, 1009);
+
+    // Submissions never take a lagging_read fault and are never lagged.
+    await lagNext(M, 1);
+    const t3 = pay('1');
+    r = await submit(M, t3.b64);
+    assert.deepEqual([r.status, LL(r), r.json.ledger], [200, '1011', 1012]);
+    assert.equal((await get(M, '/_admin/faults')).json.faults.length, 1, 'still pending');
+    assert.deepEqual(await acct(K_, null), { status: 200, ll: '1010', seq: (seq0 + 1n).toString(), native: '98.9999900', lml: 1006 });
+    assert.equal((await get(M, '/_admin/faults')).json.faults.length, 0, 'taken by the GET');
+    assert.deepEqual(await acct(K_, null), { status: 200, ll: '1011', seq: (seq0 + 3n).toString(), native: '95.9999800', lml: 1012 });
+
+    // lag 0: the replica at the latest closed ledger does not see the open
+    // ledger (t3, and an admin change, which also belongs to the open ledger).
+    await admin(M, `/_admin/accounts/${K_}`, { sequence: (seq0 + 100n).toString() });
+    assert.equal((await acct(K_, null)).seq, (seq0 + 100n).toString());
+    assert.deepEqual(await acct(K_, 0), { status: 200, ll: '1011', seq: (seq0 + 2n).toString(), native: '96.9999900', lml: 1011 });
+    await closeTo(1012);
+    assert.equal((await acct(K_, 0)).seq, (seq0 + 100n).toString());
+    assert.equal((await req(M.url, 'DELETE', `/_admin/accounts/${D_}`)).status, 200);
+    assert.equal((await acct(D_, null)).status, 404);
+    assert.equal((await acct(D_, 0)).status, 200, 'deleted in the open ledger 1013');
+    // A tx failed in its ledger consumes the sequence and the fee: recorded too.
+    const t4 = buildTx({ source: K_, seq: seq0 + 101n, payments: [{ to: D_, amount: '1' }], asset: Asset.native(), signers: [kp] });
+    r = await submit(M, t4.b64);
+    expectFailed(r, 'tx_failed', ['op_no_destination']);
+    await closeTo(1013);
+    assert.deepEqual(await acct(K_, 0), { status: 200, ll: '1013', seq: (seq0 + 101n).toString(), native: '95.9999700', lml: 1013 });
+    assert.deepEqual(await acct(K_, 1), { status: 200, ll: '1012', seq: (seq0 + 100n).toString(), native: '95.9999800', lml: 1012 });
+
+    const c = (await get(M, '/_admin/replicas')).json;
+    assert.equal(c.enabled, false);
+    assert.equal(c.counters.forced, 22);
+    assert.equal(c.counters.lagged, 22);
+    assert.ok(c.counters.up_to_date >= 10);
+  } finally {
+    await M.stop();
+  }
+});
+
+test('replica mode: probability 1 always lagged, 0 never, seeded choices reproducible; counters; submissions never lagged', async () => {
+  const { M, kp, seq0, pay, closeTo } = await replicaFixture(['--replica-lag', '2', '--replica-probability', '1']);
+  try {
+    const K_ = kp.publicKey();
+    let info = (await get(M, '/_admin/replicas')).json;
+    assert.deepEqual(info, { enabled: true, lag_ledgers: 2, probability: 1, seed: null, counters: { lagged: 0, forced: 0, up_to_date: 0 } });
+    await closeTo(1005);
+    let r = await get(M, '/');
+    assert.deepEqual([LL(r), r.json.history_latest_ledger, r.json.core_latest_ledger], ['1003', 1003, 1005]);
+    const t1 = pay('1');
+    r = await submit(M, t1.b64);
+    assert.deepEqual([r.status, LL(r), r.json.ledger], [200, '1005', 1006], 'the submission is not lagged');
+    await closeTo(1006);
+    for (let i = 0; i < 2; i++) {
+      r = await get(M, `/transactions/${t1.hash}`);
+      assert.deepEqual([r.status, LL(r)], [404, '1004'], 'every read is lagged');
+    }
+    r = await get(M, `/accounts/${K_}`);
+    assert.deepEqual([LL(r), r.json.sequence], ['1004', seq0.toString()]);
+    // A duplicate goes to the up-to-date core view: found, not re-applied.
+    r = await submit(M, t1.b64);
+    assert.deepEqual([r.status, LL(r), r.json.ledger], [200, '1006', 1006]);
+    assert.equal((await get(M, `/_admin/payments?tx_hash=${t1.hash}`)).json.payments.length, 1);
+    // A lagging_read fault's own lag wins over the mode's.
+    r = await lagGet(M, '/', 5);
+    assert.equal(LL(r), '1001');
+    info = (await get(M, '/_admin/replicas')).json;
+    // 7 reads: 2 GET / by closeTo, GET /, 2 tx lookups, the account, the fault's.
+    assert.deepEqual(info.counters, { lagged: 7, forced: 1, up_to_date: 0 });
+    await closeTo(1008);
+    r = await get(M, `/transactions/${t1.hash}`);
+    assert.deepEqual([r.status, LL(r)], [200, '1006'], 'a replica at 1006 has it');
+
+    // Probability 0: never lagged (counters restart with each POST).
+    r = await admin(M, '/_admin/replicas', { lag_ledgers: 2, probability: 0 });
+    assert.deepEqual(r.json, { enabled: true, lag_ledgers: 2, probability: 0, seed: null, counters: { lagged: 0, forced: 0, up_to_date: 0 } });
+    for (const p of ['/', `/accounts/${K_}`, `/transactions/${t1.hash}`]) assert.equal(LL(await get(M, p)), '1008');
+    r = await lagGet(M, `/accounts/${K_}`, 7);
+    assert.deepEqual([LL(r), r.json.sequence], ['1001', seq0.toString()], 'a lagging_read fault works in replica mode');
+    assert.deepEqual((await get(M, '/_admin/replicas')).json.counters, { lagged: 1, forced: 1, up_to_date: 3 });
+
+    // Seeded: the same seed gives the same choices.
+    const run = async (seed) => {
+      const s = await admin(M, '/_admin/replicas', { lag_ledgers: 1, probability: 0.5, seed });
+      assert.equal(s.status, 200, s.text);
+      const heights = [];
+      for (let i = 0; i < 16; i++) heights.push(LL(await get(M, '/')));
+      return heights;
+    };
+    const a = await run(42);
+    assert.deepEqual(await run(42), a);
+    const lagged = a.filter((h) => h === '1007').length;
+    assert.equal(lagged + a.filter((h) => h === '1008').length, 16);
+    assert.ok(lagged > 0 && lagged < 16, `both kinds of answers: ${a}`);
+    info = (await get(M, '/_admin/replicas')).json;
+    assert.deepEqual(info, { enabled: true, lag_ledgers: 1, probability: 0.5, seed: 42, counters: { lagged, forced: 0, up_to_date: 16 - lagged } });
+
+    // DELETE: off, counters kept.
+    r = await req(M.url, 'DELETE', '/_admin/replicas');
+    assert.deepEqual(r.json, { enabled: false, lag_ledgers: null, probability: 0, seed: null, counters: info.counters });
+    assert.equal(LL(await get(M, '/')), '1008');
+    assert.deepEqual((await get(M, '/_admin/replicas')).json.counters, { ...info.counters, up_to_date: info.counters.up_to_date + 1 });
+
+    // Validation.
+    for (const b of [{ lag_ledgers: -1, probability: 1 }, { lag_ledgers: 1, probability: 1.5 }, { lag_ledgers: 1, probability: '1' }, { probability: 1 }, { lag_ledgers: 1, probability: 1, seed: -3 }]) {
+      r = await admin(M, '/_admin/replicas', b);
+      assert.equal(r.status, 400, JSON.stringify(b));
+    }
+    for (const f of [{ kind: 'lagging_read' }, { kind: 'lagging_read', lag_ledgers: 1, target: 'submit' }, { kind: 'lagging_read', lag_ledgers: 1, path: '' }]) {
+      r = await admin(M, '/_admin/faults', f);
+      assert.equal(r.status, 400, JSON.stringify(f));
+    }
+    assert.equal((await get(M, '/_admin/replicas')).json.enabled, false);
+  } finally {
+    await M.stop();
+  }
+  for (const args of [['--replica-lag', '2'], ['--replica-probability', '0.5'], ['--replica-lag', '2', '--replica-probability', '1.5'], ['--history-retention-ledgers', '-1']]) {
+    const c = spawn(process.execPath, [path.join(HERE, 'server.js'), '--port', '0', ...args], { stdio: 'ignore' });
+    assert.equal(await new Promise((res) => c.on('exit', res)), 2, args.join(' '));
+  }
+});
+
+test('history retention: older txs and ledgers 404, elder per replica height, account state unaffected', async () => {
+  const { M, kp, seq0, pay, closeTo } = await replicaFixture(['--history-retention-ledgers', '5']);
+  try {
+    const K_ = kp.publicKey();
+    const t1 = pay('1');
+    assert.equal((await submit(M, t1.b64)).json.ledger, 1001);
+    await closeTo(1005);
+    let r = await get(M, '/');
+    assert.deepEqual([r.json.history_latest_ledger, r.json.history_elder_ledger], [1005, 1001]);
+    assert.equal((await get(M, `/transactions/${t1.hash}`)).status, 200, 'ledger 1001 = elder: kept');
+    await closeTo(1006);
+    r = await get(M, '/');
+    assert.deepEqual([r.json.history_latest_ledger, r.json.history_elder_ledger], [1006, 1002]);
+    const unknown = await get(M, `/transactions/${'ef'.repeat(32)}`);
+    r = await get(M, `/transactions/${t1.hash}`);
+    assert.equal(r.status, 404);
+    assert.deepEqual(r.json, unknown.json);
+    assert.equal((await get(M, '/ledgers/1001')).status, 404);
+    assert.equal((await get(M, '/ledgers/1002')).status, 200);
+    r = await get(M, '/ledgers?order=asc&limit=200');
+    assert.deepEqual(r.json._embedded.records.map((l) => l.sequence), [1002, 1003, 1004, 1005, 1006]);
+    r = await get(M, `/accounts/${K_}/transactions`);
+    assert.deepEqual(r.json._embedded.records, []);
+    r = await get(M, `/accounts/${K_}`);
+    assert.deepEqual([r.json.sequence, balanceOf(r.json, 'native')], [(seq0 + 1n).toString(), '98.9999900'], 'account state is not history');
+    // Each replica's elder follows its own height.
+    r = await lagGet(M, '/', 1);
+    assert.deepEqual([LL(r), r.json.history_latest_ledger, r.json.history_elder_ledger], ['1005', 1005, 1001]);
+    r = await lagGet(M, `/transactions/${t1.hash}`, 1);
+    assert.deepEqual([r.status, LL(r)], [200, '1005']);
+    r = await lagGet(M, `/accounts/${K_}/transactions`, 2);
+    assert.deepEqual(r.json._embedded.records.map((t) => t.hash), [t1.hash]);
+    // Horizon's duplicate lookup does not find it either: core says tx_bad_seq.
+    expectFailed(await submit(M, t1.b64), 'tx_bad_seq');
+    assert.equal((await get(M, `/_admin/payments?tx_hash=${t1.hash}`)).json.payments.length, 1);
+    // At run time.
+    r = await admin(M, '/_admin/retention', { ledgers: 0 });
+    assert.deepEqual(r.json, { ledgers: 0, history_elder_ledger: 1000, history_latest_ledger: 1006 });
+    assert.equal((await get(M, `/transactions/${t1.hash}`)).status, 200);
+    assert.equal((await get(M, '/')).json.history_elder_ledger, 1000);
+    r = await admin(M, '/_admin/retention', { ledgers: 1 });
+    assert.equal(r.json.history_elder_ledger, 1006);
+    assert.deepEqual((await get(M, '/ledgers?order=desc')).json._embedded.records.map((l) => l.sequence), [1006]);
+    assert.deepEqual((await get(M, '/_admin/retention')).json, { ledgers: 1, history_elder_ledger: 1006, history_latest_ledger: 1006 });
+    assert.equal((await admin(M, '/_admin/retention', { ledgers: -1 })).status, 400);
+    assert.equal((await admin(M, '/_admin/retention', {})).status, 400);
+  } finally {
+    await M.stop();
+  }
+});
+
+test('--state keeps the account history: a lagging replica still shows the old sequence after a restart', async () => {
+  const file = path.join(tmp, 'state-history.json');
+  let P = await startServer(['--ledger-close-ms', '0', '--submit-wait', 'none', '--state', file]);
+  const kp = Keypair.random();
+  const a = await admin(P, '/_admin/accounts', { secret: kp.secret(), balance: '20' });
+  const seq0 = BigInt(a.json.sequence);
+  await admin(P, '/_admin/close-ledger', { count: 2 });
+  const t = buildTx({ source: kp.publicKey(), seq: seq0 + 1n, payments: [{ to: kp.publicKey(), amount: '1' }], asset: Asset.native(), signers: [kp] });
+  assert.equal((await submit(P, t.b64)).json.ledger, 1003);
+  await admin(P, '/_admin/close-ledger');
+  assert.equal(await P.stop(), 0);
+  P = await startServer(['--ledger-close-ms', '0', '--state', file]);
+  try {
+    let r = await lagGet(P, `/accounts/${kp.publicKey()}`, 1);
+    assert.deepEqual([LL(r), r.json.sequence, balanceOf(r.json, 'native')], ['1002', seq0.toString(), '20.0000000']);
+    r = await get(P, `/accounts/${kp.publicKey()}`);
+    assert.deepEqual([LL(r), r.json.sequence, balanceOf(r.json, 'native')], ['1003', (seq0 + 1n).toString(), '19.9999900']);
+  } finally {
+    await P.stop();
+  }
+});
+
 test('--state: accounts, transactions and events survive a restart', async () => {
   const file = path.join(tmp, 'state.json');
   let P = await startServer(['--ledger-close-ms', '0', '--state', file, '--submit-wait', 'none']);

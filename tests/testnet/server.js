@@ -30,6 +30,13 @@ const USAGE = `usage: node server.js --port P [options]
   --clock-start UNIX       start the network clock at this unix time (then it runs with the wall
                            clock); ignored when --state loads a saved clock
   --retention-ledgers N    RPC history window in ledgers (default 120960)
+  --history-retention-ledgers R
+                           Horizon keeps history (transactions, ledgers) of the last R ledgers
+                           only: history_elder_ledger = max(genesis, H - R + 1) (default 0 = all)
+  --replica-lag N          with --replica-probability: Horizon GETs may be answered by a replica
+  --replica-probability P  N ledgers behind (height max(genesis, latest closed - N)), each with
+                           probability P in [0,1] (default: replica mode off)
+  --replica-seed S         seed (integer) of the replica choice, for reproducible runs
   --one-tx-per-source      like stellar-core, accept one tx per source account per ledger:
                            a second one is TRY_AGAIN_LATER (async 503; sync 504 after the timeout)
   --exit-on-stdin-eof      exit when stdin is closed (the parent test died)
@@ -47,6 +54,10 @@ function parseArgs(argv) {
     startLedger: 1000,
     clockStart: null,
     retention: 120960,
+    historyRetention: 0,
+    replicaLag: null,
+    replicaProbability: null,
+    replicaSeed: null,
     exitOnStdinEof: false,
     oneTxPerSource: false,
     verbose: false,
@@ -90,6 +101,23 @@ function parseArgs(argv) {
       case '--retention-ledgers':
         o.retention = int(a, next(), 1);
         break;
+      case '--history-retention-ledgers':
+        o.historyRetention = int(a, next(), 0);
+        break;
+      case '--replica-lag':
+        o.replicaLag = int(a, next(), 0);
+        break;
+      case '--replica-probability': {
+        const v = next();
+        if (v === undefined || !/^(\d+(\.\d*)?|\.\d+)$/.test(v) || Number(v) > 1) {
+          throw new Error('--replica-probability needs a number between 0 and 1');
+        }
+        o.replicaProbability = Number(v);
+        break;
+      }
+      case '--replica-seed':
+        o.replicaSeed = int(a, next(), 0);
+        break;
       case '--one-tx-per-source':
         o.oneTxPerSource = true;
         break;
@@ -109,6 +137,10 @@ function parseArgs(argv) {
     }
   }
   if (o.port === null) throw new Error('--port is required');
+  if ((o.replicaLag === null) !== (o.replicaProbability === null)) {
+    throw new Error('--replica-lag and --replica-probability go together');
+  }
+  if (o.replicaSeed !== null && o.replicaLag === null) throw new Error('--replica-seed needs --replica-lag and --replica-probability');
   return o;
 }
 
@@ -173,16 +205,25 @@ function addFault(f, i) {
   const where = `faults[${i}]`;
   if (!f || typeof f !== 'object') throw new Error(`${where} must be an object`);
   const kind = f.kind;
-  if (!SUBMIT_ONLY.has(kind) && !ANY_TARGET.has(kind) && kind !== 'rpc_error') {
+  if (!SUBMIT_ONLY.has(kind) && !ANY_TARGET.has(kind) && kind !== 'rpc_error' && kind !== 'lagging_read') {
     throw new Error(`${where}.kind: unknown fault kind ${JSON.stringify(kind)}`);
   }
-  const target = f.target || (kind === 'rpc_error' ? 'rpc' : 'submit');
+  const target = f.target || (kind === 'rpc_error' ? 'rpc' : kind === 'lagging_read' ? 'horizon' : 'submit');
   if (!TARGETS.has(target)) throw new Error(`${where}.target must be submit, horizon, rpc or any`);
   if (SUBMIT_ONLY.has(kind) && target !== 'submit') throw new Error(`${where}: ${kind} only applies to target "submit"`);
   if (kind === 'rpc_error' && target !== 'rpc') throw new Error(`${where}: rpc_error only applies to target "rpc"`);
+  if (kind === 'lagging_read' && target !== 'horizon') throw new Error(`${where}: lagging_read only applies to target "horizon"`);
   const count = f.count === undefined ? 1 : f.count;
   if (!Number.isInteger(count) || count < 1) throw new Error(`${where}.count must be a positive integer`);
   const out = { kind, target, count };
+  if (f.path !== undefined) {
+    if (typeof f.path !== 'string' || f.path === '') throw new Error(`${where}.path must be a non-empty string`);
+    out.path = f.path;
+  }
+  if (kind === 'lagging_read') {
+    if (!Number.isInteger(f.lag_ledgers) || f.lag_ledgers < 0) throw new Error(`${where}.lag_ledgers must be a non-negative integer`);
+    out.lag_ledgers = f.lag_ledgers;
+  }
   if (f.delay_ms !== undefined) {
     if (!Number.isInteger(f.delay_ms) || f.delay_ms < 0) throw new Error(`${where}.delay_ms must be a non-negative integer`);
     out.delay_ms = f.delay_ms;
@@ -206,16 +247,105 @@ function addFault(f, i) {
   return out;
 }
 
-function takeFault(category) {
-  // category: 'submit' | 'horizon' | 'rpc'
+// The first pending fault that matches the request takes one count.
+// category: 'submit' | 'horizon' | 'rpc'; pathname: the request path (no
+// query) for the `path` substring filter; read: a Horizon GET (the only
+// requests a lagging_read fault matches).
+function takeFault(category, pathname, read) {
   const idx = faults.findIndex(
-    (f) => f.target === 'any' || f.target === category || (f.target === 'horizon' && category === 'submit'),
+    (f) =>
+      (f.target === 'any' || f.target === category || (f.target === 'horizon' && category === 'submit')) &&
+      (f.path === undefined || pathname.includes(f.path)) &&
+      (f.kind !== 'lagging_read' || read),
   );
   if (idx < 0) return null;
   const f = faults[idx];
   f.count -= 1;
   if (f.count === 0) faults.splice(idx, 1);
   return { ...f };
+}
+
+// ---- Horizon replicas and history retention -------------------------------
+//
+// Every Horizon answer comes from a "view": the up-to-date one (current
+// state, including the effects of txs in the open ledger; height = latest
+// closed ledger) or a lagging replica at height H that knows ledgers <= H
+// only. Both keep history (transactions, ledgers) of [elder, height] only,
+// elder = max(genesis, height - R + 1) with R = history retention (0 = all).
+
+const horizon = {
+  retention: opts.historyRetention,
+  // null = replica mode off, else {lag_ledgers, probability, seed}
+  replicas:
+    opts.replicaLag === null
+      ? null
+      : { lag_ledgers: opts.replicaLag, probability: opts.replicaProbability, seed: opts.replicaSeed },
+  draws: 0, // replica choices made since the mode was set (seeded PRNG position)
+  counters: { lagged: 0, forced: 0, up_to_date: 0 },
+};
+
+// A number in [0, 1): seeded = sha256(seed ":" n) for the n-th draw, so a run
+// with the same seed and the same requests makes the same choices.
+function replicaDraw() {
+  const r = horizon.replicas;
+  const n = horizon.draws++;
+  if (r.seed === null) return Math.random();
+  const d = crypto.createHash('sha256').update(`${r.seed}:${n}`).digest();
+  return d.readUIntBE(0, 6) / 2 ** 48;
+}
+
+function elderFor(height) {
+  const g = net.genesis();
+  return horizon.retention === 0 ? g : Math.max(g, height - horizon.retention + 1);
+}
+
+function upToDateView() {
+  const L = net.latest().sequence;
+  return { lagging: false, height: L, elder: elderFor(L) };
+}
+
+function laggingView(lag) {
+  const H = Math.max(net.genesis(), net.latest().sequence - lag);
+  return { lagging: true, height: H, elder: elderFor(H) };
+}
+
+// The view that answers one Horizon GET: a lagging_read fault forces a
+// replica; otherwise, in replica mode, a lagging one with the probability.
+function chooseReadView(fault) {
+  let lag = null;
+  if (fault && fault.kind === 'lagging_read') {
+    lag = fault.lag_ledgers;
+    horizon.counters.forced++;
+  } else if (horizon.replicas && replicaDraw() < horizon.replicas.probability) {
+    lag = horizon.replicas.lag_ledgers;
+  }
+  if (lag === null) {
+    horizon.counters.up_to_date++;
+    return upToDateView();
+  }
+  horizon.counters.lagged++;
+  return laggingView(lag);
+}
+
+// Is an included transaction part of the view's history?
+function txVisible(view, t) {
+  return t.ledger >= view.elder && (!view.lagging || t.ledger <= view.height);
+}
+
+function replicaInfo() {
+  const r = horizon.replicas;
+  return {
+    enabled: !!r,
+    lag_ledgers: r ? r.lag_ledgers : null,
+    probability: r ? r.probability : 0,
+    seed: r ? r.seed : null,
+    counters: { ...horizon.counters },
+  };
+}
+
+function retentionInfo() {
+  const v = upToDateView();
+  return { ledgers: horizon.retention, history_elder_ledger: v.elder, history_latest_ledger: v.height };
 }
 
 // ---- HTTP helpers -------------------------------------------------------
@@ -232,12 +362,23 @@ function iso(unix) {
   return rpc.rfc3339(unix);
 }
 
+// Latest-Ledger of a Horizon answer (res.horizonView is set for Horizon
+// requests only): the lagging replica's height, or for the up-to-date view
+// the latest closed ledger when the answer is written (a sync submission
+// answers after its ledger closed).
+function latestLedgerHeader(res) {
+  const v = res.horizonView;
+  if (!v) return {};
+  return { 'Latest-Ledger': String(v.lagging ? v.height : net.latest().sequence) };
+}
+
 function send(res, status, obj, headers = {}) {
   if (res.writableEnded || res.destroyed) return;
   const body = JSON.stringify(obj, null, 2) + '\n';
   res.writeHead(status, {
     'Content-Type': 'application/json; charset=utf-8',
     'Content-Length': Buffer.byteLength(body),
+    ...latestLedgerHeader(res),
     ...headers,
   });
   res.end(body);
@@ -267,6 +408,7 @@ function problem(res, status, name, { detail, extras, headers } = {}) {
   res.writeHead(status, {
     'Content-Type': 'application/problem+json; charset=utf-8',
     'Content-Length': Buffer.byteLength(body),
+    ...latestLedgerHeader(res),
     ...headers,
   });
   res.end(body);
@@ -421,8 +563,9 @@ function renderLedger(l) {
   };
 }
 
-function renderRoot() {
+function renderRoot(view) {
   const latest = net.latest();
+  const top = net.ledgerBySeq(view.height);
   return {
     _links: {
       account: { href: `${baseUrl}/accounts/{account_id}`, templated: true },
@@ -431,10 +574,10 @@ function renderRoot() {
     },
     horizon_version: 'nova-testnet-double',
     core_version: 'nova-testnet-double',
-    ingest_latest_ledger: latest.sequence,
-    history_latest_ledger: latest.sequence,
-    history_latest_ledger_closed_at: iso(latest.closed_at),
-    history_elder_ledger: net.ledgers[0].sequence,
+    ingest_latest_ledger: top.sequence,
+    history_latest_ledger: top.sequence,
+    history_latest_ledger_closed_at: iso(top.closed_at),
+    history_elder_ledger: view.elder,
     core_latest_ledger: latest.sequence,
     network_passphrase: net.passphrase,
     current_protocol_version: 23,
@@ -447,14 +590,15 @@ function page(self, records) {
   return { _links: { self: { href: self } }, _embedded: { records } };
 }
 
-function listLedgers(q) {
+function listLedgers(q, view) {
   const order = q.get('order') || 'asc';
   if (order !== 'asc' && order !== 'desc') throw Object.assign(new Error('order must be asc or desc'), { field: 'order' });
   const limitS = q.get('limit') || '10';
   if (!/^\d+$/.test(limitS) || +limitS < 1 || +limitS > 200) throw Object.assign(new Error('limit must be 1..200'), { field: 'limit' });
   const limit = +limitS;
   const cursor = q.get('cursor');
-  let list = net.ledgers;
+  const g = net.genesis();
+  let list = net.ledgers.slice(view.elder - g, view.height - g + 1);
   if (cursor && cursor !== 'now') {
     if (!/^\d+$/.test(cursor)) throw Object.assign(new Error('cursor must be a paging token'), { field: 'cursor' });
     const seq = Number(BigInt(cursor) >> 32n);
@@ -478,11 +622,11 @@ function pageArgs(q) {
 
 // GET /accounts/{G}/transactions: included txs (successful and failed)
 // whose source account is G, in ledger order; paging_token cursors.
-function listAccountTxs(id, q) {
+function listAccountTxs(id, q, view) {
   if (!StrKey.isValidEd25519PublicKey(id)) throw Object.assign(new Error('invalid account id'), { field: 'account_id' });
   const { order, limit, cursor } = pageArgs(q);
   let list = [...net.txs.values()]
-    .filter((t) => t.source_account === id || extractBaseAddress(t.source_account) === id)
+    .filter((t) => (t.source_account === id || extractBaseAddress(t.source_account) === id) && txVisible(view, t))
     .map((t) => ({ t, tok: BigInt(toid(t.ledger, t.application_order)) }))
     .sort((a, b) => (a.tok < b.tok ? -1 : a.tok > b.tok ? 1 : 0));
   if (order === 'desc') list.reverse();
@@ -490,12 +634,11 @@ function listAccountTxs(id, q) {
   return list.slice(0, limit).map((x) => renderTx(x.t));
 }
 
-function feeStats() {
-  const latest = net.latest();
+function feeStats(view) {
   const p = {};
   for (const k of ['max', 'min', 'mode', 'p10', 'p20', 'p30', 'p40', 'p50', 'p60', 'p70', 'p80', 'p90', 'p95', 'p99']) p[k] = net.feePerOp.toString();
   return {
-    last_ledger: String(latest.sequence),
+    last_ledger: String(view.height),
     last_ledger_base_fee: String(BASE_FEE),
     ledger_capacity_usage: '0.01',
     fee_charged: { ...p },
@@ -633,9 +776,11 @@ async function handleSubmit(req, res, fault, asyncMode) {
   }
 
   // Horizon looks the hash up first: an already included transaction is
-  // answered from history and never applied twice.
+  // answered from history and never applied twice. History older than the
+  // retention window is gone: core judges such a copy (tx_bad_seq).
   let outcome;
-  const existing = net.findTx(hash);
+  let existing = net.findTx(hash);
+  if (existing && !txVisible(upToDateView(), existing)) existing = null;
   if (existing) {
     outcome = { kind: 'included', rec: existing, duplicate: true };
   } else {
@@ -746,6 +891,8 @@ async function handleAdmin(req, res, url) {
       ...net.toJSON(),
       faults,
       submissions,
+      replicas: replicaInfo(),
+      history_retention: retentionInfo(),
     });
   }
   if (p === '/_admin/accounts' && m === 'POST') {
@@ -778,20 +925,19 @@ async function handleAdmin(req, res, url) {
     const acct = net.accounts.get(mm[1]);
     if (!acct) throw adminError(`account ${mm[1]} does not exist`, 404);
     if (m === 'DELETE') {
-      net.accounts.delete(acct.id);
-      net.onChange();
+      net.deleteAccount(acct.id);
       return send(res, 200, { deleted: acct.id });
     }
     const b = await json();
-    if (b.balance !== undefined) acct.balance = amountField(b.balance, 'balance');
+    const balance = amountField(b.balance, 'balance', undefined);
+    let sequence;
     if (b.sequence !== undefined) {
       if (!/^\d{1,19}$/.test(String(b.sequence)) || BigInt(b.sequence) > 9223372036854775807n) {
         throw adminError('sequence must be a decimal int64 string');
       }
-      acct.sequence = BigInt(b.sequence);
+      sequence = BigInt(b.sequence);
     }
-    net.onChange();
-    return send(res, 200, renderAccount(acct));
+    return send(res, 200, renderAccount(net.updateAccount(acct.id, { balance, sequence })));
   }
   if (p === '/_admin/trustlines' && m === 'POST') {
     const b = await json();
@@ -860,6 +1006,37 @@ async function handleAdmin(req, res, url) {
       return send(res, 200, { faults });
     }
   }
+  if (p === '/_admin/replicas') {
+    if (m === 'GET') return send(res, 200, replicaInfo());
+    if (m === 'DELETE') {
+      horizon.replicas = null;
+      return send(res, 200, replicaInfo());
+    }
+    if (m === 'POST') {
+      const b = await json();
+      if (!Number.isInteger(b.lag_ledgers) || b.lag_ledgers < 0) throw adminError('lag_ledgers must be a non-negative integer');
+      if (typeof b.probability !== 'number' || !(b.probability >= 0 && b.probability <= 1)) {
+        throw adminError('probability must be a number between 0 and 1');
+      }
+      const seed = b.seed === undefined ? null : b.seed;
+      if (seed !== null && !(Number.isSafeInteger(seed) && seed >= 0) && !(typeof seed === 'string' && seed !== '')) {
+        throw adminError('seed must be a non-negative integer or a non-empty string');
+      }
+      horizon.replicas = { lag_ledgers: b.lag_ledgers, probability: b.probability, seed };
+      horizon.draws = 0;
+      horizon.counters = { lagged: 0, forced: 0, up_to_date: 0 };
+      return send(res, 200, replicaInfo());
+    }
+  }
+  if (p === '/_admin/retention') {
+    if (m === 'GET') return send(res, 200, retentionInfo());
+    if (m === 'POST') {
+      const b = await json();
+      if (!Number.isInteger(b.ledgers) || b.ledgers < 0) throw adminError('ledgers must be a non-negative integer (0 = unlimited)');
+      horizon.retention = b.ledgers;
+      return send(res, 200, retentionInfo());
+    }
+  }
   if (p === '/_admin/close-ledger' && m === 'POST') {
     const b = await json();
     const count = b.count === undefined ? 1 : b.count;
@@ -910,7 +1087,7 @@ async function route(req, res) {
 
   if (p === '/soroban/rpc' || p === '/rpc') {
     if (m !== 'POST') return send(res, 405, { error: 'JSON-RPC needs POST' }, { Allow: 'POST' });
-    const fault = takeFault('rpc');
+    const fault = takeFault('rpc', url.pathname, false);
     if (fault && fault.delay_ms) await sleep(fault.delay_ms);
     const text = await readBody(req, 1024 * 1024);
     if (fault) {
@@ -933,9 +1110,10 @@ async function route(req, res) {
     return send(res, 200, rpc.handle(net, body));
   }
 
-  // Horizon
+  // Horizon. Submissions go to core: always the up-to-date view.
   const isSubmit = (p === '/transactions' || p === '/transactions_async') && m === 'POST';
-  const fault = takeFault(isSubmit ? 'submit' : 'horizon');
+  res.horizonView = upToDateView();
+  const fault = takeFault(isSubmit ? 'submit' : 'horizon', url.pathname, !isSubmit && m === 'GET');
   if (fault && fault.delay_ms) await sleep(fault.delay_ms);
   if (isSubmit) return handleSubmit(req, res, fault, p === '/transactions_async');
   if (fault) {
@@ -952,8 +1130,10 @@ async function route(req, res) {
     if (fault.kind === 'disconnect') return req.socket.destroy();
   }
   if (m !== 'GET') return problem(res, 405, 'method_not_allowed');
+  const view = chooseReadView(fault);
+  res.horizonView = view;
 
-  if (p === '/') return send(res, 200, renderRoot());
+  if (p === '/') return send(res, 200, renderRoot(view));
   let mm = /^\/accounts\/([^/]+)$/.exec(p);
   if (mm) {
     if (!StrKey.isValidEd25519PublicKey(mm[1])) {
@@ -961,14 +1141,16 @@ async function route(req, res) {
         extras: { invalid_field: 'account_id', reason: 'not a valid G... account id (StrKey)' },
       });
     }
-    const a = net.accounts.get(mm[1]);
+    // Account state is current state: retention does not apply, a lagging
+    // replica shows the account as of the end of its ledger.
+    const a = view.lagging ? net.accountAsOf(mm[1], view.height) : net.accounts.get(mm[1]);
     if (!a) return problem(res, 404, 'not_found');
     return send(res, 200, renderAccount(a));
   }
   mm = /^\/accounts\/([^/]+)\/transactions$/.exec(p);
   if (mm) {
     try {
-      return send(res, 200, page(`${baseUrl}${req.url}`, listAccountTxs(mm[1], url.searchParams)));
+      return send(res, 200, page(`${baseUrl}${req.url}`, listAccountTxs(mm[1], url.searchParams, view)));
     } catch (e) {
       return problem(res, 400, 'bad_request', { detail: e.message, extras: { invalid_field: e.field } });
     }
@@ -979,23 +1161,24 @@ async function route(req, res) {
       return problem(res, 400, 'bad_request', { extras: { invalid_field: 'tx_id', reason: 'expected 64 hex digits (a SHA-256 transaction hash)' } });
     }
     const t = net.findTx(mm[1]);
-    if (!t) return problem(res, 404, 'not_found');
+    if (!t || !txVisible(view, t)) return problem(res, 404, 'not_found');
     return send(res, 200, renderTx(t, mm[1].toLowerCase()));
   }
   if (p === '/ledgers') {
     try {
-      return send(res, 200, page(`${baseUrl}${req.url}`, listLedgers(url.searchParams)));
+      return send(res, 200, page(`${baseUrl}${req.url}`, listLedgers(url.searchParams, view)));
     } catch (e) {
       return problem(res, 400, 'bad_request', { detail: e.message, extras: { invalid_field: e.field } });
     }
   }
   mm = /^\/ledgers\/(\d+)$/.exec(p);
   if (mm) {
-    const l = net.ledgerBySeq(Number(mm[1]));
+    const seq = Number(mm[1]);
+    const l = seq >= view.elder && seq <= view.height ? net.ledgerBySeq(seq) : null;
     if (!l) return problem(res, 404, 'not_found');
     return send(res, 200, renderLedger(l));
   }
-  if (p === '/fee_stats') return send(res, 200, feeStats());
+  if (p === '/fee_stats') return send(res, 200, feeStats(view));
   return problem(res, 404, 'not_found');
 }
 

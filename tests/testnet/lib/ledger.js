@@ -14,6 +14,12 @@
 // * Apply-time failures (op_no_trust, op_underfunded, ...) consume the
 //   sequence number and the fee, roll back every operation of the
 //   transaction, and are stored with successful:false.
+// * Account history: every change of an account (tx apply, admin create /
+//   update / delete / trustline) stores a copy of the account as it is after
+//   the change, stamped with the OPEN ledger (the ledger the change belongs
+//   to; later changes in the same ledger replace that copy). accountAsOf(id, H)
+//   is the last copy stamped <= H: what a Horizon replica that has ingested
+//   ledgers up to H shows (sequence, balances, trustlines, existence).
 
 const crypto = require('node:crypto');
 const sb = require('@stellar/stellar-base');
@@ -54,6 +60,8 @@ class Network {
     this.payments = [];
     this.events = [];
     this.ledgers = [];
+    // account id -> [{ledger, state}] in ledger order; state null = deleted.
+    this.history = new Map();
     const t = this.now();
     this.ledgers.push({
       sequence: startLedger,
@@ -81,6 +89,10 @@ class Network {
     const latest = this.latest().sequence;
     const first = this.ledgers[0].sequence;
     return this.ledgerBySeq(Math.max(first, latest - this.retention + 1));
+  }
+
+  genesis() {
+    return this.ledgers[0].sequence;
   }
 
   ledgerBySeq(seq) {
@@ -111,6 +123,60 @@ class Network {
 
   // ---- accounts ---------------------------------------------------------
 
+  // Store the account's current state (or its absence) as its state at the
+  // end of the open ledger. Call after every change of an account.
+  recordAccount(id) {
+    const a = this.accounts.get(id);
+    const state = a ? cloneAccount(a) : null;
+    const ledger = this.open.sequence;
+    let h = this.history.get(id);
+    if (!h) {
+      if (!state) return; // never existed: nothing to remember
+      h = [];
+      this.history.set(id, h);
+    }
+    const last = h[h.length - 1];
+    if (last && last.ledger === ledger) last.state = state;
+    else h.push({ ledger, state });
+  }
+
+  // The account as of the end of ledger H (a copy, or null if it did not
+  // exist then): the last state stored in a ledger <= H.
+  accountAsOf(id, H) {
+    const h = this.history.get(id);
+    if (!h) return null;
+    let lo = 0;
+    let hi = h.length - 1;
+    let found = -1;
+    while (lo <= hi) {
+      const mid = (lo + hi) >> 1;
+      if (h[mid].ledger <= H) {
+        found = mid;
+        lo = mid + 1;
+      } else {
+        hi = mid - 1;
+      }
+    }
+    return found < 0 || !h[found].state ? null : cloneAccount(h[found].state);
+  }
+
+  // Admin changes (POST /_admin/accounts/{G}): balance and/or sequence.
+  updateAccount(id, { balance, sequence }) {
+    const acct = this.accounts.get(id);
+    if (!acct) throw Object.assign(new Error(`account ${id} does not exist`), { status: 404 });
+    if (balance !== undefined) acct.balance = balance;
+    if (sequence !== undefined) acct.sequence = sequence;
+    this.recordAccount(id);
+    this.onChange();
+    return acct;
+  }
+
+  deleteAccount(id) {
+    if (!this.accounts.delete(id)) throw Object.assign(new Error(`account ${id} does not exist`), { status: 404 });
+    this.recordAccount(id);
+    this.onChange();
+  }
+
   createAccount({ id, balance, sequence, trustlines = [] }) {
     if (!StrKey.isValidEd25519PublicKey(id)) throw new Error(`id: not a valid G... account id: ${id}`);
     if (this.accounts.has(id)) {
@@ -132,8 +198,10 @@ class Network {
       for (const tl of trustlines) this.setTrustline({ account: id, ...tl });
     } catch (e) {
       this.accounts.delete(id); // all or nothing
+      this.recordAccount(id);
       throw e;
     }
+    this.recordAccount(id);
     this.onChange();
     return acct;
   }
@@ -157,6 +225,7 @@ class Network {
       acct.trustlines.set(key, cur);
     }
     acct.last_modified_ledger = this.latest().sequence;
+    this.recordAccount(account);
     this.onChange();
     return acct;
   }
@@ -402,6 +471,11 @@ class Network {
         this.accounts.set(id, a);
       }
     }
+    // History: the source's new sequence (for a fee bump the inner source's),
+    // the fee payer's balance and, if committed, every account a payment
+    // touched, all as of the end of the open ledger.
+    const touched = new Set([src.id, payer.id, ...(successful ? work.keys() : [])]);
+    for (const id of touched) this.recordAccount(id);
 
     const innerCode = successful ? 'tx_success' : 'tx_failed';
     const memo = renderMemo(tx.memo);
@@ -561,22 +635,14 @@ class Network {
       fee_per_op: this.feePerOp.toString(),
       ledgers: this.ledgers,
       open: this.open,
-      accounts: [...this.accounts.values()].map((a) => ({
-        id: a.id,
-        sequence: a.sequence.toString(),
-        balance: a.balance.toString(),
-        last_modified_ledger: a.last_modified_ledger,
-        trustlines: [...a.trustlines.values()].map((t) => ({
-          code: t.code,
-          issuer: t.issuer,
-          balance: t.balance.toString(),
-          limit: t.limit.toString(),
-          authorized: t.authorized,
-        })),
-      })),
+      accounts: [...this.accounts.values()].map(accountToJSON),
       transactions: [...this.txs.values()],
       payments: this.payments,
       events: this.events,
+      account_history: [...this.history].map(([id, h]) => ({
+        id,
+        states: h.map((e) => ({ ledger: e.ledger, state: e.state ? accountToJSON(e.state) : null })),
+      })),
     };
   }
 
@@ -589,28 +655,67 @@ class Network {
     this.feePerOp = BigInt(s.fee_per_op || BASE_FEE);
     this.ledgers = s.ledgers;
     this.open = s.open;
-    this.accounts = new Map(
-      s.accounts.map((a) => [
-        a.id,
-        {
-          id: a.id,
-          sequence: BigInt(a.sequence),
-          balance: BigInt(a.balance),
-          last_modified_ledger: a.last_modified_ledger,
-          trustlines: new Map(
-            a.trustlines.map((t) => [
-              assetKey(t.code, t.issuer),
-              { code: t.code, issuer: t.issuer, balance: BigInt(t.balance), limit: BigInt(t.limit), authorized: t.authorized },
-            ]),
-          ),
-        },
-      ]),
-    );
+    this.accounts = new Map(s.accounts.map((a) => [a.id, accountFromJSON(a)]));
+    this.history = new Map();
+    if (Array.isArray(s.account_history)) {
+      for (const { id, states } of s.account_history) {
+        this.history.set(
+          id,
+          states.map((e) => ({ ledger: e.ledger, state: e.state ? accountFromJSON(e.state) : null })),
+        );
+      }
+    }
+    // A state file without history (older server): each account is known
+    // from its last_modified_ledger on, as it is now.
+    for (const a of this.accounts.values()) {
+      if (!this.history.has(a.id)) this.history.set(a.id, [{ ledger: a.last_modified_ledger, state: cloneAccount(a) }]);
+    }
     this.txs = new Map(s.transactions.map((t) => [t.hash, t]));
     this.innerHashes = new Map(s.transactions.filter((t) => t.inner_transaction).map((t) => [t.inner_transaction.hash, t.hash]));
     this.payments = s.payments;
     this.events = s.events;
   }
+}
+
+function cloneAccount(a) {
+  return {
+    id: a.id,
+    sequence: a.sequence,
+    balance: a.balance,
+    last_modified_ledger: a.last_modified_ledger,
+    trustlines: new Map([...a.trustlines].map(([k, v]) => [k, { ...v }])),
+  };
+}
+
+function accountToJSON(a) {
+  return {
+    id: a.id,
+    sequence: a.sequence.toString(),
+    balance: a.balance.toString(),
+    last_modified_ledger: a.last_modified_ledger,
+    trustlines: [...a.trustlines.values()].map((t) => ({
+      code: t.code,
+      issuer: t.issuer,
+      balance: t.balance.toString(),
+      limit: t.limit.toString(),
+      authorized: t.authorized,
+    })),
+  };
+}
+
+function accountFromJSON(a) {
+  return {
+    id: a.id,
+    sequence: BigInt(a.sequence),
+    balance: BigInt(a.balance),
+    last_modified_ledger: a.last_modified_ledger,
+    trustlines: new Map(
+      a.trustlines.map((t) => [
+        assetKey(t.code, t.issuer),
+        { code: t.code, issuer: t.issuer, balance: BigInt(t.balance), limit: BigInt(t.limit), authorized: t.authorized },
+      ]),
+    ),
+  };
 }
 
 function renderMemo(memo) {
