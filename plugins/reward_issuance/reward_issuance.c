@@ -455,7 +455,7 @@ static void on_marked_failed(void *arg, int status, const nova_pg_result *res)
                           "issuance %" PRId64 ": marking it failed: %s (try %d of %d)",
                           j->req.issuance_id, e, j->mark_tries, MARK_TRIES);
             j->mark_timer =
-                ri->host->timer_start(ri->host, 500ULL << j->mark_tries, 0, on_mark_timer, j);
+                ri->host->timer_start(ri->host, 250ULL << j->mark_tries, 0, on_mark_timer, j);
             if (j->mark_timer != NULL)
                 return;
         }
