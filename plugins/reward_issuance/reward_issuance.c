@@ -362,9 +362,10 @@ struct issue_job {
     char reason_label[32];
     char reason[RI_REASON_MAX];
     bool permanent;
-    bool attempt_counted; /* SQL_LOAD counted this attempt on the row */
-    int mark_tries;       /* SQL_MARK_FAILED attempts on the final attempt */
-    nova_timer *mark_timer;
+    bool attempt_counted;   /* SQL_LOAD counted this attempt on the row */
+    int mark_tries;         /* SQL_MARK_FAILED attempts on the final attempt */
+    int preflight_tries;    /* negative pre-flight answers from lagging replicas */
+    nova_timer *mark_timer; /* the one pending retry of this job, if any */
     struct ri_waiter w;
 };
 
@@ -626,6 +627,40 @@ static void issue_enqueue_payment(struct issue_job *j)
 }
 
 static void on_recipient(void *arg, const struct nova_stellar_status *st,
+                         const struct nova_stellar_account *account);
+
+static void on_recheck_timer(void *arg)
+{
+    struct issue_job *j = arg;
+    j->mark_timer = NULL;
+    if (j->ri->st->load_account(j->ri->host, j->req.wallet, on_recipient, j) != 0)
+        issue_fail(j, false, "horizon", "cannot start the trustline check");
+}
+
+/* A negative pre-flight from a replica behind the others may be stale (an
+ * account or trustline made since): ask again, and after a few tries let
+ * the network decide (the payment then fails there, if it must). */
+static bool preflight_stale(struct issue_job *j, const struct nova_stellar_status *st)
+{
+    struct ri *ri = j->ri;
+    if (ri_fresh_answer(ri, st->latest_ledger))
+        return false;
+    if (++j->preflight_tries < RI_PREFLIGHT_TRIES) {
+        j->mark_timer =
+            ri->host->timer_start(ri->host, RI_PREFLIGHT_WAIT_MS, 0, on_recheck_timer, j);
+        if (j->mark_timer != NULL)
+            return true;
+    }
+    ri->host->log(ri->host, NOVA_LOG_INFO, j->job,
+                  "issuance %" PRId64 ": the pre-flight check keeps coming from lagging Horizon "
+                  "replicas (ledger %" PRIu32 " < %" PRIu32 "): the payment is queued and the "
+                  "network decides",
+                  j->req.issuance_id, st->latest_ledger, ri->horizon_ledger);
+    issue_enqueue_payment(j);
+    return true;
+}
+
+static void on_recipient(void *arg, const struct nova_stellar_status *st,
                          const struct nova_stellar_account *account)
 {
     struct issue_job *j = arg;
@@ -634,17 +669,24 @@ static void on_recipient(void *arg, const struct nova_stellar_status *st,
         ri->host->job_retry(j->job, "worker shutting down", -1);
         return issue_free(j);
     }
-    if (st->error == -ENOENT)
+    if (st->error == -ENOENT) {
+        if (preflight_stale(j, st))
+            return;
         return issue_fail(j, false, "no_destination", "recipient account %s does not exist",
                           j->req.wallet);
+    }
     if (st->error != 0 || account == NULL)
         return issue_fail(j, false, "horizon", "Horizon unavailable for the trustline check: %s",
                           st->message);
     char reason[64] = "";
     if (nova__ri_check_trustline(account, j->req.wallet, ri->asset_code, ri->asset_issuer,
-                                 j->req.amount, reason, sizeof reason) != 0)
+                                 j->req.amount, reason, sizeof reason) != 0) {
+        if (preflight_stale(j, st))
+            return;
         return issue_fail(j, false, reason, "%s: recipient %s cannot receive %s", reason,
                           j->req.wallet, ri->asset_code);
+    }
+    (void)ri_fresh_answer(ri, st->latest_ledger);
     issue_enqueue_payment(j);
 }
 
@@ -1109,7 +1151,24 @@ static void dist_check_next(struct dist_job *d);
 struct dist_check {
     struct dist_job *d;
     size_t index;
+    int tries; /* negative answers from lagging replicas so far */
 };
+
+static void on_dist_recipient(void *arg, const struct nova_stellar_status *st,
+                              const struct nova_stellar_account *account);
+
+static void on_dist_recheck(void *arg)
+{
+    struct dist_check *c = arg;
+    struct dist_job *d = c->d;
+    if (d->ri->st->load_account(d->ri->host, d->req.recipients[c->index].wallet, on_dist_recipient,
+                                c) != 0) {
+        /* cannot ask: the payment itself decides */
+        free(c);
+        d->checks_running--;
+        dist_check_next(d);
+    }
+}
 
 static void on_dist_recipient(void *arg, const struct nova_stellar_status *st,
                               const struct nova_stellar_account *account)
@@ -1120,18 +1179,24 @@ static void on_dist_recipient(void *arg, const struct nova_stellar_status *st,
     size_t idx = c->index;
     struct dist_item *it = &d->items[idx];
     struct ri *ri = d->ri;
+    char reason[64] = "";
+    const char *negative = NULL;
+    if (status == -ENOENT)
+        negative = "no_destination";
+    else if (status == 0 && account != NULL &&
+             nova__ri_check_trustline(account, d->req.recipients[idx].wallet, ri->asset_code,
+                                      ri->asset_issuer, d->req.recipients[idx].amount, reason,
+                                      sizeof reason) != 0)
+        negative = reason;
+    if (negative != NULL && !ri_fresh_answer(ri, st->latest_ledger) &&
+        ++c->tries < RI_PREFLIGHT_TRIES && status != -ECANCELED &&
+        ri->host->timer_start(ri->host, RI_PREFLIGHT_WAIT_MS, 0, on_dist_recheck, c) != NULL)
+        return; /* a lagging replica: ask again */
     free(c);
     d->checks_running--;
-    char reason[64] = "";
-    if (status == -ENOENT) {
+    if (negative != NULL && ri_fresh_answer(ri, st->latest_ledger)) {
         snprintf(it->state, sizeof it->state, "failed");
-        snprintf(it->error, sizeof it->error, "no_destination");
-    } else if (status == 0 && account != NULL &&
-               nova__ri_check_trustline(account, d->req.recipients[idx].wallet, ri->asset_code,
-                                        ri->asset_issuer, d->req.recipients[idx].amount, reason,
-                                        sizeof reason) != 0) {
-        snprintf(it->state, sizeof it->state, "failed");
-        snprintf(it->error, sizeof it->error, "%s", reason);
+        snprintf(it->error, sizeof it->error, "%s", negative);
     }
     /* any other status (Horizon trouble): let the payment itself decide */
     dist_check_next(d);

@@ -80,6 +80,28 @@ struct ri {
     nova_metric *m_batch;        /* nova_reward_batch_size */
     nova_metric *m_open;         /* nova_reward_open_transactions */
     nova_metric *m_unresolvable; /* nova_reward_unresolvable_envelopes */
+
+    /* The highest Latest-Ledger of any Horizon answer this process got:
+     * Horizon's replicas lag each other, and a negative answer (no such
+     * account, no trustline) is taken as true only from a replica at least
+     * this far along (ri_fresh_answer). */
+    uint32_t horizon_ledger;
 };
+
+/* Records the ledger an answer was given at; true when that replica is as
+ * far along as any this process has heard from (and said which ledger). */
+static inline bool ri_fresh_answer(struct ri *ri, uint32_t latest_ledger)
+{
+    if (latest_ledger == 0)
+        return false;
+    if (latest_ledger > ri->horizon_ledger)
+        ri->horizon_ledger = latest_ledger;
+    return latest_ledger >= ri->horizon_ledger;
+}
+
+/* How often a negative pre-flight answer from a lagging replica is asked
+ * again before the payment is queued anyway (the network then decides). */
+#define RI_PREFLIGHT_TRIES   4
+#define RI_PREFLIGHT_WAIT_MS 300
 
 #endif

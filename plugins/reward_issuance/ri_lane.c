@@ -907,6 +907,7 @@ static bool cancelled(struct ri_lane *lane, const struct nova_stellar_status *st
  * without it no "not found" can ever prove an expiry). */
 static uint32_t answered_at(struct ri_lane *lane, const struct nova_stellar_status *st)
 {
+    (void)ri_fresh_answer(lane->ri, st->latest_ledger);
     if (st->latest_ledger == 0 && !lane->warned_no_header) {
         lane->warned_no_header = true;
         LOG(lane, NOVA_LOG_WARN,
@@ -923,6 +924,7 @@ static void on_latest(void *arg, const struct nova_stellar_status *st,
     struct ri_lane *lane = arg;
     if (cancelled(lane, st))
         return;
+    (void)ri_fresh_answer(lane->ri, st->latest_ledger);
     if (st->error == 0 && ledger != NULL && ledger->closed_at > 0) {
         lane->cur.latest_close = ledger->closed_at;
         int64_t ahead = ledger->closed_at - lane->ri->host->now_ms(lane->ri->host) / 1000;

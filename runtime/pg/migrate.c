@@ -26,6 +26,7 @@ struct migration {
     char *sql;
     char sum[crypto_hash_sha256_BYTES * 2 + 1];
     bool applied;
+    bool rerun; /* applied in another version; runs again (idempotent) */
     char applied_at[64];
     char applied_sum[crypto_hash_sha256_BYTES * 2 + 1];
 };
@@ -193,6 +194,22 @@ static void quiet_notice(void *arg, const char *message)
 }
 
 /* Runs sql; on error describes it as "[file:line: ]SQLSTATE: message". */
+/* True when the file has the line "-- migrate: idempotent": it works on
+ * any state of the database, so a changed version may run again. */
+static bool idempotent(const char *sql)
+{
+    static const char tag[] = "-- migrate: idempotent";
+    for (const char *l = sql; l != NULL && *l != '\0';) {
+        if (strncmp(l, tag, sizeof tag - 1) == 0 &&
+            (l[sizeof tag - 1] == '\n' || l[sizeof tag - 1] == '\r' || l[sizeof tag - 1] == '\0'))
+            return true;
+        l = strchr(l, '\n');
+        if (l != NULL)
+            l++;
+    }
+    return false;
+}
+
 static int exec(PGconn *c, const char *sql, const char *file, char *err, size_t errlen)
 {
     PGresult *r = PQexec(c, sql);
@@ -293,13 +310,19 @@ static int apply(PGconn *c, struct plan *p, FILE *out, char *err, size_t errlen)
         return rc;
     for (size_t i = 0; i < p->n; i++) {
         struct migration *m = &p->m[i];
-        if (m->applied && strcmp(m->sum, m->applied_sum) != 0) {
+        if (!m->applied || strcmp(m->sum, m->applied_sum) == 0)
+            continue;
+        if (!idempotent(m->sql)) {
             fail(err, errlen,
                  "%s was changed after it was applied (checksum %.12s..., recorded %.12s...): "
                  "add a new migration instead",
                  m->name, m->sum, m->applied_sum);
             return -EINVAL;
         }
+        /* A file that works on any state of the database runs again when
+         * it changed; its record is updated with it. */
+        m->applied = false;
+        m->rerun = true;
     }
     size_t done = 0;
     for (size_t i = 0; i < p->n; i++) {
@@ -315,8 +338,11 @@ static int apply(PGconn *c, struct plan *p, FILE *out, char *err, size_t errlen)
             rc = exec(c, m->sql, m->name, err, errlen);
         if (rc == 0) {
             PGresult *r = PQexecParams(c,
-                                       "INSERT INTO nova_worker_migrations (version, name, "
-                                       "checksum) VALUES ($1, $2, $3)",
+                                       m->rerun ? "UPDATE nova_worker_migrations SET name = $2, "
+                                                  "checksum = $3, applied_at = now() WHERE "
+                                                  "version = $1"
+                                                : "INSERT INTO nova_worker_migrations (version, "
+                                                  "name, checksum) VALUES ($1, $2, $3)",
                                        3, NULL, params, NULL, NULL, 0);
             if (PQresultStatus(r) != PGRES_COMMAND_OK) {
                 char line[400];
@@ -332,7 +358,7 @@ static int apply(PGconn *c, struct plan *p, FILE *out, char *err, size_t errlen)
             PQclear(PQexec(c, "ROLLBACK"));
             return rc;
         }
-        fprintf(out, "applied %s (%llu ms)\n", m->name,
+        fprintf(out, "%s %s (%llu ms)\n", m->rerun ? "applied again (changed)" : "applied", m->name,
                 (unsigned long long)((uv_hrtime() - t0) / 1000000));
         done++;
     }

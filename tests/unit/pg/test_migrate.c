@@ -317,6 +317,47 @@ START_TEST(test_failing_file_rolls_back)
 }
 END_TEST
 
+/* A file marked "-- migrate: idempotent" runs again when it changed (001
+ * works on any state of a Nova database, so a newer 001 can reach a
+ * database an older one migrated); any other changed file is refused. */
+START_TEST(test_idempotent_file_runs_again_when_changed)
+{
+    char dir[64], out[4096];
+    const char *files[] = {"001_same.sql",
+                           "-- migrate: idempotent\nCREATE TABLE IF NOT EXISTS a (x int);\n",
+                           "002_plain.sql", "CREATE TABLE b (x int);\n", NULL};
+    make_dir(dir, sizeof dir, files);
+    ck_assert_int_eq(pg_server_create_db(&server, "m_idem"), 0);
+    const char *argv[] = {"migrate", "--dir", dir, NULL};
+    ck_assert_int_eq(cli("m_idem", out, sizeof out, 3, argv), 0);
+    char before[80];
+    snprintf(before, sizeof before, "%s",
+             value("m_idem", "SELECT checksum FROM nova_worker_migrations WHERE version = 1"));
+    char cmd[256];
+    snprintf(cmd, sizeof cmd,
+             "echo 'ALTER TABLE a ADD COLUMN IF NOT EXISTS y int;' >> %s/001_same.sql", dir);
+    ck_assert_int_eq(system(cmd), 0);
+    ck_assert_int_eq(cli("m_idem", out, sizeof out, 3, argv), 0);
+    ck_assert_msg(strstr(out, "applied again (changed) 001_same.sql") != NULL, "out: %s", out);
+    ck_assert_str_eq(value("m_idem", "SELECT count(*) FROM information_schema.columns WHERE "
+                                     "table_name = 'a' AND column_name = 'y'"),
+                     "1");
+    ck_assert_str_ne(
+        value("m_idem", "SELECT checksum FROM nova_worker_migrations WHERE version = 1"), before);
+    ck_assert_str_eq(value("m_idem", "SELECT count(*) FROM nova_worker_migrations"), "2");
+    /* then it is applied: nothing to do */
+    ck_assert_int_eq(cli("m_idem", out, sizeof out, 3, argv), 0);
+    ck_assert_msg(strstr(out, "nothing to apply") != NULL, "out: %s", out);
+    /* the unmarked one is still refused when edited */
+    snprintf(cmd, sizeof cmd, "echo '-- edited' >> %s/002_plain.sql", dir);
+    ck_assert_int_eq(system(cmd), 0);
+    ck_assert_int_eq(cli("m_idem", out, sizeof out, 3, argv), 1);
+    ck_assert_msg(strstr(out, "002_plain.sql was changed after it was applied") != NULL, "out: %s",
+                  out);
+    rm_dir(dir);
+}
+END_TEST
+
 START_TEST(test_bad_input)
 {
     char out[4096], dir[64];
@@ -380,6 +421,7 @@ static Suite *suite(void)
     tcase_add_test(tc, test_concurrent_runs);
     tcase_add_test(tc, test_on_nova_api_database);
     tcase_add_test(tc, test_failing_file_rolls_back);
+    tcase_add_test(tc, test_idempotent_file_runs_again_when_changed);
     tcase_add_test(tc, test_bad_input);
     suite_add_tcase(s, tc);
     return s;
