@@ -101,6 +101,43 @@ ri_teardown() {
     fi
 }
 
+# Redis on RI_REDIS_PORT, with the eviction policy BullMQ needs. With
+# RI_REDIS_PERSIST=1 every write is in its append-only file first (fsync
+# always), as a production Redis that must survive a restart.
+ri_start_redis() {
+    persist="--appendonly no"
+    [ -n "${RI_REDIS_PERSIST:-}" ] && persist="--appendonly yes --appendfsync always"
+    # shellcheck disable=SC2086
+    redis-server --port "$RI_REDIS_PORT" --bind 127.0.0.1 --save '' $persist \
+        --dir "$RI_TMP" --maxmemory-policy noeviction >>"$RI_TMP/redis.log" 2>&1 &
+    RI_REDIS_PID=$!
+    for _ in $(seq 50); do
+        redis-cli -p "$RI_REDIS_PORT" ping 2>/dev/null | grep -q PONG && return 0
+        sleep 0.1
+    done
+    ri_die "redis-server did not start on port $RI_REDIS_PORT"
+}
+
+# Kills Redis (SIGKILL: a crash) and starts it again on the same port.
+ri_restart_redis() {
+    kill -KILL "$RI_REDIS_PID" 2>/dev/null || true
+    wait "$RI_REDIS_PID" 2>/dev/null || true
+    sleep "${1:-0.5}"
+    ri_start_redis
+}
+
+# Stops PostgreSQL (MODE: immediate = a crash, fast = sessions cut) and
+# starts it again on the same port and data.
+ri_restart_pg() {
+    ri_as_pg "$(ri_pg_bin pg_ctl)" -D "$RI_PGDATA" -m "${1:-immediate}" stop >/dev/null 2>&1 ||
+        ri_die "pg_ctl stop failed"
+    sleep "${2:-0.5}"
+    ri_as_pg "$(ri_pg_bin pg_ctl)" -D "$RI_PGDATA" -w -l "$RI_TMP/pgsock/pg.log" \
+        -o "-p $RI_PG_PORT -k $RI_TMP/pgsock -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=50 -c shared_buffers=16MB" \
+        start >/dev/null || ri_die "PostgreSQL did not start again: $(tail -5 "$RI_TMP/pgsock/pg.log")"
+    RI_PG_STARTED_PID=$(ri_pg_pid)
+}
+
 # ri_setup RECIPIENTS WITHOUT_TRUST [testnet options...]
 ri_setup() {
     recipients=$1
@@ -124,9 +161,7 @@ ri_setup() {
 
     # Redis, with the eviction policy BullMQ needs.
     RI_REDIS_PORT=$(ri_free_port)
-    redis-server --port "$RI_REDIS_PORT" --bind 127.0.0.1 --save '' --appendonly no \
-        --dir "$RI_TMP" --maxmemory-policy noeviction >"$RI_TMP/redis.log" 2>&1 &
-    RI_REDIS_PID=$!
+    ri_start_redis
 
     # PostgreSQL 15 in the temp dir. The port is picked before the server
     # binds it, so another suite may take it in between: then pick again.
