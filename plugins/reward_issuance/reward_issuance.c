@@ -181,8 +181,9 @@ struct ri_waiter {
     int64_t payment_id;
     int64_t deadline_ms;
     bool linked;
-    /* status: "confirmed", "failed", "timeout" (still pending at the
-     * deadline) or "cancelled" (the job was cancelled) */
+    /* status: "confirmed", "failed", "timeout" (not final at the
+     * deadline: queued or in a transaction) or "cancelled" (the job was
+     * cancelled) */
     void (*cb)(struct ri_waiter *w, const char *status, const char *error, const char *hash);
 };
 
@@ -257,8 +258,8 @@ static void on_poll(void *arg, int status, const nova_pg_result *res)
             outcome = st;
         else if (ri->host->job_cancelled(w->job))
             outcome = "cancelled";
-        else if (st != NULL && strcmp(st, "pending") == 0 && now >= w->deadline_ms)
-            outcome = "timeout";
+        else if (st != NULL && now >= w->deadline_ms)
+            outcome = "timeout"; /* queued or in a transaction: the job decides */
         if (outcome == NULL)
             continue;
         struct done_rec *d = &recs[nrec++];

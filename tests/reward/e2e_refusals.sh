@@ -5,7 +5,10 @@
 # attempt, marks that reward_issuances row failed with a reason naming what
 # was wrong, fails the job for good and dead-letters it. A database that
 # refuses the bookkeeping on the final attempt still ends in a dead letter.
-# Each case is checked on the row, the job and the DLQ.
+# Each case is checked on the row, the job and the DLQ. Distributions: a
+# job id Redis handed out again never reports an old job's payment, a
+# recipient reported failed is never paid afterwards, one whose payment is
+# in a transaction is reported pending and paid once.
 set -euo pipefail
 RI_SRC=${NOVA_SRCDIR:?NOVA_SRCDIR not set}
 RI_BUILD=${NOVA_BUILDDIR:?NOVA_BUILDDIR not set}
@@ -130,5 +133,81 @@ for _ in $(seq 100); do
 done
 [ "$st" = confirmed ] || fail "issuance $(id_of 1) not paid by a good job after its refusal ($st)"
 ri_check --quiet --expect-confirmed 1 || fail "exactly-once"
+
+# ---- distributions -------------------------------------------------------
+# dist JSON [JOBID]: adds a distribute job (BullMQ's own numeric id when no
+# JOBID) and prints its result once it completed.
+dist() {
+    node -e '
+const { Queue, QueueEvents } = require("bullmq");
+const u = new URL(process.argv[1]);
+const conn = { host: u.hostname, port: +u.port };
+(async () => {
+  const q = new Queue("reward-distribution", { connection: conn });
+  const ev = new QueueEvents("reward-distribution", { connection: conn });
+  await ev.waitUntilReady();
+  const opts = { attempts: 1 };
+  if (process.argv[3]) opts.jobId = process.argv[3];
+  const job = await q.add("distribute", JSON.parse(process.argv[2]), opts);
+  const rv = await job.waitUntilFinished(ev, 30000);
+  console.log(JSON.stringify({ id: job.id, rv }));
+  await ev.close(); await q.close();
+})().catch((e) => { console.error(e); process.exit(1); });' "$RI_REDIS_URL" "$@"
+}
+r0=$(node -e 'console.log(require(process.argv[1]).recipients[0].public)' "$RI_TMP/keys.json")
+r1=$(node -e 'console.log(require(process.argv[1]).recipients[1].public)' "$RI_TMP/keys.json")
+paid() { # paid DEST AMOUNT: how many times the network paid it
+    curl -s "$RI_HORIZON/_admin/payments?destination=$1" |
+        node -e 'console.log(JSON.parse(require("fs").readFileSync(0)).payments.filter((p) => p.amount === process.argv[1]).length)' "$2"
+}
+
+# Redis loses its id counter: the next job gets an old job's id. Its
+# recipient must be paid, not reported paid by the old job's payment.
+first=$(dist "{\"campaignId\":1,\"recipients\":[{\"walletAddress\":\"$r0\",\"amount\":\"2.5\"}]}")
+id1=$(node -e 'console.log(JSON.parse(process.argv[1]).id)' "$first")
+node -e '
+const { Queue, Job } = require("bullmq");
+const u = new URL(process.argv[1]);
+(async () => {
+  const q = new Queue("reward-distribution", { connection: { host: u.hostname, port: +u.port } });
+  const j = await Job.fromId(q, process.argv[2]);
+  await j.remove();
+  await (await q.client).del("bull:reward-distribution:id");
+  await q.close();
+})();' "$RI_REDIS_URL" "$id1" || fail "simulating a lost id counter"
+second=$(dist "{\"campaignId\":1,\"recipients\":[{\"walletAddress\":\"$r1\",\"amount\":\"3.5\"}]}")
+id2=$(node -e 'console.log(JSON.parse(process.argv[1]).id)' "$second")
+[ "$id1" = "$id2" ] || fail "the id was not reused ($id1, $id2): the test did not test anything"
+[ "$(paid "$r1" 3.5000000)" = 1 ] || fail "reused job id: $r1 not paid 3.5 once: $second"
+[ "$(paid "$r0" 2.5000000)" = 1 ] || fail "reused job id: $r0 not paid 2.5 exactly once"
+node -e 'const r = JSON.parse(process.argv[1]).rv; if (r.succeeded.length !== 1 || r.succeeded[0].walletAddress !== process.argv[2]) process.exit(1);' \
+    "$second" "$r1" || fail "reused job id: result $second"
+
+# job_timeout 2s: a recipient reported failed is never paid afterwards; one
+# already in a transaction is reported pending and paid once.
+ri_finish_worker || fail "worker shutdown"
+ri_config "batch_wait = 200ms" "poll = 50ms" "job_timeout = 2s"
+ri_start_worker
+ri_psql -c "UPDATE nova_worker_lanes SET owner = 'elsewhere', lease_until = now() + interval '1 hour'" >/dev/null
+out=$(dist "{\"campaignId\":1,\"recipients\":[{\"walletAddress\":\"$r0\",\"amount\":\"4.5\"}]}" timeout-failed)
+node -e 'const r = JSON.parse(process.argv[1]).rv; if (r.failed.length !== 1 || !/queue_timeout/.test(r.failed[0].error) || r.pending) process.exit(1);' \
+    "$out" || fail "not sent in time: expected failed/queue_timeout: $out"
+ri_psql -c "UPDATE nova_worker_lanes SET lease_until = now() - interval '1 second'" >/dev/null
+curl -sf -X POST -H 'content-type: application/json' -d '{"kind":"status","status":503,"count":100000}' \
+    "$RI_HORIZON/_admin/faults" >/dev/null
+out=$(dist "{\"campaignId\":1,\"recipients\":[{\"walletAddress\":\"$r1\",\"amount\":\"5.5\"}]}" timeout-pending)
+node -e 'const r = JSON.parse(process.argv[1]).rv; if (!r.pending || r.pending.length !== 1 || r.failed.length !== 0) process.exit(1);' \
+    "$out" || fail "in a transaction: expected pending: $out"
+curl -sf -X DELETE "$RI_HORIZON/_admin/faults" >/dev/null
+for _ in $(seq 100); do
+    [ "$(paid "$r1" 5.5000000)" = 1 ] && break
+    sleep 0.1
+done
+[ "$(paid "$r1" 5.5000000)" = 1 ] || fail "the pending recipient was not paid once"
+sleep 1
+[ "$(paid "$r0" 4.5000000)" = 0 ] || fail "a recipient reported failed was paid"
+st=$(ri_psql -c "SELECT status FROM nova_worker_payments WHERE reference = 'distribution:timeout-failed:0'")
+[ "$st" = failed ] || fail "the taken-back payment is $st"
+
 ri_finish_worker || fail "worker shutdown"
 echo "e2e_refusals: ok"
