@@ -52,7 +52,7 @@ extern "C" {
 #endif
 
 #define NOVA_ABI_MAJOR 1
-#define NOVA_ABI_MINOR 1
+#define NOVA_ABI_MINOR 2
 
 #if defined(__GNUC__)
 #define NOVA_EXPORT       __attribute__((visibility("default")))
@@ -107,6 +107,30 @@ struct nova_config_entry {
 #define NOVA_REQUIRES_STELLAR (1u << 3)
 #define NOVA_REQUIRES_KNOWN   0x0fu
 
+/*
+ * A periodic job (since ABI 1.2). The runtime keeps it as a BullMQ 5.81 job
+ * scheduler on `queue` (the layout Queue.upsertJobScheduler writes, so
+ * Node's getJobSchedulers() and Bull Board list it): each slot is one job,
+ * id "repeat:<id>:<slot ms>", made once however many workers run, and run
+ * by one of them. Redis decides who runs, not a timer per process. After
+ * downtime the one overdue job runs once and the schedule goes on from the
+ * next slot after now: missed slots are not replayed (docs/plugin-guide.md,
+ * "Schedules").
+ */
+struct nova_schedule {
+    const char *id;        /* scheduler id, unique on its queue: letters, digits, '-', '_', '.' */
+    const char *queue;     /* each run is a job on this queue; subscribe to it in init() */
+    const char *job_name;  /* the name of each run's job */
+    const char *spec;      /* "every <duration>" ("every 5m", "every 2s"), or a cron line:
+                              5 fields (minute hour day month weekday) or 6 (seconds first) */
+    const char *timezone;  /* IANA name the cron line is read in ("Europe/Paris"); NULL or
+                              "" = UTC. Ignored by "every". */
+    const char *data_json; /* each run's job data (a JSON object); NULL = {} */
+};
+
+/* The most schedules one plugin may declare. */
+#define NOVA_SCHEDULES_MAX 16
+
 struct nova_plugin {
     uint32_t abi_major;   /* NOVA_ABI_MAJOR the plugin was built with */
     uint32_t abi_minor;   /* NOVA_ABI_MINOR the plugin was built with */
@@ -142,7 +166,18 @@ struct nova_plugin {
      * flight when it is called; all its timers are already stopped. */
     void (*shutdown)(void *state);
 
-    void *reserved[8]; /* zero; room for minor additions */
+    /* Optional, since ABI 1.2. The schedules of the plugin for a validated
+     * config (the struct init() receives): fills out[0..max) and returns
+     * how many (0 = none), or a negative errno with a one-line reason in
+     * err. Pure: no host calls, no I/O, no state; the runtime calls it at
+     * start, on reload and for `nova-worker schedules`/`check`. Strings
+     * placed in out must stay valid as long as config does (point into it,
+     * or at static storage). A schedule that is no longer returned is
+     * removed from Redis. */
+    int (*schedules)(const void *config, struct nova_schedule *out, size_t max, char *err,
+                     size_t errlen);
+
+    void *reserved[7]; /* zero; room for minor additions */
 };
 
 #define NOVA_PLUGIN_ABI                                                                            \

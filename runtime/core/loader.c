@@ -12,10 +12,12 @@
 
 /* Descriptor sizes per ABI minor, so a plugin's struct_size can be checked
  * against what its minor promises. */
-/* 1.1 added nova_stellar_status.latest_ledger; the descriptor is unchanged. */
+/* 1.1 added nova_stellar_status.latest_ledger; 1.2 the schedules callback
+ * in a reserved slot. The descriptor's size never changed. */
 static const size_t descriptor_size_by_minor[] = {
     [0] = sizeof(struct nova_plugin),
     [1] = sizeof(struct nova_plugin),
+    [2] = sizeof(struct nova_plugin),
 };
 
 static void set_err(char *err, size_t errlen, const char *fmt, ...) NOVA_PRINTF(3, 4);
@@ -144,6 +146,9 @@ int nova__plugin_open(const char *dir, const char *name, struct nova__plugin **o
         memcpy(&p->desc, d, copy);
     else
         memcpy(&p->desc, d, offsetof(struct nova_plugin, name));
+    /* Before 1.2 the slot was reserved: never call what it holds. */
+    if (p->desc.abi_minor < 2)
+        p->desc.schedules = NULL;
     int rc = check_descriptor(name, path, &p->desc, err, errlen);
     p->handle = handle;
     p->name = strdup(name);
