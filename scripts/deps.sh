@@ -11,6 +11,7 @@ packages=(
   libsodium-dev libinih-dev libmicrohttpd-dev check
   redis-server postgresql-15 postgresql-client-15 prometheus
   valgrind clang clang-format libclang-rt-14-dev curl ca-certificates openssl python3 systemd man-db pgbouncer
+  tzdata
 )
 command -v node >/dev/null 2>&1 || packages+=(nodejs npm)
 

@@ -14,6 +14,9 @@
  * [plugin echo]
  *   queue = echo        # queue to serve
  *   concurrency = 1     # jobs in flight, 1..10000
+ *   schedule =          # optional: also run a job "tick" on a schedule
+ *                       # ("every 5s", or a cron line), data {"scheduled":true}
+ *   timezone = UTC      # the zone a cron schedule is read in
  */
 #include <errno.h>
 #include <stddef.h>
@@ -25,6 +28,8 @@
 struct echo_config {
     char *queue;
     int64_t concurrency;
+    char *schedule;
+    char *timezone;
 };
 
 /* One job waiting for its timer; listed so shutdown can free what the
@@ -64,8 +69,36 @@ static const struct nova_config_entry echo_table[] = {
      .help = "jobs in flight at once",
      .min = 1,
      .max = 10000},
+    {.key = "schedule",
+     .type = NOVA_CONFIG_STRING,
+     .offset = offsetof(struct echo_config, schedule),
+     .help = "optional: also run a job \"tick\" on the queue on this schedule (every 5s, or a "
+             "cron line)"},
+    {.key = "timezone",
+     .type = NOVA_CONFIG_STRING,
+     .default_value = "UTC",
+     .offset = offsetof(struct echo_config, timezone),
+     .help = "IANA time zone a cron schedule is read in"},
     {.key = NULL},
 };
+
+/* The schedule, when one is configured: pure, from the config alone. */
+static int echo_schedules(const void *config, struct nova_schedule *out, size_t max, char *err,
+                          size_t errlen)
+{
+    const struct echo_config *cfg = config;
+    (void)err;
+    (void)errlen;
+    if (cfg->schedule == NULL || cfg->schedule[0] == '\0' || max < 1)
+        return 0;
+    out[0] = (struct nova_schedule){.id = "echo-tick",
+                                    .queue = cfg->queue,
+                                    .job_name = "tick",
+                                    .spec = cfg->schedule,
+                                    .timezone = cfg->timezone,
+                                    .data_json = "{\"scheduled\":true}"};
+    return 1;
+}
 
 static void answer(struct echo_state *st, nova_job *job)
 {
@@ -196,6 +229,7 @@ static const struct nova_plugin echo_plugin = {
     .init = echo_init,
     .reload = echo_reload,
     .shutdown = echo_shutdown,
+    .schedules = echo_schedules,
 };
 
 NOVA_PLUGIN_DEFINE(echo_plugin)

@@ -3,6 +3,7 @@
 #include "common/conf.h"
 #include "core/host.h"
 #include "core/loader.h"
+#include "core/schedules.h"
 #include "common/log.h"
 #include "common/metrics.h"
 #include "nova/pg.h"
@@ -39,6 +40,7 @@ struct daemon {
 
     uv_signal_t sig_term, sig_int, sig_hup;
     uv_timer_t watchdog, ready_timer;
+    uv_timer_t sched_timer; /* re-syncs the plugins' schedules every minute */
     enum daemon_state state;
     bool notified_ready;
     int exit_code;
@@ -212,6 +214,7 @@ static void forget_plugin(struct daemon *d, struct nova__plugin *p)
 
 /* Opens, configures and initialises one plugin. Errors are logged. */
 static void finish(struct daemon *d);
+static void sync_schedules(struct daemon *d, struct nova__plugin *p);
 
 static void plugin_failed(struct nova__plugin *p, const char *name, const char *err)
 {
@@ -242,6 +245,7 @@ static int init_plugin(struct daemon *d, struct nova__plugin *p)
     struct nova__log_ctx lc = {.plugin = p->name};
     nova__log(NOVA_LOG_INFO, &lc, "plugin %s %s started", p->name,
               p->desc.version ? p->desc.version : "");
+    sync_schedules(d, p);
     return 0;
 }
 
@@ -330,6 +334,77 @@ static bool column_check_pending(const struct daemon *d, const char *name)
  * checks it has them. Errors are logged; *service_failed is set when a
  * shared client could not be opened (a missing module, a bad [stellar]
  * section), which stops the daemon at start-up. */
+/* ---- schedules (core/schedules.h) -------------------------------------- */
+
+/* p's schedules for config, replacing what it had; on error p keeps its
+ * current ones. Needs nothing but the plugin and the config. */
+static int collect_schedules(struct nova__plugin *p, const void *config, char *err, size_t errlen)
+{
+    struct nova__plugin_schedules *s = calloc(1, sizeof *s);
+    if (s == NULL)
+        return -ENOMEM;
+    int rc = nova__schedules_collect(p, config, s, err, errlen);
+    if (rc != 0) {
+        free(s);
+        return rc;
+    }
+    if (p->schedules != NULL) {
+        nova__schedules_free(p->schedules);
+        free(p->schedules);
+    }
+    p->schedules = s;
+    return 0;
+}
+
+struct sched_sync {
+    struct daemon *d;
+    char *plugin;
+};
+
+static void on_sched_timer(uv_timer_t *t);
+
+static void on_schedules_synced(void *arg, int failures)
+{
+    struct sched_sync *ss = arg;
+    struct daemon *d = ss->d;
+    /* A failed sync (Redis down, not connected yet) is tried again soon,
+     * not in a minute. */
+    if (failures > 0 && d->state == STATE_RUNNING && uv_is_active((uv_handle_t *)&d->sched_timer) &&
+        uv_timer_get_due_in(&d->sched_timer) > 5000)
+        uv_timer_start(&d->sched_timer, on_sched_timer, 5000, 60000);
+    free(ss->plugin);
+    free(ss);
+}
+
+/* Puts p's schedules in Redis (and takes out the ones it dropped). */
+static void sync_schedules(struct daemon *d, struct nova__plugin *p)
+{
+    /* Not connected yet (start-up, an outage): the timer's next round does it. */
+    if (d->svc.queues == NULL || p->schedules == NULL || !p->initialized ||
+        !nova__queue_engine_connected(d->svc.queues))
+        return;
+    const char *queues[32];
+    size_t nq = nova__queue_owner_queues(d->svc.queues, &p->host.host, queues, 32);
+    struct sched_sync *ss = calloc(1, sizeof *ss);
+    if (ss == NULL || (ss->plugin = strdup(p->name)) == NULL) {
+        free(ss);
+        return;
+    }
+    ss->d = d;
+    if (nova__schedules_sync(d->svc.queues, p->name, p->schedules, queues, nq, on_schedules_synced,
+                             ss) != 0) {
+        free(ss->plugin);
+        free(ss);
+    }
+}
+
+static void on_sched_timer(uv_timer_t *t)
+{
+    struct daemon *d = t->data;
+    for (size_t i = 0; i < d->plugin_count; i++)
+        sync_schedules(d, d->plugins[i]);
+}
+
 static int prepare_plugin(struct daemon *d, const struct nova__config *cfg,
                           const struct nova__plugin_section *section, struct nova__plugin **out,
                           bool *service_failed)
@@ -345,6 +420,8 @@ static int prepare_plugin(struct daemon *d, const struct nova__config *cfg,
     }
     if (rc == 0)
         rc = nova__plugin_check_requires(p, &d->svc, err, sizeof err);
+    if (rc == 0)
+        rc = collect_schedules(p, p->config, err, sizeof err);
     if (rc != 0) {
         plugin_failed(p, section->name, err);
         return rc;
@@ -509,9 +586,9 @@ static void finish(struct daemon *d)
 
 static void close_own_handles(struct daemon *d)
 {
-    uv_handle_t *own[] = {(uv_handle_t *)&d->sig_term, (uv_handle_t *)&d->sig_int,
-                          (uv_handle_t *)&d->sig_hup, (uv_handle_t *)&d->watchdog,
-                          (uv_handle_t *)&d->ready_timer};
+    uv_handle_t *own[] = {(uv_handle_t *)&d->sig_term,    (uv_handle_t *)&d->sig_int,
+                          (uv_handle_t *)&d->sig_hup,     (uv_handle_t *)&d->watchdog,
+                          (uv_handle_t *)&d->ready_timer, (uv_handle_t *)&d->sched_timer};
     for (size_t i = 0; i < sizeof own / sizeof own[0]; i++) {
         if (own[i]->loop != NULL && !uv_is_closing(own[i]))
             uv_close(own[i], NULL);
@@ -536,6 +613,7 @@ static void begin_shutdown(struct daemon *d, int signum)
     if (d->state == STATE_DONE)
         return;
     d->state = STATE_DRAINING;
+    uv_timer_stop(&d->sched_timer);
     nova__sd_notify("STOPPING=1\nSTATUS=draining");
     nova__log_info("%s: draining (at most %lld ms)", strsignal(signum),
                    (long long)d->cfg->worker.shutdown_timeout_ms);
@@ -615,19 +693,40 @@ static void reload_plugin(struct daemon *d, struct nova__plugin *p, const struct
         nova__log(NOVA_LOG_ERROR, &lc, "reload: %s; keeping the running configuration", err);
         return;
     }
+    struct nova__plugin_schedules *kept = p->schedules;
+    p->schedules = NULL;
+    rc = collect_schedules(p, config, err, sizeof err);
+    if (rc != 0) {
+        p->schedules = kept;
+        nova__log(NOVA_LOG_ERROR, &lc, "reload: %s; keeping the running configuration", err);
+        nova__config_struct_free(p->desc.config, config);
+        return;
+    }
+    struct nova__plugin_schedules *fresh = p->schedules;
+    p->schedules = kept;
     if (p->desc.reload != NULL) {
         rc = p->desc.reload(p->state, config);
         if (rc != 0) {
             nova__log(NOVA_LOG_ERROR, &lc, "reload: plugin refused the new configuration: %s",
                       strerror(-rc));
+            nova__schedules_free(fresh);
+            free(fresh);
             nova__config_struct_free(p->desc.config, config);
             return;
         }
         nova__config_struct_free(p->desc.config, p->config);
         p->config = config;
+        if (p->schedules != NULL) {
+            nova__schedules_free(p->schedules);
+            free(p->schedules);
+        }
+        p->schedules = fresh;
+        sync_schedules(d, p);
         nova__log(NOVA_LOG_INFO, &lc, "reload: configuration applied");
         return;
     }
+    nova__schedules_free(fresh);
+    free(fresh);
     nova__config_struct_free(p->desc.config, config);
     nova__log(NOVA_LOG_INFO, &lc, "reload: plugin has no reload(); restarting it");
     stop_plugin(d, p, true);
@@ -752,7 +851,8 @@ int nova__daemon_run(const char *config_path)
 
     uv_timer_init(&d.loop, &d.watchdog);
     uv_timer_init(&d.loop, &d.ready_timer);
-    d.watchdog.data = d.ready_timer.data = &d;
+    uv_timer_init(&d.loop, &d.sched_timer);
+    d.watchdog.data = d.ready_timer.data = d.sched_timer.data = &d;
     uint64_t wd = nova__sd_watchdog_interval_ms();
     if (wd > 0)
         uv_timer_start(&d.watchdog, on_watchdog, 0, wd);
@@ -797,8 +897,12 @@ int nova__daemon_run(const char *config_path)
     nova__log_info("nova-worker %s started (config %s, %zu plugin(s))", PACKAGE_VERSION,
                    config_path, d.plugin_count);
     d.state = STATE_RUNNING;
-    if (d.svc.queues != NULL)
+    if (d.svc.queues != NULL) {
         nova__queue_engine_start(d.svc.queues);
+        /* The first sync as soon as Redis answers (a failed one is tried
+         * again in 5 s), then every minute. */
+        uv_timer_start(&d.sched_timer, on_sched_timer, 200, 60000);
+    }
     uv_timer_start(&d.ready_timer, on_ready_timer, 0, 10);
 
     uv_run(&d.loop, UV_RUN_DEFAULT);
@@ -866,6 +970,8 @@ int nova__daemon_check(const char *config_path, FILE *out, FILE *errout)
         }
         if (rc == 0)
             rc = nova__plugin_check_requires(p, &svc, err, sizeof err);
+        if (rc == 0)
+            rc = collect_schedules(p, p->config, err, sizeof err);
         if (rc == 0 && (p->desc.requires & (NOVA_REQUIRES_HTTP | NOVA_REQUIRES_STELLAR))) {
             char why[256];
             snprintf(why, sizeof why, "plugin %s requires %s", p->name,
@@ -880,7 +986,11 @@ int nova__daemon_check(const char *config_path, FILE *out, FILE *errout)
                 fprintf(errout, "%s:%d: %s\n", s->file, s->line, err);
             failures++;
         } else {
-            fprintf(out, "plugin %s %s: ok\n", p->name, p->desc.version ? p->desc.version : "");
+            fprintf(out, "plugin %s %s: ok", p->name, p->desc.version ? p->desc.version : "");
+            for (size_t k = 0; p->schedules != NULL && k < p->schedules->n; k++)
+                fprintf(out, "%s%s %s", k ? ", " : " (schedule ", p->schedules->decl[k].id,
+                        p->schedules->decl[k].spec);
+            fprintf(out, "%s\n", p->schedules != NULL && p->schedules->n > 0 ? ")" : "");
         }
         nova__plugin_close(p);
     }

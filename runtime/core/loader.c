@@ -1,5 +1,6 @@
 #include "config.h"
 #include "core/loader.h"
+#include "core/schedules.h"
 #include "common/conf.h"
 
 #include <dlfcn.h>
@@ -231,6 +232,10 @@ void nova__plugin_close(struct nova__plugin *p)
     if (p == NULL)
         return;
     nova__plugin_shutdown(p);
+    if (p->schedules != NULL) {
+        nova__schedules_free(p->schedules);
+        free(p->schedules);
+    }
     nova__config_struct_free(p->desc.config, p->config);
     /* Keep the object mapped under the sanitizers so leak reports from
      * plugins still resolve their symbols. */

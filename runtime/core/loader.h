@@ -21,6 +21,7 @@
 
 struct nova__config;
 struct nova__plugin_section;
+struct nova__plugin_schedules;
 
 struct nova__plugin {
     char *name;
@@ -31,6 +32,7 @@ struct nova__plugin {
     void *state;             /* what init() returned */
     bool initialized;
     struct nova__host_ctx host;
+    struct nova__plugin_schedules *schedules; /* what it declared for config (core/schedules.h) */
 };
 
 /* Opens DIR/NAME.so and validates its descriptor. Returns 0 or -errno with

@@ -4,6 +4,7 @@
 #include "common/metrics.h"
 #include "common/svc.h"
 #include "core/daemon.h"
+#include "core/cmd_schedules.h"
 #include "core/loader.h"
 #include "pg/cmd_migrate.h"
 #include "queue/cmd_queue.h"
@@ -46,6 +47,7 @@ static void usage(FILE *out)
             "  keys                   list every core config key with default and env\n"
             "  migrate [--status]     apply the SQL migrations to [postgres] dsn\n"
             "  queue stats|add|failed|retry   inspect and feed BullMQ queues (queue --help)\n"
+            "  schedules [run NAME]   list the plugins' schedules, or run one now\n"
             "  stellar check          check the distribution account, asset and network\n"
             "  stellar sign-payment   build and sign a payment offline (see stellar --help)\n"
             "\n"
@@ -314,6 +316,11 @@ static int cmd_queue(int argc, char **argv)
     return with_config(argc, argv, false, nova__cmd_queue);
 }
 
+static int cmd_schedules(int argc, char **argv)
+{
+    return with_config(argc, argv, true, nova__cmd_schedules);
+}
+
 static const struct command commands[] = {
     {"run", "run the worker", cmd_run},
     {"check", "validate the configuration", cmd_check},
@@ -322,6 +329,7 @@ static const struct command commands[] = {
     {"stellar", "Stellar tools", cmd_stellar},
     {"queue", "inspect and feed queues", cmd_queue},
     {"migrate", "apply database migrations", cmd_migrate},
+    {"schedules", "list or run the plugins' schedules", cmd_schedules},
     {NULL, NULL, NULL},
 };
 

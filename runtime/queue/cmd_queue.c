@@ -32,17 +32,19 @@ static bool wants_help(int argc, char **argv)
     return false;
 }
 
-static redisContext *connect_redis(const struct nova__config *cfg)
+redisContext *nova__redis_connect_blocking(const struct nova__config *cfg, const char *who)
 {
     struct nova__redis_target t;
     char err[256];
     redisContext *c;
     redisReply *r;
     struct timeval tv;
-    int64_t ms = cfg->redis.connect_timeout_ms > 0 ? cfg->redis.connect_timeout_ms : 5000;
-    if (nova__redis_url_parse(cfg->redis.url ? cfg->redis.url : "redis://127.0.0.1:6379", &t, err,
-                              sizeof(err)) < 0) {
-        fprintf(stderr, "nova-worker queue: %s\n", err);
+    int64_t ms =
+        cfg != NULL && cfg->redis.connect_timeout_ms > 0 ? cfg->redis.connect_timeout_ms : 5000;
+    const char *url =
+        cfg != NULL && cfg->redis.url != NULL ? cfg->redis.url : "redis://127.0.0.1:6379";
+    if (nova__redis_url_parse(url, &t, err, sizeof(err)) < 0) {
+        fprintf(stderr, "%s: %s\n", who, err);
         return NULL;
     }
     tv.tv_sec = ms / 1000;
@@ -50,8 +52,12 @@ static redisContext *connect_redis(const struct nova__config *cfg)
     c = t.unix_path ? redisConnectUnixWithTimeout(t.unix_path, tv)
                     : redisConnectWithTimeout(t.host, t.port, tv);
     if (!c || c->err) {
-        fprintf(stderr, "nova-worker queue: cannot connect to Redis: %s\n",
-                c ? c->errstr : "out of memory");
+        if (t.unix_path)
+            fprintf(stderr, "%s: cannot connect to Redis at %s: %s\n", who, t.unix_path,
+                    c ? c->errstr : "out of memory");
+        else
+            fprintf(stderr, "%s: cannot connect to Redis at %s:%d: %s\n", who, t.host, t.port,
+                    c ? c->errstr : "out of memory");
         redisFree(c);
         nova__redis_target_free(&t);
         return NULL;
@@ -60,7 +66,7 @@ static redisContext *connect_redis(const struct nova__config *cfg)
         r = t.username ? redisCommand(c, "AUTH %s %s", t.username, t.password)
                        : redisCommand(c, "AUTH %s", t.password);
         if (!r || r->type == REDIS_REPLY_ERROR) {
-            fprintf(stderr, "nova-worker queue: Redis AUTH failed: %s\n", r ? r->str : c->errstr);
+            fprintf(stderr, "%s: Redis AUTH failed: %s\n", who, r ? r->str : c->errstr);
             freeReplyObject(r);
             redisFree(c);
             nova__redis_target_free(&t);
@@ -355,7 +361,7 @@ int nova__cmd_queue(const struct nova__config *cfg, int argc, char **argv)
             fputs(cmds[i].help, stdout);
             return 0;
         }
-        c = connect_redis(cfg);
+        c = nova__redis_connect_blocking(cfg, "nova-worker queue");
         if (!c)
             return 1;
         rc = cmds[i].fn(c, prefix_of(cfg), argc - 1, argv + 1);

@@ -14,6 +14,14 @@
 
 #include "common/conf.h"
 
+struct redisContext;
+
 int nova__cmd_queue(const struct nova__config *cfg, int argc, char **argv);
+
+/* A blocking connection to the [redis] url of cfg (NULL: the default
+ * redis://127.0.0.1:6379), authenticated and on its database, for command
+ * line tools. On failure prints "<who>: cannot connect to Redis at
+ * HOST:PORT: reason" to stderr and returns NULL. Free with redisFree(). */
+struct redisContext *nova__redis_connect_blocking(const struct nova__config *cfg, const char *who);
 
 #endif

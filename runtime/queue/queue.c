@@ -13,6 +13,7 @@
 #include "common/metrics.h"
 #include "queue/queue_host.h"
 #include "queue/queue_scripts.h"
+#include "queue/schedulers.h"
 #include "queue/redis_conn.h"
 #include "queue/resp.h"
 
@@ -517,7 +518,7 @@ static void dispatch_fetch(struct sub *s, const redisReply *r, size_t first, uns
     for (long long i = 0; i < n; i++) {
         size_t at = first + 3 + (size_t)i * 3;
         const redisReply *id, *tok, *fields;
-        const redisReply *name = NULL, *data = NULL, *opts = NULL, *trace = NULL;
+        const redisReply *name = NULL, *data = NULL, *opts = NULL, *trace = NULL, *rjk = NULL;
         struct nova_job *j;
         const char *defa = NULL;
         int64_t timestamp = 0, atm_field = 0;
@@ -555,6 +556,8 @@ static void dispatch_fetch(struct sub *s, const redisReply *r, size_t first, uns
                 trace = v;
             else if (key_is(k, "defa"))
                 defa = v->str;
+            else if (key_is(k, "rjk"))
+                rjk = v;
         }
         /* The job and its strings in one allocation. */
         size = sizeof(*j) + id->len + tok->len + 2 + (name ? name->len : 0) + 1 +
@@ -630,6 +633,10 @@ static void dispatch_fetch(struct sub *s, const redisReply *r, size_t first, uns
                 continue;
             }
         }
+        /* A job scheduler's run: the next slot's job is made before this
+         * one runs, as Node's workers do. */
+        if (rjk != NULL)
+            nova__queue_sched_advance(s->e, s->queue, j->id, rjk->str, j->opts_text, j->opts_len);
         j->state = JOB_RUNNING;
         s->handling++;
         started++;
@@ -1924,6 +1931,32 @@ int nova__queue_engine_start(struct nova__queue_engine *e)
     return rc;
 }
 
+size_t nova__queue_owner_queues(const struct nova__queue_engine *e, const struct nova_host *host,
+                                const char **out, size_t max)
+{
+    size_t n = 0;
+    for (const struct sub *s = e->subs; s != NULL && n < max; s = s->next) {
+        if (s->host != host || s->stopped)
+            continue;
+        bool seen = false;
+        for (size_t i = 0; i < n && !seen; i++)
+            seen = strcmp(out[i], s->queue) == 0;
+        if (!seen)
+            out[n++] = s->queue;
+    }
+    return n;
+}
+
+struct nova__redis_conn *nova__queue_cmd_conn(struct nova__queue_engine *e)
+{
+    return e->cmd;
+}
+
+const char *nova__queue_prefix(const struct nova__queue_engine *e)
+{
+    return e->prefix;
+}
+
 bool nova__queue_engine_connected(const struct nova__queue_engine *e)
 {
     return e && nova__redis_conn_up(e->cmd);
@@ -1968,6 +2001,7 @@ void nova__queue_engine_free(struct nova__queue_engine *e)
                       n);
     }
     uv_close((uv_handle_t *)&e->preq_timer, on_preq_timer_closed);
+    nova__queue_sched_cache_free();
     /* Pending callbacks run now (-ECANCELED) while everything is alive. */
     if (e->cmd)
         nova__redis_conn_close(e->cmd, on_cmd_closed, e);

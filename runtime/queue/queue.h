@@ -84,6 +84,16 @@ int nova__queue_unsubscribe_owner(struct nova__queue_engine *e, const struct nov
 unsigned nova__queue_release_owner(struct nova__queue_engine *e, const struct nova_host *host,
                                    bool cancel);
 
+/* For the queue folder's own modules (queue/schedulers.c): the command
+ * connection and the key prefix; valid as long as the engine. */
+struct nova__redis_conn *nova__queue_cmd_conn(struct nova__queue_engine *e);
+const char *nova__queue_prefix(const struct nova__queue_engine *e);
+
+/* The queues the plugin behind host subscribes to, at most max of them,
+ * into out (borrowed: valid while the subscriptions are); returns how many. */
+size_t nova__queue_owner_queues(const struct nova__queue_engine *e, const struct nova_host *host,
+                                const char **out, size_t max);
+
 /* True while the command connection is up (for /readyz). */
 bool nova__queue_engine_connected(const struct nova__queue_engine *e);
 

@@ -15,5 +15,8 @@ extern const char nova__lua_add[];
 extern const char nova__lua_progress[];
 extern const char nova__lua_release[];
 extern const char nova__lua_retry_failed[];
+extern const char nova__lua_sched_upsert[];
+extern const char nova__lua_sched_advance[];
+extern const char nova__lua_sched_remove[];
 
 #endif

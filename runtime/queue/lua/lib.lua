@@ -365,3 +365,90 @@ local function with_fetch(code, now, fetch_from)
   table.insert(r, 1, code)
   return r
 end
+
+-- ---- job schedulers (BullMQ's layout: ZSET repeat, HASH repeat:<id>) ----
+
+-- The scheduler's template as a table (false when it does not exist).
+local function sched_template(sid)
+  local f = redis.call('HGETALL', base .. 'repeat:' .. sid)
+  if #f == 0 then
+    return false
+  end
+  local t = {}
+  for i = 1, #f, 2 do
+    t[f[i]] = f[i + 1]
+  end
+  return t
+end
+
+-- True while the job of a slot is still to run or running.
+local function sched_job_pending(jid)
+  local jk = base .. jid
+  return redis.call('EXISTS', jk) == 1 and redis.call('HEXISTS', jk, 'finishedOn') == 0
+end
+
+-- Creates the job of slot `slot` (ms) for scheduler sid from its template,
+-- as Node's scheduler does: id repeat:<sid>:<slot>, rjk, opts with repeat
+-- {every|pattern, tz, count}, repeatJobKey, jobId, timestamp, delay, and
+-- prevMillis for cron. Delayed until its slot, or ready when it is due.
+-- An existing job of that slot is left alone. Returns the job id.
+local function sched_make_job(sid, tpl, slot, now, count)
+  local jid = 'repeat:' .. sid .. ':' .. int_str(slot)
+  local jk = base .. jid
+  if redis.call('EXISTS', jk) == 1 then
+    return jid
+  end
+  local opts = {}
+  if tpl.opts and tpl.opts ~= '' then
+    local ok, decoded = pcall(cjson.decode, tpl.opts)
+    if ok and type(decoded) == 'table' then
+      opts = decoded
+    end
+  end
+  local rep = {count = count}
+  if tpl.every then
+    rep.every = tonumber(tpl.every)
+  else
+    rep.pattern = tpl.pattern
+    if tpl.tz then
+      rep.tz = tpl.tz
+    end
+    opts.prevMillis = slot
+  end
+  opts['repeat'] = rep
+  opts.repeatJobKey = sid
+  opts.jobId = jid
+  opts.timestamp = now
+  local delay = slot - now
+  if delay < 0 then
+    delay = 0
+  end
+  opts.delay = delay
+  local name = tpl.name or ''
+  redis.call('INCR', K.id)
+  redis.call('HSET', jk, 'name', name, 'data', tpl.data or '{}', 'opts', cjson.encode(opts),
+             'timestamp', int_str(now), 'delay', int_str(delay), 'priority', 0, 'rjk', sid)
+  local maxlen = max_events()
+  emit(maxlen, 'added', 'jobId', jid, 'name', name)
+  if delay > 0 then
+    push_delayed(jid, slot)
+    emit(maxlen, 'delayed', 'jobId', jid, 'delay', int_str(slot))
+    local paused, maxed = queue_state()
+    if not paused and not maxed then
+      wake_at_next_delayed()
+    end
+  else
+    enqueue_ready(jid, 0, false, nil, maxlen)
+  end
+  return jid
+end
+
+-- Takes a slot's job out of the queue when nobody runs it yet.
+local function sched_drop_pending(jid)
+  local n = redis.call('ZREM', K.delayed, jid) + redis.call('LREM', K.wait, 0, jid) +
+              redis.call('LREM', K.paused, 0, jid) + redis.call('ZREM', K.prioritized, jid)
+  if n > 0 then
+    remove_job_keys(jid)
+    emit(max_events(), 'removed', 'jobId', jid, 'prev', 'delayed')
+  end
+end
