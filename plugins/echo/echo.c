@@ -14,6 +14,8 @@
  * [plugin echo]
  *   queue = echo        # queue to serve
  *   concurrency = 1     # jobs in flight, 1..10000
+ *   names =             # optional: only these job names (comma-separated);
+ *                       # jobs with other names are left for other workers
  *   schedule =          # optional: also run a job "tick" on a schedule
  *                       # ("every 5s", or a cron line), data {"scheduled":true}
  *   timezone = UTC      # the zone a cron schedule is read in
@@ -28,6 +30,7 @@
 struct echo_config {
     char *queue;
     int64_t concurrency;
+    char *names;
     char *schedule;
     char *timezone;
 };
@@ -44,6 +47,8 @@ struct echo_state {
     const struct nova_host *host;
     const struct echo_config *cfg;
     struct pending *pending;
+    char *names_buf;    /* the names key, split in place */
+    const char **names; /* NULL-terminated, or NULL for every name */
 };
 
 static void pending_unlink(struct pending *p)
@@ -69,6 +74,11 @@ static const struct nova_config_entry echo_table[] = {
      .help = "jobs in flight at once",
      .min = 1,
      .max = 10000},
+    {.key = "names",
+     .type = NOVA_CONFIG_STRING,
+     .offset = offsetof(struct echo_config, names),
+     .help = "optional: only these job names (comma-separated); others are left for other "
+             "workers"},
     {.key = "schedule",
      .type = NOVA_CONFIG_STRING,
      .offset = offsetof(struct echo_config, schedule),
@@ -183,9 +193,29 @@ static int echo_init(const struct nova_host *host, const void *config, void **st
         return -ENOMEM;
     st->host = host;
     st->cfg = cfg;
+    if (cfg->names != NULL && cfg->names[0] != '\0') {
+        size_t n = 2;
+        for (const char *c = cfg->names; *c; c++)
+            n += *c == ',';
+        st->names_buf = strdup(cfg->names);
+        st->names = calloc(n, sizeof *st->names);
+        if (st->names_buf == NULL || st->names == NULL) {
+            free(st->names_buf);
+            free(st->names);
+            free(st);
+            return -ENOMEM;
+        }
+        size_t k = 0;
+        for (char *save = NULL, *tok = strtok_r(st->names_buf, ", ", &save); tok != NULL;
+             tok = strtok_r(NULL, ", ", &save))
+            st->names[k++] = tok;
+        sub.job_names = st->names;
+    }
     sub.arg = st;
     rc = host->subscribe(host, &sub);
     if (rc < 0) {
+        free(st->names_buf);
+        free(st->names);
         free(st);
         return rc;
     }
@@ -199,8 +229,9 @@ static int echo_reload(void *state, const void *config)
 {
     struct echo_state *st = state;
     const struct echo_config *cfg = config;
-    if (strcmp(cfg->queue, st->cfg->queue) != 0)
-        return -EINVAL; /* a new queue needs a restart of the plugin */
+    if (strcmp(cfg->queue, st->cfg->queue) != 0 ||
+        strcmp(cfg->names ? cfg->names : "", st->cfg->names ? st->cfg->names : "") != 0)
+        return -EINVAL; /* a new queue or names need a restart of the plugin */
     st->cfg = cfg;
     return st->host->set_concurrency(st->host, cfg->queue, (unsigned)cfg->concurrency);
 }
@@ -215,6 +246,8 @@ static void echo_shutdown(void *state)
         pending_unlink(p);
         free(p);
     }
+    free(st->names_buf);
+    free(st->names);
     free(st);
 }
 

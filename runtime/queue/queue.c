@@ -19,6 +19,7 @@
 
 #define FETCH_BATCH_MAX   50    /* jobs per fetch call: bounds script time */
 #define BLOCK_MAX_MS      10000 /* BZPOPMIN never waits longer */
+#define SCRIPT_RETRIES    5     /* settle attempts of an outcome after script errors */
 #define RATE_SLEEP_MAX_MS 30000 /* BullMQ's maximumRateLimitDelay */
 #define STACKTRACE_LIMIT  10    /* BullMQ's default stackTraceLimit */
 #define TOKEN_PREFIX_MAX  64
@@ -60,7 +61,8 @@ struct nova_job {
      * allocation as the job (after the struct); freed with it. */
     char *id, *name, *data_json, *token;
     size_t id_n, token_n;
-    char *stacktrace; /* previous JSON array or NULL */
+    char *stacktrace;  /* previous JSON array or NULL */
+    bool release_back; /* OUT_RELEASE to the back of wait: not ours (job name) */
     cJSON *data;
     cJSON *opts;           /* parsed from opts_text when first needed, or NULL */
     const char *opts_text; /* in the job's allocation; NULL = none stored */
@@ -75,6 +77,7 @@ struct nova_job {
     int64_t timestamp;
     uint64_t started_ns;
     bool cancelled, lock_lost, in_flight, resend, queued;
+    int script_errors;         /* settle calls that failed with a script error */
     struct nova_job *out_next; /* sub->outq while queued */
     enum outcome outcome;
     char *value; /* returnvalue JSON or failed reason */
@@ -98,7 +101,8 @@ struct sub {
     struct nova__queue_engine *e;
     const struct nova_host *host;
     char *queue, *base, *meta_key, *marker_key, *plugin;
-    char **names; /* NULL = every name */
+    char **names;       /* NULL = every name */
+    int foreign_streak; /* fetches that brought only jobs for other workers */
     unsigned concurrency;
     int64_t lock_ms, lim_max, lim_dur;
     /* Arguments that never change, formatted once as RESP text: the two
@@ -148,6 +152,7 @@ struct nova__queue_engine {
     uv_timer_t preq_timer;            /* runs while preqs is not empty */
     bool started, version_checked, freeing;
     int open_handles;
+    int server_version; /* redis_version as major*10000 + minor*100 + patch; 0 = unknown */
 };
 
 /* ---- metrics --------------------------------------------------------------- */
@@ -508,7 +513,7 @@ static char *put_str(char **p, const char *src, size_t n)
 static void dispatch_fetch(struct sub *s, const redisReply *r, size_t first, unsigned asked)
 {
     long long ttl, next_due, n;
-    unsigned started = 0;
+    unsigned started = 0, foreign = 0;
     if (asked == 0 || r->elements < first + 3)
         return; /* nothing was asked for: the drained state stands */
     ttl = r->element[first]->integer;
@@ -622,13 +627,14 @@ static void dispatch_fetch(struct sub *s, const redisReply *r, size_t first, uns
                 if (strcmp(*nm, j->name) == 0)
                     found = true;
             if (!found) {
-                char msg[512];
-                snprintf(msg, sizeof(msg), "no handler for job name '%.200s' on queue '%.200s'",
-                         j->name, s->queue);
+                /* Another worker (a Node one, another plugin) handles this
+                 * name: back to the end of wait, no attempt counted. */
+                nova__log(NOVA_LOG_DEBUG, &j->log,
+                          "job name '%.200s' is not handled here: given back", j->name);
                 j->state = JOB_FINISHING;
-                j->outcome = OUT_FAIL;
-                j->value = strdup(msg);
-                nova__log(NOVA_LOG_WARN, &j->log, "failing job: %s", msg);
+                j->outcome = OUT_RELEASE;
+                j->release_back = true;
+                foreign++;
                 send_finish(j);
                 continue;
             }
@@ -648,6 +654,17 @@ static void dispatch_fetch(struct sub *s, const redisReply *r, size_t first, uns
      * updated the gauge on its way out. */
     if (started)
         update_active(s);
+    if (started > 0) {
+        s->foreign_streak = 0;
+    } else if (foreign > 0) {
+        /* Only others' jobs: give them time to take them before looking
+         * again (100 ms doubling to 5 s), instead of cycling them. */
+        int k = s->foreign_streak < 6 ? s->foreign_streak++ : 6;
+        int64_t pause = (int64_t)100 << k;
+        s->limited = true;
+        uv_timer_start(&s->wake_timer, on_wake, (uint64_t)(pause > 5000 ? 5000 : pause), 0);
+        return;
+    }
     if ((unsigned long long)n < asked) {
         s->drained = true;
         if (ttl > 0 && n == 0) {
@@ -776,7 +793,15 @@ static void start_block(struct sub *s)
         pump(s);
         return;
     }
-    snprintf(timeout, sizeof(timeout), "%.3f", (double)wait_ms / 1000.0);
+    if (e->server_version > 0 && e->server_version < 60000) {
+        /* Redis 5 takes whole seconds only. */
+        snprintf(timeout, sizeof(timeout), "%lld", (long long)((wait_ms + 999) / 1000));
+    } else {
+        /* 6.0 to 7.0.7 block forever on a timeout that rounds to 0 ms. */
+        if (wait_ms < 10 && (e->server_version == 0 || e->server_version < 70008))
+            wait_ms = 10;
+        snprintf(timeout, sizeof(timeout), "%.3f", (double)wait_ms / 1000.0);
+    }
     argv[0] = "BZPOPMIN";
     argv[1] = s->marker_key;
     argv[2] = timeout;
@@ -898,6 +923,8 @@ static const char *code_text(long long code)
         return "not in active";
     case -6:
         return "lock held by another worker";
+    case -7:
+        return "script error";
     default:
         return "unexpected code";
     }
@@ -980,8 +1007,14 @@ static void on_settled(void *arg, int status, const redisReply *r)
     const char *lv[] = {s->queue};
     uint64_t now_ns = uv_hrtime();
     s->fetch_pending -= b->asked;
-    if (status == 0 && r->type == REDIS_REPLY_ERROR)
-        nova__log(NOVA_LOG_ERROR, &s->log, "settle script failed: %s", r->str);
+    /* A failed script call changed nothing (the script checks before it
+     * writes, and Redis refuses a script it cannot run before it starts):
+     * its outcomes are sent again after a pause, never dropped. */
+    bool script_error = status == 0 && r->type == REDIS_REPLY_ERROR;
+    bool retry_later = false;
+    if (script_error)
+        nova__log(NOVA_LOG_ERROR, &s->log, "settle script failed: %s; outcomes sent again in 1 s",
+                  r->str);
     if (status == 0 && r->type == REDIS_REPLY_ARRAY && r->elements >= 4 &&
         r->element[0]->type == REDIS_REPLY_ARRAY && r->element[0]->elements == b->n)
         codes = r->element[0];
@@ -994,8 +1027,14 @@ static void on_settled(void *arg, int status, const redisReply *r)
             j->resend = true; /* sent again when the connection is back */
             continue;
         }
+        long long code = codes && j->state != JOB_DETACHED ? codes->element[i]->integer : 0;
+        if ((script_error || code == -7) && j->state != JOB_DETACHED &&
+            ++j->script_errors <= SCRIPT_RETRIES) {
+            j->resend = true;
+            retry_later = true;
+            continue;
+        }
         if (codes && j->state != JOB_DETACHED) {
-            long long code = codes->element[i]->integer;
             if (code < 0) {
                 nova__log(NOVA_LOG_WARN, &j->log,
                           "job was no longer ours when reporting %s (code %lld: %s); result "
@@ -1020,6 +1059,19 @@ static void on_settled(void *arg, int status, const redisReply *r)
             dispatch_fetch(s, r, 1, b->asked);
     }
     batch_put(s, b);
+    if (retry_later) {
+        for (struct nova_job *j = s->jobs; j; j = j->next)
+            if (j->state == JOB_FINISHING && j->resend && !j->in_flight && !j->queued) {
+                j->resend = false;
+                j->queued = true;
+                j->out_next = NULL;
+                *s->outq_tail = j;
+                s->outq_tail = &j->out_next;
+            }
+        uv_timer_start(&s->flush_timer, on_flush_timer, 1000, 0);
+        pump(s);
+        return;
+    }
     if (s->outq)
         flush_outcomes(s);
     pump(s);
@@ -1128,8 +1180,8 @@ static void send_finish(struct nova_job *j)
     struct sub *s = j->sub;
     j->resend = false;
     if (j->outcome == OUT_RELEASE) {
-        const char *argv[4] = {s->meta_key, s->base, j->id, j->token};
-        if (nova__redis_conn_eval(s->e->cmd, &s_release, on_released, j, 1, 4, argv, NULL) < 0)
+        const char *argv[5] = {s->meta_key, s->base, j->id, j->token, j->release_back ? "0" : "1"};
+        if (nova__redis_conn_eval(s->e->cmd, &s_release, on_released, j, 1, 5, argv, NULL) < 0)
             j->resend = true;
         else
             j->in_flight = true;
@@ -1397,6 +1449,18 @@ static void check_version(struct sub *s)
     nova__redis_conn_command(s->e->cmd, on_version, s, 3, argv, NULL);
 }
 
+/* The server's version decides how BZPOPMIN's timeout is written. */
+static void on_info(void *arg, int status, const redisReply *r)
+{
+    struct nova__queue_engine *e = arg;
+    if (status != 0 || r == NULL || r->type != REDIS_REPLY_STRING)
+        return;
+    const char *v = strstr(r->str, "redis_version:");
+    int major = 0, minor = 0, patch = 0;
+    if (v != NULL && sscanf(v + 14, "%d.%d.%d", &major, &minor, &patch) >= 2)
+        e->server_version = major * 10000 + minor * 100 + patch;
+}
+
 static void on_cmd_state(void *arg, bool up)
 {
     struct nova__queue_engine *e = arg;
@@ -1407,6 +1471,10 @@ static void on_cmd_state(void *arg, bool up)
         return;
     }
     nova__log(NOVA_LOG_INFO, NULL, "queue engine connected to Redis");
+    {
+        const char *argv[2] = {"INFO", "server"};
+        nova__redis_conn_command(e->cmd, on_info, e, 2, argv, NULL);
+    }
     for (struct sub *s = e->subs; s; s = s->next) {
         if (!s->started || s->stopped)
             continue;

@@ -180,7 +180,7 @@ static void on_ready_check(uv_timer_t *t)
 
 static int cmd_work(int argc, char **argv)
 {
-    const char *url, *so, *queue, *conc, *name = NULL;
+    const char *url, *so, *queue, *conc, *name = NULL, *names = "";
     int64_t lock_ms = 30000, stalled_ms = 30000;
     void *dl, *cfg, *state = NULL;
     nova_plugin_entry_fn entry;
@@ -202,6 +202,8 @@ static int cmd_work(int argc, char **argv)
             lock_ms = strtoll(argv[i + 1], NULL, 10);
         else if (strcmp(argv[i], "--stalled-ms") == 0)
             stalled_ms = strtoll(argv[i + 1], NULL, 10);
+        else if (strcmp(argv[i], "--names") == 0)
+            names = argv[i + 1];
     }
     dl = dlopen(so, RTLD_NOW | RTLD_LOCAL);
     if (!dl) {
@@ -216,7 +218,7 @@ static int cmd_work(int argc, char **argv)
     if (make_engine(url, name, lock_ms, stalled_ms) < 0)
         return 1;
     {
-        const char *kv[] = {"queue", queue, "concurrency", conc, NULL};
+        const char *kv[] = {"queue", queue, "concurrency", conc, "names", names, NULL};
         cfg = fill_config(p, kv);
     }
     if (p->init(&ctx.host, cfg, &state) < 0) {

@@ -13,7 +13,7 @@ const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
 const readline = require('node:readline');
-const { Queue, QueueEvents, Worker, Job, FlowProducer } = require('bullmq');
+const { Queue, QueueEvents, Worker, Job, FlowProducer, WaitingError } = require('bullmq');
 
 const RUNNER = process.env.RUNNER;
 const ECHO_SO = process.env.ECHO_SO;
@@ -305,6 +305,165 @@ async function flowChildrenOnC(connection, url) {
   await withTimeout(new Promise((r) => runner.child.on('exit', r)), 10000, 'runner exit');
 }
 
+// Node's job schedulers keep running when only C workers take their jobs:
+// the C worker makes each next slot's job as a Node Worker does (every and
+// cron, the cron one in a time zone).
+async function nodeSchedulersOnC(connection, url) {
+  const name = 'node-sched';
+  const queue = new Queue(name, { connection });
+  await queue.upsertJobScheduler('every-300', { every: 300 }, { name: 'tick', data: { k: 'every' } });
+  await queue.upsertJobScheduler('cron-1s', { pattern: '* * * * * *', tz: 'Europe/Paris' },
+    { name: 'tock', data: { k: 'cron' } });
+  const runner = startRunner(url, name);
+  await withTimeout(runner.ready, 10000, 'engine_runner READY');
+  const end = Date.now() + 15000;
+  let ticks = 0, tocks = 0;
+  while (Date.now() < end) {
+    const done = await queue.getJobs(['completed'], 0, -1);
+    ticks = done.filter((j) => j.name === 'tick').length;
+    tocks = done.filter((j) => j.name === 'tock').length;
+    if (ticks >= 8 && tocks >= 4) break;
+    await sleep(100);
+  }
+  assert.ok(ticks >= 8, `every scheduler stopped after ${ticks} runs on C`);
+  assert.ok(tocks >= 4, `cron scheduler stopped after ${tocks} runs on C`);
+  const done = await queue.getJobs(['completed'], 0, -1);
+  // one job per slot, slots on the schedule's grid, each run once
+  for (const k of ['every-300', 'cron-1s']) {
+    const slots = done.filter((j) => j.id.startsWith(`repeat:${k}:`)).map((j) => Number(j.id.split(':')[2]));
+    assert.equal(new Set(slots).size, slots.length, `${k}: a slot ran twice`);
+    const step = k === 'every-300' ? 300 : 1000;
+    slots.sort((a, b) => a - b);
+    for (let i = 1; i < slots.length; i++) assert.equal((slots[i] - slots[0]) % step, 0, `${k}: off-grid slot`);
+    for (const j of done.filter((x) => x.id.startsWith(`repeat:${k}:`))) assert.equal(j.attemptsStarted, 1);
+  }
+  const scheds = await queue.getJobSchedulers();
+  assert.equal(scheds.length, 2);
+  for (const s of scheds) assert.ok(s.next > Date.now() - 2000, `${s.key} has a next run`);
+  runner.child.kill('SIGTERM');
+  await withTimeout(new Promise((r) => runner.child.on('exit', r)), 10000, 'runner exit');
+  await queue.removeJobScheduler('every-300');
+  await queue.removeJobScheduler('cron-1s');
+  await queue.close();
+}
+
+// A job failed by the stall limit (defa) can be retried with Job.retry()
+// and then completes: failing it removes the deferred failure, as BullMQ does.
+async function stalledFailureRetried(connection, url) {
+  const name = 'stall-retry';
+  const queue = new Queue(name, { connection });
+  const job = await queue.add('s', { return: 'second life' });
+  // as a stall sweep leaves a job that stalled too often: defa set
+  const c = await queue.client;
+  await c.hset(`bull:${name}:${job.id}`, 'defa', 'job stalled more than allowable limit');
+  const runner = startRunner(url, name);
+  await withTimeout(runner.ready, 10000, 'engine_runner READY');
+  let j;
+  for (let i = 0; i < 100; i++) {
+    j = await Job.fromId(queue, job.id);
+    if (j.finishedOn) break;
+    await sleep(50);
+  }
+  assert.equal(await j.getState(), 'failed');
+  assert.match(j.failedReason, /stalled more than allowable limit/);
+  assert.equal(await c.hexists(`bull:${name}:${job.id}`, 'defa'), 0, 'defa left on a failed job');
+  await j.retry();
+  for (let i = 0; i < 100; i++) {
+    if ((await queue.getJobState(job.id)) === 'completed') break;
+    await sleep(50);
+  }
+  j = await Job.fromId(queue, job.id);
+  assert.equal(await j.getState(), 'completed');
+  assert.equal(j.returnvalue, 'second life');
+  runner.child.kill('SIGTERM');
+  await withTimeout(new Promise((r) => runner.child.on('exit', r)), 10000, 'runner exit');
+  await queue.close();
+}
+
+// One queue, two job names: a C worker handles "c-job" only, a Node worker
+// "node-job" only. Every job completes, each on its own kind of worker,
+// and none is failed for a missing handler.
+async function splitByName(connection, url) {
+  const name = 'split';
+  const queue = new Queue(name, { connection });
+  const runner = startRunner(url, name, ['--names', 'c-job']);
+  await withTimeout(runner.ready, 10000, 'engine_runner READY');
+  const nodeRan = new Set();
+  // Node's idiom for a job it does not handle: back to wait, for the C worker
+  const worker = new Worker(name, async (job, token) => {
+    if (job.name !== 'node-job') {
+      await job.moveToWait(token);
+      throw new WaitingError();
+    }
+    nodeRan.add(job.id);
+    return 'node';
+  }, { connection, concurrency: 2 });
+  const ids = { c: [], node: [] };
+  for (let i = 0; i < 20; i++) {
+    ids.c.push((await queue.add('c-job', { return: 'c' })).id);
+    ids.node.push((await queue.add('node-job', {})).id);
+  }
+  const end = Date.now() + 20000;
+  let counts;
+  while (Date.now() < end) {
+    counts = await queue.getJobCounts();
+    if (counts.completed === 40) break;
+    await sleep(100);
+  }
+  assert.equal(counts.completed, 40, `completed ${JSON.stringify(counts)}`);
+  assert.equal(counts.failed, 0);
+  for (const id of ids.c) assert.equal((await Job.fromId(queue, id)).returnvalue, 'c');
+  for (const id of ids.node) {
+    assert.equal((await Job.fromId(queue, id)).returnvalue, 'node');
+    assert.ok(nodeRan.has(id));
+  }
+  await worker.close();
+  runner.child.kill('SIGTERM');
+  await withTimeout(new Promise((r) => runner.child.on('exit', r)), 10000, 'runner exit');
+  await queue.close();
+}
+
+// The flow failure policies, with the children failing on the C engine:
+// Redis ends as BullMQ 5.81's own workers leave it.
+async function flowFailurePolicies(connection, url) {
+  const runner = startRunner(url, 'pol-children');
+  await withTimeout(runner.ready, 10000, 'engine_runner READY');
+  const fp = new FlowProducer({ connection });
+  const c = await new Queue('pol-parent', { connection }).client;
+  const results = {};
+  for (const pol of ['failParentOnFailure', 'ignoreDependencyOnFailure', 'removeDependencyOnFailure',
+    'continueParentOnFailure']) {
+    const tree = await fp.add({ name: 'parent', queueName: 'pol-parent', data: {}, opts: { jobId: `p-${pol}` },
+      children: [
+        { name: 'bad', queueName: 'pol-children', data: { fatal: 'boom' }, opts: { [pol]: true, jobId: `bad-${pol}` } },
+        { name: 'good', queueName: 'pol-children', data: { return: 'ok' }, opts: { jobId: `good-${pol}` } }] });
+    const pk = `bull:pol-parent:${tree.job.id}`;
+    let inWait = false;
+    for (let i = 0; i < 100 && !inWait; i++) {
+      inWait = (await c.lrange('bull:pol-parent:wait', 0, -1)).includes(tree.job.id);
+      if (!inWait) await sleep(50);
+    }
+    results[pol] = { inWait, defa: await c.hget(pk, 'defa'), failed: await c.hgetall(`${pk}:failed`),
+      unsuccessful: await c.zrange(`${pk}:unsuccessful`, 0, -1), deps: await c.smembers(`${pk}:dependencies`) };
+  }
+  const bad = (p) => `bull:pol-children:bad-${p}`;
+  const r = results;
+  assert.ok(r.failParentOnFailure.inWait);
+  assert.equal(r.failParentOnFailure.defa, `child ${bad('failParentOnFailure')} failed`);
+  assert.deepEqual(r.failParentOnFailure.unsuccessful, [bad('failParentOnFailure')]);
+  for (const p of ['ignoreDependencyOnFailure', 'continueParentOnFailure']) {
+    assert.ok(r[p].inWait, `${p}: parent not in wait`);
+    assert.deepEqual(r[p].failed, { [bad(p)]: 'boom' });
+    assert.equal(r[p].defa, null);
+  }
+  assert.ok(r.removeDependencyOnFailure.inWait);
+  assert.deepEqual(r.removeDependencyOnFailure.failed, {});
+  for (const p of Object.keys(r)) assert.deepEqual(r[p].deps, [], `${p}: dependencies left`);
+  await fp.close();
+  runner.child.kill('SIGTERM');
+  await withTimeout(new Promise((res) => runner.child.on('exit', res)), 10000, 'runner exit');
+}
+
 async function main() {
   assert.ok(RUNNER && ECHO_SO, 'RUNNER and ECHO_SO must be set');
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'nova-interop-'));
@@ -316,6 +475,10 @@ async function main() {
     await withTimeout(cToNode(connection, url), 20000, 'C -> Node scenario');
     await withTimeout(nodeStallsCRecovers(connection, url), 30000, 'Node stall -> C recovery');
     await withTimeout(flowChildrenOnC(connection, url), 30000, 'flow children on C');
+    await withTimeout(nodeSchedulersOnC(connection, url), 30000, 'Node job schedulers on C');
+    await withTimeout(stalledFailureRetried(connection, url), 20000, 'stalled failure retried');
+    await withTimeout(splitByName(connection, url), 30000, 'a queue split by job name');
+    await withTimeout(flowFailurePolicies(connection, url), 30000, 'flow failure policies');
     console.log('interop: ok');
   } finally {
     for (const c of children) if (c.exitCode === null) c.kill('SIGKILL');

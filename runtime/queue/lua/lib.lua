@@ -179,16 +179,25 @@ local function fetch_jobs(now, count, token_prefix, lock_ms, lim_max, lim_dur, w
   promote_delayed(now, maxlen)
   local out = {0, 0, 0}
   local m = meta()
-  if m[3] then lim_max = tonumber(m[3]) end
-  if m[4] then lim_dur = tonumber(m[4]) end
+  -- The worker's own limiter wins; the queue's (meta) applies otherwise.
+  if not (lim_max > 0 and lim_dur > 0) then
+    lim_max = tonumber(m[3]) or 0
+    lim_dur = tonumber(m[4]) or 0
+  end
   local limited = lim_max > 0 and lim_dur > 0
   local used = 0
   if limited then
     used = tonumber(redis.call('GET', K.limiter)) or 0
     if used >= lim_max then
-      out[1] = math.max(redis.call('PTTL', K.limiter), 1)
-      out[2] = next_delayed_due()
-      return out
+      local ttl = redis.call('PTTL', K.limiter)
+      if ttl > 0 then
+        out[1] = ttl
+        out[2] = next_delayed_due()
+        return out
+      end
+      -- a counter without a TTL limits nothing: start a new window
+      redis.call('DEL', K.limiter)
+      used = 0
     end
   end
   if m[1] then

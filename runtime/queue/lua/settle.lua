@@ -13,7 +13,8 @@
 --       then count, token_prefix, lock_ms, limiter_max, limiter_ms, worker_name.
 -- Returns {codes, rate_limit_ttl, next_delayed_due, n, id, token, fields, ...}
 -- where codes[i] is 0 or -1 (job missing), -2 (lock missing), -3 (not in
--- active), -6 (lock held by someone else) for the i-th job.
+-- active), -6 (lock held by someone else), -7 (a script error on this job)
+-- for the i-th job.
 local now = tonumber(ARGV[2])
 local njobs = tonumber(ARGV[3])
 local maxlen = max_events()
@@ -61,22 +62,10 @@ local function prune(set, id, keep_count, keep_age, keep_limit)
   end
 end
 
--- A completed flow child hands its result to its parent; the last child
--- moves the parent from waiting-children to wait (or prioritized, or
--- delayed when the parent has a delay), as BullMQ does.
-local function update_parent(jk, value, pk)
-  if not pk then return end
-  local ok, parent = pcall(cjson.decode, redis.call('HGET', jk, 'parent') or '')
-  if not ok or type(parent) ~= 'table' or type(parent.id) ~= 'string' or
-      type(parent.queueKey) ~= 'string' then
-    return
-  end
-  local deps = pk .. ':dependencies'
-  if redis.call('SREM', deps, jk) == 0 then return end
-  redis.call('HSET', pk .. ':processed', jk, value)
-  if redis.call('SCARD', deps) > 0 then return end
-  local pb = parent.queueKey .. ':'
-  local pid = parent.id
+-- The flow parent pid (key pk, queue base pb) leaves waiting-children for
+-- the front of its queue's wait (or prioritized, or delayed when it has a
+-- delay), as BullMQ moves a parent whose children are done.
+local function release_parent(pk, pb, pid)
   if redis.call('ZREM', pb .. 'waiting-children', pid) == 0 then return end
   local pm = redis.call('HMGET', pb .. 'meta', 'paused', 'opts.maxLenEvents')
   local plen = tonumber(pm[2]) or 10000
@@ -89,7 +78,11 @@ local function update_parent(jk, value, pk)
     redis.call('XADD', pb .. 'events', 'MAXLEN', '~', plen, '*', 'event', 'delayed',
                'jobId', pid, 'delay', due)
     if not pm[1] then
-      redis.call('ZADD', pb .. 'marker', int_str(due), '1')
+      -- the marker keeps the earliest due time
+      local cur = tonumber(redis.call('ZSCORE', pb .. 'marker', '1'))
+      if not cur or due < cur then
+        redis.call('ZADD', pb .. 'marker', int_str(due), '1')
+      end
     end
     return
   end
@@ -97,12 +90,68 @@ local function update_parent(jk, value, pk)
     local seq = redis.call('INCR', pb .. 'pc') % 4294967296
     redis.call('ZADD', pb .. 'prioritized', int_str(prio * 4294967296 + seq), pid)
   else
-    redis.call('LPUSH', pm[1] and (pb .. 'paused') or (pb .. 'wait'), pid)
+    -- workers take from the tail: RPUSH puts the parent first in line
+    redis.call('RPUSH', pm[1] and (pb .. 'paused') or (pb .. 'wait'), pid)
   end
   redis.call('XADD', pb .. 'events', 'MAXLEN', '~', plen, '*', 'event', 'waiting',
              'jobId', pid, 'prev', 'waiting-children')
   if not pm[1] then
     redis.call('ZADD', pb .. 'marker', 0, '0')
+  end
+end
+
+local function parent_of(jk)
+  local ok, parent = pcall(cjson.decode, redis.call('HGET', jk, 'parent') or '')
+  if not ok or type(parent) ~= 'table' or type(parent.id) ~= 'string' or
+      type(parent.queueKey) ~= 'string' then
+    return nil
+  end
+  return parent
+end
+
+-- A completed flow child hands its result to its parent; the last child
+-- moves the parent out of waiting-children.
+local function update_parent(jk, value, pk)
+  if not pk then return end
+  local parent = parent_of(jk)
+  if not parent then return end
+  local deps = pk .. ':dependencies'
+  if redis.call('SREM', deps, jk) == 0 then return end
+  redis.call('HSET', pk .. ':processed', jk, value)
+  if redis.call('SCARD', deps) > 0 then return end
+  release_parent(pk, parent.queueKey .. ':', parent.id)
+end
+
+-- A flow child failed for good: its parent's policy (BullMQ 5.81, from the
+-- child's `parent` field) decides. failParentOnFailure: the parent goes to
+-- wait marked to fail (`defa`), the child listed in :unsuccessful;
+-- ignoreDependencyOnFailure: the child leaves the dependencies for
+-- :failed, and the parent goes on when none are left;
+-- removeDependencyOnFailure: the child leaves the dependencies;
+-- continueParentOnFailure: the child goes to :failed and the parent goes
+-- on at once. Without a policy the parent keeps waiting.
+local function fail_parent(jk, reason, pk)
+  if not pk then return end
+  local parent = parent_of(jk)
+  if not parent then return end
+  local deps = pk .. ':dependencies'
+  local pb = parent.queueKey .. ':'
+  if parent.fpof then
+    if redis.call('SREM', deps, jk) == 0 then return end
+    redis.call('ZADD', pk .. ':unsuccessful', int_str(now), jk)
+    redis.call('HSET', pk, 'defa', 'child ' .. jk .. ' failed')
+    release_parent(pk, pb, parent.id)
+  elseif parent.idof or parent.cpof then
+    if redis.call('SREM', deps, jk) == 0 then return end
+    redis.call('HSET', pk .. ':failed', jk, reason)
+    if parent.cpof or redis.call('SCARD', deps) == 0 then
+      release_parent(pk, pb, parent.id)
+    end
+  elseif parent.rdof then
+    if redis.call('SREM', deps, jk) == 0 then return end
+    if redis.call('SCARD', deps) == 0 then
+      release_parent(pk, pb, parent.id)
+    end
   end
 end
 
@@ -126,8 +175,14 @@ local function finish(at, id, jk, kind, nfields, token)
     release_dedup(id, h[1])
     if kind == 'c' then
       update_parent(jk, value, h[2])
+    else
+      fail_parent(jk, value, h[2])
     end
     atm = (tonumber(h[3]) or 0) + 1
+  end
+  if kind == 'f' then
+    -- a failed job keeps no deferred failure: Job.retry() must run it
+    redis.call('HDEL', jk, 'defa')
   end
   local set = K[target]
   if keep_count == 0 then
@@ -215,11 +270,15 @@ for i = 1, njobs do
   seen[id] = true
   local code = check_lock(id, token, lock)
   if code == 0 then
+    -- one job's error (bad data in its hash) must not stop the others:
+    -- -7, and the worker sends that outcome again
+    local ok, res
     if kind == 'r' then
-      code = retry(at, id, jk, nfields, token)
+      ok, res = pcall(retry, at, id, jk, nfields, token)
     else
-      code = finish(at, id, jk, kind, nfields, token)
+      ok, res = pcall(finish, at, id, jk, kind, nfields, token)
     end
+    code = ok and res or -7
   end
   codes[i] = code
   at = at + 12 + 2 * nfields
