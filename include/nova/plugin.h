@@ -52,7 +52,7 @@ extern "C" {
 #endif
 
 #define NOVA_ABI_MAJOR 1
-#define NOVA_ABI_MINOR 2
+#define NOVA_ABI_MINOR 3
 
 #if defined(__GNUC__)
 #define NOVA_EXPORT       __attribute__((visibility("default")))
@@ -260,6 +260,8 @@ struct nova_pg_api;
 struct nova_http_api;
 struct nova_redis_api;
 struct nova_stellar_api;
+struct nova_process_api;
+struct nova_file_api;
 
 /* ---- the host services table -------------------------------------------- */
 
@@ -333,7 +335,12 @@ struct nova_host {
     const struct nova_http_api *http;
     const struct nova_stellar_api *stellar;
 
-    void *reserved[8];
+    /* Child processes and files off the loop (include/nova/sys.h; ABI 1.3):
+     * always present on a 1.3 host. */
+    const struct nova_process_api *process;
+    const struct nova_file_api *file;
+
+    void *reserved[6];
 };
 
 /* True when this host provides `member` (a function pointer or table). */

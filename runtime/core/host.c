@@ -17,6 +17,8 @@
 #include "queue/queue_host.h"
 #include "stellar/stellar.h"
 #include "stellar/stellar_err.h"
+#include "sys/file.h"
+#include "sys/process.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -387,10 +389,71 @@ const struct nova_stellar_api *nova__host_stellar_api(void)
     return &host_stellar;
 }
 
+/* ---- processes and files: the plugin's host pointer is the owner tag ---- */
+
+static uv_loop_t *loop_of(const struct nova_host *host)
+{
+    struct nova__services *s = host != NULL ? nova__host_services(host) : NULL;
+    return s != NULL ? s->loop : NULL;
+}
+
+static int host_spawn(const struct nova_host *host, const struct nova_process_spec *spec,
+                      nova_process_data_cb on_stdout, nova_process_exit_cb on_exit, void *arg,
+                      nova_process **out)
+{
+    return nova__process_spawn(loop_of(host), host, spec, on_stdout, on_exit, arg, out);
+}
+
+static const struct nova_process_api host_process = {
+    .struct_size = sizeof(struct nova_process_api),
+    .spawn = host_spawn,
+    .pause = nova__process_pause,
+    .resume = nova__process_resume,
+    .kill = nova__process_kill,
+};
+
+static int host_file_open(const struct nova_host *host, const char *path, uint32_t flags, int mode,
+                          nova_file_open_cb cb, void *arg)
+{
+    return nova__file_open(loop_of(host), host, path, flags, mode, cb, arg);
+}
+
+static int host_file_rename(const struct nova_host *host, const char *from, const char *to,
+                            bool fsync_dir, nova_file_cb cb, void *arg)
+{
+    return nova__file_rename(loop_of(host), host, from, to, fsync_dir, cb, arg);
+}
+
+static int host_file_unlink(const struct nova_host *host, const char *path, nova_file_cb cb,
+                            void *arg)
+{
+    return nova__file_unlink(loop_of(host), host, path, cb, arg);
+}
+
+static int host_file_mkdir(const struct nova_host *host, const char *path, int mode,
+                           nova_file_cb cb, void *arg)
+{
+    return nova__file_mkdir(loop_of(host), host, path, mode, cb, arg);
+}
+
+static const struct nova_file_api host_file = {
+    .struct_size = sizeof(struct nova_file_api),
+    .open = host_file_open,
+    .write = nova__file_write,
+    .read = nova__file_read,
+    .sync = nova__file_sync,
+    .close = nova__file_close,
+    .rename = host_file_rename,
+    .unlink = host_file_unlink,
+    .mkdir = host_file_mkdir,
+};
+
 void nova__host_release(struct nova__host_ctx *ctx)
 {
     while (ctx->timers != NULL)
         timer_release(ctx->timers);
+    nova__process_release_owner(&ctx->host);
+    nova__file_release_owner(&ctx->host);
     const struct nova__svc_http *http = http_module(ctx->services);
     const struct nova__svc_pg *pg = pg_module(ctx->services);
     if (http != NULL)
@@ -444,6 +507,10 @@ void nova__host_init(struct nova__host_ctx *ctx, struct nova__services *services
     /* The offline half always works; network calls answer -ENOTSUP without
      * a configured Horizon. */
     h->stellar = nova__host_stellar_api();
+    if (services != NULL && services->loop != NULL) {
+        h->process = &host_process;
+        h->file = &host_file;
+    }
 
     if (services != NULL && services->queues != NULL) {
         h->subscribe = host_subscribe;

@@ -17,6 +17,7 @@
 #include "nova/pg.h"
 #include "nova/redis.h"
 #include "nova/stellar.h"
+#include "nova/sys.h"
 #include "common/log.h"
 
 struct nova__config;
@@ -72,9 +73,10 @@ void nova__host_init(struct nova__host_ctx *ctx, struct nova__services *services
                      const char *plugin_name, void *owner);
 
 /* Ends everything a plugin still has outstanding with the host, before its
- * shutdown(): stops its timers and cancels its HTTP requests, queued
- * PostgreSQL requests, Redis commands and enqueues (their callbacks run
- * with -ECANCELED first). */
+ * shutdown(): stops its timers, kills its child processes, drops its
+ * file requests and cancels its HTTP requests, queued PostgreSQL
+ * requests, Redis commands and enqueues (their callbacks run with
+ * -ECANCELED first). */
 void nova__host_release(struct nova__host_ctx *ctx);
 
 /* After shutdown(): rolls back (and logs) any PostgreSQL lease the plugin

@@ -14,11 +14,13 @@
 /* Descriptor sizes per ABI minor, so a plugin's struct_size can be checked
  * against what its minor promises. */
 /* 1.1 added nova_stellar_status.latest_ledger; 1.2 the schedules callback
- * in a reserved slot. The descriptor's size never changed. */
+ * in a reserved slot; 1.3 the host's process and file tables (reserved
+ * host slots). The descriptor's size never changed. */
 static const size_t descriptor_size_by_minor[] = {
     [0] = sizeof(struct nova_plugin),
     [1] = sizeof(struct nova_plugin),
     [2] = sizeof(struct nova_plugin),
+    [3] = sizeof(struct nova_plugin),
 };
 
 static void set_err(char *err, size_t errlen, const char *fmt, ...) NOVA_PRINTF(3, 4);

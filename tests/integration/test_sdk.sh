@@ -31,7 +31,7 @@ exported=$(nm -D --defined-only "$work/myplugin/skeleton.so" | awk '$2 == "T" {p
 [ "$exported" = nova_plugin_entry ] || fail "plugin exports more than nova_plugin_entry: $exported"
 
 out=$("$bin" plugins --plugin-dir "$work/myplugin")
-grep -q 'skeleton *1.0.0 *ABI 1.2' <<<"$out" || fail "plugins listing: $out"
+grep -q 'skeleton *1.0.0 *ABI 1.3' <<<"$out" || fail "plugins listing: $out"
 "$bin" plugins --plugin-dir "$work/myplugin" --help skeleton | grep -q 'greeting' \
   || fail "plugins --help skeleton lacks its keys"
 
