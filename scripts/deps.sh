@@ -7,9 +7,9 @@ cd "$(dirname "$0")/.."
 
 packages=(
   build-essential autoconf automake libtool pkg-config
-  libuv1-dev libhiredis-dev libpq-dev libcjson-dev libcurl4-openssl-dev
+  libuv1-dev libhiredis-dev libssl-dev libpq-dev libcjson-dev libcurl4-openssl-dev
   libsodium-dev libinih-dev libmicrohttpd-dev check
-  redis-server postgresql-15 postgresql-client-15 prometheus
+  redis-server redis-sentinel redis-tools postgresql-15 postgresql-client-15 prometheus
   valgrind clang clang-format libclang-rt-14-dev curl ca-certificates openssl python3 systemd man-db pgbouncer
   tzdata
 )
@@ -27,7 +27,7 @@ if [ ${#missing[@]} -gt 0 ]; then
 fi
 
 # The pinned JavaScript peers used by interop tests and the local test network.
-for dir in tests/interop tests/stellar tests/testnet; do
+for dir in tests/interop tests/stellar tests/testnet tests/plugins; do
   if [ -f "$dir/package-lock.json" ] && [ ! -d "$dir/node_modules" ]; then
     echo "deps: npm ci in $dir"
     (cd "$dir" && npm ci --no-audit --no-fund --loglevel=error)
