@@ -131,6 +131,32 @@ struct nova_schedule {
 /* The most schedules one plugin may declare. */
 #define NOVA_SCHEDULES_MAX 16
 
+/*
+ * A command-line tool of the plugin (since ABI 1.3): `nova-worker NAME
+ * ARGS...` (for example `nova-worker backup now`). The runtime finds the
+ * installed plugin that declares NAME, fills its config from its [plugin
+ * ...] section of the file given with -c (before or after NAME; enabled
+ * or not; defaults and environment when the section is absent), opens
+ * the services the plugin declares in .requires, and calls run() on a
+ * loop, without init(): no job of the plugin runs. The command uses the
+ * host table as a job would (host->pg, host->http, host->process,
+ * host->file, timers) and prints its output to stdout, errors to stderr.
+ * It calls done(host, exit_code) exactly once, from run() or any later
+ * callback; the runtime then cancels what is still outstanding, closes
+ * the services and exits with exit_code (0 success, 1 failure, 2 usage).
+ */
+typedef void (*nova_command_done_fn)(const struct nova_host *host, int exit_code);
+
+struct nova_command {
+    const char *name;    /* the word after nova-worker: a-z, 0-9, '-'; not a core command */
+    const char *summary; /* one line, for `nova-worker plugins --help PLUGIN` */
+    const char *usage;   /* the whole help text, printed for `nova-worker NAME --help` */
+    /* argv[0] is name; argv[argc] is NULL; -c FILE is already removed.
+     * config is the plugin's filled config struct, valid until exit. */
+    void (*run)(const struct nova_host *host, const void *config, int argc, char **argv,
+                nova_command_done_fn done);
+};
+
 struct nova_plugin {
     uint32_t abi_major;   /* NOVA_ABI_MAJOR the plugin was built with */
     uint32_t abi_minor;   /* NOVA_ABI_MINOR the plugin was built with */
@@ -177,7 +203,11 @@ struct nova_plugin {
     int (*schedules)(const void *config, struct nova_schedule *out, size_t max, char *err,
                      size_t errlen);
 
-    void *reserved[7]; /* zero; room for minor additions */
+    /* Optional, since ABI 1.3: the plugin's command-line tools, a table
+     * ending with a row whose name is NULL (see struct nova_command). */
+    const struct nova_command *commands;
+
+    void *reserved[6]; /* zero; room for minor additions */
 };
 
 #define NOVA_PLUGIN_ABI                                                                            \

@@ -9,6 +9,7 @@
 #include "nova/pg.h"
 #include "queue/queue.h"
 #include "core/sdnotify.h"
+#include "core/services.h"
 #include "common/svc.h"
 #include "http/svc_http.h"
 #include "httpd/svc_httpd.h"
@@ -28,11 +29,8 @@ struct daemon {
     const char *config_path;
     struct nova__config *boot_cfg; /* the services were built from it; kept until exit */
     struct nova__config *cfg;      /* the current config (plugins, log level) */
-    struct nova__services svc;
+    struct nova__service_set set; /* the shared clients (core/services.h) */
     struct nova__httpd *httpd;
-    /* Service modules (runtime/svc.h), NULL until something needs them. */
-    const struct nova__svc_pg *pg;
-    const struct nova__svc_http *http;
     const struct nova__svc_httpd *httpd_ops;
 
     struct nova__plugin **plugins;
@@ -44,7 +42,6 @@ struct daemon {
     enum daemon_state state;
     bool notified_ready;
     int exit_code;
-    int services_closing;        /* asynchronous closes still running */
     int plugins_draining;        /* plugins whose jobs are finishing before unload */
     bool finish_pending;         /* finish() waits for plugins_draining to reach 0 */
     struct column_check *checks; /* plugins waiting for their PostgreSQL column check */
@@ -68,114 +65,41 @@ static nova_metric *metric_up;
  * for a plugin that needs them (plugin_services). */
 static int services_open(struct daemon *d, char *err, size_t errlen)
 {
-    const struct nova__config *cfg = d->boot_cfg;
-    d->svc.loop = &d->loop;
-    d->svc.config = cfg;
-    int rc;
-    if (cfg->postgres.dsn != NULL && cfg->postgres.dsn[0] != '\0') {
-        d->pg = nova__svc_pg("[postgres] dsn is set", err, errlen);
-        if (d->pg == NULL)
-            return -ENOENT;
-        rc = d->pg->pool_new(&d->loop, &cfg->postgres, &d->svc.pg);
-        if (rc != 0) {
-            snprintf(err, errlen, "[postgres] cannot create the pool: %s", strerror(-rc));
-            return rc;
-        }
-    }
-    if (cfg->redis.url != NULL && cfg->redis.url[0] != '\0') {
-        rc = nova__queue_engine_new(&d->loop, &cfg->redis, cfg->worker.name, &d->svc.queues);
-        if (rc != 0) {
-            snprintf(err, errlen, "[redis] cannot start the queue engine: %s", strerror(-rc));
-            return rc;
-        }
-    }
-    return 0;
+    return nova__service_set_open(&d->set, &d->loop, d->boot_cfg, true, true, err, errlen);
 }
 
 /* Opens the shared clients a plugin declares (NOVA_REQUIRES_HTTP, or
- * NOVA_REQUIRES_STELLAR: the Stellar client runs on the HTTP client), so
- * only workers whose plugins use them load libcurl. Plugins that need
- * neither get host->http NULL and the offline half of host->stellar.
+ * NOVA_REQUIRES_STELLAR: the Stellar client runs on the HTTP client).
  * Returns 0, or -errno with the reason in err. */
 static int plugin_services(struct daemon *d, const struct nova__plugin *p, char *err, size_t errlen)
 {
-    const struct nova__config *cfg = d->boot_cfg;
-    bool stellar = (p->desc.requires & NOVA_REQUIRES_STELLAR) != 0 &&
-                   cfg->stellar.horizon_url != NULL && cfg->stellar.horizon_url[0] != '\0';
-    if (!stellar && !(p->desc.requires & NOVA_REQUIRES_HTTP))
-        return 0;
-    int rc;
-    if (d->svc.http == NULL) {
-        char why[256];
-        snprintf(why, sizeof why, "plugin %s requires %s", p->name,
-                 stellar ? "Stellar" : "the HTTP client");
-        d->http = nova__svc_http(why, err, errlen);
-        if (d->http == NULL)
-            return -ENOENT;
-        rc = d->http->client_new(&d->loop, &cfg->http, &d->svc.http);
-        if (rc != 0) {
-            snprintf(err, errlen, "[http] cannot create the HTTP client: %s", strerror(-rc));
-            return rc;
-        }
-    }
-    if (stellar && d->svc.stellar == NULL) {
-        /* No traffic yet: Horizon is probed once the plugin runs. */
-        rc = d->http->stellar_new(&d->loop, d->svc.http, &cfg->stellar, &d->svc.stellar);
-        if (rc != 0) {
-            snprintf(err, errlen, "[stellar] cannot create the Stellar client: %s", strerror(-rc));
-            return rc;
-        }
-    }
-    return 0;
+    return nova__service_set_for_plugin(&d->set, p->name, p->desc.requires, err, errlen);
 }
 
 static bool services_ready(const struct daemon *d, const char **why)
 {
     *why = NULL;
-    if (d->svc.queues != NULL && !nova__queue_engine_connected(d->svc.queues))
+    if (d->set.svc.queues != NULL && !nova__queue_engine_connected(d->set.svc.queues))
         *why = "redis unreachable";
-    else if (d->svc.pg != NULL && !d->pg->pool_ready(d->svc.pg))
+    else if (d->set.svc.pg != NULL && !d->set.pg->pool_ready(d->set.svc.pg))
         *why = "postgres unreachable";
-    else if (d->stellar_probing && !d->http->stellar_ready(d->svc.stellar))
+    else if (d->stellar_probing && !d->set.http->stellar_ready(d->set.svc.stellar))
         *why = "stellar: Horizon unreachable or on another network";
     return *why == NULL;
 }
 
 static void close_own_handles(struct daemon *d);
 
-static void service_closed(void *arg)
+static void services_closed(void *arg)
 {
-    struct daemon *d = arg;
-    if (--d->services_closing == 0)
-        close_own_handles(d);
+    close_own_handles(arg);
 }
 
 /* Closes every shared client; the daemon's own handles close after the
  * last one reports back, so the loop ends only when all are gone. */
 static void services_close(struct daemon *d)
 {
-    d->services_closing = 1;
-    if (d->svc.queues != NULL) {
-        nova__queue_engine_free(d->svc.queues);
-        d->svc.queues = NULL;
-    }
-    /* The Stellar client runs on the HTTP client: close it first. */
-    if (d->svc.stellar != NULL) {
-        d->services_closing++;
-        d->http->stellar_close(d->svc.stellar, service_closed, d);
-        d->svc.stellar = NULL;
-    }
-    if (d->svc.pg != NULL) {
-        d->services_closing++;
-        d->pg->pool_close(d->svc.pg, service_closed, d);
-        d->svc.pg = NULL;
-    }
-    if (d->svc.http != NULL) {
-        d->services_closing++;
-        d->http->client_close(d->svc.http, service_closed, d);
-        d->svc.http = NULL;
-    }
-    service_closed(d);
+    nova__service_set_close(&d->set, services_closed, d);
 }
 
 /* ---- plugins ------------------------------------------------------------ */
@@ -233,15 +157,15 @@ static int init_plugin(struct daemon *d, struct nova__plugin *p)
         return -ENOMEM;
     }
     d->plugins = grown;
-    int rc = nova__plugin_init(p, &d->svc, err, sizeof err);
+    int rc = nova__plugin_init(p, &d->set.svc, err, sizeof err);
     if (rc != 0) {
         plugin_failed(p, p->name, err);
         return rc;
     }
     d->plugins[d->plugin_count++] = p;
     plugin_info_metric(p, 1);
-    if ((p->desc.requires & NOVA_REQUIRES_STELLAR) && d->svc.stellar != NULL && !d->stellar_probing)
-        d->stellar_probing = d->http->stellar_probe(d->svc.stellar, 0) == 0;
+    if ((p->desc.requires & NOVA_REQUIRES_STELLAR) && d->set.svc.stellar != NULL && !d->stellar_probing)
+        d->stellar_probing = d->set.http->stellar_probe(d->set.svc.stellar, 0) == 0;
     struct nova__log_ctx lc = {.plugin = p->name};
     nova__log(NOVA_LOG_INFO, &lc, "plugin %s %s started", p->name,
               p->desc.version ? p->desc.version : "");
@@ -310,7 +234,7 @@ static void column_check_done(void *arg, int status, const char *missing)
 
 static void column_check_start(struct column_check *cc)
 {
-    int rc = cc->d->pg->check_columns(cc->d->svc.pg, cc->p->desc.required_columns,
+    int rc = cc->d->set.pg->check_columns(cc->d->set.svc.pg, cc->p->desc.required_columns,
                                       column_check_done, cc);
     if (rc != 0) {
         char err[NOVA_CONFIG_ERRMAX];
@@ -380,18 +304,18 @@ static void on_schedules_synced(void *arg, int failures)
 static void sync_schedules(struct daemon *d, struct nova__plugin *p)
 {
     /* Not connected yet (start-up, an outage): the timer's next round does it. */
-    if (d->svc.queues == NULL || p->schedules == NULL || !p->initialized ||
-        !nova__queue_engine_connected(d->svc.queues))
+    if (d->set.svc.queues == NULL || p->schedules == NULL || !p->initialized ||
+        !nova__queue_engine_connected(d->set.svc.queues))
         return;
     const char *queues[32];
-    size_t nq = nova__queue_owner_queues(d->svc.queues, &p->host.host, queues, 32);
+    size_t nq = nova__queue_owner_queues(d->set.svc.queues, &p->host.host, queues, 32);
     struct sched_sync *ss = calloc(1, sizeof *ss);
     if (ss == NULL || (ss->plugin = strdup(p->name)) == NULL) {
         free(ss);
         return;
     }
     ss->d = d;
-    if (nova__schedules_sync(d->svc.queues, p->name, p->schedules, queues, nq, on_schedules_synced,
+    if (nova__schedules_sync(d->set.svc.queues, p->name, p->schedules, queues, nq, on_schedules_synced,
                              ss) != 0) {
         free(ss->plugin);
         free(ss);
@@ -419,7 +343,7 @@ static int prepare_plugin(struct daemon *d, const struct nova__config *cfg,
         *service_failed = rc != 0;
     }
     if (rc == 0)
-        rc = nova__plugin_check_requires(p, &d->svc, err, sizeof err);
+        rc = nova__plugin_check_requires(p, &d->set.svc, err, sizeof err);
     if (rc == 0)
         rc = collect_schedules(p, p->config, err, sizeof err);
     if (rc != 0) {
@@ -434,7 +358,7 @@ static int prepare_plugin(struct daemon *d, const struct nova__config *cfg,
  * declares columns. Errors are logged. */
 static int launch_plugin(struct daemon *d, struct nova__plugin *p)
 {
-    if (p->desc.required_columns == NULL || d->svc.pg == NULL)
+    if (p->desc.required_columns == NULL || d->set.svc.pg == NULL)
         return init_plugin(d, p);
     struct column_check *cc = calloc(1, sizeof *cc);
     if (cc == NULL) {
@@ -505,8 +429,8 @@ static void stop_plugin(struct daemon *d, struct nova__plugin *p, bool restart)
     pd->p = p;
     pd->restart = restart ? strdup(p->name) : NULL;
     d->plugins_draining++;
-    if (d->svc.queues != NULL && p->initialized &&
-        nova__queue_unsubscribe_owner(d->svc.queues, &p->host.host, plugin_drained, pd) == 0)
+    if (d->set.svc.queues != NULL && p->initialized &&
+        nova__queue_unsubscribe_owner(d->set.svc.queues, &p->host.host, plugin_drained, pd) == 0)
         return;
     plugin_drained(pd);
 }
@@ -623,8 +547,8 @@ static void begin_shutdown(struct daemon *d, int signum)
         if (p->desc.stop != NULL && p->initialized)
             p->desc.stop(p->state);
     }
-    if (d->svc.queues != NULL)
-        nova__queue_engine_drain(d->svc.queues, d->cfg->worker.shutdown_timeout_ms, engine_drained,
+    if (d->set.svc.queues != NULL)
+        nova__queue_engine_drain(d->set.svc.queues, d->cfg->worker.shutdown_timeout_ms, engine_drained,
                                  d);
     else
         finish(d);
@@ -897,8 +821,8 @@ int nova__daemon_run(const char *config_path)
     nova__log_info("nova-worker %s started (config %s, %zu plugin(s))", PACKAGE_VERSION,
                    config_path, d.plugin_count);
     d.state = STATE_RUNNING;
-    if (d.svc.queues != NULL) {
-        nova__queue_engine_start(d.svc.queues);
+    if (d.set.svc.queues != NULL) {
+        nova__queue_engine_start(d.set.svc.queues);
         /* The first sync as soon as Redis answers (a failed one is tried
          * again in 5 s), then every minute. */
         uv_timer_start(&d.sched_timer, on_sched_timer, 200, 60000);

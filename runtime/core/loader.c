@@ -15,7 +15,8 @@
  * against what its minor promises. */
 /* 1.1 added nova_stellar_status.latest_ledger; 1.2 the schedules callback
  * in a reserved slot; 1.3 the host's process and file tables (reserved
- * host slots). The descriptor's size never changed. */
+ * host slots) and the commands table (a reserved slot). The descriptor's
+ * size never changed. */
 static const size_t descriptor_size_by_minor[] = {
     [0] = sizeof(struct nova_plugin),
     [1] = sizeof(struct nova_plugin),
@@ -97,6 +98,14 @@ static int check_descriptor(const char *name, const char *path, const struct nov
             return -EINVAL;
         }
     }
+    for (size_t i = 0; d->commands != NULL && d->commands[i].name != NULL; i++) {
+        const struct nova_command *c = &d->commands[i];
+        if (!valid_plugin_name(c->name) || strchr(c->name, '_') != NULL || c->run == NULL) {
+            set_err(err, errlen, "plugin %s (%s): command '%s' %s", name, path, c->name,
+                    c->run == NULL ? "has no run()" : "is not a valid name (a-z, 0-9, -)");
+            return -EINVAL;
+        }
+    }
     return 0;
 }
 
@@ -152,6 +161,8 @@ int nova__plugin_open(const char *dir, const char *name, struct nova__plugin **o
     /* Before 1.2 the slot was reserved: never call what it holds. */
     if (p->desc.abi_minor < 2)
         p->desc.schedules = NULL;
+    if (p->desc.abi_minor < 3)
+        p->desc.commands = NULL;
     int rc = check_descriptor(name, path, &p->desc, err, errlen);
     p->handle = handle;
     p->name = strdup(name);

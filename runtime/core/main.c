@@ -4,6 +4,7 @@
 #include "common/metrics.h"
 #include "common/svc.h"
 #include "core/daemon.h"
+#include "core/cmd_plugin.h"
 #include "core/cmd_schedules.h"
 #include "core/loader.h"
 #include "pg/cmd_migrate.h"
@@ -50,12 +51,16 @@ static void usage(FILE *out)
             "  schedules [run NAME]   list the plugins' schedules, or run one now\n"
             "  stellar check          check the distribution account, asset and network\n"
             "  stellar sign-payment   build and sign a payment offline (see stellar --help)\n"
+            "  NAME ...               a command of an installed plugin (listed below)\n"
             "\n"
             "Options:\n"
             "  -c, --config FILE      config file (default %s)\n"
             "  -h, --help             show help (also: nova-worker COMMAND --help)\n"
             "  -V, --version          show the version\n",
             NOVA_CONFIG_FILE);
+    const char *dir = getenv("NOVA_PLUGIN_DIR") ? getenv("NOVA_PLUGIN_DIR") : NOVA_PLUGIN_DIR;
+    fprintf(out, "\nCommands of the plugins in %s:\n", dir);
+    nova__cmd_plugin_list(dir, out);
 }
 
 /* Parses the options shared by the config-reading commands. Returns the
@@ -140,6 +145,12 @@ static int describe_plugin(const char *dir, const char *name)
            p->name, p->desc.version ? p->desc.version : "", p->desc.abi_major, p->desc.abi_minor,
            p->desc.description ? p->desc.description : "", p->path, p->name);
     nova__config_print_table(p->desc.config, stdout);
+    if (p->desc.commands != NULL && p->desc.commands[0].name != NULL) {
+        printf("\nCommands (nova-worker COMMAND --help):\n");
+        for (size_t i = 0; p->desc.commands[i].name != NULL; i++)
+            printf("  %-22s %s\n", p->desc.commands[i].name,
+                   p->desc.commands[i].summary ? p->desc.commands[i].summary : "");
+    }
     if (p->desc.required_columns != NULL) {
         printf("\nPostgreSQL columns used:\n");
         for (size_t i = 0; p->desc.required_columns[i] != NULL; i++)
@@ -388,6 +399,9 @@ int main(int argc, char **argv)
     }
     const struct command *cmd = find_command(argv[1]);
     if (cmd == NULL) {
+        int rc = with_config(argc - 1, argv + 1, false, nova__cmd_plugin);
+        if (rc >= 0)
+            return rc;
         fprintf(stderr, "nova-worker: unknown command '%s'\n", argv[1]);
         usage(stderr);
         return 2;
