@@ -18,6 +18,7 @@
 #ifndef NOVA_SYS_H
 #define NOVA_SYS_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include "nova/plugin.h"
@@ -40,6 +41,7 @@ struct nova_process_spec {
     const char *cwd;         /* NULL = the daemon's */
     const char *stdin_file;  /* a file to read stdin from; NULL = /dev/null */
     size_t stderr_keep;      /* bytes of stderr kept for the exit callback; 0 = 4096 */
+    bool stdin_pipe;         /* stdin is a pipe fed with write_stdin() (stdin_file unused) */
 };
 
 /* A chunk of the child's stdout, in order; data is valid during the call.
@@ -68,6 +70,14 @@ struct nova_process_api {
     void (*resume)(nova_process *p);
     /* Sends a signal (SIGTERM, SIGKILL). Returns 0 or -errno. */
     int (*kill)(nova_process *p, int signum);
+    /* With spec.stdin_pipe: writes data (copied) to the child's stdin, in
+     * order; cb(arg, 0) once the child's pipe took it, or -EPIPE when the
+     * child closed its stdin. Wait for cb before writing more (flow
+     * control). close_stdin() sends end-of-file after the pending writes.
+     * Both return 0, or -EINVAL (no stdin pipe, or already closed). */
+    int (*write_stdin)(nova_process *p, const void *data, size_t len,
+                       void (*cb)(void *arg, int status), void *arg);
+    int (*close_stdin)(nova_process *p);
 };
 
 /* ---- files ------------------------------------------------------------------- */

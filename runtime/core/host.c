@@ -410,6 +410,8 @@ static const struct nova_process_api host_process = {
     .pause = nova__process_pause,
     .resume = nova__process_resume,
     .kill = nova__process_kill,
+    .write_stdin = nova__process_write_stdin,
+    .close_stdin = nova__process_close_stdin,
 };
 
 static int host_file_open(const struct nova_host *host, const char *path, uint32_t flags, int mode,

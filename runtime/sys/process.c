@@ -13,9 +13,23 @@
 
 #define READ_CHUNK 65536
 
+struct stdin_write {
+    uv_write_t req;
+    struct nova_process *p;
+    struct stdin_write *prev, *next;
+    void (*cb)(void *arg, int status);
+    void *arg;
+    bool cancelled; /* its callback already ran */
+    char data[];
+};
+
 struct nova_process {
     uv_process_t proc;
     uv_pipe_t out, err;
+    uv_pipe_t in; /* with spec.stdin_pipe */
+    uv_shutdown_t shut;
+    bool has_in, in_closed;
+    struct stdin_write *writes; /* pending, for release_owner */
     struct nova_process *prev, *next; /* every child, for release_owner */
     const void *owner;
     nova_process_data_cb on_stdout;
@@ -53,12 +67,19 @@ static void on_closed(uv_handle_t *h)
     free(p);
 }
 
+static void close_in(struct nova_process *p)
+{
+    if (p->has_in && !uv_is_closing((uv_handle_t *)&p->in))
+        uv_close((uv_handle_t *)&p->in, on_closed);
+}
+
 static void close_all(struct nova_process *p)
 {
     uv_handle_t *hs[] = {(uv_handle_t *)&p->proc, (uv_handle_t *)&p->out, (uv_handle_t *)&p->err};
     for (size_t i = 0; i < 3; i++)
         if (!uv_is_closing(hs[i]))
             uv_close(hs[i], on_closed);
+    close_in(p);
 }
 
 /* Calls on_exit once everything is known: the exit status and the end of
@@ -192,9 +213,19 @@ int nova__process_spawn(uv_loop_t *loop, const void *owner, const struct nova_pr
         free(p);
         return -ENOMEM;
     }
-    p->stdin_fd =
-        open(spec->stdin_file != NULL ? spec->stdin_file : "/dev/null", O_RDONLY | O_CLOEXEC);
-    if (p->stdin_fd < 0) {
+    p->has_in = spec->stdin_pipe;
+    p->stdin_fd = -1;
+    if (p->has_in) {
+        /* A child that exits early must make writes fail, not kill us. */
+        struct sigaction sa;
+        if (sigaction(SIGPIPE, NULL, &sa) == 0 && sa.sa_handler == SIG_DFL) {
+            sa.sa_handler = SIG_IGN;
+            sigaction(SIGPIPE, &sa, NULL);
+        }
+    } else
+        p->stdin_fd =
+            open(spec->stdin_file != NULL ? spec->stdin_file : "/dev/null", O_RDONLY | O_CLOEXEC);
+    if (!p->has_in && p->stdin_fd < 0) {
         int rc = -errno;
         free(p->tail);
         free_env(env);
@@ -207,9 +238,13 @@ int nova__process_spawn(uv_loop_t *loop, const void *owner, const struct nova_pr
     p->arg = arg;
     uv_pipe_init(loop, &p->out, 0);
     uv_pipe_init(loop, &p->err, 0);
-    p->proc.data = p->out.data = p->err.data = p;
+    if (p->has_in)
+        uv_pipe_init(loop, &p->in, 0);
+    p->proc.data = p->out.data = p->err.data = p->in.data = p;
     uv_stdio_container_t stdio[3] = {
-        {.flags = UV_INHERIT_FD, .data.fd = p->stdin_fd},
+        p->has_in ? (uv_stdio_container_t){.flags = UV_CREATE_PIPE | UV_READABLE_PIPE,
+                                           .data.stream = (uv_stream_t *)&p->in}
+                  : (uv_stdio_container_t){.flags = UV_INHERIT_FD, .data.fd = p->stdin_fd},
         {.flags = UV_CREATE_PIPE | UV_WRITABLE_PIPE, .data.stream = (uv_stream_t *)&p->out},
         {.flags = UV_CREATE_PIPE | UV_WRITABLE_PIPE, .data.stream = (uv_stream_t *)&p->err},
     };
@@ -224,15 +259,15 @@ int nova__process_spawn(uv_loop_t *loop, const void *owner, const struct nova_pr
     };
     int rc = uv_spawn(loop, &p->proc, &opts);
     free_env(env);
-    close(p->stdin_fd);
+    if (p->stdin_fd >= 0)
+        close(p->stdin_fd);
+    p->open = p->has_in ? 4 : 3;
     if (rc != 0) {
         /* The process handle needs closing too once initialised. */
-        p->open = 3;
         p->called = true;
         close_all(p);
         return rc;
     }
-    p->open = 3;
     uv_read_start((uv_stream_t *)&p->out, on_alloc, on_out);
     uv_read_start((uv_stream_t *)&p->err, on_alloc, on_err);
     p->next = children;
@@ -267,6 +302,68 @@ int nova__process_kill(nova_process *p, int signum)
     return uv_process_kill(&p->proc, signum);
 }
 
+static void on_written(uv_write_t *req, int status)
+{
+    struct stdin_write *w = req->data;
+    struct nova_process *p = w->p;
+    if (w->prev)
+        w->prev->next = w->next;
+    else if (p->writes == w)
+        p->writes = w->next;
+    if (w->next)
+        w->next->prev = w->prev;
+    if (!w->cancelled)
+        w->cb(w->arg, status == 0 ? 0 : status == UV_ECANCELED ? -ECANCELED : status);
+    free(w);
+}
+
+int nova__process_write_stdin(nova_process *p, const void *data, size_t len,
+                              void (*cb)(void *arg, int status), void *arg)
+{
+    if (p == NULL || !p->has_in || p->in_closed || p->cancelled || p->called || cb == NULL ||
+        (data == NULL && len > 0))
+        return -EINVAL;
+    struct stdin_write *w = malloc(sizeof *w + (len > 0 ? len : 1));
+    if (w == NULL)
+        return -ENOMEM;
+    memset(w, 0, sizeof *w);
+    if (len > 0)
+        memcpy(w->data, data, len);
+    w->p = p;
+    w->cb = cb;
+    w->arg = arg;
+    w->req.data = w;
+    uv_buf_t buf = uv_buf_init(w->data, (unsigned)len);
+    int rc = uv_write(&w->req, (uv_stream_t *)&p->in, &buf, 1, on_written);
+    if (rc != 0) {
+        free(w);
+        return rc;
+    }
+    w->next = p->writes;
+    if (p->writes)
+        p->writes->prev = w;
+    p->writes = w;
+    return 0;
+}
+
+static void on_stdin_shut(uv_shutdown_t *req, int status)
+{
+    (void)status;
+    close_in(req->data);
+}
+
+int nova__process_close_stdin(nova_process *p)
+{
+    if (p == NULL || !p->has_in || p->in_closed)
+        return -EINVAL;
+    p->in_closed = true;
+    p->shut.data = p;
+    if (uv_is_closing((uv_handle_t *)&p->in) ||
+        uv_shutdown(&p->shut, (uv_stream_t *)&p->in, on_stdin_shut) != 0)
+        close_in(p);
+    return 0;
+}
+
 unsigned nova__process_release_owner(const void *owner)
 {
     unsigned n = 0;
@@ -277,8 +374,13 @@ unsigned nova__process_release_owner(const void *owner)
         p->cancelled = true;
         p->called = true;
         unlink_child(p);
+        for (struct stdin_write *w = p->writes; w != NULL; w = w->next) {
+            w->cancelled = true;
+            w->cb(w->arg, -ECANCELED);
+        }
         p->on_exit(p->arg, -ECANCELED, -1, 0, "");
         n++;
+        close_in(p);
         if (p->exited) {
             close_all(p);
             continue;

@@ -25,6 +25,9 @@ int nova__process_spawn(uv_loop_t *loop, const void *owner, const struct nova_pr
 void nova__process_pause(nova_process *p);
 void nova__process_resume(nova_process *p);
 int nova__process_kill(nova_process *p, int signum);
+int nova__process_write_stdin(nova_process *p, const void *data, size_t len,
+                              void (*cb)(void *arg, int status), void *arg);
+int nova__process_close_stdin(nova_process *p);
 
 /* Ends owner's children (see above); returns how many callbacks ran. */
 unsigned nova__process_release_owner(const void *owner);

@@ -210,6 +210,96 @@ START_TEST(process_release_owner)
 }
 END_TEST
 
+static int stdin_writes, stdin_errors, stdin_last;
+static void stdin_written(void *arg, int status)
+{
+    (void)arg;
+    if (status == 0)
+        stdin_writes++;
+    else {
+        stdin_errors++;
+        stdin_last = status;
+    }
+}
+
+static int spawn_in(struct run *r, const char *script)
+{
+    const char *argv[] = {"sh", "-c", script, NULL};
+    struct nova_process_spec spec = {
+        .struct_size = sizeof spec, .file = "sh", .argv = argv, .stdin_pipe = true};
+    memset(r, 0, sizeof *r);
+    stdin_writes = stdin_errors = stdin_last = 0;
+    return nova__process_spawn(&loop, &owner_a, &spec, on_data, on_exit_cb, r, &r->p);
+}
+
+/* A stdin pipe: writes arrive in order, close_stdin() is the end of file;
+ * the data is copied (the caller's buffer changes at once). */
+START_TEST(process_stdin_pipe)
+{
+    static struct run r;
+    ck_assert_int_eq(spawn_in(&r, "exec cat"), 0);
+    char chunk[64];
+    for (int i = 0; i < 100; i++) {
+        int n = snprintf(chunk, sizeof chunk, "line %d\n", i);
+        ck_assert_int_eq(nova__process_write_stdin(r.p, chunk, (size_t)n, stdin_written, NULL), 0);
+        memset(chunk, '#', sizeof chunk);
+    }
+    ck_assert_int_eq(nova__process_close_stdin(r.p), 0);
+    ck_assert_int_eq(nova__process_close_stdin(r.p), -EINVAL);
+    ck_assert_int_eq(nova__process_write_stdin(r.p, "x", 1, stdin_written, NULL), -EINVAL);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    ck_assert_int_eq(stdin_writes, 100);
+    ck_assert_int_eq(r.exits, 1);
+    ck_assert_int_eq(r.code, 0);
+    size_t at = 0;
+    for (int i = 0; i < 100; i++) {
+        int n = snprintf(chunk, sizeof chunk, "line %d\n", i);
+        ck_assert(memcmp(r.out + at, chunk, (size_t)n) == 0);
+        at += (size_t)n;
+    }
+    ck_assert_uint_eq(at, r.out_len);
+
+    /* without stdin_pipe there is nothing to write to */
+    ck_assert_int_eq(sh(&r, "exit 0", NULL, 0), 0);
+    ck_assert_int_eq(nova__process_write_stdin(r.p, "x", 1, stdin_written, NULL), -EINVAL);
+    uv_run(&loop, UV_RUN_DEFAULT);
+}
+END_TEST
+
+static struct run *big_run;
+static void big_next(void *arg, int status);
+static char big_chunk[1 << 16];
+static void big_next(void *arg, int status)
+{
+    (void)arg;
+    if (status != 0) {
+        stdin_errors++;
+        stdin_last = status;
+        return;
+    }
+    stdin_writes++;
+    if (stdin_writes < 200) /* 12.5 MiB to a child that reads one byte */
+        nova__process_write_stdin(big_run->p, big_chunk, sizeof big_chunk, big_next, NULL);
+}
+
+/* A child that stops reading and exits: the pending write fails with
+ * -EPIPE instead of killing the daemon with SIGPIPE. */
+START_TEST(process_stdin_child_gone)
+{
+    static struct run r;
+    ck_assert_int_eq(spawn_in(&r, "head -c 1 >/dev/null; exit 4"), 0);
+    big_run = &r;
+    ck_assert_int_eq(nova__process_write_stdin(r.p, big_chunk, sizeof big_chunk, big_next, NULL),
+                     0);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    ck_assert_int_eq(r.exits, 1);
+    ck_assert_int_eq(r.code, 4);
+    ck_assert_int_eq(stdin_errors, 1);
+    ck_assert(stdin_last == -EPIPE || stdin_last == -ECANCELED);
+    ck_assert_int_lt(stdin_writes, 200);
+}
+END_TEST
+
 /* ---- files ---------------------------------------------------------------- */
 
 struct fstate {
@@ -474,6 +564,8 @@ int main(void)
     tcase_add_test(tp, process_signal_and_missing_program);
     tcase_add_test(tp, process_pause_resume);
     tcase_add_test(tp, process_release_owner);
+    tcase_add_test(tp, process_stdin_pipe);
+    tcase_add_test(tp, process_stdin_child_gone);
     suite_add_tcase(s, tp);
     TCase *tf = tcase_create("file");
     tcase_add_checked_fixture(tf, setup, teardown);
