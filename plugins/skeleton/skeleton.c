@@ -21,6 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <cjson/cJSON.h>
 #include <nova/plugin.h>
 
 /* Filled by the host from [plugin skeleton]; see the table below. */
@@ -83,14 +84,31 @@ static void on_job(void *arg, nova_job *job)
     const struct nova_host *h = s->host;
     const char *labels[] = {"done"};
 
-    char result[256];
-    snprintf(result, sizeof result, "{\"greeting\":\"%s\",\"attempt\":%d}", s->cfg->greeting,
-             h->job_attempts_made(job) + 1);
-    /* A real plugin validates h->job_data(job) here and answers
-     * job_fail(job, "why") for bad input, job_retry(job, "why", -1) for a
-     * transient error (the job's backoff applies). */
+    /* Validate the data first: bad input fails the job for good with a
+     * reason that names the field (a transient error would be
+     * job_retry(job, "why", -1): the job's backoff applies). */
+    const cJSON *who = cJSON_GetObjectItemCaseSensitive(h->job_data(job), "name");
+    if (who != NULL && !cJSON_IsString(who)) {
+        const char *failed[] = {"failed"};
+        h->metric_add(s->jobs_total, failed, 1);
+        h->job_fail(job, "data.name must be a string");
+        return;
+    }
+    /* Results are JSON: build them with cJSON, never by hand. */
+    cJSON *result = cJSON_CreateObject();
+    cJSON_AddStringToObject(result, "greeting", s->cfg->greeting);
+    if (who != NULL)
+        cJSON_AddStringToObject(result, "name", who->valuestring);
+    cJSON_AddNumberToObject(result, "attempt", h->job_attempts_made(job) + 1);
+    char *text = cJSON_PrintUnformatted(result);
+    cJSON_Delete(result);
+    if (text == NULL) {
+        h->job_retry(job, "out of memory", -1);
+        return;
+    }
     h->metric_add(s->jobs_total, labels, 1);
-    h->job_done(job, result);
+    h->job_done(job, text);
+    cJSON_free(text);
 }
 
 static int start_tick(struct skeleton *s)

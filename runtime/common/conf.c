@@ -32,8 +32,9 @@ static const struct nova_config_entry worker_table[] = {
      "worker name shown by Queue.getWorkers() (default: the host name)", 0, 0, NULL, false},
     {"shutdown_timeout", NOVA_CONFIG_DURATION, "30s", W(shutdown_timeout_ms),
      "how long SIGTERM waits for in-flight jobs", 0, DAY_MS, NULL, false},
-    {"plugin_dir", NOVA_CONFIG_STRING, NOVA_PLUGIN_DIR, W(plugin_dir),
-     "directory holding the plugin .so files", 0, 0, "NOVA_PLUGIN_DIR", false},
+    {"plugin_dir", NOVA_CONFIG_STRING, NOVA_PLUGIN_PATH, W(plugin_dir),
+     "where plugin .so files are looked up: DIR[:DIR...], first match wins", 0, 0,
+     "NOVA_PLUGIN_DIR", false},
     {NULL, 0, NULL, 0, NULL, 0, 0, NULL, false},
 };
 

@@ -144,4 +144,8 @@ struct nova__section_info {
 };
 extern const struct nova__section_info nova__core_sections[];
 
+/* [worker] plugin_dir's default: the packaged plugins, then the machine's
+ * own (/usr/local), as a search path. */
+#define NOVA_PLUGIN_PATH NOVA_PLUGIN_DIR ":" NOVA_LOCAL_PLUGIN_DIR
+
 #endif

@@ -9,7 +9,6 @@
 #include "core/services.h"
 #include "queue/queue.h"
 
-#include <dirent.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -30,7 +29,7 @@ static const char *plugin_dir_of(const struct nova__config *cfg)
 {
     if (cfg != NULL)
         return cfg->worker.plugin_dir;
-    return getenv("NOVA_PLUGIN_DIR") ? getenv("NOVA_PLUGIN_DIR") : NOVA_PLUGIN_DIR;
+    return getenv("NOVA_PLUGIN_DIR") ? getenv("NOVA_PLUGIN_DIR") : NOVA_PLUGIN_PATH;
 }
 
 static const struct nova_command *find_in(const struct nova__plugin *p, const char *name)
@@ -47,26 +46,21 @@ static const struct nova_command *find_in(const struct nova__plugin *p, const ch
 static struct nova__plugin *each_plugin(const char *dir,
                                         bool (*fn)(struct nova__plugin *p, void *arg), void *arg)
 {
-    struct dirent **names = NULL;
-    int n = scandir(dir, &names, NULL, alphasort);
+    char **names = NULL;
+    int n = nova__plugin_names(dir, &names);
     struct nova__plugin *found = NULL;
-    for (int i = 0; i < n; i++) {
-        char *file = names[i]->d_name;
-        size_t len = strlen(file);
-        if (found == NULL && len > 3 && strcmp(file + len - 3, ".so") == 0) {
-            file[len - 3] = '\0';
-            char err[NOVA_CONFIG_ERRMAX];
-            struct nova__plugin *p = NULL;
-            if (nova__plugin_open(dir, file, &p, err, sizeof err) == 0) {
-                if (fn(p, arg))
-                    found = p;
-                else
-                    nova__plugin_close(p);
-            }
+    for (int i = 0; i < n && found == NULL; i++) {
+        char err[NOVA_CONFIG_ERRMAX];
+        struct nova__plugin *p = NULL;
+        if (nova__plugin_open(dir, names[i], &p, err, sizeof err) == 0) {
+            if (fn(p, arg))
+                found = p;
+            else
+                nova__plugin_close(p);
         }
-        free(names[i]);
     }
-    free(names);
+    if (n > 0)
+        nova__plugin_names_free(names, n);
     return found;
 }
 

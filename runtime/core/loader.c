@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <dirent.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -109,6 +110,61 @@ static int check_descriptor(const char *name, const char *path, const struct nov
     return 0;
 }
 
+static int cmp_str(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+int nova__plugin_names(const char *dirs, char ***out)
+{
+    char **names = NULL;
+    size_t n = 0, cap = 0;
+    *out = NULL;
+    for (const char *d = dirs; d != NULL && *d != '\0';) {
+        const char *end = strchr(d, ':');
+        size_t len = end != NULL ? (size_t)(end - d) : strlen(d);
+        char dir[4096];
+        snprintf(dir, sizeof dir, "%.*s", (int)len, d);
+        d = end != NULL ? end + 1 : NULL;
+        DIR *dh = len > 0 ? opendir(dir) : NULL;
+        if (dh == NULL)
+            continue; /* a missing local directory is normal */
+        struct dirent *de;
+        while ((de = readdir(dh)) != NULL) {
+            size_t l = strlen(de->d_name);
+            if (l <= 3 || strcmp(de->d_name + l - 3, ".so") != 0)
+                continue;
+            bool seen = false;
+            for (size_t i = 0; i < n && !seen; i++)
+                seen = strlen(names[i]) == l - 3 && strncmp(names[i], de->d_name, l - 3) == 0;
+            if (seen)
+                continue;
+            if (n == cap) {
+                size_t ncap = cap ? cap * 2 : 16;
+                char **grown = realloc(names, ncap * sizeof *grown);
+                if (grown == NULL)
+                    break;
+                names = grown;
+                cap = ncap;
+            }
+            if ((names[n] = strndup(de->d_name, l - 3)) != NULL)
+                n++;
+        }
+        closedir(dh);
+    }
+    if (n > 1)
+        qsort(names, n, sizeof names[0], cmp_str);
+    *out = names;
+    return (int)n;
+}
+
+void nova__plugin_names_free(char **names, int n)
+{
+    for (int i = 0; i < n; i++)
+        free(names[i]);
+    free(names);
+}
+
 int nova__plugin_open(const char *dir, const char *name, struct nova__plugin **out, char *err,
                       size_t errlen)
 {
@@ -117,12 +173,29 @@ int nova__plugin_open(const char *dir, const char *name, struct nova__plugin **o
         set_err(err, errlen, "plugin '%s': invalid name (use a-z, 0-9, _ and -)", name);
         return -EINVAL;
     }
-    char path[4096];
-    snprintf(path, sizeof path, "%s/%s.so", dir, name);
+    /* dir is a search path: the first DIR/NAME.so that exists is loaded. */
+    char path[4096] = "", tried[1024] = "";
     struct stat st;
-    if (stat(path, &st) != 0) {
-        int e = errno;
-        set_err(err, errlen, "plugin %s: %s: %s", name, path, strerror(e));
+    int e = ENOENT;
+    bool found = false;
+    for (const char *d = dir; d != NULL && *d != '\0' && !found;) {
+        const char *end = strchr(d, ':');
+        size_t len = end != NULL ? (size_t)(end - d) : strlen(d);
+        if (len > 0) {
+            snprintf(path, sizeof path, "%.*s/%s.so", (int)len, d, name);
+            if (stat(path, &st) == 0)
+                found = true;
+            else {
+                e = errno;
+                size_t used = strlen(tried);
+                snprintf(tried + used, sizeof tried - used, "%s%s", used ? ", " : "", path);
+            }
+        }
+        d = end != NULL ? end + 1 : NULL;
+    }
+    if (!found) {
+        set_err(err, errlen, "plugin %s: %s: %s", name, tried[0] ? tried : "(no plugin_dir)",
+                strerror(e));
         return -e;
     }
     dlerror();

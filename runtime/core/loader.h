@@ -35,10 +35,18 @@ struct nova__plugin {
     struct nova__plugin_schedules *schedules; /* what it declared for config (core/schedules.h) */
 };
 
-/* Opens DIR/NAME.so and validates its descriptor. Returns 0 or -errno with
- * a one-line message in err. */
+/* Opens DIR/NAME.so and validates its descriptor; dir may be a search path
+ * "DIR[:DIR...]" ([worker] plugin_dir), the first DIR holding NAME.so wins.
+ * Returns 0 or -errno with a one-line message in err. */
 int nova__plugin_open(const char *dir, const char *name, struct nova__plugin **out, char *err,
                       size_t errlen);
+
+/* The plugin names (NAME of NAME.so) found along the search path dirs,
+ * sorted and without repeats (the first directory's plugin is the one
+ * nova__plugin_open() loads). Returns how many, with a malloc'd array of
+ * malloc'd names in *out (free with nova__plugin_names_free()), or -errno. */
+int nova__plugin_names(const char *dirs, char ***out);
+void nova__plugin_names_free(char **names, int n);
 
 /* Fills p->config from the plugin's section (NULL: defaults only); on
  * success any previous config is freed. Errors name file and line. */

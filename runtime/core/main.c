@@ -17,7 +17,6 @@
 #include "stellar/stellar_tx.h"
 #include "stellar/stellar_xdr.h"
 
-#include <dirent.h>
 #include <errno.h>
 #include <getopt.h>
 #include <stdbool.h>
@@ -58,7 +57,7 @@ static void usage(FILE *out)
             "  -h, --help             show help (also: nova-worker COMMAND --help)\n"
             "  -V, --version          show the version\n",
             NOVA_CONFIG_FILE);
-    const char *dir = getenv("NOVA_PLUGIN_DIR") ? getenv("NOVA_PLUGIN_DIR") : NOVA_PLUGIN_DIR;
+    const char *dir = getenv("NOVA_PLUGIN_DIR") ? getenv("NOVA_PLUGIN_DIR") : NOVA_PLUGIN_PATH;
     fprintf(out, "\nCommands of the plugins in %s:\n", dir);
     nova__cmd_plugin_list(dir, out);
 }
@@ -160,45 +159,31 @@ static int describe_plugin(const char *dir, const char *name)
     return 0;
 }
 
-static int cmp_names(const void *a, const void *b)
-{
-    return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
 static int list_plugins(const char *dir)
 {
-    DIR *dh = opendir(dir);
-    if (dh == NULL) {
-        fprintf(stderr, "nova-worker plugins: %s: %s\n", dir, strerror(errno));
+    char **names = NULL;
+    int n = nova__plugin_names(dir, &names);
+    if (n < 0) {
+        fprintf(stderr, "nova-worker plugins: %s: %s\n", dir, strerror(-n));
         return 1;
     }
-    char *names[512];
-    size_t n = 0;
-    struct dirent *de;
-    while ((de = readdir(dh)) != NULL && n < 512) {
-        size_t len = strlen(de->d_name);
-        if (len > 3 && strcmp(de->d_name + len - 3, ".so") == 0)
-            names[n++] = strndup(de->d_name, len - 3);
-    }
-    closedir(dh);
-    qsort(names, n, sizeof names[0], cmp_names);
     int bad = 0;
     printf("Plugins in %s:\n", dir);
-    for (size_t i = 0; i < n; i++) {
+    for (int i = 0; i < n; i++) {
         char err[NOVA_CONFIG_ERRMAX];
         struct nova__plugin *p = NULL;
-        if (names[i] != NULL && nova__plugin_open(dir, names[i], &p, err, sizeof err) == 0) {
+        if (nova__plugin_open(dir, names[i], &p, err, sizeof err) == 0) {
             printf("  %-18s %-10s ABI %u.%u  %s\n", p->name, p->desc.version, p->desc.abi_major,
                    p->desc.abi_minor, p->desc.description ? p->desc.description : "");
             nova__plugin_close(p);
         } else {
-            printf("  %-18s unusable: %s\n", names[i] ? names[i] : "?", err);
+            printf("  %-18s unusable: %s\n", names[i], err);
             bad++;
         }
-        free(names[i]);
     }
     if (n == 0)
         printf("  (none)\n");
+    nova__plugin_names_free(names, n);
     return bad ? 1 : 0;
 }
 
@@ -251,7 +236,7 @@ static int cmd_plugins(int argc, char **argv)
             }
             dir = cfg->worker.plugin_dir;
         } else {
-            dir = getenv("NOVA_PLUGIN_DIR") ? getenv("NOVA_PLUGIN_DIR") : NOVA_PLUGIN_DIR;
+            dir = getenv("NOVA_PLUGIN_DIR") ? getenv("NOVA_PLUGIN_DIR") : NOVA_PLUGIN_PATH;
         }
     }
     int rc = about ? describe_plugin(dir, about) : list_plugins(dir);

@@ -24,8 +24,15 @@ plugindir=$(pkg-config --variable=plugindir nova-worker)
 
 mkdir "$work/myplugin"
 cp "$NOVA_SRCDIR/plugins/skeleton/skeleton.c" "$NOVA_SRCDIR/plugins/skeleton/Makefile.example" "$work/myplugin/"
-make -s -C "$work/myplugin" -f Makefile.example CFLAGS="-O2 -Wall -Wextra -Werror" >/dev/null \
+grep -q '^Requires: *libcjson' "$pc" || fail "nova-worker.pc does not require libcjson"
+case "$(pkg-config --variable=localplugindir nova-worker)" in
+  */usr/local/lib/nova-worker/plugins) ;; # (pkgconf may prefix the sysroot)
+  *) fail "nova-worker.pc lacks localplugindir" ;;
+esac
+# The skeleton uses cJSON (host->job_data()): pkg-config must bring it in.
+make -s -C "$work/myplugin" -f Makefile.example CFLAGS="-O2 -Wall -Wextra -Werror -Wl,-z,defs" >/dev/null \
   || fail "out-of-tree build failed"
+ldd "$work/myplugin/skeleton.so" | grep -q libcjson || fail "the plugin does not link libcjson"
 
 exported=$(nm -D --defined-only "$work/myplugin/skeleton.so" | awk '$2 == "T" {print $3}')
 [ "$exported" = nova_plugin_entry ] || fail "plugin exports more than nova_plugin_entry: $exported"

@@ -142,6 +142,41 @@ START_TEST(config_errors_name_file_and_line)
 }
 END_TEST
 
+/* plugin_dir is a search path: directories that are missing or lack the
+ * plugin are skipped, the first holding it wins, a miss names every path
+ * tried; the listing merges the directories without repeats. */
+START_TEST(plugin_dir_is_a_search_path)
+{
+    const char *tmp = tu_tempdir();
+    char path[PATH_MAX * 3];
+    snprintf(path, sizeof path, "/nonexistent/nova:%s::%s", tmp, fixture_dir);
+    struct nova__plugin *p = NULL;
+    ck_assert_msg(nova__plugin_open(path, "good", &p, err, sizeof err) == 0, "%s", err);
+    ck_assert(strncmp(p->path, fixture_dir, strlen(fixture_dir)) == 0);
+    nova__plugin_close(p);
+
+    ck_assert_int_eq(nova__plugin_open(path, "absent", &p, err, sizeof err), -ENOENT);
+    ck_assert_ptr_null(p);
+    ck_assert_msg(strstr(err, "/nonexistent/nova/absent.so") != NULL && strstr(err, tmp) != NULL &&
+                      strstr(err, "tests/fixtures/.libs/absent.so") != NULL,
+                  "%s", err);
+
+    char **names = NULL;
+    snprintf(path, sizeof path, "%s:%s:/nonexistent", fixture_dir, fixture_dir);
+    int n = nova__plugin_names(path, &names);
+    ck_assert_int_gt(n, 3);
+    int good = 0;
+    for (int i = 0; i < n; i++) {
+        good += strcmp(names[i], "good") == 0;
+        if (i > 0)
+            ck_assert_int_lt(strcmp(names[i - 1], names[i]), 0); /* sorted, no repeats */
+    }
+    ck_assert_int_eq(good, 1);
+    nova__plugin_names_free(names, n);
+    tu_rmtree(tmp);
+}
+END_TEST
+
 START_TEST(bad_names_are_refused_before_any_path_is_built)
 {
     struct nova__plugin *p = NULL;
@@ -166,6 +201,7 @@ int main(void)
     tcase_add_test(tc, requires_unconfigured_service);
     tcase_add_test(tc, config_errors_name_file_and_line);
     tcase_add_test(tc, bad_names_are_refused_before_any_path_is_built);
+    tcase_add_test(tc, plugin_dir_is_a_search_path);
     suite_add_tcase(s, tc);
     return tu_run(s);
 }
