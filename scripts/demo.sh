@@ -31,7 +31,7 @@ step() { printf '\n== %s\n' "$*"; }
 
 if [ "$DEPS" = 1 ]; then
     step "dependencies (scripts/deps.sh)"
-    "$ROOT/scripts/deps.sh"
+    "$ROOT/scripts/deps.sh" --demo
 fi
 
 step "build"
