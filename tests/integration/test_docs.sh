@@ -10,3 +10,15 @@ if [ "$real" != "$documented" ]; then
   exit 1
 fi
 echo "PASS: docs/configuration.md matches nova-worker keys"
+
+# One include rule, stated in the same words in the sample config, the two
+# docs and nova-worker.conf(5) (comment marks, Markdown and roff aside).
+rule="include = PATTERN may stand on any line; the files it matches are read right there, in name order, a relative pattern being relative to the including file's directory, and a pattern that matches nothing is not an error. A key set more than once takes the value read last. So the packaged nova-worker.conf includes conf.d/*.conf on its last line (drop-ins override it), and an instance file includes nova-worker.conf on its first line (its own keys override the common ones)."
+for f in etc/nova-worker.conf docs/configuration.md docs/operations.md packaging/man/nova-worker.conf.5.in; do
+  flat=$(sed -e 's/^#//' -e 's/\\-/-/g' -e 's/`//g' "$NOVA_SRCDIR/$f" | tr '\n' ' ' | tr -s ' ')
+  case "$flat" in
+    *"$rule"*) ;;
+    *) echo "FAIL: $f does not state the include rule in the shared words" >&2; exit 1 ;;
+  esac
+done
+echo "PASS: the include rule reads the same in the sample config, the docs and nova-worker.conf(5)"
