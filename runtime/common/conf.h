@@ -35,13 +35,28 @@ struct nova__worker_config {
 };
 
 struct nova__redis_config {
-    char *url; /* redis://[:password@]host:port[/db] or unix:///path */
+    char *url; /* secret: redis[s]://[[user]:password@]host:port[/db] or unix:///path */
     char *prefix;
     int64_t connect_timeout_ms;
     int64_t lock_duration_ms;
     int64_t stalled_interval_ms;
     int64_t max_stalled_count;
     int64_t drain_delay_ms;
+    /* How to reach Redis (runtime/queue/redis_target.c reads these). */
+    char *username; /* ACL user when the URL names none */
+    char *password; /* secret: password or auth token when the URL has none */
+    char *tls_ca_file;
+    char *tls_cert_file;
+    char *tls_key_file;
+    char *tls_server_name;
+    bool tls_skip_verify;
+    char *sentinels; /* host:port,... */
+    char *sentinel_master;
+    char *sentinel_username;
+    char *sentinel_password; /* secret */
+    char *cluster_nodes;     /* host:port,... */
+    int64_t reply_timeout_ms;
+    int64_t tcp_keepalive_ms; /* 0 = off */
 };
 
 struct nova__postgres_config {

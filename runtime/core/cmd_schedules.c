@@ -13,6 +13,7 @@
 #include "core/loader.h"
 #include "core/schedules.h"
 #include "queue/cmd_queue.h"
+#include "queue/redis_sync.h"
 #include "queue/queue.h"
 #include "queue/queue_scripts.h"
 #include "queue/schedulers.h"
@@ -78,14 +79,14 @@ static const char *prefix_of(const struct nova__config *cfg)
     return cfg->redis.prefix && *cfg->redis.prefix ? cfg->redis.prefix : "bull";
 }
 
-static void redis_state(redisContext *c, const char *prefix, const struct nova_schedule *d,
-                        const struct nova__sched *sc)
+static void redis_state(struct nova__redis_sync *c, const char *prefix,
+                        const struct nova_schedule *d, const struct nova__sched *sc)
 {
     char base[1024];
     if (c == NULL || nova__queue_key_base(prefix, d->queue, base, sizeof base) < 0)
         return;
-    redisReply *score = redisCommand(c, "ZSCORE %srepeat %s", base, d->id);
-    redisReply *tpl = redisCommand(c, "HMGET %srepeat:%s ic nova", base, d->id);
+    redisReply *score = nova__redis_sync_command(c, "ZSCORE %srepeat %s", base, d->id);
+    redisReply *tpl = nova__redis_sync_command(c, "HMGET %srepeat:%s ic nova", base, d->id);
     if (score != NULL && score->type == REDIS_REPLY_STRING) {
         char when[64];
         nova__schedules_format_time(sc, strtoll(score->str, NULL, 10), when, sizeof when);
@@ -103,7 +104,7 @@ static void redis_state(redisContext *c, const char *prefix, const struct nova_s
 
 static int list(const struct nova__config *cfg, struct nova__plugin **ps, size_t n, long count)
 {
-    redisContext *c = nova__redis_connect_blocking(cfg, "nova-worker schedules");
+    struct nova__redis_sync *c = nova__redis_connect_blocking(cfg, "nova-worker schedules");
     if (c == NULL)
         fprintf(stderr, "nova-worker schedules: listing without what Redis holds\n");
     size_t shown = 0;
@@ -134,7 +135,7 @@ static int list(const struct nova__config *cfg, struct nova__plugin **ps, size_t
     }
     if (shown == 0)
         printf("no schedules: no enabled plugin declares one\n");
-    redisFree(c);
+    nova__redis_sync_close(c);
     return 0;
 }
 
@@ -172,13 +173,13 @@ static int run_now(const struct nova__config *cfg, struct nova__plugin **ps, siz
                 matches);
         return 2;
     }
-    redisContext *c = nova__redis_connect_blocking(cfg, "nova-worker schedules run");
+    struct nova__redis_sync *c = nova__redis_connect_blocking(cfg, "nova-worker schedules run");
     if (c == NULL)
         return 1;
     char base[1024], meta[1040], now[24], id[160];
     int64_t t = wall_ms();
     if (nova__queue_key_base(prefix_of(cfg), found->queue, base, sizeof base) < 0) {
-        redisFree(c);
+        nova__redis_sync_close(c);
         return 1;
     }
     snprintf(meta, sizeof meta, "%smeta", base);
@@ -187,18 +188,18 @@ static int run_now(const struct nova__config *cfg, struct nova__plugin **ps, siz
     snprintf(id, sizeof id, "%s-run-%" PRId64, found->id, t);
     const char *av[] = {"EVAL", nova__lua_add,        "1", meta, base, now, found->job_name,
                         data,   NOVA__SCHED_RUN_OPTS, id,  "0",  "0",  "0"};
-    redisReply *r = redisCommandArgv(c, 13, av, NULL);
+    redisReply *r = nova__redis_sync_argv(c, 13, av, NULL);
     int rc = 0;
     if (r == NULL || r->type != REDIS_REPLY_ARRAY || r->elements != 2) {
         fprintf(stderr, "nova-worker schedules run: %s\n",
-                r != NULL && r->type == REDIS_REPLY_ERROR ? r->str : c->errstr);
+                r != NULL && r->type == REDIS_REPLY_ERROR ? r->str : nova__redis_sync_error(c));
         rc = 1;
     } else {
         printf("added job %s on queue %s (a run of schedule %s)\n", r->element[0]->str,
                found->queue, found->id);
     }
     freeReplyObject(r);
-    redisFree(c);
+    nova__redis_sync_close(c);
     return rc;
 }
 

@@ -8,6 +8,7 @@
 #include "common/metrics.h"
 #include "nova/pg.h"
 #include "queue/queue.h"
+#include "queue/redis_conn.h"
 #include "core/sdnotify.h"
 #include "core/services.h"
 #include "common/svc.h"
@@ -870,6 +871,14 @@ int nova__daemon_check(const char *config_path, FILE *out, FILE *errout)
     };
     int failures = 0;
     size_t enabled = 0;
+    /* [redis] exactly as `run` reads it: URL, TLS files, Sentinel, Cluster. */
+    struct nova__redis_target target;
+    if (nova__redis_target_from_config(&cfg->redis, &target, err, sizeof err) != 0) {
+        fprintf(errout, "%s\n", err);
+        failures++;
+    } else {
+        nova__redis_target_free(&target);
+    }
     /* The modules `run` would load for the core sections. */
     if (svc.pg != NULL && nova__svc_pg("[postgres] dsn is set", err, sizeof err) == NULL) {
         fprintf(errout, "%s\n", err);

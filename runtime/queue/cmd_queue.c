@@ -12,6 +12,7 @@
 #include "queue/queue.h"
 #include "queue/queue_scripts.h"
 #include "queue/redis_conn.h"
+#include "queue/redis_sync.h"
 
 static const char usage[] =
     "usage: nova-worker queue COMMAND ...\n"
@@ -32,53 +33,13 @@ static bool wants_help(int argc, char **argv)
     return false;
 }
 
-redisContext *nova__redis_connect_blocking(const struct nova__config *cfg, const char *who)
+struct nova__redis_sync *nova__redis_connect_blocking(const struct nova__config *cfg,
+                                                      const char *who)
 {
-    struct nova__redis_target t;
-    char err[256];
-    redisContext *c;
-    redisReply *r;
-    struct timeval tv;
-    int64_t ms =
-        cfg != NULL && cfg->redis.connect_timeout_ms > 0 ? cfg->redis.connect_timeout_ms : 5000;
-    const char *url =
-        cfg != NULL && cfg->redis.url != NULL ? cfg->redis.url : "redis://127.0.0.1:6379";
-    if (nova__redis_url_parse(url, &t, err, sizeof(err)) < 0) {
+    char err[600];
+    struct nova__redis_sync *c = nova__redis_sync_open(cfg ? &cfg->redis : NULL, err, sizeof(err));
+    if (!c)
         fprintf(stderr, "%s: %s\n", who, err);
-        return NULL;
-    }
-    tv.tv_sec = ms / 1000;
-    tv.tv_usec = (ms % 1000) * 1000;
-    c = t.unix_path ? redisConnectUnixWithTimeout(t.unix_path, tv)
-                    : redisConnectWithTimeout(t.host, t.port, tv);
-    if (!c || c->err) {
-        if (t.unix_path)
-            fprintf(stderr, "%s: cannot connect to Redis at %s: %s\n", who, t.unix_path,
-                    c ? c->errstr : "out of memory");
-        else
-            fprintf(stderr, "%s: cannot connect to Redis at %s:%d: %s\n", who, t.host, t.port,
-                    c ? c->errstr : "out of memory");
-        redisFree(c);
-        nova__redis_target_free(&t);
-        return NULL;
-    }
-    if (t.password) {
-        r = t.username ? redisCommand(c, "AUTH %s %s", t.username, t.password)
-                       : redisCommand(c, "AUTH %s", t.password);
-        if (!r || r->type == REDIS_REPLY_ERROR) {
-            fprintf(stderr, "%s: Redis AUTH failed: %s\n", who, r ? r->str : c->errstr);
-            freeReplyObject(r);
-            redisFree(c);
-            nova__redis_target_free(&t);
-            return NULL;
-        }
-        freeReplyObject(r);
-    }
-    if (t.db) {
-        r = redisCommand(c, "SELECT %d", t.db);
-        freeReplyObject(r);
-    }
-    nova__redis_target_free(&t);
     return c;
 }
 
@@ -94,14 +55,14 @@ static long long now_ms(void)
     return (long long)tv.tv_sec * 1000 + tv.tv_usec / 1000;
 }
 
-static int queue_stats_one(redisContext *c, const char *prefix, const char *queue)
+static int queue_stats_one(struct nova__redis_sync *c, const char *prefix, const char *queue)
 {
     static const char *const lists[] = {"wait", "paused", "active", NULL};
     static const char *const sets[] = {"prioritized", "delayed",          "completed",
                                        "failed",      "waiting-children", NULL};
     printf("%s:", queue);
     for (int i = 0; lists[i]; i++) {
-        redisReply *r = redisCommand(c, "LLEN %s:%s:%s", prefix, queue, lists[i]);
+        redisReply *r = nova__redis_sync_command(c, "LLEN %s:%s:%s", prefix, queue, lists[i]);
         if (!r || r->type != REDIS_REPLY_INTEGER) {
             freeReplyObject(r);
             fprintf(stderr, "\nnova-worker queue: Redis error\n");
@@ -111,7 +72,7 @@ static int queue_stats_one(redisContext *c, const char *prefix, const char *queu
         freeReplyObject(r);
     }
     for (int i = 0; sets[i]; i++) {
-        redisReply *r = redisCommand(c, "ZCARD %s:%s:%s", prefix, queue, sets[i]);
+        redisReply *r = nova__redis_sync_command(c, "ZCARD %s:%s:%s", prefix, queue, sets[i]);
         if (!r || r->type != REDIS_REPLY_INTEGER) {
             freeReplyObject(r);
             fprintf(stderr, "\nnova-worker queue: Redis error\n");
@@ -124,7 +85,7 @@ static int queue_stats_one(redisContext *c, const char *prefix, const char *queu
     return 0;
 }
 
-static int cmd_stats(redisContext *c, const char *prefix, int argc, char **argv)
+static int cmd_stats(struct nova__redis_sync *c, const char *prefix, int argc, char **argv)
 {
     int rc = 0;
     if (argc > 1) {
@@ -132,11 +93,13 @@ static int cmd_stats(redisContext *c, const char *prefix, int argc, char **argv)
             rc |= queue_stats_one(c, prefix, argv[i]);
         return rc;
     }
-    /* No names: every queue that has a meta or id key under the prefix. */
-    {
+    /* No names: every queue that has a meta or id key under the prefix
+     * (on every master of a cluster). */
+    for (size_t m = 0; m < nova__redis_sync_masters(c); m++) {
         char cursor[32] = "0";
         do {
-            redisReply *r = redisCommand(c, "SCAN %s MATCH %s:*:id COUNT 1000", cursor, prefix);
+            redisReply *r = nova__redis_sync_command_at(c, m, "SCAN %s MATCH %s:*:id COUNT 1000",
+                                                        cursor, prefix);
             if (!r || r->type != REDIS_REPLY_ARRAY || r->elements != 2) {
                 freeReplyObject(r);
                 fprintf(stderr, "nova-worker queue: SCAN failed\n");
@@ -172,7 +135,7 @@ static int parse_i64(const char *what, const char *s, long long *out)
     return 0;
 }
 
-static int cmd_add(redisContext *c, const char *prefix, int argc, char **argv)
+static int cmd_add(struct nova__redis_sync *c, const char *prefix, int argc, char **argv)
 {
     struct nova_job_options o = {
         .struct_size = sizeof(o), .remove_on_complete = -1, .remove_on_fail = -1};
@@ -230,13 +193,13 @@ static int cmd_add(redisContext *c, const char *prefix, int argc, char **argv)
         const char *av[] = {"EVAL", nova__lua_add, "1",  meta,  base,
                             now,    pos[1],        data, ojson, o.job_id ? o.job_id : "",
                             delay,  "0",           "0"};
-        r = redisCommandArgv(c, 13, av, NULL);
+        r = nova__redis_sync_argv(c, 13, av, NULL);
     }
     free(ojson);
     free(data);
     if (!r || r->type != REDIS_REPLY_ARRAY || r->elements != 2) {
         fprintf(stderr, "nova-worker queue add: %s\n",
-                r && r->type == REDIS_REPLY_ERROR ? r->str : c->errstr);
+                r && r->type == REDIS_REPLY_ERROR ? r->str : nova__redis_sync_error(c));
         freeReplyObject(r);
         return 1;
     }
@@ -246,23 +209,24 @@ static int cmd_add(redisContext *c, const char *prefix, int argc, char **argv)
     return 0;
 }
 
-static int cmd_failed(redisContext *c, const char *prefix, int argc, char **argv)
+static int cmd_failed(struct nova__redis_sync *c, const char *prefix, int argc, char **argv)
 {
     redisReply *r;
     if (argc != 2) {
         fprintf(stderr, "usage: nova-worker queue failed QUEUE\n");
         return 2;
     }
-    r = redisCommand(c, "ZRANGE %s:%s:failed 0 -1", prefix, argv[1]);
+    r = nova__redis_sync_command(c, "ZRANGE %s:%s:failed 0 -1", prefix, argv[1]);
     if (!r || r->type != REDIS_REPLY_ARRAY) {
         fprintf(stderr, "nova-worker queue failed: %s\n",
-                r && r->type == REDIS_REPLY_ERROR ? r->str : c->errstr);
+                r && r->type == REDIS_REPLY_ERROR ? r->str : nova__redis_sync_error(c));
         freeReplyObject(r);
         return 1;
     }
     for (size_t i = 0; i < r->elements; i++) {
         const char *id = r->element[i]->str;
-        redisReply *f = redisCommand(c, "HMGET %s:%s:%s failedReason atm", prefix, argv[1], id);
+        redisReply *f =
+            nova__redis_sync_command(c, "HMGET %s:%s:%s failedReason atm", prefix, argv[1], id);
         const char *reason = "", *atm = "0";
         if (f && f->type == REDIS_REPLY_ARRAY && f->elements == 2) {
             if (f->element[0]->type == REDIS_REPLY_STRING)
@@ -277,7 +241,7 @@ static int cmd_failed(redisContext *c, const char *prefix, int argc, char **argv
     return 0;
 }
 
-static int cmd_retry(redisContext *c, const char *prefix, int argc, char **argv)
+static int cmd_retry(struct nova__redis_sync *c, const char *prefix, int argc, char **argv)
 {
     char base[1024], meta[1040], now[24];
     const char **av;
@@ -304,11 +268,11 @@ static int cmd_retry(redisContext *c, const char *prefix, int argc, char **argv)
     av[n++] = now;
     for (int i = 2; i < argc; i++)
         av[n++] = argv[i];
-    r = redisCommandArgv(c, n, av, NULL);
+    r = nova__redis_sync_argv(c, n, av, NULL);
     free(av);
     if (!r || r->type != REDIS_REPLY_ARRAY) {
         fprintf(stderr, "nova-worker queue retry: %s\n",
-                r && r->type == REDIS_REPLY_ERROR ? r->str : c->errstr);
+                r && r->type == REDIS_REPLY_ERROR ? r->str : nova__redis_sync_error(c));
         freeReplyObject(r);
         return 1;
     }
@@ -324,7 +288,7 @@ int nova__cmd_queue(const struct nova__config *cfg, int argc, char **argv)
 {
     static const struct {
         const char *name, *help;
-        int (*fn)(redisContext *, const char *, int, char **);
+        int (*fn)(struct nova__redis_sync *, const char *, int, char **);
     } cmds[] = {
         {"stats",
          "usage: nova-worker queue stats [QUEUE...]\n\nPrints the number of jobs "
@@ -347,7 +311,7 @@ int nova__cmd_queue(const struct nova__config *cfg, int argc, char **argv)
          "status 1 when none of the given ids was failed.\n",
          cmd_retry},
     };
-    redisContext *c;
+    struct nova__redis_sync *c;
     int rc;
     if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 ||
         strcmp(argv[1], "help") == 0) {
@@ -365,7 +329,7 @@ int nova__cmd_queue(const struct nova__config *cfg, int argc, char **argv)
         if (!c)
             return 1;
         rc = cmds[i].fn(c, prefix_of(cfg), argc - 1, argv + 1);
-        redisFree(c);
+        nova__redis_sync_close(c);
         return rc;
     }
     fprintf(stderr, "nova-worker queue: unknown command '%s'\n\n%s", argv[1], usage);

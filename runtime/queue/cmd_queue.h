@@ -14,14 +14,16 @@
 
 #include "common/conf.h"
 
-struct redisContext;
+struct nova__redis_sync;
 
 int nova__cmd_queue(const struct nova__config *cfg, int argc, char **argv);
 
-/* A blocking connection to the [redis] url of cfg (NULL: the default
- * redis://127.0.0.1:6379), authenticated and on its database, for command
- * line tools. On failure prints "<who>: cannot connect to Redis at
- * HOST:PORT: reason" to stderr and returns NULL. Free with redisFree(). */
-struct redisContext *nova__redis_connect_blocking(const struct nova__config *cfg, const char *who);
+/* A blocking connection as the [redis] section of cfg says (NULL: the
+ * default redis://127.0.0.1:6379), for command line tools: the same URLs,
+ * TLS, ACL users, Sentinel and Cluster as the daemon (redis_sync.h). On
+ * failure prints "<who>: cannot connect to Redis (...): reason" to stderr
+ * and returns NULL. Free with nova__redis_sync_close(). */
+struct nova__redis_sync *nova__redis_connect_blocking(const struct nova__config *cfg,
+                                                      const char *who);
 
 #endif

@@ -1608,6 +1608,13 @@ static int sub_new(struct nova__queue_engine *e, const struct nova_host *host,
     s->e = e;
     s->host = host;
     n = nova__queue_key_base(e->prefix, in->queue, buf, sizeof(buf) - 16);
+    if (n >= 0 && e->target.mode == NOVA__REDIS_CLUSTER && !nova__redis_base_one_slot(buf, n)) {
+        nova__log(NOVA_LOG_ERROR, NULL,
+                  "queue %s: on Redis Cluster its keys (%s...) would span hash slots: put a hash "
+                  "tag in [redis] prefix (such as {bull}) or in the queue name",
+                  in->queue, buf);
+        n = -EINVAL;
+    }
     if (n < 0) {
         free(s);
         return n;
@@ -1943,8 +1950,7 @@ int nova__queue_engine_new(uv_loop_t *loop, const struct nova__redis_config *cfg
     e = calloc(1, sizeof(*e));
     if (!e)
         return -ENOMEM;
-    rc = nova__redis_url_parse(cfg->url ? cfg->url : "redis://127.0.0.1:6379", &e->target, err,
-                               sizeof(err));
+    rc = nova__redis_target_from_config(cfg, &e->target, err, sizeof(err));
     if (rc < 0) {
         nova__log(NOVA_LOG_ERROR, NULL, "%s", err);
         free(e);

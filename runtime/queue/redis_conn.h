@@ -1,15 +1,31 @@
 /*
- * redis_conn - one asynchronous Redis connection on the libuv loop
- * (hiredis 0.14 async API and its libuv adapter), with URL parsing,
- * connect timeout, handshake (AUTH, SELECT, CLIENT SETNAME), automatic
- * reconnect with backoff, and EVALSHA with transparent NOSCRIPT recovery.
+ * redis_conn - asynchronous Redis connections on the libuv loop.
+ *
+ * A nova__redis_conn is what the engine talks to. Behind it, the
+ * connection finds its server by itself:
+ *
+ * - a plain URL: one socket (TCP, unix, or TLS for rediss://);
+ * - Sentinel: the master the sentinels name, followed through failovers
+ *   (+switch-master, asked again on disconnect, on -READONLY and when a
+ *   server answers ROLE as a replica);
+ * - Cluster: one socket per master; each command goes to the master of
+ *   the slot of its first key, MOVED and ASK are followed, the slot map is
+ *   refreshed when it changes.
+ *
+ * Each socket is nova-worker's own transport (redis_link.c): non-blocking
+ * connect, TCP keepalive, OpenSSL for TLS, hiredis's reader for replies,
+ * a handshake (AUTH, SELECT, CLIENT SETNAME, INFO for the version, ROLE
+ * under Sentinel), a reply timeout, reconnect with backoff, EVALSHA with
+ * transparent NOSCRIPT recovery.
  *
  * Callback rule (libuv's): when a call returns an error the callback never
  * runs; otherwise it runs exactly once, with status 0 and the reply (which
  * may be an error reply), or with a negative errno and a NULL reply when
- * the connection went away or was closed. Replies are borrowed: valid only
- * during the callback (they live in an arena reused for the next reply,
- * see resp.h; never pass them to freeReplyObject).
+ * the connection went away (-ECONNRESET; also after no reply within the
+ * reply timeout, or a -READONLY answer from a demoted master) or was closed
+ * (-ECANCELED). Replies are borrowed: valid only during the callback (they
+ * live in an arena reused for the next reply, see resp.h; never pass them
+ * to freeReplyObject).
  */
 #ifndef NOVA_RUNTIME_REDIS_CONN_H
 #define NOVA_RUNTIME_REDIS_CONN_H
@@ -20,7 +36,20 @@
 #include <hiredis/hiredis.h>
 #include <uv.h>
 
-/* A parsed redis:// or unix:// URL. Strings are owned by the struct. */
+struct nova__redis_config;
+
+enum nova__redis_mode {
+    NOVA__REDIS_DIRECT = 0, /* the URL's server */
+    NOVA__REDIS_SENTINEL,   /* the master named by sentinels */
+    NOVA__REDIS_CLUSTER,    /* the masters of a Redis Cluster */
+};
+
+struct nova__redis_node {
+    char *host;
+    int port;
+};
+
+/* Everything needed to reach Redis. Strings are owned by the struct. */
 struct nova__redis_target {
     char *host;      /* NULL for unix sockets */
     int port;        /* default 6379 */
@@ -28,15 +57,40 @@ struct nova__redis_target {
     char *username;  /* ACL user, NULL = default */
     char *password;  /* NULL = no AUTH */
     int db;          /* SELECT index, 0 = default */
+    bool tls;        /* rediss:// */
+    bool tls_skip_verify;
+    char *tls_ca_file, *tls_cert_file, *tls_key_file, *tls_server_name;
+    enum nova__redis_mode mode;
+    struct nova__redis_node *nodes; /* the sentinels, or the cluster seeds */
+    size_t nnodes;
+    char *sentinel_master;
+    char *sentinel_username, *sentinel_password;
+    int64_t reply_timeout_ms; /* 0 = 10 s */
+    int64_t keepalive_ms;     /* 0 = no TCP keepalive */
 };
 
-/* Accepts redis://[[user]:password@]host[:port][/db] and
- * unix:///path[?db=N]; percent-escapes in user and password are decoded.
- * Returns 0 or -EINVAL with a message in err (the password is never
- * quoted). Free with nova__redis_target_free(). */
+/* Accepts redis://[[user]:password@]host[:port][/db], the same with
+ * rediss:// (TLS) and unix:///path[?db=N]; percent-escapes in user and
+ * password are decoded. Returns 0 or -EINVAL with a message in err (the
+ * password is never quoted). Free with nova__redis_target_free(). */
 int nova__redis_url_parse(const char *url, struct nova__redis_target *out, char *err,
                           size_t errlen);
+
+/* The whole [redis] section: the URL (default redis://127.0.0.1:6379),
+ * username/password, TLS files, sentinels or cluster nodes, timeouts.
+ * Checks what can be checked offline (files readable, the key matching
+ * the certificate, modes not mixed). `check` and `run` both use it. */
+int nova__redis_target_from_config(const struct nova__redis_config *cfg,
+                                   struct nova__redis_target *out, char *err, size_t errlen);
+int nova__redis_target_copy(struct nova__redis_target *dst, const struct nova__redis_target *src);
 void nova__redis_target_free(struct nova__redis_target *t);
+
+/* Redis Cluster's hash slot of a key (CRC16 of its hash tag, or of the key). */
+unsigned nova__redis_key_slot(const char *key, size_t len);
+
+/* True when every key "<base><anything>" hashes to the slot of base: base
+ * holds a complete, non-empty hash tag ({...}) as its first '{'. */
+bool nova__redis_base_one_slot(const char *base, size_t len);
 
 typedef void (*nova__redis_cb)(void *arg, int status, const redisReply *reply);
 
@@ -119,6 +173,34 @@ int nova__redis_conn_send_eval(struct nova__redis_cmd *m, struct nova__redis_scr
 /* Drops the current connection (pending callbacks get -ECONNRESET) and
  * reconnects at once. Used by the blocking-call watchdog. */
 void nova__redis_conn_reset(struct nova__redis_conn *c);
+
+/* The target's mode, and the last connection error in words (for the
+ * CLI: "TLS handshake failed: certificate verify failed ..."; "" if none). */
+enum nova__redis_mode nova__redis_conn_mode(const struct nova__redis_conn *c);
+const char *nova__redis_conn_error(const struct nova__redis_conn *c);
+
+/* Cluster: the masters known now (1 in the other modes), and a command sent
+ * to the i-th of them whatever its keys (SCAN over every master). */
+size_t nova__redis_conn_masters(const struct nova__redis_conn *c);
+int nova__redis_conn_command_at(struct nova__redis_conn *c, size_t master, nova__redis_cb cb,
+                                void *arg, int argc, const char *const *argv,
+                                const size_t *argvlen);
+
+/* Redirections followed so far (for tests and metrics). */
+struct nova__redis_conn_stats {
+    uint64_t moved, ask, tryagain, readonly;
+};
+void nova__redis_conn_stats(const struct nova__redis_conn *c, struct nova__redis_conn_stats *out);
+
+/* The server's version (major*10000 + minor*100 + patch) seen by the
+ * last handshake, 0 when unknown. */
+int nova__redis_conn_version(const struct nova__redis_conn *c);
+
+/* The timeout argument of a blocking command as this server version
+ * accepts it: whole seconds (rounded up) before 6.0, at least 0.002 from
+ * 6.0 to 7.0.7 (a smaller one blocks for ever there), as is from 7.0.8;
+ * whole seconds when the version is unknown. Writes into out (>= 32). */
+void nova__redis_block_timeout(int version, const char *in, char *out, size_t outlen);
 
 /* Closes for good: pending callbacks get -ECANCELED, handles are closed,
  * then done(arg) runs (from a close callback) and the memory is freed. */
