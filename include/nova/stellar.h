@@ -310,7 +310,17 @@ struct nova_stellar_events_query {
     const struct nova_stellar_event_filter *filters;
     size_t filter_count; /* 0..5 */
     uint32_t limit;      /* 0 = the server's default (100); at most 10000 */
+    /* Appended: read only when struct_size covers it, so a plugin built
+     * before it gets 0. NOVA_STELLAR_EVENTS_* bits. */
+    uint64_t flags;
 };
+
+/* flags: deliver an event whose topic or value XDR this build cannot decode
+ * (a newer protocol's ScVal type, a corrupt answer) with topics and value
+ * NULL and its raw base64 in topic_xdr/value_xdr, instead of failing the
+ * whole page with -EBADMSG. Decode the raw XDR with scval_decode() to learn
+ * why. Without the flag, topics and value are never NULL. */
+#define NOVA_STELLAR_EVENTS_KEEP_UNDECODABLE (1u << 0)
 
 struct nova_stellar_event {
     const char *id;           /* unique and ordered: de-duplicate on it */
@@ -322,8 +332,9 @@ struct nova_stellar_event {
     const char *tx_hash;                         /* hex, "" when absent */
     uint32_t transaction_index, operation_index; /* 0 when absent */
     bool in_successful_contract_call;
-    const struct cJSON *topics;   /* array of decoded ScVals (see scval_decode) */
-    const struct cJSON *value;    /* the decoded ScVal */
+    const struct cJSON *topics;   /* array of decoded ScVals (see scval_decode); NULL
+                                     only with NOVA_STELLAR_EVENTS_KEEP_UNDECODABLE */
+    const struct cJSON *value;    /* the decoded ScVal; NULL like topics */
     const char *const *topic_xdr; /* the base64 topics as received */
     size_t topic_count;
     const char *value_xdr; /* the base64 value as received */
@@ -442,7 +453,9 @@ struct nova_stellar_api {
      * can never be applied). */
     int (*latest_ledger)(const struct nova_host *host, nova_stellar_ledger_cb cb, void *arg);
 
-    /* Stellar RPC (JSON-RPC 2.0): getHealth, getLatestLedger, getEvents. */
+    /* Stellar RPC (JSON-RPC 2.0): getHealth, getLatestLedger, getEvents.
+     * With [stellar] soroban_rpc_url_fallback, a call the RPC failed is
+     * sent once to the other URL (docs/stellar.md). */
     int (*rpc_health)(const struct nova_host *host, nova_stellar_rpc_health_cb cb, void *arg);
     int (*rpc_latest_ledger)(const struct nova_host *host, nova_stellar_rpc_ledger_cb cb,
                              void *arg);

@@ -129,6 +129,8 @@ static const struct nova_config_entry stellar_table[] = {
      "Horizon base URL", 0, 0, "HORIZON_URL", false},
     {"soroban_rpc_url", NOVA_CONFIG_STRING, NULL, S(soroban_rpc_url), "Soroban RPC URL", 0, 0,
      "SOROBAN_RPC_URL", false},
+    {"soroban_rpc_url_fallback", NOVA_CONFIG_STRING, NULL, S(soroban_rpc_url_fallback),
+     "Soroban RPC URL tried when soroban_rpc_url fails", 0, 0, "SOROBAN_RPC_URL_FALLBACK", false},
     {"asset_code", NOVA_CONFIG_STRING, "NOVA", S(asset_code), "reward asset code", 0, 0, NULL,
      false},
     {"asset_issuer", NOVA_CONFIG_STRING, NULL, S(asset_issuer), "reward asset issuer (G...)", 0, 0,
@@ -736,8 +738,21 @@ static int finish_core(struct nova__config *cfg, char *err, size_t errlen)
     if (rc == 0)
         rc = check_url(cfg, "stellar", "soroban_rpc_url", cfg->stellar.soroban_rpc_url,
                        http_schemes, err, errlen);
+    if (rc == 0)
+        rc = check_url(cfg, "stellar", "soroban_rpc_url_fallback",
+                       cfg->stellar.soroban_rpc_url_fallback, http_schemes, err, errlen);
     if (rc != 0)
         return rc;
+    if (cfg->stellar.soroban_rpc_url_fallback != NULL &&
+        cfg->stellar.soroban_rpc_url_fallback[0] != '\0' &&
+        (cfg->stellar.soroban_rpc_url == NULL || cfg->stellar.soroban_rpc_url[0] == '\0')) {
+        e = last_entry(cfg, "stellar", "soroban_rpc_url_fallback");
+        set_err(err, errlen,
+                "%s:%d: soroban_rpc_url_fallback is set but soroban_rpc_url is not (the "
+                "fallback is only tried when the first fails)",
+                e ? e->file : "environment variable SOROBAN_RPC_URL_FALLBACK", e ? e->line : 0);
+        return -EINVAL;
+    }
     if (cfg->postgres.pool_min > cfg->postgres.pool_max) {
         e = last_entry(cfg, "postgres", "pool_min");
         set_err(err, errlen, "%s:%d: pool_min (%lld) is larger than pool_max (%lld)",

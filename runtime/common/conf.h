@@ -83,6 +83,7 @@ struct nova__stellar_config {
     char *network_passphrase; /* derived from network */
     char *horizon_url;
     char *soroban_rpc_url;
+    char *soroban_rpc_url_fallback; /* tried when soroban_rpc_url fails */
     char *asset_code;
     char *asset_issuer;
     char *distribution_secret; /* secret seed S... */

@@ -53,6 +53,13 @@ struct call {
         nova_stellar_events_cb events;
     } cb;
     void *arg;
+    /* RPC calls: what sending the same request to the other URL needs */
+    char *rpc_body;
+    const void *tag;
+    int64_t max_bytes;
+    uint64_t events_flags;
+    bool on_fallback; /* this attempt went to the fallback URL */
+    bool second_try;  /* this attempt is the call's second */
 };
 
 struct nova__stellar_client {
@@ -60,7 +67,10 @@ struct nova__stellar_client {
     struct nova__http_client *http;
     struct nova_stellar_network net;
     char *passphrase, *horizon_url, *rpc_url, *asset_code, *asset_issuer, *asset, *dist_account;
-    char *dist_secret; /* S...; wiped before it is freed */
+    char *rpc_fallback_url;          /* NULL without soroban_rpc_url_fallback */
+    uint64_t rpc_primary_down_until; /* uv_now(): RPC calls try the fallback first until then */
+    bool rpc_on_fallback;            /* logged the switch to the fallback */
+    char *dist_secret;               /* S...; wiped before it is freed */
     int64_t read_timeout_ms, submit_timeout_ms;
     uv_timer_t timer; /* the probe; its close callback frees the client */
     uint64_t probe_interval_ms;
@@ -456,8 +466,10 @@ void nova__stellar_events_free(struct nova__stellar_events_store *s)
     memset(s, 0, sizeof(*s));
 }
 
+/* keep: NOVA_STELLAR_EVENTS_KEEP_UNDECODABLE - an undecodable topic or value
+ * leaves topics and value NULL instead of failing the event. */
 static int parse_event(const cJSON *ev, struct nova_stellar_event *out, const char **topic_slots,
-                       struct nova__stellar_events_store *s, char *err, size_t errlen)
+                       struct nova__stellar_events_store *s, bool keep, char *err, size_t errlen)
 {
     int rc;
     memset(out, 0, sizeof(*out));
@@ -482,6 +494,7 @@ static int parse_event(const cJSON *ev, struct nova_stellar_event *out, const ch
                             NULL, 0) < 0)
         return nova__stellar_fail(err, errlen, -EBADMSG, "\"contractId\" is not a C... strkey");
     char e[200];
+    bool undecodable = false;
     cJSON *topics = cJSON_CreateArray();
     if (topics == NULL)
         return nova__stellar_fail(err, errlen, -ENOMEM, "out of memory");
@@ -498,16 +511,31 @@ static int parse_event(const cJSON *ev, struct nova_stellar_event *out, const ch
             if (!cJSON_IsString(t))
                 return nova__stellar_fail(err, errlen, -EBADMSG, "topic %zu is not a string",
                                           out->topic_count + 1);
-            if ((rc = nova__scval_decode_b64(t->valuestring, &v, e, sizeof(e))) < 0)
-                return nova__stellar_fail(err, errlen, rc == -ENOMEM ? rc : -EBADMSG,
-                                          "topic %zu: %s", out->topic_count + 1, e);
-            cJSON_AddItemToArray(topics, v);
             topic_slots[out->topic_count++] = t->valuestring;
+            if (undecodable)
+                continue;
+            if ((rc = nova__scval_decode_b64(t->valuestring, &v, e, sizeof(e))) < 0) {
+                if (rc == -ENOMEM || !keep)
+                    return nova__stellar_fail(err, errlen, rc == -ENOMEM ? rc : -EBADMSG,
+                                              "topic %zu: %s", out->topic_count, e);
+                undecodable = true;
+                continue;
+            }
+            cJSON_AddItemToArray(topics, v);
         }
     }
     cJSON *value = NULL;
-    if ((rc = nova__scval_decode_b64(out->value_xdr, &value, e, sizeof(e))) < 0)
-        return nova__stellar_fail(err, errlen, rc == -ENOMEM ? rc : -EBADMSG, "value: %s", e);
+    if (!undecodable && (rc = nova__scval_decode_b64(out->value_xdr, &value, e, sizeof(e))) < 0) {
+        if (rc == -ENOMEM || !keep)
+            return nova__stellar_fail(err, errlen, rc == -ENOMEM ? rc : -EBADMSG, "value: %s", e);
+        undecodable = true;
+    }
+    if (undecodable) {
+        /* the topics array stays in s->decoded, freed with the page */
+        out->topics = NULL;
+        out->value = NULL;
+        return 0;
+    }
     s->decoded[s->ndecoded++] = value;
     out->value = value;
     return 0;
@@ -516,7 +544,14 @@ static int parse_event(const cJSON *ev, struct nova_stellar_event *out, const ch
 int nova__stellar_parse_events(const cJSON *result, struct nova__stellar_events_store *s, char *err,
                                size_t errlen)
 {
+    return nova__stellar_parse_events_flags(result, 0, s, err, errlen);
+}
+
+int nova__stellar_parse_events_flags(const cJSON *result, uint64_t flags,
+                                     struct nova__stellar_events_store *s, char *err, size_t errlen)
+{
     int rc;
+    bool keep = (flags & NOVA_STELLAR_EVENTS_KEEP_UNDECODABLE) != 0;
     memset(s, 0, sizeof(*s));
     struct nova_stellar_events_page *p = &s->page;
     if ((rc = get_str(result, "cursor", false, NULL, &p->cursor, err, errlen)) < 0 ||
@@ -549,7 +584,7 @@ int nova__stellar_parse_events(const cJSON *result, struct nova__stellar_events_
     char e[300];
     cJSON_ArrayForEach(ev, events)
     {
-        if ((rc = parse_event(ev, &s->events[i], s->topic_xdr + used, s, e, sizeof(e))) < 0) {
+        if ((rc = parse_event(ev, &s->events[i], s->topic_xdr + used, s, keep, e, sizeof(e))) < 0) {
             const char *id = NULL;
             get_str(ev, "id", false, NULL, &id, NULL, 0);
             nova__stellar_events_free(s);
@@ -629,7 +664,7 @@ int nova__stellar_events_params(const struct nova_stellar_events_query *q, cJSON
 {
     char e[300];
     *out = NULL;
-    if (q == NULL || q->struct_size < sizeof(struct nova_stellar_events_query))
+    if (q == NULL || q->struct_size < offsetof(struct nova_stellar_events_query, flags))
         return nova__stellar_fail(err, errlen, -EINVAL,
                                   "events query struct_size is wrong (rebuild the plugin)");
     bool has_cursor = q->cursor != NULL && q->cursor[0] != '\0';
@@ -693,6 +728,7 @@ static void client_free(struct nova__stellar_client *c)
     free(c->passphrase);
     free(c->horizon_url);
     free(c->rpc_url);
+    free(c->rpc_fallback_url);
     free(c->asset_code);
     free(c->asset_issuer);
     free(c->asset);
@@ -741,6 +777,7 @@ int nova__stellar_client_new(uv_loop_t *loop, struct nova__http_client *http,
     c->passphrase = dup_or_null(cfg->network_passphrase, &oom);
     c->horizon_url = strip_slashes(dup_or_null(cfg->horizon_url, &oom));
     c->rpc_url = dup_or_null(cfg->soroban_rpc_url, &oom);
+    c->rpc_fallback_url = dup_or_null(cfg->soroban_rpc_url_fallback, &oom);
     c->asset_code = dup_or_null(cfg->asset_code, &oom);
     c->asset_issuer = dup_or_null(cfg->asset_issuer, &oom);
     if (c->asset_code != NULL && c->asset_issuer != NULL) {
@@ -901,13 +938,20 @@ static struct call *call_new(struct nova__stellar_client *c, enum call_kind kind
     return k;
 }
 
+static void call_free(struct call *k)
+{
+    if (k != NULL)
+        free(k->rpc_body);
+    free(k);
+}
+
 /* Sends the request; on failure k is freed and the error returned. */
 static int call_start(struct nova__stellar_client *c, struct call *k, const void *tag,
                       const struct nova_http_request *req)
 {
     int rc = nova__http_request_tagged(c->http, req, on_http, k, tag != NULL ? tag : c);
     if (rc < 0) {
-        free(k);
+        call_free(k);
         return rc;
     }
     k->next = c->calls;
@@ -1052,18 +1096,45 @@ int nova__stellar_submit(struct nova__stellar_client *c, const void *tag, const 
     return rc;
 }
 
-static int rpc_call(struct nova__stellar_client *c, struct call *k, const void *tag,
-                    const char *method, cJSON *params, int64_t max_bytes)
+/* Sends k's JSON-RPC body to the primary URL or the fallback; links k.
+ * On failure k is left to the caller. */
+static int rpc_send(struct nova__stellar_client *c, struct call *k, bool fallback)
 {
     static const char *const headers[] = {"Content-Type: application/json",
                                           "Accept: application/json", NULL};
+    struct nova_http_request req = {
+        .struct_size = sizeof(req),
+        .method = "POST",
+        .url = fallback ? c->rpc_fallback_url : c->rpc_url,
+        .headers = headers,
+        .body = k->rpc_body,
+        .body_len = strlen(k->rpc_body),
+        .timeout_ms = c->read_timeout_ms,
+        .max_response_bytes = k->max_bytes,
+    };
+    int rc = nova__http_request_tagged(c->http, &req, on_http, k, k->tag);
+    if (rc < 0)
+        return rc;
+    k->on_fallback = fallback;
+    k->next = c->calls;
+    if (k->next != NULL)
+        k->next->prev = k;
+    c->calls = k;
+    c->in_flight++;
+    return 0;
+}
+
+static int rpc_call(struct nova__stellar_client *c, struct call *k, const void *tag,
+                    const char *method, cJSON *params, int64_t max_bytes)
+{
     cJSON *body = cJSON_CreateObject();
-    char *text = NULL;
     int rc = -ENOMEM;
     if (body == NULL)
         goto out;
     k->rpc_id = ++c->next_rpc_id;
     k->rpc_method = method;
+    k->tag = tag != NULL ? tag : c;
+    k->max_bytes = max_bytes;
     cJSON_AddStringToObject(body, "jsonrpc", "2.0");
     cJSON_AddNumberToObject(body, "id", (double)k->rpc_id);
     cJSON_AddStringToObject(body, "method", method);
@@ -1071,25 +1142,17 @@ static int rpc_call(struct nova__stellar_client *c, struct call *k, const void *
         cJSON_AddItemToObject(body, "params", params);
         params = NULL;
     }
-    if ((text = cJSON_PrintUnformatted(body)) == NULL)
+    if ((k->rpc_body = cJSON_PrintUnformatted(body)) == NULL)
         goto out;
-    struct nova_http_request req = {
-        .struct_size = sizeof(req),
-        .method = "POST",
-        .url = c->rpc_url,
-        .headers = headers,
-        .body = text,
-        .body_len = strlen(text),
-        .timeout_ms = c->read_timeout_ms,
-        .max_response_bytes = max_bytes,
-    };
-    rc = call_start(c, k, tag, &req);
-    k = NULL; /* call_start owns it now */
+    /* the primary, unless it failed a moment ago and there is a fallback */
+    bool fallback = c->rpc_fallback_url != NULL && uv_now(c->loop) < c->rpc_primary_down_until;
+    rc = rpc_send(c, k, fallback);
+    if (rc == 0)
+        k = NULL; /* in flight */
 out:
     cJSON_Delete(params);
     cJSON_Delete(body);
-    free(text);
-    free(k);
+    call_free(k);
     return rc;
 }
 
@@ -1144,6 +1207,9 @@ int nova__stellar_get_events(struct nova__stellar_client *c, const void *tag,
         return -ENOMEM;
     }
     k->cb.events = cb;
+    if (query->struct_size >=
+        offsetof(struct nova_stellar_events_query, flags) + sizeof(query->flags))
+        k->events_flags = query->flags;
     return rpc_call(c, k, tag, "getEvents", params, EVENTS_MAX_BYTES);
 }
 
@@ -1505,69 +1571,122 @@ static const cJSON *rpc_read(struct outcome *o, const struct call *k,
     return result;
 }
 
-static void handle_health(struct call *k, const struct nova_http_response *res)
+static void handle_health(struct call *k, struct outcome *o, const cJSON *r)
 {
-    struct outcome o;
     struct nova_stellar_rpc_health h;
     const struct nova_stellar_rpc_health *out = NULL;
     char e[300];
-    outcome_init(&o);
-    const cJSON *r = rpc_read(&o, k, res);
     if (r != NULL) {
         memset(&h, 0, sizeof(h));
         if (get_str(r, "status", true, NULL, &h.status, e, sizeof(e)) < 0 ||
             get_u32(r, "latestLedger", false, &h.latest_ledger, e, sizeof(e)) < 0 ||
             get_u32(r, "oldestLedger", false, &h.oldest_ledger, e, sizeof(e)) < 0 ||
             get_u32(r, "ledgerRetentionWindow", false, &h.retention_window, e, sizeof(e)) < 0)
-            fail(&o, -EBADMSG, "RPC getHealth: %s", e);
+            fail(o, -EBADMSG, "RPC getHealth: %s", e);
         else
             out = &h;
     }
-    k->cb.health(k->arg, &o.st, out);
-    cJSON_Delete(o.json);
+    k->cb.health(k->arg, &o->st, out);
 }
 
-static void handle_rpc_ledger(struct call *k, const struct nova_http_response *res)
+static void handle_rpc_ledger(struct call *k, struct outcome *o, const cJSON *r)
 {
-    struct outcome o;
     struct nova_stellar_rpc_ledger l;
     const struct nova_stellar_rpc_ledger *out = NULL;
     char e[300];
-    outcome_init(&o);
-    const cJSON *r = rpc_read(&o, k, res);
     if (r != NULL) {
         memset(&l, 0, sizeof(l));
         if (get_str(r, "id", false, "", &l.id, e, sizeof(e)) < 0 ||
             get_u32(r, "sequence", true, &l.sequence, e, sizeof(e)) < 0 ||
             get_u32(r, "protocolVersion", false, &l.protocol_version, e, sizeof(e)) < 0 ||
             get_i64_str(r, "closeTime", false, &l.close_time, e, sizeof(e)) < 0)
-            fail(&o, -EBADMSG, "RPC getLatestLedger: %s", e);
+            fail(o, -EBADMSG, "RPC getLatestLedger: %s", e);
         else
             out = &l;
     }
-    k->cb.rpc_ledger(k->arg, &o.st, out);
-    cJSON_Delete(o.json);
+    k->cb.rpc_ledger(k->arg, &o->st, out);
 }
 
-static void handle_events(struct call *k, const struct nova_http_response *res)
+static void handle_events(struct call *k, struct outcome *o, const cJSON *r)
 {
-    struct outcome o;
     struct nova__stellar_events_store s;
     const struct nova_stellar_events_page *out = NULL;
     char e[500];
-    outcome_init(&o);
     memset(&s, 0, sizeof(s));
-    const cJSON *r = rpc_read(&o, k, res);
     if (r != NULL) {
-        int rc = nova__stellar_parse_events(r, &s, e, sizeof(e));
+        int rc = nova__stellar_parse_events_flags(r, k->events_flags, &s, e, sizeof(e));
         if (rc < 0)
-            fail(&o, rc == -ENOMEM ? rc : -EBADMSG, "RPC getEvents: %s", e);
+            fail(o, rc == -ENOMEM ? rc : -EBADMSG, "RPC getEvents: %s", e);
         else
             out = &s.page;
     }
-    k->cb.events(k->arg, &o.st, out);
+    k->cb.events(k->arg, &o->st, out);
     nova__stellar_events_free(&s);
+}
+
+/* The server failed, as opposed to answering: worth the other URL. */
+static bool rpc_server_failed(const struct outcome *o)
+{
+    switch (o->st.error) {
+    case 0:
+    case -ECANCELED:
+    case -ENOMEM:
+        return false;
+    case -EREMOTEIO:
+        return o->st.rpc_code == -32603;
+    default:
+        return true;
+    }
+}
+
+/* An RPC answer (or failure) came: fall back, or hand it to the caller.
+ * Returns true when k was sent again (it lives on). */
+static bool rpc_answered(struct nova__stellar_client *c, struct call *k,
+                         const struct nova_http_response *res)
+{
+    struct outcome o;
+    outcome_init(&o);
+    const cJSON *r = rpc_read(&o, k, res);
+    if (c->rpc_fallback_url != NULL && r == NULL && rpc_server_failed(&o)) {
+        if (!k->on_fallback) {
+            c->rpc_primary_down_until = uv_now(c->loop) + NOVA__STELLAR_RPC_FALLBACK_HOLD_MS;
+            if (!c->rpc_on_fallback)
+                nova__log_warn("Soroban RPC %s failed (%s): trying the fallback %s first for "
+                               "the next %d s",
+                               c->rpc_url, o.msg, c->rpc_fallback_url,
+                               NOVA__STELLAR_RPC_FALLBACK_HOLD_MS / 1000);
+            c->rpc_on_fallback = true;
+        }
+        if (!k->second_try && !c->closing) {
+            k->second_try = true;
+            if (rpc_send(c, k, !k->on_fallback) == 0) {
+                cJSON_Delete(o.json);
+                return true;
+            }
+        }
+    } else if (c->rpc_fallback_url != NULL && !k->on_fallback && c->rpc_on_fallback &&
+               o.st.error != -ECANCELED) {
+        /* the primary answers again */
+        c->rpc_primary_down_until = 0;
+        c->rpc_on_fallback = false;
+        nova__log_info("Soroban RPC %s answers again; the fallback is no longer preferred",
+                       c->rpc_url);
+    }
+    switch (k->kind) {
+    case CALL_HEALTH:
+        handle_health(k, &o, r);
+        break;
+    case CALL_RPC_LEDGER:
+        handle_rpc_ledger(k, &o, r);
+        break;
+    case CALL_EVENTS:
+        handle_events(k, &o, r);
+        break;
+    default:
+        break;
+    }
     cJSON_Delete(o.json);
+    return false;
 }
 
 static bool is_rpc(enum call_kind kind)
@@ -1579,7 +1698,7 @@ static void on_http(void *arg, const struct nova_http_response *res)
 {
     struct call *k = arg;
     if (k->detached) {
-        free(k);
+        call_free(k);
         return;
     }
     struct nova__stellar_client *c = k->c;
@@ -1603,16 +1722,13 @@ static void on_http(void *arg, const struct nova_http_response *res)
         handle_root(c, k, res);
         break;
     case CALL_HEALTH:
-        handle_health(k, res);
-        break;
     case CALL_RPC_LEDGER:
-        handle_rpc_ledger(k, res);
-        break;
     case CALL_EVENTS:
-        handle_events(k, res);
+        if (rpc_answered(c, k, res))
+            return; /* sent to the other RPC URL */
         break;
     }
-    free(k);
+    call_free(k);
 }
 
 static void deliver_cancelled(struct call *k, const char *message)

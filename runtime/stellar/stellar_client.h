@@ -7,6 +7,16 @@
  * nothing is ever hammered). Statuses and result structs are those of
  * include/nova/stellar.h; docs/stellar.md explains them.
  *
+ * The one exception is the RPC fallback: with soroban_rpc_url_fallback set,
+ * an RPC call whose server failed (no answer, an HTTP error, 429/503, an
+ * answer that is not JSON-RPC, or JSON-RPC -32603 "internal error", which
+ * an unhealthy RPC answers) is sent once more to the other URL, and the
+ * answer of that second request is the call's. After the primary failed,
+ * calls go to the fallback first for NOVA__STELLAR_RPC_FALLBACK_HOLD_MS,
+ * then the primary is tried again. RPC calls are reads, so sending one
+ * twice is harmless. A JSON-RPC error about the request itself (-32600,
+ * -32602...) is an answer, never a reason to fall back.
+ *
  * Tags: each request carries a tag for nova__http_cancel_tag(). Plugin
  * calls are tagged with the plugin's host pointer, so cancelling a
  * plugin's HTTP requests also ends its Stellar calls (callback with
@@ -39,9 +49,12 @@ struct nova__stellar_client;
  * client waits longer and reports -ETIMEDOUT only after that. */
 #define NOVA__STELLAR_SUBMIT_TIMEOUT_MS 60000
 /* Reads (account, lookup, ledger, RPC) take the [http] timeout. */
+/* How long RPC calls prefer the fallback after the primary failed. */
+#define NOVA__STELLAR_RPC_FALLBACK_HOLD_MS 30000
 
 /* Creates a client. cfg->horizon_url and network_passphrase are required;
- * distribution_secret, asset fields and soroban_rpc_url are optional.
+ * distribution_secret, asset fields, soroban_rpc_url and
+ * soroban_rpc_url_fallback are optional.
  * Returns 0, -EINVAL (a bad setting; the reason is logged, never the
  * secret) or -ENOMEM. http must outlive the client. */
 int nova__stellar_client_new(uv_loop_t *loop, struct nova__http_client *http,
@@ -141,6 +154,10 @@ struct nova__stellar_events_store {
 };
 int nova__stellar_parse_events(const struct cJSON *result, struct nova__stellar_events_store *out,
                                char *err, size_t errlen);
+/* The same with the query's NOVA_STELLAR_EVENTS_* flags. */
+int nova__stellar_parse_events_flags(const struct cJSON *result, uint64_t flags,
+                                     struct nova__stellar_events_store *out, char *err,
+                                     size_t errlen);
 void nova__stellar_events_free(struct nova__stellar_events_store *s);
 
 /* Builds getEvents params; -EINVAL naming the bad field. Caller frees with

@@ -840,6 +840,7 @@ test('admin API validation and garbage input never crash the server', async () =
     ['/_admin/events', { events: [{ contractId: CA, topic: [{ symbol: 'a b' }] }] }, 400, /symbol/],
     ['/_admin/events', { events: [{ contractId: CA, topic: [{ nope: 1 }] }] }, 400, /unknown ScVal type/],
     ['/_admin/events', { events: [{ contractId: CA, topic: [] }], ledger: 1 }, 400, /ledger must be between/],
+    ['/_admin/events', { events: [{ contractId: CA, topic: [], value: { raw_xdr: 'not base64!' } }] }, 400, /raw_xdr must be a base64 string/],
     ['/_admin/faults', { kind: 'bad_seq', target: 'rpc' }, 400, /only applies/],
     ['/_admin/faults', { kind: 'status', status: 200 }, 400, /status/],
     ['/_admin/close-ledger', { count: 0 }, 400, /count/],
@@ -1023,6 +1024,20 @@ test('RPC getEvents: pagination cursor and limit, synthetic end cursor', async (
   r = (await rpcCall(S, 'getEvents', { pagination: { cursor: c } })).result;
   assert.equal(r.events.length, 1);
   assert.equal(r.events[0].topic[0], 'AAAADwAAAAVzdGFrZQAAAA==');
+});
+
+test('RPC getEvents: raw_xdr topics and values are served as given', async () => {
+  const add = await admin(S, '/_admin/events', {
+    events: [{ contractId: CA, topic: [{ symbol: 'nova_rwd' }, { raw_xdr: 'AAAADw==' }], value: { raw_xdr: 'AAAAEAAAAAEAAAAF' } }],
+    close_ledger: true,
+  });
+  assert.equal(add.status, 201, add.text);
+  const id = add.json.events[0].id;
+  const r = (await rpcCall(S, 'getEvents', { startLedger: add.json.events[0].ledger })).result;
+  const e = r.events.find((x) => x.id === id);
+  assert.deepEqual(e.topic, ['AAAADwAAAAhub3ZhX3J3ZA==', 'AAAADw==']);
+  assert.equal(e.value, 'AAAAEAAAAAEAAAAF');
+  assert.throws(() => xdr.ScVal.fromXDR(e.value, 'base64'), 'a truncated vec is no ScVal');
 });
 
 test('RPC getEvents: parameter errors', async () => {

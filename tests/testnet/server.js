@@ -850,6 +850,13 @@ function adminError(message, status = 400) {
   return Object.assign(new Error(message), { status, admin: true });
 }
 
+// A topic or value given as {"raw_xdr": "..."}: any base64 text (even
+// bytes that are no ScVal), stored and served as given.
+function rawXdr(v, where) {
+  if (typeof v !== 'string' || !/^[A-Za-z0-9+/]*={0,2}$/.test(v)) throw new Error(`${where}.raw_xdr must be a base64 string`);
+  return v;
+}
+
 function amountField(v, name, dflt) {
   if (v === undefined) return dflt;
   try {
@@ -956,12 +963,18 @@ async function handleAdmin(req, res, url) {
       const contractId = e.contractId === undefined ? '' : e.contractId;
       if (type === 'contract' && !StrKey.isValidContract(contractId)) throw adminError(`${where}.contractId must be a C... contract id`);
       if (!Array.isArray(e.topic) || e.topic.length > 4) throw adminError(`${where}.topic must be an array of at most 4 ScVals`);
+      // {"raw_xdr": "<base64>"} is served as given, never checked: the way
+      // to test an indexer against XDR it cannot decode.
+      const enc = (v, w) =>
+        v && typeof v === 'object' && !Array.isArray(v) && Object.keys(v).length === 1 && 'raw_xdr' in v
+          ? rawXdr(v.raw_xdr, w)
+          : toScValB64(v, w);
       try {
         return {
           type,
           contractId,
-          topic: e.topic.map((t, j) => toScValB64(t, `${where}.topic[${j}]`)),
-          value: toScValB64(e.value === undefined ? { void: null } : e.value, `${where}.value`),
+          topic: e.topic.map((t, j) => enc(t, `${where}.topic[${j}]`)),
+          value: enc(e.value === undefined ? { void: null } : e.value, `${where}.value`),
         };
       } catch (err) {
         throw adminError(err.message);

@@ -946,6 +946,69 @@ START_TEST(test_garbage_answers)
 }
 END_TEST
 
+static int faults_pending(void)
+{
+    cJSON *f = testnet_call(&net, "GET", "/_admin/faults", NULL, NULL);
+    int n = cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(f, "faults"));
+    cJSON_Delete(f);
+    return n;
+}
+
+/* soroban_rpc_url_fallback: the double serves the RPC at /soroban/rpc (the
+ * primary here) and /rpc (the fallback); faults with path "/soroban" hit
+ * the primary only. */
+START_TEST(test_rpc_fallback)
+{
+    char primary[300], fallback[300];
+    snprintf(primary, sizeof(primary), "%s/soroban/rpc", net.url);
+    snprintf(fallback, sizeof(fallback), "%s/rpc", net.url);
+    struct nova__stellar_config cfg = make_cfg(net.passphrase);
+    cfg.soroban_rpc_url = primary;
+    cfg.soroban_rpc_url_fallback = fallback;
+    struct nova__stellar_client *c2;
+    ck_assert_int_eq(nova__stellar_client_new(&loop, http, &cfg, &c2), 0);
+    struct got g = {0};
+
+    /* the primary is unavailable: the fallback answers the same call */
+    fault("{\"kind\":\"status\",\"status\":503,\"target\":\"rpc\",\"path\":\"/soroban\"}");
+    ck_assert_int_eq(nova__stellar_rpc_latest_ledger(c2, NULL, on_rpc_ledger, &g, NULL, 0), 0);
+    wait_for(&g, 1);
+    ck_assert_msg(g.error == 0, "%s", g.message);
+    ck_assert_uint_gt(g.seq, 0);
+    ck_assert_int_eq(faults_pending(), 0);
+
+    /* then the fallback is asked first: the primary's fault stays */
+    fault("{\"kind\":\"rpc_error\",\"code\":-32603,\"target\":\"rpc\",\"path\":\"/soroban\"}");
+    memset(&g, 0, sizeof(g));
+    ck_assert_int_eq(nova__stellar_rpc_health(c2, NULL, on_health, &g, NULL, 0), 0);
+    wait_for(&g, 1);
+    ck_assert_int_eq(g.error, 0);
+    ck_assert_int_eq(faults_pending(), 1);
+
+    /* both fail (the fallback answers 500, the primary is unhealthy): one
+     * second attempt, whose answer is the call's */
+    fault("{\"kind\":\"status\",\"status\":500,\"target\":\"rpc\"}");
+    memset(&g, 0, sizeof(g));
+    ck_assert_int_eq(nova__stellar_rpc_health(c2, NULL, on_health, &g, NULL, 0), 0);
+    wait_for(&g, 1);
+    ck_assert_int_eq(g.error, -EREMOTEIO);
+    ck_assert_int_eq(g.rpc_code, -32603);
+    ck_assert_int_eq(faults_pending(), 0);
+
+    /* an answer about the request itself is no reason to ask the other */
+    fault("{\"kind\":\"status\",\"status\":500,\"target\":\"rpc\",\"path\":\"/soroban\"}");
+    struct nova_stellar_events_query old = {.struct_size = sizeof(old), .start_ledger = 1};
+    memset(&g, 0, sizeof(g));
+    ck_assert_int_eq(nova__stellar_get_events(c2, NULL, &old, on_events, &g, NULL, 0), 0);
+    wait_for(&g, 1);
+    ck_assert_int_eq(g.error, -EREMOTEIO);
+    ck_assert_int_eq(g.rpc_code, -32600);
+    ck_assert_int_eq(faults_pending(), 1);
+    ck_assert_uint_eq(nova__stellar_client_in_flight(c2), 0);
+    nova__stellar_client_close(c2, NULL, NULL);
+}
+END_TEST
+
 START_TEST(test_cancellation)
 {
     struct got a = {0}, b = {0}, c = {0};
@@ -1027,6 +1090,7 @@ static Suite *stellar_client_suite(void)
     tcase_add_test(tc, test_latest_ledger_and_rpc);
     tcase_add_test(tc, test_get_events_filters_and_cursor);
     tcase_add_test(tc, test_garbage_answers);
+    tcase_add_test(tc, test_rpc_fallback);
     tcase_add_test(tc, test_cancellation);
     tcase_add_test(tc, test_readiness_probe);
     suite_add_tcase(s, tc);

@@ -375,6 +375,52 @@ START_TEST(test_events_malformed)
 }
 END_TEST
 
+/* NOVA_STELLAR_EVENTS_KEEP_UNDECODABLE: an event whose XDR does not decode
+ * comes with topics and value NULL and its raw base64; the page lives.
+ * What is not XDR trouble still fails the page. */
+START_TEST(test_events_keep_undecodable)
+{
+    static const char *const page =
+        "{\"latestLedger\":9,\"cursor\":\"c\",\"events\":["
+        "{\"id\":\"1\",\"type\":\"contract\",\"ledger\":5,\"topic\":[\"AAAADwAAAARtaW50\"],"
+        "\"value\":\"AAAAAwAAAAE=\"},"
+        "{\"id\":\"2\",\"type\":\"contract\",\"ledger\":5,\"topic\":[\"AAAADwAAAARtaW50\","
+        "\"AAAADw==\",\"AAAAAwAAAAE=\"],\"value\":\"AAAAAwAAAAE=\"},"
+        "{\"id\":\"3\",\"type\":\"contract\",\"ledger\":6,\"value\":\"AAAAEAAAAAEAAAAF\"},"
+        "{\"id\":\"4\",\"type\":\"contract\",\"ledger\":6,\"topic\":[],\"value\":\"AAAAAQ==\"}]}";
+    cJSON *r = cJSON_Parse(page);
+    struct nova__stellar_events_store s;
+    ck_assert_int_eq(nova__stellar_parse_events(r, &s, err, sizeof(err)), -EBADMSG);
+    ck_assert_ptr_nonnull(strstr(err, "event 2 (id 2): topic 2:"));
+    ck_assert_int_eq(nova__stellar_parse_events_flags(r, NOVA_STELLAR_EVENTS_KEEP_UNDECODABLE, &s,
+                                                      err, sizeof(err)),
+                     0);
+    ck_assert_uint_eq(s.page.event_count, 4);
+    const struct nova_stellar_event *e = s.page.events;
+    ck_assert_ptr_nonnull(e[0].topics);
+    ck_assert_ptr_nonnull(e[0].value);
+    ck_assert_ptr_null(e[1].topics);
+    ck_assert_ptr_null(e[1].value);
+    ck_assert_uint_eq(e[1].topic_count, 3);
+    ck_assert_str_eq(e[1].topic_xdr[1], "AAAADw==");
+    ck_assert_str_eq(e[1].topic_xdr[2], "AAAAAwAAAAE=");
+    ck_assert_ptr_null(e[2].value);
+    ck_assert_ptr_null(e[2].topics);
+    ck_assert_str_eq(e[2].value_xdr, "AAAAEAAAAAEAAAAF");
+    ck_assert_ptr_nonnull(e[3].value);
+    ck_assert_str_eq(e[3].topic_xdr == NULL ? "" : "ok", "ok");
+    nova__stellar_events_free(&s);
+    cJSON_Delete(r);
+    /* a structural fault is never kept */
+    r = cJSON_Parse("{\"latestLedger\":9,\"events\":[{\"id\":\"1\",\"type\":\"contract\","
+                    "\"ledger\":5,\"topic\":[7],\"value\":\"AAAAAQ==\"}]}");
+    ck_assert_int_eq(nova__stellar_parse_events_flags(r, NOVA_STELLAR_EVENTS_KEEP_UNDECODABLE, &s,
+                                                      err, sizeof(err)),
+                     -EBADMSG);
+    cJSON_Delete(r);
+}
+END_TEST
+
 START_TEST(test_events_params_reference)
 {
     /* The reference request of the vectors, built from a query. */
@@ -439,6 +485,7 @@ int main(void)
     tcase_add_test(tc, test_root_and_time);
     tcase_add_test(tc, test_events_reference_sample);
     tcase_add_test(tc, test_events_malformed);
+    tcase_add_test(tc, test_events_keep_undecodable);
     tcase_add_test(tc, test_events_params_reference);
     suite_add_tcase(s, tc);
     return tu_run(s);
