@@ -26,6 +26,12 @@
  * reused connection and redirect hop), so a hostname that resolves to a
  * private address, or starts to after a DNS rebinding, is refused before
  * any byte is sent.
+ *
+ * guard_allow lets one request through to networks the operator named
+ * (a plugin's `allow_networks`, e.g. "10.20.0.0/16, fd00:1::/64"): IPv4 and
+ * IPv6 blocks, comma or blank separated, an address alone being one host.
+ * It applies to that request only (its connections, reused or redirected),
+ * never to the others. A malformed list makes request() return -EINVAL.
  */
 #ifndef NOVA_HTTP_H
 #define NOVA_HTTP_H
@@ -42,6 +48,11 @@ extern "C" {
 #define NOVA_HTTP_GUARD            (1u << 0) /* user-supplied URL: apply the outbound guard */
 #define NOVA_HTTP_FOLLOW_REDIRECTS (1u << 1) /* follow up to 5 redirects; off by default */
 #define NOVA_HTTP_HTTPS_ONLY       (1u << 2) /* refuse http:// (and redirects to it) */
+/* Send the request at most once: on a new connection, closed after. A
+ * kept-alive connection that dies before any answer makes curl send the
+ * request again on a new one, which a receiver may then get twice (a
+ * webhook); with this flag that cannot happen, the error is -ECONNRESET. */
+#define NOVA_HTTP_SEND_ONCE (1u << 3)
 
 struct nova_http_request {
     uint32_t struct_size; /* sizeof(struct nova_http_request) */
@@ -55,6 +66,35 @@ struct nova_http_request {
     int64_t timeout_ms;         /* whole request; 0 = [http] timeout */
     int64_t max_response_bytes; /* body limit; 0 = [http] max_response_size */
     uint32_t flags;             /* NOVA_HTTP_* */
+    /* Appended in ABI 1.3; the host reads it only when struct_size covers
+     * it (an older host ignores it, so its guard refuses as before). */
+    const char *guard_allow; /* CIDR list the guard lets through, NULL = none */
+    const char *aws_sigv4; /* sign with AWS Signature V4 (libcurl's CURLOPT_AWS_SIGV4):
+                              "aws:amz:REGION:SERVICE", e.g. "aws:amz:us-east-1:s3";
+                              NULL = no signing */
+    const char *username;  /* HTTP Basic user, or the SigV4 access key id; NULL = none */
+    const char *password;  /* its password, or the SigV4 secret key; never logged */
+};
+
+/* mail flags */
+#define NOVA_MAIL_ALLOW_PLAINTEXT (1u << 0) /* smtp:// may go on without STARTTLS */
+
+/* One message for mail(). Everything is copied before mail() returns. */
+struct nova_mail_request {
+    uint32_t struct_size; /* sizeof(struct nova_mail_request) */
+    /* smtps://host[:port] (TLS from the first byte) or smtp://host[:port]
+     * (upgraded with STARTTLS, required unless NOVA_MAIL_ALLOW_PLAINTEXT). */
+    const char *url;
+    const char *from;      /* envelope sender address, e.g. "reports@nova.example" */
+    const char *const *to; /* envelope recipient addresses, NULL-terminated, at least one */
+    /* The message exactly as sent: RFC 5322 header lines, a blank line and
+     * the (MIME) body, CRLF line ends. */
+    const void *message;
+    size_t message_len;
+    const char *username; /* SMTP AUTH; NULL = no authentication */
+    const char *password; /* never logged */
+    int64_t timeout_ms;   /* whole exchange; 0 = [http] timeout */
+    uint32_t flags;       /* NOVA_MAIL_* */
 };
 
 /*
@@ -125,6 +165,19 @@ struct nova_http_api {
      * hint (use your own backoff). Capped at one day. -1 for any other
      * response or a transport error. Whether to retry is the caller's call. */
     int64_t (*retry_after_ms)(const struct nova_http_response *res);
+
+    /* Since ABI 1.3 (probe with NOVA_HOST_HAS(host, http) and
+     * http->struct_size): sends one e-mail over SMTP on the same loop and
+     * client. The callback's response has error 0 and status 250 (the
+     * server's last reply code) once the server accepted the message for
+     * every recipient; otherwise error is -ECONNREFUSED, -EHOSTUNREACH,
+     * -ETIMEDOUT, -EPROTO (TLS failed, or STARTTLS not offered on smtp://
+     * without NOVA_MAIL_ALLOW_PLAINTEXT), -EACCES (authentication refused)
+     * or -EIO (the server refused the sender, a recipient or the message;
+     * error_message has its reply), with status the last reply code seen.
+     * Returns like request(). */
+    int (*mail)(const struct nova_host *host, const struct nova_mail_request *req, nova_http_cb cb,
+                void *arg);
 };
 
 #ifdef __cplusplus

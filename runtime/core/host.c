@@ -251,6 +251,16 @@ static int host_http_request_json(const struct nova_host *host, const struct nov
     return m != NULL ? m->request_json(s->http, req, body, cb, arg, host) : -ENOTSUP;
 }
 
+static int host_http_mail(const struct nova_host *host, const struct nova_mail_request *req,
+                          nova_http_cb cb, void *arg)
+{
+    if (host == NULL)
+        return -EINVAL;
+    struct nova__services *s = nova__host_services(host);
+    const struct nova__svc_http *m = http_module(s);
+    return m != NULL ? m->mail(s->http, req, cb, arg, host) : -ENOTSUP;
+}
+
 static struct nova_http_api host_http;
 
 const struct nova_http_api *nova__host_http_api(void)
@@ -261,6 +271,7 @@ const struct nova_http_api *nova__host_http_api(void)
     host_http = *m->response_api;
     host_http.request = host_http_request;
     host_http.request_json = host_http_request_json;
+    host_http.mail = host_http_mail;
     return &host_http;
 }
 

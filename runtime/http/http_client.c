@@ -6,6 +6,7 @@
 #include <ctype.h>
 #include <errno.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -58,6 +59,7 @@ struct req {
     char *effective_url;
     const char *host_label; /* owned by the client */
     uint32_t flags;
+    struct nova__http_guard_nets *nets; /* the request's guard_allow, NULL = none */
     const void *tag;
     nova_http_cb cb;
     nova_http_json_cb jcb;
@@ -65,6 +67,11 @@ struct req {
 
     char *body;
     size_t body_len, body_cap, max_body;
+    /* mail(): the message curl uploads and its recipients */
+    bool mail;
+    char *upload;
+    size_t upload_len, upload_at;
+    struct curl_slist *rcpt;
     struct header *hdrs;
     size_t nhdrs, hdr_bytes;
 
@@ -251,8 +258,11 @@ static void req_free(struct req *r)
     }
     free(r->hdrs);
     free(r->body);
+    free(r->upload);
+    curl_slist_free_all(r->rcpt);
     free(r->url);
     free(r->effective_url);
+    nova__http_guard_nets_free(r->nets);
     r->magic = 0;
     free(r);
 }
@@ -351,9 +361,46 @@ static void fail(struct req *r, int error, const char *reason, const char *what)
 }
 
 /* Maps a finished transfer to error/reason/message. */
+/* SMTP outcomes that are not transport failures: the server said no. */
+static bool classify_mail(struct req *r, CURLcode code)
+{
+    switch (code) {
+    case CURLE_LOGIN_DENIED:
+    case CURLE_AUTH_ERROR:
+        fail(r, -EACCES, "auth", "SMTP authentication refused");
+        return true;
+    case CURLE_USE_SSL_FAILED:
+        fail(r, -EPROTO, "tls", "the SMTP server does not offer STARTTLS");
+        return true;
+    case CURLE_SEND_ERROR:
+    case CURLE_RECV_ERROR:
+    case CURLE_WEIRD_SERVER_REPLY:
+    case CURLE_QUOTE_ERROR:
+    case CURLE_UPLOAD_FAILED:
+        if (r->status >= 400) {
+            r->error = -EIO;
+            r->reason = "refused";
+            snprintf(r->msg, sizeof r->msg, "the SMTP server refused (reply %ld): %s", r->status,
+                     r->errbuf[0] ? r->errbuf : curl_easy_strerror(code));
+            return true;
+        }
+        return false;
+    default:
+        return false;
+    }
+}
+
 static void classify(struct req *r, CURLcode code)
 {
-    if (code == CURLE_OK)
+    if (code == CURLE_OK) {
+        if (r->mail && r->status != 250 && r->status != 0) {
+            r->error = -EIO;
+            r->reason = "refused";
+            snprintf(r->msg, sizeof r->msg, "the SMTP server answered %ld", r->status);
+        }
+        return;
+    }
+    if (r->mail && classify_mail(r, code))
         return;
     if (r->guard_refused) {
         r->error = -EACCES; /* r->msg already says which address */
@@ -558,8 +605,8 @@ static curl_socket_t on_open_socket(void *ud, curlsocktype purpose, struct curl_
     /* The address curl is about to connect to, after resolution: this is
      * where a name pointing at 10.0.0.1 (or rebinding to it) is caught. */
     if ((r->flags & NOVA_HTTP_GUARD) &&
-        nova__http_guard_check_sockaddr(&a->addr, a->addrlen, c->allow, r->msg, sizeof r->msg) <
-            0) {
+        nova__http_guard_check_sockaddr_nets(&a->addr, a->addrlen, c->allow, r->nets, r->msg,
+                                             sizeof r->msg) < 0) {
         r->guard_refused = true;
         c->stats.guard_refusals++;
         return CURL_SOCKET_BAD;
@@ -581,8 +628,8 @@ static int on_prereq(void *ud, char *primary_ip, char *local_ip, int primary_por
     (void)local_port;
     if (!(r->flags & NOVA_HTTP_GUARD))
         return CURL_PREREQFUNC_OK;
-    if (nova__http_guard_check_ip(primary_ip, (unsigned)primary_port, r->c->allow, r->msg,
-                                  sizeof r->msg) < 0) {
+    if (nova__http_guard_check_ip_nets(primary_ip, (unsigned)primary_port, r->c->allow, r->nets,
+                                       r->msg, sizeof r->msg) < 0) {
         r->guard_refused = true;
         r->c->stats.guard_refusals++;
         return CURL_PREREQFUNC_ABORT;
@@ -803,12 +850,36 @@ static int setup(struct nova__http_client *c, struct req *r, const struct nova_h
     SET(CURLOPT_OPENSOCKETDATA, r);
     SET(CURLOPT_PREREQFUNCTION, on_prereq);
     SET(CURLOPT_PREREQDATA, r);
+    if (rq->flags & NOVA_HTTP_SEND_ONCE) {
+        /* curl resends only on a reused connection that died unanswered */
+        SET(CURLOPT_FRESH_CONNECT, 1L);
+        SET(CURLOPT_FORBID_REUSE, 1L);
+    }
     if (rq->flags & NOVA_HTTP_FOLLOW_REDIRECTS) {
         SET(CURLOPT_FOLLOWLOCATION, 1L);
         SET(CURLOPT_MAXREDIRS, (long)MAX_REDIRECTS);
     }
     if (c->resolve != NULL)
         SET(CURLOPT_RESOLVE, c->resolve);
+    if (rq->aws_sigv4 != NULL) {
+        /* libcurl (7.88) signs every header line it is given, "Expect:"
+         * too, which only removes a default header and is never sent: the
+         * server's signature then differs. Signed requests drop that line
+         * and send their body without waiting for a 100 Continue. */
+        if (r->headers != NULL && strcmp(r->headers->data, "Expect:") == 0) {
+            struct curl_slist *rest = r->headers->next;
+            r->headers->next = NULL;
+            curl_slist_free_all(r->headers);
+            r->headers = rest;
+            SET(CURLOPT_HTTPHEADER, r->headers);
+        }
+        SET(CURLOPT_EXPECT_100_TIMEOUT_MS, 0L);
+        SET(CURLOPT_AWS_SIGV4, rq->aws_sigv4);
+    }
+    if (rq->username != NULL)
+        SET(CURLOPT_USERNAME, rq->username);
+    if (rq->password != NULL)
+        SET(CURLOPT_PASSWORD, rq->password);
 
     if (strcmp(method, "HEAD") == 0) {
         SET(CURLOPT_NOBODY, 1L);
@@ -836,16 +907,20 @@ static int start(struct nova__http_client *c, const struct nova_http_request *us
     char *json_text = NULL;
     const char *body;
     size_t body_len;
+    struct nova__http_guard_nets *nets = NULL;
     struct req *r;
     int rc;
 
+    /* guard_allow came with ABI 1.3: a request without it is complete. */
     if (c == NULL || user_req == NULL || (cb == NULL && jcb == NULL) ||
-        user_req->struct_size < sizeof rq)
+        user_req->struct_size < offsetof(struct nova_http_request, guard_allow))
         return -EINVAL;
     if (c->closing)
         return -ECANCELED;
-    /* Copy what this build knows; fields a newer caller appended are ignored. */
-    memcpy(&rq, user_req, sizeof rq);
+    /* Copy what this build knows and the caller has; fields a newer caller
+     * appended are ignored, fields an older one lacks read as zero. */
+    memset(&rq, 0, sizeof rq);
+    memcpy(&rq, user_req, user_req->struct_size < sizeof rq ? user_req->struct_size : sizeof rq);
     if (rq.url == NULL || rq.timeout_ms < 0 || rq.max_response_bytes < 0 ||
         (rq.body == NULL && rq.body_len != 0))
         return -EINVAL;
@@ -870,14 +945,23 @@ static int start(struct nova__http_client *c, const struct nova_http_request *us
         cJSON_free(json_text);
         return -EINVAL;
     }
+    if (rq.guard_allow != NULL) {
+        rc = nova__http_guard_nets_parse(rq.guard_allow, &nets, NULL, 0);
+        if (rc < 0) {
+            cJSON_free(json_text);
+            return rc;
+        }
+    }
 
     r = calloc(1, sizeof *r);
     if (r == NULL) {
+        nova__http_guard_nets_free(nets);
         cJSON_free(json_text);
         return -ENOMEM;
     }
     r->magic = REQ_MAGIC;
     r->c = c;
+    r->nets = nets;
     r->flags = rq.flags;
     r->tag = tag;
     r->cb = cb;
@@ -907,7 +991,7 @@ static int start(struct nova__http_client *c, const struct nova_http_request *us
         }
     }
     if (rq.flags & NOVA_HTTP_GUARD) {
-        rc = nova__http_guard_check_url(rq.url, c->allow, r->msg, sizeof r->msg);
+        rc = nova__http_guard_check_url_nets(rq.url, c->allow, r->nets, r->msg, sizeof r->msg);
         if (rc < 0) {
             r->error = rc;
             r->reason = rc == -EACCES ? "guard" : "invalid_url";
@@ -963,6 +1047,153 @@ int nova__http_request_json(struct nova__http_client *c, const struct nova_http_
                             const cJSON *body, nova_http_json_cb cb, void *arg)
 {
     return nova__http_request_json_tagged(c, req, body, cb, arg, NULL);
+}
+
+/* ---- mail ------------------------------------------------------------------ */
+
+static size_t on_upload(char *buf, size_t size, size_t n, void *ud)
+{
+    struct req *r = ud;
+    size_t room = size * n, left = r->upload_len - r->upload_at;
+    size_t len = left < room ? left : room;
+    memcpy(buf, r->upload + r->upload_at, len);
+    r->upload_at += len;
+    return len;
+}
+
+/* An address for MAIL FROM / RCPT TO: no brackets, blanks or line breaks
+ * (they would let a value add SMTP commands). */
+static bool valid_address(const char *a)
+{
+    if (a == NULL || *a == '\0' || strlen(a) > 320 || strchr(a, '@') == NULL)
+        return false;
+    for (const char *p = a; *p; p++)
+        if ((unsigned char)*p <= ' ' || *p == '<' || *p == '>' || *p == 0x7f)
+            return false;
+    return true;
+}
+
+#define SET(opt, val)                                                                              \
+    do {                                                                                           \
+        if (curl_easy_setopt(e, opt, val) != CURLE_OK)                                             \
+            return -EINVAL;                                                                        \
+    } while (0)
+
+static int mail_setup(struct nova__http_client *c, struct req *r,
+                      const struct nova_mail_request *mq)
+{
+    int started = curl_start(c);
+    if (started != 0)
+        return started;
+    CURL *e = curl_easy_init();
+    if (e == NULL)
+        return -ENOMEM;
+    r->easy = e;
+    char from[340];
+    snprintf(from, sizeof from, "<%s>", mq->from);
+    for (size_t i = 0; mq->to[i] != NULL; i++) {
+        char to[340];
+        snprintf(to, sizeof to, "<%s>", mq->to[i]);
+        struct curl_slist *l = curl_slist_append(r->rcpt, to);
+        if (l == NULL)
+            return -ENOMEM;
+        r->rcpt = l;
+    }
+    SET(CURLOPT_URL, r->url);
+    SET(CURLOPT_PRIVATE, (char *)r);
+    SET(CURLOPT_SHARE, c->share);
+    SET(CURLOPT_NOSIGNAL, 1L);
+    SET(CURLOPT_ERRORBUFFER, r->errbuf);
+    SET(CURLOPT_PROTOCOLS_STR, "smtp,smtps");
+    SET(CURLOPT_PROXY, "");
+    SET(CURLOPT_SSL_VERIFYPEER, 1L);
+    SET(CURLOPT_SSL_VERIFYHOST, 2L);
+    if (c->ca_file != NULL)
+        SET(CURLOPT_CAINFO, c->ca_file);
+    /* smtps:// is TLS from the start; smtp:// must upgrade unless the
+     * operator said plain text is acceptable. */
+    SET(CURLOPT_USE_SSL,
+        (long)((mq->flags & NOVA_MAIL_ALLOW_PLAINTEXT) ? CURLUSESSL_TRY : CURLUSESSL_ALL));
+    SET(CURLOPT_MAIL_FROM, from);
+    SET(CURLOPT_MAIL_RCPT, r->rcpt);
+    SET(CURLOPT_UPLOAD, 1L);
+    SET(CURLOPT_READFUNCTION, on_upload);
+    SET(CURLOPT_READDATA, r);
+    SET(CURLOPT_INFILESIZE_LARGE, (curl_off_t)r->upload_len);
+    if (mq->username != NULL)
+        SET(CURLOPT_USERNAME, mq->username);
+    if (mq->password != NULL)
+        SET(CURLOPT_PASSWORD, mq->password);
+    SET(CURLOPT_TIMEOUT_MS, (long)r->timeout_ms);
+    SET(CURLOPT_CONNECTTIMEOUT_MS,
+        (long)(c->connect_timeout_ms < r->timeout_ms ? c->connect_timeout_ms : r->timeout_ms));
+    SET(CURLOPT_WRITEFUNCTION, on_body);
+    SET(CURLOPT_WRITEDATA, r);
+    SET(CURLOPT_OPENSOCKETFUNCTION, on_open_socket);
+    SET(CURLOPT_OPENSOCKETDATA, r);
+    /* One message per connection: a server that drops an idle kept
+     * connection must not make curl send the message twice. */
+    SET(CURLOPT_FRESH_CONNECT, 1L);
+    SET(CURLOPT_FORBID_REUSE, 1L);
+    if (c->resolve != NULL)
+        SET(CURLOPT_RESOLVE, c->resolve);
+    return 0;
+}
+
+#undef SET
+
+int nova__http_mail_tagged(struct nova__http_client *c, const struct nova_mail_request *mq,
+                           nova_http_cb cb, void *arg, const void *tag)
+{
+    if (c == NULL || mq == NULL || cb == NULL || mq->struct_size < sizeof *mq || mq->url == NULL ||
+        mq->to == NULL || mq->to[0] == NULL || !valid_address(mq->from) ||
+        (mq->message == NULL && mq->message_len > 0) || mq->timeout_ms < 0 ||
+        (mq->flags & ~NOVA_MAIL_ALLOW_PLAINTEXT) != 0)
+        return -EINVAL;
+    for (size_t i = 0; mq->to[i] != NULL; i++)
+        if (!valid_address(mq->to[i]))
+            return -EINVAL;
+    if (strncmp(mq->url, "smtp://", 7) != 0 && strncmp(mq->url, "smtps://", 8) != 0)
+        return -EINVAL;
+    if (c->closing)
+        return -ECANCELED;
+    struct req *r = calloc(1, sizeof *r);
+    if (r == NULL)
+        return -ENOMEM;
+    r->magic = REQ_MAGIC;
+    r->c = c;
+    r->mail = true;
+    r->tag = tag;
+    r->cb = cb;
+    r->arg = arg;
+    r->start_ns = uv_hrtime();
+    r->timeout_ms = mq->timeout_ms > 0 ? mq->timeout_ms : c->timeout_ms;
+    r->max_body = 64 * 1024;
+    r->url = strdup(mq->url);
+    r->body_cap = 256;
+    r->body = malloc(r->body_cap);
+    r->upload_len = mq->message_len;
+    r->upload = malloc(mq->message_len + 1);
+    int rc = -ENOMEM;
+    if (r->url == NULL || r->body == NULL || r->upload == NULL)
+        goto fail;
+    r->body[0] = '\0';
+    if (mq->message_len > 0)
+        memcpy(r->upload, mq->message, mq->message_len);
+    r->host_label = host_label(c, mq->url, 0);
+    rc = mail_setup(c, r, mq);
+    if (rc < 0)
+        goto fail;
+    if (curl_multi_add_handle(c->multi, r->easy) != CURLM_OK) {
+        rc = -EIO;
+        goto fail;
+    }
+    req_push(&c->active, r);
+    c->stats.in_flight++;
+    return 0;
+fail:
+    req_free(r);
+    return rc;
 }
 
 /* Takes r out of curl and delivers -ECANCELED. */

@@ -72,6 +72,10 @@ int nova__http_request_json_tagged(struct nova__http_client *c, const struct nov
                                    const void *tag);
 void nova__http_cancel_tag(struct nova__http_client *c, const void *tag);
 
+/* nova_http_api.mail() on an explicit client, with a tag as above. */
+int nova__http_mail_tagged(struct nova__http_client *c, const struct nova_mail_request *req,
+                           nova_http_cb cb, void *arg, const void *tag);
+
 /* nova_http_api.header() and .retry_after_ms(). */
 const char *nova__http_header(const struct nova_http_response *res, const char *name);
 int64_t nova__http_retry_after_ms(const struct nova_http_response *res);

@@ -125,8 +125,158 @@ static const char *v6_reason(const uint8_t b[16])
     return NULL;
 }
 
+/* ---- a request's own allowance ------------------------------------------ */
+
+/* One list entry, NUL-terminated in tok. Returns 0 or -EINVAL. */
+static int parse_net(char *tok, struct nova__http_guard_net *net)
+{
+    char *slash = strchr(tok, '/');
+    unsigned long bits = 0;
+    size_t len;
+
+    if (slash != NULL) {
+        const char *d = slash + 1;
+        if (*d == '\0' || strlen(d) > 3)
+            return -EINVAL;
+        for (; *d != '\0'; d++) {
+            if (*d < '0' || *d > '9')
+                return -EINVAL;
+            bits = bits * 10 + (unsigned long)(*d - '0');
+        }
+        *slash = '\0';
+    }
+    memset(net, 0, sizeof *net);
+    if (inet_pton(AF_INET, tok, net->addr) == 1) {
+        net->family = AF_INET;
+        len = 4;
+    } else if (inet_pton(AF_INET6, tok, net->addr) == 1) {
+        net->family = AF_INET6;
+        len = 16;
+    } else {
+        return -EINVAL;
+    }
+    if (slash == NULL)
+        bits = len * 8;
+    if (bits > len * 8)
+        return -EINVAL;
+    net->bits = (unsigned)bits;
+    /* clear the host part: "127.0.0.1/8" means 127.0.0.0/8 */
+    for (size_t i = 0; i < len; i++) {
+        size_t from = i * 8;
+        if (from >= bits)
+            net->addr[i] = 0;
+        else if (bits - from < 8)
+            net->addr[i] &= (uint8_t)(0xffu << (8 - (bits - from)));
+    }
+    return 0;
+}
+
+static bool is_sep(char c)
+{
+    return c == ',' || c == ' ' || c == '\t' || c == '\n' || c == '\r';
+}
+
+int nova__http_guard_nets_parse(const char *list, struct nova__http_guard_nets **out, char *why,
+                                size_t whylen)
+{
+    struct nova__http_guard_nets *nets;
+    size_t count = 0;
+    const char *p;
+
+    *out = NULL;
+    if (list == NULL)
+        return 0;
+    for (p = list; *p != '\0';) {
+        while (is_sep(*p))
+            p++;
+        if (*p == '\0')
+            break;
+        count++;
+        while (*p != '\0' && !is_sep(*p))
+            p++;
+    }
+    if (count == 0)
+        return 0;
+    nets = calloc(1, sizeof *nets + count * sizeof nets->net[0]);
+    if (nets == NULL)
+        return -ENOMEM;
+    for (p = list; *p != '\0';) {
+        char tok[80];
+        size_t n = 0;
+        while (is_sep(*p))
+            p++;
+        if (*p == '\0')
+            break;
+        while (p[n] != '\0' && !is_sep(p[n]))
+            n++;
+        if (n >= sizeof tok) {
+            say(why, whylen, "allowed networks: entry '%.40s...' is too long", p);
+            free(nets);
+            return -EINVAL;
+        }
+        memcpy(tok, p, n);
+        tok[n] = '\0';
+        if (parse_net(tok, &nets->net[nets->n]) != 0) {
+            say(why, whylen,
+                "allowed networks: '%.*s' is not an IPv4 or IPv6 network (address or "
+                "address/prefix)",
+                (int)n, p);
+            free(nets);
+            return -EINVAL;
+        }
+        nets->n++;
+        p += n;
+    }
+    *out = nets;
+    return 0;
+}
+
+void nova__http_guard_nets_free(struct nova__http_guard_nets *nets)
+{
+    free(nets);
+}
+
+static bool prefix_equal(const uint8_t *a, const uint8_t *net, unsigned bits)
+{
+    size_t whole = bits / 8;
+    unsigned rest = bits % 8;
+
+    if (memcmp(a, net, whole) != 0)
+        return false;
+    if (rest == 0)
+        return true;
+    uint8_t mask = (uint8_t)(0xffu << (8 - rest));
+    return (a[whole] & mask) == net[whole];
+}
+
+bool nova__http_guard_nets_match(const struct nova__http_guard_nets *nets, int family,
+                                 const void *addr)
+{
+    static const uint8_t mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+    const uint8_t *b = addr;
+    const uint8_t *v4 = NULL;
+
+    if (nets == NULL || addr == NULL)
+        return false;
+    if (family == AF_INET)
+        v4 = b;
+    else if (family == AF_INET6 && memcmp(b, mapped, sizeof mapped) == 0)
+        v4 = b + 12;
+    for (size_t i = 0; i < nets->n; i++) {
+        const struct nova__http_guard_net *n = &nets->net[i];
+        if (n->family == AF_INET && v4 != NULL && prefix_equal(v4, n->addr, n->bits))
+            return true;
+        if (n->family == AF_INET6 && family == AF_INET6 && prefix_equal(b, n->addr, n->bits))
+            return true;
+    }
+    return false;
+}
+
+/* ---- the checks ------------------------------------------------------------ */
+
 static int judge(int family, const void *addr, unsigned port,
-                 const struct nova__http_guard_allow *allow, char *why, size_t whylen)
+                 const struct nova__http_guard_allow *allow,
+                 const struct nova__http_guard_nets *nets, char *why, size_t whylen)
 {
     char text[INET6_ADDRSTRLEN];
     const char *reason;
@@ -136,9 +286,27 @@ static int judge(int family, const void *addr, unsigned port,
         return -EACCES;
     }
     reason = family == AF_INET ? v4_reason(addr) : v6_reason(addr);
-    if (reason == NULL || allowed(allow, text, port))
+    if (reason == NULL || allowed(allow, text, port) ||
+        nova__http_guard_nets_match(nets, family, addr))
         return 0;
     say(why, whylen, "outbound guard: address %s is %s", text, reason);
+    return -EACCES;
+}
+
+int nova__http_guard_check_sockaddr_nets(const struct sockaddr *sa, socklen_t len,
+                                         const struct nova__http_guard_allow *allow,
+                                         const struct nova__http_guard_nets *nets, char *why,
+                                         size_t whylen)
+{
+    if (sa != NULL && sa->sa_family == AF_INET && len >= (socklen_t)sizeof(struct sockaddr_in)) {
+        const struct sockaddr_in *in = (const struct sockaddr_in *)(const void *)sa;
+        return judge(AF_INET, &in->sin_addr, ntohs(in->sin_port), allow, nets, why, whylen);
+    }
+    if (sa != NULL && sa->sa_family == AF_INET6 && len >= (socklen_t)sizeof(struct sockaddr_in6)) {
+        const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)(const void *)sa;
+        return judge(AF_INET6, &in6->sin6_addr, ntohs(in6->sin6_port), allow, nets, why, whylen);
+    }
+    say(why, whylen, "outbound guard: only IPv4 and IPv6 connections are allowed");
     return -EACCES;
 }
 
@@ -146,30 +314,29 @@ int nova__http_guard_check_sockaddr(const struct sockaddr *sa, socklen_t len,
                                     const struct nova__http_guard_allow *allow, char *why,
                                     size_t whylen)
 {
-    if (sa != NULL && sa->sa_family == AF_INET && len >= (socklen_t)sizeof(struct sockaddr_in)) {
-        const struct sockaddr_in *in = (const struct sockaddr_in *)(const void *)sa;
-        return judge(AF_INET, &in->sin_addr, ntohs(in->sin_port), allow, why, whylen);
-    }
-    if (sa != NULL && sa->sa_family == AF_INET6 && len >= (socklen_t)sizeof(struct sockaddr_in6)) {
-        const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)(const void *)sa;
-        return judge(AF_INET6, &in6->sin6_addr, ntohs(in6->sin6_port), allow, why, whylen);
-    }
-    say(why, whylen, "outbound guard: only IPv4 and IPv6 connections are allowed");
+    return nova__http_guard_check_sockaddr_nets(sa, len, allow, NULL, why, whylen);
+}
+
+int nova__http_guard_check_ip_nets(const char *ip, unsigned port,
+                                   const struct nova__http_guard_allow *allow,
+                                   const struct nova__http_guard_nets *nets, char *why,
+                                   size_t whylen)
+{
+    struct in6_addr a6;
+    struct in_addr a4;
+
+    if (ip != NULL && inet_pton(AF_INET, ip, &a4) == 1)
+        return judge(AF_INET, &a4, port, allow, nets, why, whylen);
+    if (ip != NULL && inet_pton(AF_INET6, ip, &a6) == 1)
+        return judge(AF_INET6, &a6, port, allow, nets, why, whylen);
+    say(why, whylen, "outbound guard: '%s' is not a numeric address", ip != NULL ? ip : "");
     return -EACCES;
 }
 
 int nova__http_guard_check_ip(const char *ip, unsigned port,
                               const struct nova__http_guard_allow *allow, char *why, size_t whylen)
 {
-    struct in6_addr a6;
-    struct in_addr a4;
-
-    if (ip != NULL && inet_pton(AF_INET, ip, &a4) == 1)
-        return judge(AF_INET, &a4, port, allow, why, whylen);
-    if (ip != NULL && inet_pton(AF_INET6, ip, &a6) == 1)
-        return judge(AF_INET6, &a6, port, allow, why, whylen);
-    say(why, whylen, "outbound guard: '%s' is not a numeric address", ip != NULL ? ip : "");
-    return -EACCES;
+    return nova__http_guard_check_ip_nets(ip, port, allow, NULL, why, whylen);
 }
 
 /* Judges a URL host written as an address. Returns 1 when host is not an
@@ -177,7 +344,8 @@ int nova__http_guard_check_ip(const char *ip, unsigned port,
  * inet_aton accepts the legacy forms (2130706433, 0x7f.1, 017700000001)
  * that resolvers also accept, so they are caught here too. */
 static int judge_literal(const char *host, unsigned port,
-                         const struct nova__http_guard_allow *allow, char *why, size_t whylen)
+                         const struct nova__http_guard_allow *allow,
+                         const struct nova__http_guard_nets *nets, char *why, size_t whylen)
 {
     char buf[256];
     struct in6_addr a6;
@@ -196,12 +364,12 @@ static int judge_literal(const char *host, unsigned port,
             say(why, whylen, "malformed IPv6 address in URL: %s", host);
             return -EINVAL;
         }
-        return judge(AF_INET6, &a6, port, allow, why, whylen);
+        return judge(AF_INET6, &a6, port, allow, nets, why, whylen);
     }
     if (inet_pton(AF_INET6, host, &a6) == 1)
-        return judge(AF_INET6, &a6, port, allow, why, whylen);
+        return judge(AF_INET6, &a6, port, allow, nets, why, whylen);
     if (inet_aton(host, &a4) != 0)
-        return judge(AF_INET, &a4, port, allow, why, whylen);
+        return judge(AF_INET, &a4, port, allow, nets, why, whylen);
     return 1;
 }
 
@@ -231,8 +399,9 @@ static int open_url(const char *url, CURLU **u, char **scheme, char *why, size_t
     return 0;
 }
 
-int nova__http_guard_check_url(const char *url, const struct nova__http_guard_allow *allow,
-                               char *why, size_t whylen)
+int nova__http_guard_check_url_nets(const char *url, const struct nova__http_guard_allow *allow,
+                                    const struct nova__http_guard_nets *nets, char *why,
+                                    size_t whylen)
 {
     CURLU *u;
     char *scheme, *user = NULL, *password = NULL, *host = NULL, *port = NULL;
@@ -259,7 +428,7 @@ int nova__http_guard_check_url(const char *url, const struct nova__http_guard_al
         goto out;
     }
     curl_url_get(u, CURLUPART_PORT, &port, CURLU_DEFAULT_PORT);
-    rc = judge_literal(host, port != NULL ? (unsigned)strtoul(port, NULL, 10) : 0, allow, why,
+    rc = judge_literal(host, port != NULL ? (unsigned)strtoul(port, NULL, 10) : 0, allow, nets, why,
                        whylen);
     if (rc == 1)
         rc = 0;
@@ -271,6 +440,12 @@ out:
     curl_free(port);
     curl_url_cleanup(u);
     return rc;
+}
+
+int nova__http_guard_check_url(const char *url, const struct nova__http_guard_allow *allow,
+                               char *why, size_t whylen)
+{
+    return nova__http_guard_check_url_nets(url, allow, NULL, why, whylen);
 }
 
 int nova__http_guard_check_https(const char *url, char *why, size_t whylen)

@@ -37,6 +37,8 @@ struct nova__svc_http {
                       struct nova__http_client **out);
     void (*client_close)(struct nova__http_client *c, void (*done)(void *arg), void *arg);
     void (*cancel_tag)(struct nova__http_client *c, const void *tag);
+    int (*mail)(struct nova__http_client *c, const struct nova_mail_request *req, nova_http_cb cb,
+                void *arg, const void *tag);
 
     int (*stellar_new)(uv_loop_t *loop, struct nova__http_client *http,
                        const struct nova__stellar_config *cfg, struct nova__stellar_client **out);

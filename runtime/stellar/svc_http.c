@@ -15,6 +15,7 @@ const struct nova__svc_http nova__svc_http_table = {
     .client_new = nova__http_client_new,
     .client_close = nova__http_client_close,
     .cancel_tag = nova__http_cancel_tag,
+    .mail = nova__http_mail_tagged,
     .stellar_new = nova__stellar_client_new,
     .stellar_close = nova__stellar_client_close,
     .stellar_ready = nova__stellar_client_ready,

@@ -16,6 +16,7 @@ Endpoints (all keep-alive with Content-Length unless noted):
   /notjson                     an HTML page served as text/html
   /echo                        JSON of the method, headers and body received
   /redirect?to=URL             302 to URL
+  /drop                        reads the request, closes the connection unanswered
 Any path with close=1 answers with "Connection: close" and closes.
 """
 import http.server
@@ -157,6 +158,9 @@ class Handler(http.server.BaseHTTPRequestHandler):
             self.reply(200, json.dumps(out), "application/json")
         elif url.path == "/redirect":
             self.reply(302, "moved", "text/plain", {"Location": q.get("to", "/ok")})
+        elif url.path == "/drop":
+            self.close_connection = True
+            self.connection.shutdown(2)
         else:
             self.reply(404, "not found")
 

@@ -11,6 +11,7 @@
 #include "unit/testutil.h"
 #include <cjson/cJSON.h>
 #include <errno.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -671,6 +672,113 @@ START_TEST(test_guard_checks_reused_connections)
 }
 END_TEST
 
+/* A request's own allowance (guard_allow) lets that request through to
+ * the networks it lists, and no other request: not one riding on the
+ * connection it opened. */
+START_TEST(test_guard_allow_is_per_request)
+{
+    struct result r;
+    struct nova__http_stats st;
+    int accepted, used, requests;
+    const char *url = url_of(&peer, "/ok");
+    struct nova_http_request req = {
+        .struct_size = sizeof req, .url = url, .flags = NOVA_HTTP_GUARD, .guard_allow = NULL};
+
+    get(client, url, NOVA_HTTP_GUARD, &r);
+    ck_assert_int_eq(r.error, -EACCES);
+
+    req.guard_allow = "10.0.0.0/8, 127.0.0.1/32";
+    memset(&r, 0, sizeof r);
+    ck_assert_int_eq(nova__http_request(client, &req, on_res, &r), 0);
+    wait_for(&r, 1);
+    ck_assert_int_eq(r.error, 0);
+    ck_assert_int_eq(r.status, 200);
+    nova__http_client_stats(client, &st);
+    ck_assert_uint_eq(st.sockets_opened, 1);
+
+    /* the kept-alive connection to 127.0.0.1 does not carry a request
+     * without the allowance */
+    get(client, url, NOVA_HTTP_GUARD, &r);
+    ck_assert_int_eq(r.error, -EACCES);
+    ck_assert_ptr_nonnull(strstr(r.msg, "loopback"));
+    ck_assert_int_eq(http_peer_stats(&peer, &accepted, &used, &requests), 0);
+    ck_assert_int_eq(requests, 1);
+
+    /* another loopback address is not in the list */
+    req.guard_allow = "127.0.0.2";
+    memset(&r, 0, sizeof r);
+    ck_assert_int_eq(nova__http_request(client, &req, on_res, &r), 0);
+    wait_for(&r, 1);
+    ck_assert_int_eq(r.error, -EACCES);
+
+    /* a malformed list is refused at once, without a callback */
+    req.guard_allow = "127.0.0.1/33";
+    ck_assert_int_eq(nova__http_request(client, &req, on_res, &r), -EINVAL);
+    req.guard_allow = "localhost";
+    ck_assert_int_eq(nova__http_request(client, &req, on_res, &r), -EINVAL);
+
+    /* a caller built before guard_allow existed (a shorter struct) is
+     * still served, without an allowance */
+    req.guard_allow = "127.0.0.1";
+    req.struct_size = (uint32_t)offsetof(struct nova_http_request, guard_allow);
+    memset(&r, 0, sizeof r);
+    ck_assert_int_eq(nova__http_request(client, &req, on_res, &r), 0);
+    wait_for(&r, 1);
+    ck_assert_int_eq(r.error, -EACCES);
+    req.flags = 0;
+    memset(&r, 0, sizeof r);
+    ck_assert_int_eq(nova__http_request(client, &req, on_res, &r), 0);
+    wait_for(&r, 1);
+    ck_assert_int_eq(r.status, 200);
+}
+END_TEST
+
+/* A kept-alive connection that dies after the request was sent makes curl
+ * send it again on a new connection; NOVA_HTTP_SEND_ONCE requests are sent
+ * once, on a connection of their own. */
+START_TEST(test_send_once)
+{
+    struct result r;
+    int accepted, used, requests;
+    struct nova_http_request req = {.struct_size = sizeof req,
+                                    .method = "POST",
+                                    .url = url_of(&peer, "/drop"),
+                                    .body = "x",
+                                    .body_len = 1};
+
+    get(client, url_of(&peer, "/ok"), 0, &r); /* a kept-alive connection */
+    ck_assert_int_eq(r.status, 200);
+    memset(&r, 0, sizeof r);
+    ck_assert_int_eq(nova__http_request(client, &req, on_res, &r), 0);
+    wait_for(&r, 1);
+    ck_assert_int_ne(r.error, 0);
+    ck_assert_int_eq(http_peer_stats(&peer, &accepted, &used, &requests), 0);
+    ck_assert_int_gt(requests, 2); /* curl sent it again: why the flag exists */
+
+    int before = requests, conns = accepted;
+    req.flags = NOVA_HTTP_SEND_ONCE;
+    get(client, url_of(&peer, "/ok"), 0, &r);
+    memset(&r, 0, sizeof r);
+    ck_assert_int_eq(nova__http_request(client, &req, on_res, &r), 0);
+    wait_for(&r, 1);
+    ck_assert_int_eq(r.error, -ECONNRESET);
+    ck_assert_int_eq(http_peer_stats(&peer, &accepted, &used, &requests), 0);
+    ck_assert_int_eq(requests, before + 2); /* /ok and one /drop */
+    ck_assert_int_ge(accepted, conns + 1);  /* /drop on a new connection */
+
+    /* and that connection is not kept for anyone else */
+    req.url = url_of(&peer, "/ok");
+    conns = accepted;
+    memset(&r, 0, sizeof r);
+    ck_assert_int_eq(nova__http_request(client, &req, on_res, &r), 0);
+    wait_for(&r, 1);
+    ck_assert_int_eq(r.status, 200);
+    get(client, url_of(&peer, "/ok"), 0, &r);
+    ck_assert_int_eq(http_peer_stats(&peer, &accepted, &used, &requests), 0);
+    ck_assert_int_eq(accepted, conns + 1); /* the plain GET reused the old one */
+}
+END_TEST
+
 /* A name that passes once and then resolves somewhere private (DNS
  * rebinding) is refused when the new connection is made. */
 START_TEST(test_guard_dns_rebinding)
@@ -892,6 +1000,8 @@ static Suite *suite(void)
     tcase_add_test(t, test_guard_refuses_private_targets);
     tcase_add_test(t, test_guard_checks_reused_connections);
     tcase_add_test(t, test_guard_dns_rebinding);
+    tcase_add_test(t, test_guard_allow_is_per_request);
+    tcase_add_test(t, test_send_once);
     tcase_add_test(t, test_redirects);
     tcase_add_test(t, test_cancel_at_close);
     tcase_add_test(t, test_requests_and_close_from_callbacks);

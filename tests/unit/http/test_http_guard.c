@@ -114,6 +114,122 @@ START_TEST(test_allow_list_is_exact)
 }
 END_TEST
 
+/* A request's own allowance (nova_http_request.guard_allow). */
+START_TEST(test_nets_parse)
+{
+    struct nova__http_guard_nets *n = NULL;
+    char why[256] = "";
+
+    ck_assert_int_eq(nova__http_guard_nets_parse(NULL, &n, why, sizeof why), 0);
+    ck_assert_ptr_null(n);
+    ck_assert_int_eq(nova__http_guard_nets_parse(" , \t", &n, why, sizeof why), 0);
+    ck_assert_ptr_null(n);
+
+    ck_assert_int_eq(nova__http_guard_nets_parse("10.0.0.0/8, 127.0.0.1 192.168.7.9/24,"
+                                                 "fd00:1::/64 ::1 2001:db8::/0",
+                                                 &n, why, sizeof why),
+                     0);
+    ck_assert_ptr_nonnull(n);
+    ck_assert_uint_eq(n->n, 6);
+    ck_assert_int_eq(n->net[0].family, AF_INET);
+    ck_assert_uint_eq(n->net[0].bits, 8);
+    ck_assert_uint_eq(n->net[1].bits, 32); /* an address alone is one host */
+    ck_assert_uint_eq(n->net[2].bits, 24);
+    ck_assert_uint_eq(n->net[2].addr[3], 0); /* host bits cleared */
+    ck_assert_int_eq(n->net[3].family, AF_INET6);
+    ck_assert_uint_eq(n->net[4].bits, 128);
+    ck_assert_uint_eq(n->net[5].bits, 0);
+    nova__http_guard_nets_free(n);
+
+    static const char *const bad[] = {
+        "10.0.0.0/33", "::/129",     "10.0.0.0/",    "10.0.0.0/8x",      "localhost",
+        "10.0.0",      "0x7f.0.0.1", "127.0.0.1/-1", "10.0.0.0/8, nope", "1.2.3.4/0008",
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        why[0] = '\0';
+        n = NULL;
+        ck_assert_msg(nova__http_guard_nets_parse(bad[i], &n, why, sizeof why) == -EINVAL,
+                      "'%s' was accepted", bad[i]);
+        ck_assert_ptr_null(n);
+        ck_assert_msg(strstr(why, "allowed networks") != NULL, "%s: %s", bad[i], why);
+    }
+}
+END_TEST
+
+START_TEST(test_nets_let_listed_addresses_through)
+{
+    struct nova__http_guard_nets *n = NULL;
+    char why[256];
+
+    ck_assert_int_eq(
+        nova__http_guard_nets_parse("127.0.0.1/32, 10.20.0.0/16, fd00:1::/64", &n, why, sizeof why),
+        0);
+    /* listed: passes, on any port */
+    ck_assert_int_eq(nova__http_guard_check_ip_nets("127.0.0.1", 80, NULL, n, why, sizeof why), 0);
+    ck_assert_int_eq(nova__http_guard_check_ip_nets("127.0.0.1", 9, NULL, n, why, sizeof why), 0);
+    ck_assert_int_eq(nova__http_guard_check_ip_nets("10.20.255.1", 443, NULL, n, why, sizeof why),
+                     0);
+    ck_assert_int_eq(nova__http_guard_check_ip_nets("fd00:1::5", 443, NULL, n, why, sizeof why), 0);
+    /* the IPv4 blocks also cover the IPv4-mapped form */
+    ck_assert_int_eq(
+        nova__http_guard_check_ip_nets("::ffff:127.0.0.1", 80, NULL, n, why, sizeof why), 0);
+    /* neighbours stay refused, with the usual reason */
+    ck_assert_int_eq(nova__http_guard_check_ip_nets("127.0.0.2", 80, NULL, n, why, sizeof why),
+                     -EACCES);
+    ck_assert_ptr_nonnull(strstr(why, "loopback"));
+    ck_assert_int_eq(nova__http_guard_check_ip_nets("10.21.0.1", 80, NULL, n, why, sizeof why),
+                     -EACCES);
+    ck_assert_int_eq(nova__http_guard_check_ip_nets("fd00:2::5", 80, NULL, n, why, sizeof why),
+                     -EACCES);
+    ck_assert_int_eq(nova__http_guard_check_ip_nets("::1", 80, NULL, n, why, sizeof why), -EACCES);
+    ck_assert_int_eq(
+        nova__http_guard_check_ip_nets("169.254.169.254", 80, NULL, n, why, sizeof why), -EACCES);
+    /* public addresses pass either way */
+    ck_assert_int_eq(nova__http_guard_check_ip_nets("8.8.8.8", 80, NULL, n, why, sizeof why), 0);
+
+    /* the same on sockets and on URL literals */
+    struct sockaddr_in in = {.sin_family = AF_INET, .sin_port = htons(8080)};
+    inet_pton(AF_INET, "127.0.0.1", &in.sin_addr);
+    ck_assert_int_eq(nova__http_guard_check_sockaddr_nets((struct sockaddr *)&in, sizeof in, NULL,
+                                                          n, why, sizeof why),
+                     0);
+    ck_assert_int_eq(
+        nova__http_guard_check_sockaddr((struct sockaddr *)&in, sizeof in, NULL, why, sizeof why),
+        -EACCES);
+    ck_assert_int_eq(
+        nova__http_guard_check_url_nets("http://127.0.0.1:8080/hook", NULL, n, why, sizeof why), 0);
+    ck_assert_int_eq(
+        nova__http_guard_check_url_nets("http://127.0.0.3:8080/hook", NULL, n, why, sizeof why),
+        -EACCES);
+    /* an allowance never lifts the scheme or user-information rules */
+    ck_assert_int_eq(
+        nova__http_guard_check_url_nets("gopher://127.0.0.1:70/", NULL, n, why, sizeof why),
+        -EACCES);
+    ck_assert_int_eq(
+        nova__http_guard_check_url_nets("http://u:p@127.0.0.1:8080/", NULL, n, why, sizeof why),
+        -EACCES);
+    /* no allowance: nothing matches */
+    ck_assert(!nova__http_guard_nets_match(NULL, AF_INET, &in.sin_addr));
+    nova__http_guard_nets_free(n);
+
+    /* a /0 lets every address of its family through */
+    ck_assert_int_eq(nova__http_guard_nets_parse("0.0.0.0/0", &n, why, sizeof why), 0);
+    ck_assert_int_eq(nova__http_guard_check_ip_nets("10.1.2.3", 80, NULL, n, why, sizeof why), 0);
+    ck_assert_int_eq(nova__http_guard_check_ip_nets("::1", 80, NULL, n, why, sizeof why), -EACCES);
+    nova__http_guard_nets_free(n);
+    /* odd prefix lengths */
+    ck_assert_int_eq(nova__http_guard_nets_parse("172.16.0.0/12 fe80::/10", &n, why, sizeof why),
+                     0);
+    ck_assert_int_eq(nova__http_guard_check_ip_nets("172.31.255.255", 80, NULL, n, why, sizeof why),
+                     0);
+    ck_assert_int_eq(nova__http_guard_check_ip_nets("172.32.0.1", 80, NULL, n, why, sizeof why), 0);
+    ck_assert_int_eq(nova__http_guard_check_ip_nets("fe80::1", 80, NULL, n, why, sizeof why), 0);
+    ck_assert_int_eq(nova__http_guard_check_ip_nets("fec0::1", 80, NULL, n, why, sizeof why),
+                     -EACCES);
+    nova__http_guard_nets_free(n);
+}
+END_TEST
+
 struct url_case {
     const char *url;
     int want;
@@ -214,6 +330,8 @@ static Suite *suite(void)
     tcase_add_loop_test(t, test_ip_rules, 0, (int)(sizeof ip_cases / sizeof ip_cases[0]));
     tcase_add_test(t, test_sockaddr_rules);
     tcase_add_test(t, test_allow_list_is_exact);
+    tcase_add_test(t, test_nets_parse);
+    tcase_add_test(t, test_nets_let_listed_addresses_through);
     tcase_add_loop_test(t, test_url_rules, 0, (int)(sizeof url_cases / sizeof url_cases[0]));
     tcase_add_test(t, test_https_only_rule);
     tcase_add_test(t, test_retry_after_rule);
