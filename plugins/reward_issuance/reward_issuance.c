@@ -169,6 +169,8 @@ static const char *const ri_columns[] = {
     "nova_worker_payments.reference",
     "nova_worker_stellar_txs.envelope_xdr",
     "nova_worker_lanes.next_seq",
+    /* migration 105: confirmations queue reward.distributed webhooks */
+    "nova_worker_webhook_dispatches.reference",
     NULL,
 };
 

@@ -620,7 +620,7 @@ static const char SQL_CONFIRM[] = "WITH " SQL_FENCE(
           "RETURNING id, tx_hash, sequence), "
           "p AS (UPDATE nova_worker_payments SET status = 'confirmed', error_message = NULL, "
           "confirmed_at = now(), updated_at = now() WHERE stellar_tx_id IN (SELECT id FROM t) "
-          "RETURNING issuance_id), "
+          "RETURNING id, issuance_id), "
           "i AS (UPDATE reward_issuances SET status = 'confirmed', tx_hash = (SELECT tx_hash FROM "
           "t), "
           "error_message = NULL, updated_at = now() WHERE id IN (SELECT issuance_id FROM p) "
@@ -628,8 +628,17 @@ static const char SQL_CONFIRM[] = "WITH " SQL_FENCE(
           "id), "
           "l AS (UPDATE nova_worker_lanes SET next_seq = (SELECT sequence FROM t) + 1, updated_at "
           "= "
-          "now() WHERE source_account = $3 AND EXISTS (SELECT 1 FROM t) RETURNING 1) "
-          "SELECT (SELECT count(*) FROM p), (SELECT count(*) FROM i), (SELECT count(*) FROM l)";
+          "now() WHERE source_account = $3 AND EXISTS (SELECT 1 FROM t) RETURNING 1), "
+          /* reward.distributed webhooks (migration 105), queued in the same
+           * transaction as the confirmation: a payment is announced exactly
+           * when, and only if, it is recorded as paid. The final SELECT
+           * names them, so PostgreSQL runs them. */
+          "wi AS (SELECT nova_worker_webhook_reward_distributed(i.id, (SELECT tx_hash FROM t)) "
+          "AS n FROM i), "
+          "wp AS (SELECT nova_worker_webhook_distribution_paid(p.id, (SELECT tx_hash FROM t)) "
+          "AS n FROM p WHERE p.issuance_id IS NULL) "
+          "SELECT (SELECT count(*) FROM p), (SELECT count(*) FROM i), (SELECT count(*) FROM l), "
+          "(SELECT COALESCE(sum(n), 0) FROM wi) + (SELECT COALESCE(sum(n), 0) FROM wp)";
 
 static const char SQL_SPLIT[] = "WITH " SQL_FENCE(
     "$5",

@@ -20,6 +20,12 @@ ri_setup 5 1 --ledger-close-ms 200
 ri_config "batch_wait = 300ms" "poll = 50ms"
 ri_migrate
 ri_seed
+# reward.distributed webhooks: merchant 1 (every campaign here) subscribes;
+# merchant 2 listens to everything and must hear nothing of merchant 1's.
+ri_psql -c "INSERT INTO merchants (id, name, wallet_address, api_key) VALUES (2, 'Other', 'GOTHERMERCHANT', 'other-key');
+            INSERT INTO webhooks (merchant_id, url, secret, events) VALUES
+              (1, 'https://hooks.example/nova', 'k1', ARRAY['reward.distributed']),
+              (2, 'https://hooks.example/other', 'k2', ARRAY['*'])" >/dev/null
 
 # Horizon is reached through the host's [stellar] client: a plugin
 # horizon_url or network naming something else is refused at start, never
@@ -78,6 +84,16 @@ n=$(ri_psql -c "SELECT count(*) FROM nova_worker_payments WHERE issuance_id IN (
 n=$(ri_psql -c "SELECT count(*) FROM reward_issuances WHERE status = 'failed' AND attempts = 3
                 AND error_message LIKE 'no_trustline%'")
 [ "$n" = 20 ] || fail "no trustline: $n of 20 failed after 3 attempts"
+# one reward.distributed delivery per confirmed issuance, queued with the
+# confirmation, carrying its tx hash, for merchant 1's webhook only
+n=$(ri_psql -c "SELECT count(*) FROM webhook_deliveries d JOIN reward_issuances ri
+                  ON ri.id = (d.payload->'data'->>'issuanceId')::int
+                WHERE d.event_type = 'reward.distributed' AND ri.status = 'confirmed'
+                  AND d.payload->'data'->>'txHash' = ri.tx_hash
+                  AND d.webhook_id = (SELECT id FROM webhooks WHERE merchant_id = 1)")
+[ "$n" = 80 ] || fail "reward.distributed webhooks: $n of 80 confirmed issuances announced"
+n=$(ri_psql -c "SELECT count(*) FROM webhook_deliveries")
+[ "$n" = 80 ] || fail "reward.distributed webhooks: $n deliveries, expected 80 (none for failures or merchant 2)"
 # batching: 80 payments in far fewer transactions
 txs=$(ri_psql -c "SELECT count(*) FROM nova_worker_stellar_txs WHERE status = 'confirmed'")
 [ "$txs" -le 10 ] || fail "80 payments took $txs transactions"
@@ -129,6 +145,8 @@ sleep 1
 paid_after=$(curl -s "$RI_HORIZON/_admin/payments" | node -e 'console.log(JSON.parse(require("fs").readFileSync(0)).payments.length)')
 [ "$paid_before" = "$paid_after" ] || fail "replays paid again: $paid_before -> $paid_after"
 ri_check --quiet --expect-confirmed 80 || fail "exactly-once after replays"
+n=$(ri_psql -c "SELECT count(*) FROM webhook_deliveries")
+[ "$n" = 80 ] || fail "replays announced payments again: $n deliveries"
 
 # reward-distribution: 4 payable recipients + 1 without trustline + 1 bad address
 recips=$(node -e '
@@ -172,6 +190,13 @@ const errs = r.failed.map((f) => f.error).sort();
 if (errs[0] !== "invalid_address" || errs[1] !== "no_trustline") { console.error(errs); process.exit(1); }' ||
     fail "distribution result: $result"
 ri_check --quiet || fail "exactly-once after distribution"
+# the 4 distribution payments announced once each (the re-run added none)
+n=$(ri_psql -c "SELECT count(*) FROM webhook_deliveries d JOIN nova_worker_payments p
+                  ON p.id = (d.payload->'data'->>'paymentId')::bigint
+                WHERE d.payload->'data'->>'source' = 'distribution' AND p.status = 'confirmed'")
+[ "$n" = 4 ] || fail "distribution webhooks: $n of 4 payments announced"
+n=$(ri_psql -c "SELECT count(*) FROM webhook_deliveries")
+[ "$n" = 84 ] || fail "webhook deliveries after the distribution: $n, expected 84"
 
 # an underfunded distribution account: 3 NOVA left, 4 issuances of 1.5 to
 # trusted recipients in one batch: the batch is included as failed, split,
