@@ -28,7 +28,7 @@ build=(
 servers=(redis-server postgresql-15 postgresql-client-15 ca-certificates openssl python3 tzdata)
 test_only=(
   redis-sentinel redis-tools prometheus valgrind clang clang-format libclang-rt-14-dev curl
-  systemd man-db pgbouncer
+  systemd man-db pgbouncer python3-aiosmtpd
 )
 packages=("${build[@]}" "${servers[@]}")
 [ "$profile" = test ] && packages+=("${test_only[@]}")
@@ -96,7 +96,7 @@ say "Node $(node --version), npm $(npm --version)"
 
 # The pinned JavaScript peers of the tests and of the local test network.
 dirs=(tests/testnet tests/interop)
-[ "$profile" = test ] && dirs=(tests/interop tests/stellar tests/testnet tests/plugins)
+[ "$profile" = test ] && dirs=(tests/interop tests/stellar tests/testnet tests/plugins tests/backups tests/reports)
 for dir in "${dirs[@]}"; do
   if [ -f "$dir/package-lock.json" ] && [ ! -d "$dir/node_modules" ]; then
     say "npm ci in $dir"

@@ -87,6 +87,8 @@ typedef struct nova_file nova_file;
 typedef void (*nova_file_cb)(void *arg, int status);
 typedef void (*nova_file_open_cb)(void *arg, int status, nova_file *file);
 typedef void (*nova_file_read_cb)(void *arg, int status, const void *data, size_t len);
+/* names: the directory's entries, n of them; borrowed during the call. */
+typedef void (*nova_file_list_cb)(void *arg, int status, const char *const *names, size_t n);
 
 #define NOVA_FILE_READ   0x01u /* open for reading */
 #define NOVA_FILE_WRITE  0x02u /* open for writing: created (mode), truncated */
@@ -115,6 +117,11 @@ struct nova_file_api {
     int (*unlink)(const struct nova_host *host, const char *path, nova_file_cb cb, void *arg);
     int (*mkdir)(const struct nova_host *host, const char *path, int mode, nova_file_cb cb,
                  void *arg); /* creates parents; an existing directory is fine */
+    /* Appended in ABI 1.3 (probe struct_size): the names in directory dir,
+     * "." and ".." left out, sorted bytewise (strcmp), read on the thread
+     * pool. status 0, or -ENOENT, -ENOTDIR, -EACCES... with n 0. For
+     * directories a plugin owns (a few thousand entries, not millions). */
+    int (*list)(const struct nova_host *host, const char *dir, nova_file_list_cb cb, void *arg);
 };
 
 #ifdef __cplusplus

@@ -449,6 +449,12 @@ static int host_file_mkdir(const struct nova_host *host, const char *path, int m
     return nova__file_mkdir(loop_of(host), host, path, mode, cb, arg);
 }
 
+static int host_file_list(const struct nova_host *host, const char *dir, nova_file_list_cb cb,
+                          void *arg)
+{
+    return nova__file_list(loop_of(host), host, dir, cb, arg);
+}
+
 static const struct nova_file_api host_file = {
     .struct_size = sizeof(struct nova_file_api),
     .open = host_file_open,
@@ -459,6 +465,7 @@ static const struct nova_file_api host_file = {
     .rename = host_file_rename,
     .unlink = host_file_unlink,
     .mkdir = host_file_mkdir,
+    .list = host_file_list,
 };
 
 void nova__host_release(struct nova__host_ctx *ctx)

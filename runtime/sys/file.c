@@ -8,6 +8,7 @@
 #include "config.h"
 #include "sys/file.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -16,7 +17,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-enum op { OP_OPEN, OP_WRITE, OP_READ, OP_SYNC, OP_CLOSE, OP_RENAME, OP_UNLINK, OP_MKDIR };
+enum op { OP_OPEN, OP_WRITE, OP_READ, OP_SYNC, OP_CLOSE, OP_RENAME, OP_UNLINK, OP_MKDIR, OP_LIST };
 
 struct nova_file {
     uv_loop_t *loop;
@@ -48,10 +49,12 @@ struct request {
     int fd;
     char *buf;
     size_t got;
+    char **names; /* OP_LIST: got of them, each malloc'd */
     /* callbacks: one of them, by op */
     nova_file_cb cb;
     nova_file_open_cb open_cb;
     nova_file_read_cb read_cb;
+    nova_file_list_cb list_cb;
     void *arg;
 };
 
@@ -98,6 +101,10 @@ static void list_del_file(struct nova_file *f)
 
 static void free_request(struct request *r)
 {
+    if (r->names != NULL)
+        for (size_t i = 0; i < r->got; i++)
+            free(r->names[i]);
+    free(r->names);
     free(r->path);
     free(r->path2);
     free(r->buf);
@@ -168,6 +175,48 @@ static int mkdir_parents(char *path, int mode)
     return S_ISDIR(st.st_mode) ? 0 : -ENOTDIR;
 }
 
+static int cmp_name(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* The entries of r->path into r->names (r->got), sorted. */
+static int list_dir(struct request *r)
+{
+    DIR *d = opendir(r->path);
+    if (d == NULL)
+        return -errno;
+    size_t cap = 0;
+    int rc = 0;
+    struct dirent *e;
+    errno = 0;
+    while ((e = readdir(d)) != NULL) {
+        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
+            continue;
+        if (r->got == cap) {
+            size_t ncap = cap ? cap * 2 : 64;
+            char **n = realloc(r->names, ncap * sizeof *n);
+            if (n == NULL) {
+                rc = -ENOMEM;
+                break;
+            }
+            r->names = n;
+            cap = ncap;
+        }
+        if ((r->names[r->got] = strdup(e->d_name)) == NULL) {
+            rc = -ENOMEM;
+            break;
+        }
+        r->got++;
+    }
+    if (rc == 0 && errno != 0)
+        rc = -errno;
+    closedir(d);
+    if (rc == 0 && r->got > 1)
+        qsort(r->names, r->got, sizeof *r->names, cmp_name);
+    return rc;
+}
+
 static void run_request(uv_work_t *w)
 {
     struct request *r = w->data;
@@ -215,6 +264,9 @@ static void run_request(uv_work_t *w)
         break;
     case OP_MKDIR:
         r->status = mkdir_parents(r->path, r->mode);
+        break;
+    case OP_LIST:
+        r->status = list_dir(r);
         break;
     }
 }
@@ -266,7 +318,10 @@ static void request_done(uv_work_t *w, int status)
     }
     bool closed = r->op == OP_CLOSE;
     if (!r->cancelled) {
-        if (r->op == OP_READ)
+        if (r->op == OP_LIST)
+            r->list_cb(r->arg, r->status, r->status == 0 ? (const char *const *)r->names : NULL,
+                       r->status == 0 ? r->got : 0);
+        else if (r->op == OP_READ)
             r->read_cb(r->arg, r->status, r->buf, r->got);
         else
             r->cb(r->arg, r->status);
@@ -483,13 +538,31 @@ int nova__file_mkdir(uv_loop_t *loop, const void *owner, const char *path, int m
     return 0;
 }
 
+int nova__file_list(uv_loop_t *loop, const void *owner, const char *dir, nova_file_list_cb cb,
+                    void *arg)
+{
+    if (loop == NULL || dir == NULL || *dir == '\0' || cb == NULL)
+        return -EINVAL;
+    struct request *r = new_request(OP_LIST, owner);
+    if (r == NULL || (r->path = strdup(dir)) == NULL) {
+        free(r);
+        return -ENOMEM;
+    }
+    r->list_cb = cb;
+    r->arg = arg;
+    submit(loop, r);
+    return 0;
+}
+
 static void cancel_request(struct request *r, unsigned *n)
 {
     if (r->cancelled)
         return;
     r->cancelled = true;
     (*n)++;
-    if (r->op == OP_OPEN)
+    if (r->op == OP_LIST)
+        r->list_cb(r->arg, -ECANCELED, NULL, 0);
+    else if (r->op == OP_OPEN)
         r->open_cb(r->arg, -ECANCELED, NULL);
     else if (r->op == OP_READ)
         r->read_cb(r->arg, -ECANCELED, NULL, 0);

@@ -33,6 +33,9 @@ int nova__file_unlink(uv_loop_t *loop, const void *owner, const char *path, nova
 int nova__file_mkdir(uv_loop_t *loop, const void *owner, const char *path, int mode,
                      nova_file_cb cb, void *arg);
 
+int nova__file_list(uv_loop_t *loop, const void *owner, const char *dir, nova_file_list_cb cb,
+                    void *arg);
+
 /* Ends owner's files and requests (see above); returns how many callbacks ran. */
 unsigned nova__file_release_owner(const void *owner);
 

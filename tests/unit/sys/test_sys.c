@@ -1,7 +1,8 @@
 /* Child processes and files off the loop (runtime/sys): output in order,
  * exit codes and signals, stderr tails, secrets in env only, flow control,
  * release on plugin stop; file writes queued in order, durable renames,
- * mkdir -p, errors as -errno. Real processes (sh, cat, head) in a temp dir. */
+ * mkdir -p, directory listings, errors as -errno. Real processes (sh, cat,
+ * head) in a temp dir. */
 #include "config.h"
 #include "sys/file.h"
 #include "sys/process.h"
@@ -306,7 +307,7 @@ struct fstate {
     nova_file *f;
     int opens, open_status;
     int writes_ok, write_errors;
-    int order[16];
+    int order[64];
     int order_n;
     int closes, close_status;
     int status; /* last path operation */
@@ -540,6 +541,75 @@ START_TEST(file_release_owner)
 }
 END_TEST
 
+struct listing {
+    int calls, status;
+    size_t n;
+    char names[16][64];
+};
+
+static void listed(void *arg, int status, const char *const *names, size_t n)
+{
+    struct listing *l = arg;
+    l->calls++;
+    l->status = status;
+    l->n = n;
+    for (size_t i = 0; i < n && i < 16; i++)
+        snprintf(l->names[i], sizeof l->names[i], "%s", names[i]);
+}
+
+/* list: a directory's names, sorted, without . and ..; errors as -errno;
+ * a release answers -ECANCELED at once and never calls back again. */
+START_TEST(file_list)
+{
+    const char *dir = tu_tempdir();
+    char path[PATH_MAX];
+    static struct listing l;
+    memset(&l, 0, sizeof l);
+    tu_write(dir, "nova-b.csv", "b", NULL, 0);
+    tu_write(dir, "nova-a.csv", "a", NULL, 0);
+    tu_write(dir, ".hidden.tmp", "h", NULL, 0);
+    snprintf(path, sizeof path, "%s/sub", dir);
+    ck_assert_int_eq(mkdir(path, 0700), 0);
+    ck_assert_int_eq(nova__file_list(&loop, &owner_a, dir, listed, &l), 0);
+    ck_assert_int_eq(l.calls, 0); /* never from inside the call */
+    uv_run(&loop, UV_RUN_DEFAULT);
+    ck_assert_int_eq(l.calls, 1);
+    ck_assert_int_eq(l.status, 0);
+    ck_assert_uint_eq(l.n, 4);
+    ck_assert_str_eq(l.names[0], ".hidden.tmp");
+    ck_assert_str_eq(l.names[1], "nova-a.csv");
+    ck_assert_str_eq(l.names[2], "nova-b.csv");
+    ck_assert_str_eq(l.names[3], "sub");
+
+    memset(&l, 0, sizeof l);
+    ck_assert_int_eq(nova__file_list(&loop, &owner_a, path, listed, &l), 0);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    ck_assert_int_eq(l.status, 0);
+    ck_assert_uint_eq(l.n, 0);
+
+    snprintf(path, sizeof path, "%s/missing", dir);
+    ck_assert_int_eq(nova__file_list(&loop, &owner_a, path, listed, &l), 0);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    ck_assert_int_eq(l.status, -ENOENT);
+    ck_assert_uint_eq(l.n, 0);
+    snprintf(path, sizeof path, "%s/nova-a.csv", dir);
+    ck_assert_int_eq(nova__file_list(&loop, &owner_a, path, listed, &l), 0);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    ck_assert_int_eq(l.status, -ENOTDIR);
+    ck_assert_int_eq(nova__file_list(&loop, &owner_a, "", listed, &l), -EINVAL);
+    ck_assert_int_eq(nova__file_list(&loop, &owner_a, dir, NULL, &l), -EINVAL);
+
+    memset(&l, 0, sizeof l);
+    ck_assert_int_eq(nova__file_list(&loop, &owner_a, dir, listed, &l), 0);
+    ck_assert_uint_eq(nova__file_release_owner(&owner_a), 1);
+    ck_assert_int_eq(l.calls, 1);
+    ck_assert_int_eq(l.status, -ECANCELED);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    ck_assert_int_eq(l.calls, 1);
+    tu_rmtree(dir);
+}
+END_TEST
+
 static void setup(void)
 {
     ck_assert_int_eq(uv_loop_init(&loop), 0);
@@ -573,6 +643,7 @@ int main(void)
     tcase_add_test(tf, file_write_queue_rename_read);
     tcase_add_test(tf, file_errors_and_mkdir);
     tcase_add_test(tf, file_release_owner);
+    tcase_add_test(tf, file_list);
     suite_add_tcase(s, tf);
     return tu_run(s);
 }
