@@ -841,7 +841,10 @@ static int setup(struct nova__http_client *c, struct req *r, const struct nova_h
     SET(CURLOPT_TIMEOUT_MS, (long)r->timeout_ms);
     SET(CURLOPT_CONNECTTIMEOUT_MS,
         (long)(c->connect_timeout_ms < r->timeout_ms ? c->connect_timeout_ms : r->timeout_ms));
-    SET(CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)r->max_body);
+    /* The body limit; a HEAD response has none, whatever its
+     * Content-Length says (the size of an object asked about). */
+    if (strcmp(method, "HEAD") != 0)
+        SET(CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)r->max_body);
     SET(CURLOPT_WRITEFUNCTION, on_body);
     SET(CURLOPT_WRITEDATA, r);
     SET(CURLOPT_HEADERFUNCTION, on_header);

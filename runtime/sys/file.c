@@ -317,6 +317,11 @@ static void request_done(uv_work_t *w, int status)
         f->running = false;
     }
     bool closed = r->op == OP_CLOSE;
+    /* A closed file leaves the owner's list before its callback runs: the
+     * callback may end the plugin (a command's done()), whose release must
+     * not find the file and queue a second close of it. */
+    if (closed && f != NULL)
+        list_del_file(f);
     if (!r->cancelled) {
         if (r->op == OP_LIST)
             r->list_cb(r->arg, r->status, r->status == 0 ? (const char *const *)r->names : NULL,
@@ -330,7 +335,7 @@ static void request_done(uv_work_t *w, int status)
     if (f == NULL)
         return;
     if (closed)
-        finish_file(f);
+        free(f);
     else
         file_next(f);
 }

@@ -610,6 +610,43 @@ START_TEST(file_list)
 }
 END_TEST
 
+static int release_closes;
+static void close_then_release(void *arg, int status)
+{
+    (void)arg;
+    ck_assert_int_eq(status, 0);
+    release_closes++;
+    /* what a command's done() does from here: the plugin ends */
+    ck_assert_uint_eq(nova__file_release_owner(&owner_a), 0);
+}
+
+/* A plugin that ends from inside a close callback: the file is already
+ * gone from its list (no second close, no use after free). */
+START_TEST(file_release_inside_close_callback)
+{
+    const char *dir = tu_tempdir();
+    char path[PATH_MAX];
+    snprintf(path, sizeof path, "%s/f", dir);
+    static struct fstate s;
+    memset(&s, 0, sizeof s);
+    release_closes = 0;
+    ck_assert_int_eq(nova__file_open(&loop, &owner_a, path, NOVA_FILE_WRITE, 0, opened, &s), 0);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    ck_assert_ptr_nonnull(s.f);
+    static struct wtag t;
+    t = (struct wtag){&s, 0};
+    ck_assert_int_eq(nova__file_write(s.f, "abc", 3, wrote, &t), 0);
+    ck_assert_int_eq(nova__file_close(s.f, close_then_release, NULL), 0);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    ck_assert_int_eq(release_closes, 1);
+    ck_assert_int_eq(s.writes_ok, 1);
+    char buf[8];
+    slurp(path, buf, sizeof buf);
+    ck_assert_str_eq(buf, "abc");
+    tu_rmtree(dir);
+}
+END_TEST
+
 static void setup(void)
 {
     ck_assert_int_eq(uv_loop_init(&loop), 0);
@@ -643,6 +680,7 @@ int main(void)
     tcase_add_test(tf, file_write_queue_rename_read);
     tcase_add_test(tf, file_errors_and_mkdir);
     tcase_add_test(tf, file_release_owner);
+    tcase_add_test(tf, file_release_inside_close_callback);
     tcase_add_test(tf, file_list);
     suite_add_tcase(s, tf);
     return tu_run(s);
