@@ -9,6 +9,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <nova/buf.h>
+
 #include "ce_logic.h"
 
 const char *const ce_contract_env[] = {
@@ -190,39 +192,8 @@ int ce_event_type(const cJSON *topics, const char *rpc_type, char *out)
 
 /* ---- ScVal JSON to scValToNative's values -------------------------------- */
 
-struct sbuf {
-    char *p;
-    size_t n, cap;
-    bool oom;
-};
 
-static void sb_add(struct sbuf *b, const char *s, size_t n)
-{
-    if (b->oom)
-        return;
-    if (b->n + n + 1 > b->cap) {
-        size_t cap = b->cap ? b->cap : 64;
-        while (cap < b->n + n + 1)
-            cap *= 2;
-        char *p = realloc(b->p, cap);
-        if (p == NULL) {
-            b->oom = true;
-            return;
-        }
-        b->p = p;
-        b->cap = cap;
-    }
-    memcpy(b->p + b->n, s, n);
-    b->n += n;
-    b->p[b->n] = '\0';
-}
-
-static void sb_str(struct sbuf *b, const char *s)
-{
-    sb_add(b, s, strlen(s));
-}
-
-static void sb_cp(struct sbuf *b, uint32_t cp)
+static void sb_cp(struct nova_buf *b, uint32_t cp)
 {
     char u[4];
     size_t n;
@@ -245,13 +216,13 @@ static void sb_cp(struct sbuf *b, uint32_t cp)
         u[3] = (char)(0x80 | (cp & 0x3F));
         n = 4;
     }
-    sb_add(b, u, n);
+    nova_buf_add(b, u, n);
 }
 
 /* Bytes as TextDecoder("utf-8") reads them (the Encoding standard's
  * decoder: each maximal bad subsequence becomes one U+FFFD), except NUL,
  * which becomes U+FFFD too: jsonb has no room for it. */
-static void sb_utf8(struct sbuf *b, const uint8_t *s, size_t len)
+static void sb_utf8(struct nova_buf *b, const uint8_t *s, size_t len)
 {
     uint32_t cp = 0;
     unsigned need = 0, seen = 0;
@@ -316,7 +287,7 @@ static int hexval(char c)
 }
 
 /* Hex text as UTF-8 text (TextDecoder's way); -EINVAL when not hex. */
-static int sb_hex_utf8(struct sbuf *b, const char *hex)
+static int sb_hex_utf8(struct nova_buf *b, const char *hex)
 {
     size_t n = strlen(hex);
     if (n % 2 != 0)
@@ -369,7 +340,7 @@ static const char *const scec_names[] = {
 /* A map key as JavaScript makes it a property name (String(value)): in
  * an array (join) null becomes "", objects "[object Object]", Buffers their
  * UTF-8 text. */
-static int key_text(const cJSON *typed, bool in_array, struct sbuf *b, int depth, char *err,
+static int key_text(const cJSON *typed, bool in_array, struct nova_buf *b, int depth, char *err,
                     size_t errlen)
 {
     const cJSON *m = typed_member(typed);
@@ -378,12 +349,12 @@ static int key_text(const cJSON *typed, bool in_array, struct sbuf *b, int depth
     const char *t = m->string;
     char num[32];
     if (strcmp(t, "bool") == 0)
-        sb_str(b, cJSON_IsTrue(m) ? "true" : "false");
+        nova_buf_str(b, cJSON_IsTrue(m) ? "true" : "false");
     else if (strcmp(t, "void") == 0)
-        sb_str(b, in_array ? "" : "null");
+        nova_buf_str(b, in_array ? "" : "null");
     else if (strcmp(t, "u32") == 0 || strcmp(t, "i32") == 0) {
         snprintf(num, sizeof num, "%.0f", m->valuedouble);
-        sb_str(b, num);
+        nova_buf_str(b, num);
     } else if (strcmp(t, "bytes") == 0 || strcmp(t, "string_hex") == 0) {
         if (!cJSON_IsString(m) || sb_hex_utf8(b, m->valuestring) == -EINVAL)
             return fail(err, errlen, -EINVAL, "%s is not hex", t);
@@ -391,21 +362,21 @@ static int key_text(const cJSON *typed, bool in_array, struct sbuf *b, int depth
                strcmp(t, "address") == 0) {
         if (!cJSON_IsString(m))
             return fail(err, errlen, -EINVAL, "%s is not a string", t);
-        sb_str(b, m->valuestring);
+        nova_buf_str(b, m->valuestring);
     } else if (strcmp(t, "vec") == 0) {
         const cJSON *e;
         bool first = true;
         cJSON_ArrayForEach(e, m)
         {
             if (!first)
-                sb_str(b, ",");
+                nova_buf_str(b, ",");
             first = false;
             int rc = key_text(e, true, b, depth + 1, err, errlen);
             if (rc < 0)
                 return rc;
         }
     } else if (strcmp(t, "map") == 0 || strcmp(t, "error") == 0)
-        sb_str(b, "[object Object]");
+        nova_buf_str(b, "[object Object]");
     else
         return fail(err, errlen, -EINVAL, "unknown ScVal type \"%s\"", t);
     return b->oom ? -ENOMEM : 0;
@@ -423,7 +394,7 @@ static cJSON *native_map(const cJSON *m, int depth, char *err, size_t errlen)
     {
         const cJSON *key = cJSON_GetObjectItemCaseSensitive(entry, "key");
         const cJSON *val = cJSON_GetObjectItemCaseSensitive(entry, "val");
-        struct sbuf kb = {0};
+        struct nova_buf kb = {0};
         if (key == NULL || val == NULL) {
             fail(err, errlen, -EINVAL, "a map entry without key or val");
             goto bad;
@@ -506,7 +477,7 @@ static cJSON *native(const cJSON *typed, int depth, char *err, size_t errlen)
         return cJSON_CreateString(m->valuestring);
     }
     if (strcmp(t, "string_hex") == 0) {
-        struct sbuf b = {0};
+        struct nova_buf b = {0};
         if (!cJSON_IsString(m) || sb_hex_utf8(&b, m->valuestring) == -EINVAL) {
             free(b.p);
             fail(err, errlen, -EINVAL, "string_hex is not hex");

@@ -24,6 +24,7 @@
 #include <string.h>
 
 #include <nova/pg.h>
+#include <nova/buf.h>
 #include <nova/plugin.h>
 #include <nova/redis.h>
 
@@ -107,78 +108,47 @@ static const struct lb_period {
 
 /* ---- rendering: JSON.stringify of node-pg's rows ------------------------ */
 
-struct lb_buf {
-    char *p;
-    size_t len, cap;
-    bool oom;
-};
-
-static void buf_add(struct lb_buf *b, const char *s, size_t n)
-{
-    if (b->oom)
-        return;
-    if (b->len + n + 1 > b->cap) {
-        size_t cap = b->cap ? b->cap : 256;
-        while (cap < b->len + n + 1)
-            cap *= 2;
-        char *p = realloc(b->p, cap);
-        if (p == NULL) {
-            b->oom = true;
-            return;
-        }
-        b->p = p;
-        b->cap = cap;
-    }
-    memcpy(b->p + b->len, s, n);
-    b->len += n;
-    b->p[b->len] = '\0';
-}
-
-static void buf_str(struct lb_buf *b, const char *s)
-{
-    buf_add(b, s, strlen(s));
-}
 
 /* A JSON string as JSON.stringify writes it: '"' and '\' escaped, the
  * control characters as \b \t \n \f \r or \u00xx, everything else as is. */
-static void buf_json_string(struct lb_buf *b, const char *s)
+static void buf_json_string(struct nova_buf *b, const char *s)
 {
-    buf_add(b, "\"", 1);
+    nova_buf_add(b, "\"", 1);
     for (; *s != '\0'; s++) {
         unsigned char c = (unsigned char)*s;
         char esc[8];
         switch (c) {
         case '"':
-            buf_add(b, "\\\"", 2);
+            nova_buf_add(b, "\\\"", 2);
             break;
         case '\\':
-            buf_add(b, "\\\\", 2);
+            nova_buf_add(b, "\\\\", 2);
             break;
         case '\b':
-            buf_add(b, "\\b", 2);
+            nova_buf_add(b, "\\b", 2);
             break;
         case '\t':
-            buf_add(b, "\\t", 2);
+            nova_buf_add(b, "\\t", 2);
             break;
         case '\n':
-            buf_add(b, "\\n", 2);
+            nova_buf_add(b, "\\n", 2);
             break;
         case '\f':
-            buf_add(b, "\\f", 2);
+            nova_buf_add(b, "\\f", 2);
             break;
         case '\r':
-            buf_add(b, "\\r", 2);
+            nova_buf_add(b, "\\r", 2);
             break;
         default:
             if (c < 0x20) {
                 snprintf(esc, sizeof esc, "\\u%04x", c);
-                buf_add(b, esc, 6);
+                nova_buf_add(b, esc, 6);
             } else {
-                buf_add(b, (const char *)&c, 1);
+                nova_buf_add(b, (const char *)&c, 1);
             }
         }
     }
-    buf_add(b, "\"", 1);
+    nova_buf_add(b, "\"", 1);
 }
 
 /* True for the text of an integer node-pg turns into a JavaScript number
@@ -210,24 +180,24 @@ typedef const char *(*lb_cell_fn)(void *ctx, int row, int col);
 static char *lb_render(int rows, lb_cell_fn cell, void *ctx)
 {
     static const char *const keys[] = {"{\"user_id\":", ",\"total_points\":", ",\"rank\":"};
-    struct lb_buf b = {0};
-    buf_add(&b, "[", 1);
+    struct nova_buf b = {0};
+    nova_buf_add(&b, "[", 1);
     for (int r = 0; r < rows; r++) {
         if (r > 0)
-            buf_add(&b, ",", 1);
+            nova_buf_add(&b, ",", 1);
         for (int c = 0; c < 3; c++) {
-            buf_str(&b, keys[c]);
+            nova_buf_str(&b, keys[c]);
             const char *v = cell(ctx, r, c);
             if (v == NULL)
-                buf_str(&b, "null");
+                nova_buf_str(&b, "null");
             else if (c == 0 && is_int32_text(v))
-                buf_str(&b, v);
+                nova_buf_str(&b, v);
             else
                 buf_json_string(&b, v);
         }
-        buf_add(&b, "}", 1);
+        nova_buf_add(&b, "}", 1);
     }
-    buf_add(&b, "]", 1);
+    nova_buf_add(&b, "]", 1);
     if (b.oom) {
         free(b.p);
         return NULL;

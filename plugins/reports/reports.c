@@ -362,16 +362,16 @@ struct rp_job {
     int current;   /* the type running, -1 none */
     char *start, *end, *label;
     char *progress_key;
-    struct rp_buf done;   /* JSON items of the reports finished, comma separated */
-    struct rp_buf failed; /* JSON items of the failures */
-    struct rp_buf reason; /* the failures in words */
+    struct nova_buf done;   /* JSON items of the reports finished, comma separated */
+    struct nova_buf failed; /* JSON items of the failures */
+    struct nova_buf reason; /* the failures in words */
     bool any_transient, any_permanent, cancelled;
     char *item; /* the item being saved in the progress hash */
     char *removed_json;
     /* mail */
     char *mail_path, *mail_name;
-    struct rp_buf mail_text;
-    struct rp_buf attachment;
+    struct nova_buf mail_text;
+    struct nova_buf attachment;
     nova_file *file;
     bool attach;
 };
@@ -393,11 +393,11 @@ static void job_free(struct rp_job *j)
     free(j->removed_json);
     free(j->mail_path);
     free(j->mail_name);
-    rp_buf_free(&j->done);
-    rp_buf_free(&j->failed);
-    rp_buf_free(&j->reason);
-    rp_buf_free(&j->mail_text);
-    rp_buf_free(&j->attachment);
+    nova_buf_free(&j->done);
+    nova_buf_free(&j->failed);
+    nova_buf_free(&j->reason);
+    nova_buf_free(&j->mail_text);
+    nova_buf_free(&j->attachment);
     free(j);
 }
 
@@ -432,21 +432,21 @@ static void count_run(struct rp *rp, struct rp_report *rep, const char *outcome)
 }
 
 /* The result item of a finished report. */
-static void report_item(struct rp_buf *b, const struct rp_report *rep, const char *mail_job)
+static void report_item(struct nova_buf *b, const struct rp_report *rep, const char *mail_job)
 {
-    rp_buf_printf(b, "{\"type\":\"%s\",\"cacheKey\":", rp_type_names[rep->type]);
+    nova_buf_printf(b, "{\"type\":\"%s\",\"cacheKey\":", rp_type_names[rep->type]);
     rp_json_string(b, rep->cache_key, strlen(rep->cache_key));
-    rp_buf_printf(b, ",\"rows\":%" PRId64, rep->rows);
+    nova_buf_printf(b, ",\"rows\":%" PRId64, rep->rows);
     if (rep->csv_path != NULL) {
-        rp_buf_str(b, ",\"file\":");
+        nova_buf_str(b, ",\"file\":");
         rp_json_string(b, rep->csv_path, strlen(rep->csv_path));
-        rp_buf_printf(b, ",\"bytes\":%" PRId64, rep->bytes);
+        nova_buf_printf(b, ",\"bytes\":%" PRId64, rep->bytes);
     }
     if (mail_job != NULL) {
-        rp_buf_str(b, ",\"mail\":");
+        nova_buf_str(b, ",\"mail\":");
         rp_json_string(b, mail_job, strlen(mail_job));
     }
-    rp_buf_add(b, "}", 1);
+    nova_buf_add(b, "}", 1);
 }
 
 /* ---- generate ------------------------------------------------------------------------- */
@@ -457,17 +457,17 @@ static void on_generated(void *arg, struct rp_report *rep)
     struct rp *rp = j->rp;
     const struct nova_host *h = rp->host;
     if (rep->status == 0) {
-        struct rp_buf res = {0};
-        rp_buf_str(&res, "{\"reports\":[");
+        struct nova_buf res = {0};
+        nova_buf_str(&res, "{\"reports\":[");
         report_item(&res, rep, NULL);
-        rp_buf_str(&res, "]}");
+        nova_buf_str(&res, "]}");
         h->log(h, NOVA_LOG_INFO, j->job,
                "report %s: %" PRId64 " rows, %s (ttl %" PRId64 " s), %" PRId64 " ms",
                rp_type_names[rep->type], rep->rows, rep->cache_key, rep->cache_ttl_s,
                rep->ended_ms - rep->started_ms);
         count_run(rp, rep, "ok");
         h->job_done(j->job, res.oom ? NULL : res.p);
-        rp_buf_free(&res);
+        nova_buf_free(&res);
     } else {
         bool retry = rep->transient || rep->cancelled;
         h->log(h, retry ? NOVA_LOG_WARN : NOVA_LOG_ERROR, j->job, "report %s failed: %s",
@@ -553,39 +553,39 @@ static void period_end(struct rp_job *j)
         job_free(j);
         return;
     }
-    struct rp_buf res = {0};
-    rp_buf_printf(&res, "{\"period\":\"%s\",\"startDate\":", rp_period_names[j->period]);
+    struct nova_buf res = {0};
+    nova_buf_printf(&res, "{\"period\":\"%s\",\"startDate\":", rp_period_names[j->period]);
     rp_json_string(&res, j->start, strlen(j->start));
-    rp_buf_str(&res, ",\"endDate\":");
+    nova_buf_str(&res, ",\"endDate\":");
     rp_json_string(&res, j->end, strlen(j->end));
-    rp_buf_str(&res, ",\"reports\":[");
+    nova_buf_str(&res, ",\"reports\":[");
     if (j->done.p != NULL)
-        rp_buf_str(&res, j->done.p);
-    rp_buf_str(&res, "],\"failed\":[");
+        nova_buf_str(&res, j->done.p);
+    nova_buf_str(&res, "],\"failed\":[");
     if (j->failed.p != NULL)
-        rp_buf_str(&res, j->failed.p);
-    rp_buf_str(&res, "],\"removed\":[");
+        nova_buf_str(&res, j->failed.p);
+    nova_buf_str(&res, "],\"removed\":[");
     if (j->removed_json != NULL)
-        rp_buf_str(&res, j->removed_json);
-    rp_buf_str(&res, "]}");
+        nova_buf_str(&res, j->removed_json);
+    nova_buf_str(&res, "]}");
     bool last = h->job_attempts_made(j->job) + 1 >= h->job_attempts_max(j->job);
     if (!j->any_transient && !j->any_permanent) {
         h->log(h, NOVA_LOG_INFO, j->job, "%s reports for %s done", rp_period_names[j->period],
                j->label);
         h->job_done(j->job, res.oom ? NULL : res.p);
     } else {
-        struct rp_buf why = {0};
-        rp_buf_printf(&why, "%s", j->reason.p != NULL ? j->reason.p : "");
+        struct nova_buf why = {0};
+        nova_buf_printf(&why, "%s", j->reason.p != NULL ? j->reason.p : "");
         if (j->done.len > 0)
-            rp_buf_printf(&why, "; written: %s", j->done.p);
+            nova_buf_printf(&why, "; written: %s", j->done.p);
         const char *reason = why.p != NULL ? why.p : "failed";
         if (j->any_transient && !last)
             h->job_retry(j->job, reason, -1);
         else
             h->job_fail(j->job, reason);
-        rp_buf_free(&why);
+        nova_buf_free(&why);
     }
-    rp_buf_free(&res);
+    nova_buf_free(&res);
     job_free(j);
 }
 
@@ -695,21 +695,21 @@ static bool enqueue_mail(struct rp_job *j, struct rp_report *rep)
     for (char *p = m->id; *p != '\0'; p++)
         if (*p == ':')
             *p = '-';
-    struct rp_buf d = {0};
-    rp_buf_printf(&d, "{\"type\":\"%s\",\"period\":\"%s\",\"label\":", rp_type_names[rep->type],
+    struct nova_buf d = {0};
+    nova_buf_printf(&d, "{\"type\":\"%s\",\"period\":\"%s\",\"label\":", rp_type_names[rep->type],
                   rp_period_names[j->period]);
     rp_json_string(&d, j->label, strlen(j->label));
-    rp_buf_str(&d, ",\"startDate\":");
+    nova_buf_str(&d, ",\"startDate\":");
     rp_json_string(&d, j->start, strlen(j->start));
-    rp_buf_str(&d, ",\"endDate\":");
+    nova_buf_str(&d, ",\"endDate\":");
     rp_json_string(&d, j->end, strlen(j->end));
-    rp_buf_str(&d, ",\"file\":");
+    nova_buf_str(&d, ",\"file\":");
     rp_json_string(&d, rep->csv_path, strlen(rep->csv_path));
-    rp_buf_printf(&d, ",\"rows\":%" PRId64 ",\"bytes\":%" PRId64 ",\"summary\":", rep->rows,
+    nova_buf_printf(&d, ",\"rows\":%" PRId64 ",\"bytes\":%" PRId64 ",\"summary\":", rep->rows,
                   rep->bytes);
     const char *sum = rep->summary != NULL ? rep->summary : "";
     rp_json_string(&d, sum, strlen(sum));
-    rp_buf_str(&d, "}");
+    nova_buf_str(&d, "}");
     struct nova_job_options o = {
         .struct_size = sizeof o,
         .job_id = m->id,
@@ -720,7 +720,7 @@ static bool enqueue_mail(struct rp_job *j, struct rp_report *rep)
         .remove_on_fail = 1000,
     };
     int rc = d.oom ? -ENOMEM : h->enqueue(h, RP_QUEUE, RP_JOB_MAIL, d.p, &o, on_mail_enqueued, m);
-    rp_buf_free(&d);
+    nova_buf_free(&d);
     if (rc != 0) {
         h->log(h, NOVA_LOG_WARN, j->job, "the mail of %s was not queued: %s", rep->csv_path,
                strerror(-rc));
@@ -733,16 +733,16 @@ static bool enqueue_mail(struct rp_job *j, struct rp_report *rep)
 
 static void report_done(struct rp_job *j, struct rp_report *rep, const char *mail_job)
 {
-    struct rp_buf item = {0};
+    struct nova_buf item = {0};
     report_item(&item, rep, mail_job);
     if (j->done.len > 0)
-        rp_buf_add(&j->done, ",", 1);
-    rp_buf_str(&j->done, item.p != NULL ? item.p : "{}");
+        nova_buf_add(&j->done, ",", 1);
+    nova_buf_str(&j->done, item.p != NULL ? item.p : "{}");
     int type = rep->type;
     j->rep = NULL;
     rp_report_free(rep);
     if (item.oom || j->cancelled) {
-        rp_buf_free(&item);
+        nova_buf_free(&item);
         return run_next(j);
     }
     j->item = item.p;
@@ -777,11 +777,11 @@ static void on_period_report(void *arg, struct rp_report *rep)
     else
         j->any_permanent = true;
     if (j->failed.len > 0)
-        rp_buf_add(&j->failed, ",", 1);
-    rp_buf_printf(&j->failed, "{\"type\":\"%s\",\"error\":", rp_type_names[rep->type]);
+        nova_buf_add(&j->failed, ",", 1);
+    nova_buf_printf(&j->failed, "{\"type\":\"%s\",\"error\":", rp_type_names[rep->type]);
     rp_json_string(&j->failed, rep->error, strlen(rep->error));
-    rp_buf_printf(&j->failed, ",\"retry\":%s}", transient ? "true" : "false");
-    rp_buf_printf(&j->reason, "%s%s: %s", j->reason.len > 0 ? "; " : "", rp_type_names[rep->type],
+    nova_buf_printf(&j->failed, ",\"retry\":%s}", transient ? "true" : "false");
+    nova_buf_printf(&j->reason, "%s%s: %s", j->reason.len > 0 ? "; " : "", rp_type_names[rep->type],
                   rep->error);
     rp_report_free(rep);
     run_next(j);
@@ -806,7 +806,7 @@ static void run_next(struct rp_job *j)
         (rep->csv_name = strdup(name)) == NULL) {
         rp_report_free(rep);
         j->any_transient = true;
-        rp_buf_printf(&j->reason, "%s%s: out of memory", j->reason.len > 0 ? "; " : "",
+        nova_buf_printf(&j->reason, "%s%s: out of memory", j->reason.len > 0 ? "; " : "",
                       rp_type_names[t]);
         return run_next(j);
     }
@@ -842,8 +842,8 @@ static void on_progress(void *arg, int status, const struct nova_redis_reply *re
                 continue;
             j->todo &= ~(1u << t);
             if (j->done.len > 0)
-                rp_buf_add(&j->done, ",", 1);
-            rp_buf_add(&j->done, reply->element[i + 1].str, reply->element[i + 1].len);
+                nova_buf_add(&j->done, ",", 1);
+            nova_buf_add(&j->done, reply->element[i + 1].str, reply->element[i + 1].len);
         }
     }
     run_next(j);
@@ -851,13 +851,13 @@ static void on_progress(void *arg, int status, const struct nova_redis_reply *re
 
 static char *offset_date(const char *local, int off_s)
 {
-    struct rp_buf b = {0};
-    rp_buf_str(&b, local);
+    struct nova_buf b = {0};
+    nova_buf_str(&b, local);
     if (off_s == 0)
-        rp_buf_str(&b, "Z");
+        nova_buf_str(&b, "Z");
     else {
         int a = off_s < 0 ? -off_s : off_s;
-        rp_buf_printf(&b, "%c%02d:%02d", off_s < 0 ? '-' : '+', a / 3600, a / 60 % 60);
+        nova_buf_printf(&b, "%c%02d:%02d", off_s < 0 ? '-' : '+', a / 3600, a / 60 % 60);
     }
     if (b.oom) {
         free(b.p);
@@ -908,8 +908,8 @@ static void on_period(void *arg, int status, const nova_pg_result *res)
     j->start = offset_date(pg->get_text(res, 0, 0), (int)so);
     j->end = offset_date(pg->get_text(res, 0, 2), (int)eo);
     j->label = strdup(pg->get_text(res, 0, 4));
-    struct rp_buf key = {0};
-    rp_buf_printf(&key, "reports:progress:%s", h->job_id(j->job));
+    struct nova_buf key = {0};
+    nova_buf_printf(&key, "reports:progress:%s", h->job_id(j->job));
     j->progress_key = key.p;
     if (j->start == NULL || j->end == NULL || j->label == NULL || key.oom) {
         h->job_retry(j->job, "out of memory", -1);
@@ -1042,14 +1042,14 @@ static void send_mail(struct rp_job *j)
     const cJSON *rows = cJSON_GetObjectItemCaseSensitive(data, "rows");
     char subject[200];
     snprintf(subject, sizeof subject, "Nova %s %s report %s", period, type, label);
-    struct rp_buf body = {0};
-    rp_buf_printf(&body, "Nova Rewards %s report, %s\n\nPeriod: %s to %s\nRows: %.0f\n\n%s\n", type,
+    struct nova_buf body = {0};
+    nova_buf_printf(&body, "Nova Rewards %s report, %s\n\nPeriod: %s to %s\nRows: %.0f\n\n%s\n", type,
                   period, start, end, cJSON_IsNumber(rows) ? rows->valuedouble : 0.0,
                   summary != NULL ? summary : "");
     if (j->attach)
-        rp_buf_printf(&body, "The CSV file is attached (%s).\n", j->mail_name);
+        nova_buf_printf(&body, "The CSV file is attached (%s).\n", j->mail_name);
     else
-        rp_buf_printf(&body,
+        nova_buf_printf(&body,
                       "The CSV file (%zu bytes or more) is larger than max_attachment (%" PRId64
                       " bytes) and is not attached. It is on the worker at %s.\n",
                       j->attachment.len, rp->cfg->max_attachment, j->mail_path);
@@ -1071,8 +1071,8 @@ static void send_mail(struct rp_job *j)
     };
     size_t len = 0;
     char *msg = body.oom ? NULL : rp_mail_build(&parts, &len);
-    rp_buf_free(&body);
-    rp_buf_free(&j->attachment);
+    nova_buf_free(&body);
+    nova_buf_free(&j->attachment);
     if (msg == NULL)
         return mail_end(j, -ENOMEM, true, "mail of %s: out of memory", j->mail_name);
     struct nova_mail_request mq = {
@@ -1115,7 +1115,7 @@ static void on_mail_read(void *arg, int status, const void *data, size_t len)
         h->log(h, NOVA_LOG_WARN, j->job, "reading %s: %s", j->mail_path, strerror(-status));
         return;
     }
-    rp_buf_add(&j->attachment, data, len);
+    nova_buf_add(&j->attachment, data, len);
     if (j->attachment.oom)
         return mail_end(j, -ENOMEM, true, "mail of %s: out of memory", j->mail_name);
     bool too_big = (int64_t)j->attachment.len > j->rp->cfg->max_attachment;

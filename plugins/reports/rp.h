@@ -25,6 +25,7 @@
 #include <stdint.h>
 
 #include <nova/pg.h>
+#include <nova/buf.h>
 #include <nova/plugin.h>
 
 struct cJSON;
@@ -45,28 +46,18 @@ int rp_type_list(const char *text, unsigned *out, char *err, size_t errlen);
 
 /* ---- a growable buffer ----------------------------------------------------- */
 
-struct rp_buf {
-    char *p;
-    size_t len, cap;
-    bool oom; /* an allocation failed: the content is incomplete */
-};
-
-void rp_buf_add(struct rp_buf *b, const void *s, size_t n);
-void rp_buf_str(struct rp_buf *b, const char *s);
-void rp_buf_printf(struct rp_buf *b, const char *fmt, ...) NOVA_PRINTF(2, 3);
-void rp_buf_reset(struct rp_buf *b); /* empties, keeps the memory */
-void rp_buf_free(struct rp_buf *b);
+/* Text buffers are <nova/buf.h>'s struct nova_buf. */
 
 /* ---- JavaScript's formatting ------------------------------------------------ */
 
 /* JSON.stringify of a string of n bytes (UTF-8). */
-void rp_json_string(struct rp_buf *b, const char *s, size_t n);
+void rp_json_string(struct nova_buf *b, const char *s, size_t n);
 /* String(v) for a JavaScript number: the shortest round-trip digits in
  * Number::toString's layout ("1e+21", "0.000001", "1.5e-7"); "NaN",
  * "Infinity", "-Infinity". out holds at least 32 bytes. */
 void rp_js_number(double v, char *out, size_t outlen);
 /* JSON.stringify of a number: as above, null when not finite. */
-void rp_json_number(struct rp_buf *b, double v);
+void rp_json_number(struct nova_buf *b, double v);
 /* Date.prototype.toISOString of a time value in ms ("2024-05-01T00:00:00.000Z",
  * "+010000-01-01T..." outside years 0..9999). */
 void rp_iso_date(int64_t ms, char *out, size_t outlen);
@@ -91,10 +82,10 @@ enum rp_kind rp_kind_of_oid(uint32_t oid);
 /* Appends the value (text form from PostgreSQL, NULL = SQL NULL) as
  * JSON.stringify writes what node-pg parsed. Returns 0, or -EINVAL when
  * the text is not what the kind expects (then a JSON string is written). */
-int rp_value_json(struct rp_buf *b, enum rp_kind kind, const char *text);
+int rp_value_json(struct nova_buf *b, enum rp_kind kind, const char *text);
 /* The same value as a CSV cell's text (null: empty; strings as they are;
  * numbers as String(); dates as toISOString(); json as JSON.stringify). */
-void rp_value_text(struct rp_buf *b, enum rp_kind kind, const char *text);
+void rp_value_text(struct nova_buf *b, enum rp_kind kind, const char *text);
 /* postgres-date: a date/timestamp text to ms since the epoch as node-pg's
  * Date holds it (the process time zone taken as UTC). 0 and *ms, 1 for
  * +-infinity (JSON null), -EINVAL when unparsable (Invalid Date: null). */
@@ -128,7 +119,7 @@ int rp_params_parse(const struct cJSON *params, struct rp_params *out, char *err
 int rp_params_set(struct rp_params *out, int key, const char *value);
 void rp_params_free(struct rp_params *p);
 /* JSON.stringify(params). */
-void rp_params_json(struct rp_buf *b, const struct rp_params *p);
+void rp_params_json(struct nova_buf *b, const struct rp_params *p);
 /* Nova's cacheKey(type, params): "report:<type>" then ":" and k=v pairs
  * joined by '&', keys sorted, null values dropped. malloc'd, NULL = OOM. */
 char *rp_cache_key(enum rp_type type, const struct rp_params *p);
@@ -137,8 +128,8 @@ char *rp_cache_key(enum rp_type type, const struct rp_params *p);
 
 /* One field, quoted when it holds a comma, a quote, CR or LF (quotes
  * doubled); first = no separator before it. */
-void rp_csv_field(struct rp_buf *b, const char *s, size_t n, bool first);
-void rp_csv_end_row(struct rp_buf *b); /* CRLF */
+void rp_csv_field(struct nova_buf *b, const char *s, size_t n, bool first);
+void rp_csv_end_row(struct nova_buf *b); /* CRLF */
 
 /* ---- Nova's SQL -------------------------------------------------------------- */
 
@@ -195,11 +186,11 @@ void rp_plan_free(struct rp_plan *plan);
 
 /* Renders a result's rows as JSON objects (keys in column order, node-pg's
  * types) separated by commas, without the brackets. */
-void rp_rows_json(struct rp_buf *b, const struct nova_pg_api *pg, const nova_pg_result *res,
+void rp_rows_json(struct nova_buf *b, const struct nova_pg_api *pg, const nova_pg_result *res,
                   const struct rp_col *cols, int ncols);
 /* The CSV header row of cols, and a result's rows as CSV rows. */
-void rp_csv_header(struct rp_buf *b, const struct rp_col *cols, int ncols);
-void rp_rows_csv(struct rp_buf *b, const struct nova_pg_api *pg, const nova_pg_result *res,
+void rp_csv_header(struct nova_buf *b, const struct rp_col *cols, int ncols);
+void rp_rows_csv(struct nova_buf *b, const struct nova_pg_api *pg, const nova_pg_result *res,
                  const struct rp_col *cols, int ncols);
 /* The revenue report's totals: parseFloat summed in row order. */
 void rp_revenue_totals(const struct nova_pg_api *pg, const nova_pg_result *res, double *dist,

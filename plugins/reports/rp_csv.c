@@ -8,31 +8,31 @@
 
 #include "rp.h"
 
-void rp_csv_field(struct rp_buf *b, const char *s, size_t n, bool first)
+void rp_csv_field(struct nova_buf *b, const char *s, size_t n, bool first)
 {
     if (!first)
-        rp_buf_add(b, ",", 1);
+        nova_buf_add(b, ",", 1);
     bool quote = false;
     for (size_t i = 0; i < n && !quote; i++)
         quote = s[i] == ',' || s[i] == '"' || s[i] == '\r' || s[i] == '\n';
     if (!quote) {
-        rp_buf_add(b, s, n);
+        nova_buf_add(b, s, n);
         return;
     }
-    rp_buf_add(b, "\"", 1);
+    nova_buf_add(b, "\"", 1);
     size_t from = 0;
     for (size_t i = 0; i < n; i++) {
         if (s[i] != '"')
             continue;
-        rp_buf_add(b, s + from, i + 1 - from); /* through the quote */
-        rp_buf_add(b, "\"", 1);                /* and its double */
+        nova_buf_add(b, s + from, i + 1 - from); /* through the quote */
+        nova_buf_add(b, "\"", 1);                /* and its double */
         from = i + 1;
     }
-    rp_buf_add(b, s + from, n - from);
-    rp_buf_add(b, "\"", 1);
+    nova_buf_add(b, s + from, n - from);
+    nova_buf_add(b, "\"", 1);
 }
 
-void rp_csv_end_row(struct rp_buf *b)
+void rp_csv_end_row(struct nova_buf *b)
 {
-    rp_buf_add(b, "\r\n", 2);
+    nova_buf_add(b, "\r\n", 2);
 }

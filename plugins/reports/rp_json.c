@@ -68,81 +68,13 @@ int rp_type_list(const char *text, unsigned *out, char *err, size_t errlen)
     return 0;
 }
 
-/* ---- buffer ------------------------------------------------------------------ */
-
-void rp_buf_add(struct rp_buf *b, const void *s, size_t n)
-{
-    if (b->oom)
-        return;
-    if (b->len + n + 1 > b->cap) {
-        size_t cap = b->cap ? b->cap : 256;
-        while (cap < b->len + n + 1)
-            cap *= 2;
-        char *p = realloc(b->p, cap);
-        if (p == NULL) {
-            b->oom = true;
-            return;
-        }
-        b->p = p;
-        b->cap = cap;
-    }
-    if (n > 0)
-        memcpy(b->p + b->len, s, n);
-    b->len += n;
-    b->p[b->len] = '\0';
-}
-
-void rp_buf_str(struct rp_buf *b, const char *s)
-{
-    rp_buf_add(b, s, strlen(s));
-}
-
-void rp_buf_printf(struct rp_buf *b, const char *fmt, ...)
-{
-    char small[256];
-    va_list ap;
-    va_start(ap, fmt);
-    int n = vsnprintf(small, sizeof small, fmt, ap);
-    va_end(ap);
-    if (n < 0)
-        return;
-    if ((size_t)n < sizeof small) {
-        rp_buf_add(b, small, (size_t)n);
-        return;
-    }
-    char *big = malloc((size_t)n + 1);
-    if (big == NULL) {
-        b->oom = true;
-        return;
-    }
-    va_start(ap, fmt);
-    vsnprintf(big, (size_t)n + 1, fmt, ap);
-    va_end(ap);
-    rp_buf_add(b, big, (size_t)n);
-    free(big);
-}
-
-void rp_buf_reset(struct rp_buf *b)
-{
-    b->len = 0;
-    b->oom = false;
-    if (b->p != NULL)
-        b->p[0] = '\0';
-}
-
-void rp_buf_free(struct rp_buf *b)
-{
-    free(b->p);
-    *b = (struct rp_buf){0};
-}
-
 /* ---- JSON.stringify ------------------------------------------------------------ */
 
 /* QuoteJSONString: '"' and '\' escaped, the five short escapes, other
  * control characters as \u00xx in lower-case hex; all else (UTF-8) as is. */
-void rp_json_string(struct rp_buf *b, const char *s, size_t n)
+void rp_json_string(struct nova_buf *b, const char *s, size_t n)
 {
-    rp_buf_add(b, "\"", 1);
+    nova_buf_add(b, "\"", 1);
     size_t run = 0; /* bytes copied verbatim, flushed in one add */
     for (size_t i = 0; i < n; i++) {
         unsigned char c = (unsigned char)s[i];
@@ -180,12 +112,12 @@ void rp_json_string(struct rp_buf *b, const char *s, size_t n)
             run++;
             continue;
         }
-        rp_buf_add(b, s + i - run, run);
+        nova_buf_add(b, s + i - run, run);
         run = 0;
-        rp_buf_str(b, esc);
+        nova_buf_str(b, esc);
     }
-    rp_buf_add(b, s + n - run, run);
-    rp_buf_add(b, "\"", 1);
+    nova_buf_add(b, s + n - run, run);
+    nova_buf_add(b, "\"", 1);
 }
 
 /*
@@ -261,15 +193,15 @@ void rp_js_number(double v, char *out, size_t outlen)
     snprintf(out, outlen, "%s", s);
 }
 
-void rp_json_number(struct rp_buf *b, double v)
+void rp_json_number(struct nova_buf *b, double v)
 {
     if (!isfinite(v)) {
-        rp_buf_str(b, "null");
+        nova_buf_str(b, "null");
         return;
     }
     char s[40];
     rp_js_number(v, s, sizeof s);
-    rp_buf_str(b, s);
+    nova_buf_str(b, s);
 }
 
 /* Days since 1970-01-01 of a proleptic Gregorian date, and back
@@ -461,9 +393,9 @@ static bool array_index(const char *k, uint64_t *idx)
     return true;
 }
 
-static void js_json(struct rp_buf *b, const cJSON *v);
+static void js_json(struct nova_buf *b, const cJSON *v);
 
-static void js_object(struct rp_buf *b, const cJSON *o)
+static void js_object(struct nova_buf *b, const cJSON *o)
 {
     size_t n = 0;
     for (const cJSON *c = o->child; c != NULL; c = c->next)
@@ -483,7 +415,7 @@ static void js_object(struct rp_buf *b, const cJSON *o)
         if (i == m)
             m++;
     }
-    rp_buf_add(b, "{", 1);
+    nova_buf_add(b, "{", 1);
     bool first = true;
     /* integer keys, ascending */
     uint64_t last = 0;
@@ -502,10 +434,10 @@ static void js_object(struct rp_buf *b, const cJSON *o)
         if (best == NULL)
             break;
         if (!first)
-            rp_buf_add(b, ",", 1);
+            nova_buf_add(b, ",", 1);
         first = false;
         rp_json_string(b, best->string, strlen(best->string));
-        rp_buf_add(b, ":", 1);
+        nova_buf_add(b, ":", 1);
         js_json(b, best);
         last = bi;
         any = true;
@@ -516,46 +448,46 @@ static void js_object(struct rp_buf *b, const cJSON *o)
         if (array_index(k, &idx))
             continue;
         if (!first)
-            rp_buf_add(b, ",", 1);
+            nova_buf_add(b, ",", 1);
         first = false;
         rp_json_string(b, k, strlen(k));
-        rp_buf_add(b, ":", 1);
+        nova_buf_add(b, ":", 1);
         js_json(b, items[i]);
     }
-    rp_buf_add(b, "}", 1);
+    nova_buf_add(b, "}", 1);
     free(items);
 }
 
-static void js_json(struct rp_buf *b, const cJSON *v)
+static void js_json(struct nova_buf *b, const cJSON *v)
 {
     if (cJSON_IsNull(v))
-        rp_buf_str(b, "null");
+        nova_buf_str(b, "null");
     else if (cJSON_IsTrue(v))
-        rp_buf_str(b, "true");
+        nova_buf_str(b, "true");
     else if (cJSON_IsFalse(v))
-        rp_buf_str(b, "false");
+        nova_buf_str(b, "false");
     else if (cJSON_IsNumber(v))
         rp_json_number(b, v->valuedouble);
     else if (cJSON_IsString(v))
         rp_json_string(b, v->valuestring, strlen(v->valuestring));
     else if (cJSON_IsArray(v)) {
-        rp_buf_add(b, "[", 1);
+        nova_buf_add(b, "[", 1);
         for (const cJSON *c = v->child; c != NULL; c = c->next) {
             if (c != v->child)
-                rp_buf_add(b, ",", 1);
+                nova_buf_add(b, ",", 1);
             js_json(b, c);
         }
-        rp_buf_add(b, "]", 1);
+        nova_buf_add(b, "]", 1);
     } else if (cJSON_IsObject(v))
         js_object(b, v);
     else
-        rp_buf_str(b, "null");
+        nova_buf_str(b, "null");
 }
 
-int rp_value_json(struct rp_buf *b, enum rp_kind kind, const char *text)
+int rp_value_json(struct nova_buf *b, enum rp_kind kind, const char *text)
 {
     if (text == NULL) {
-        rp_buf_str(b, "null");
+        nova_buf_str(b, "null");
         return 0;
     }
     switch (kind) {
@@ -567,9 +499,9 @@ int rp_value_json(struct rp_buf *b, enum rp_kind kind, const char *text)
         if (all_digits(text + neg, n - neg) && n - neg <= 15 &&
             (n - neg == 1 || text[neg] != '0')) {
             if (strcmp(text, "-0") == 0)
-                rp_buf_add(b, "0", 1);
+                nova_buf_add(b, "0", 1);
             else
-                rp_buf_add(b, text, n);
+                nova_buf_add(b, text, n);
             return 0;
         }
         char *end;
@@ -592,21 +524,21 @@ int rp_value_json(struct rp_buf *b, enum rp_kind kind, const char *text)
         bool v = false;
         for (size_t i = 0; i < sizeof yes / sizeof yes[0]; i++)
             v = v || strcmp(text, yes[i]) == 0;
-        rp_buf_str(b, v ? "true" : "false");
+        nova_buf_str(b, v ? "true" : "false");
         return 0;
     }
     case RP_K_DATE: {
         int64_t ms;
         int rc = rp_pg_date_ms(text, &ms);
         if (rc != 0 || ms > RP_MAX_TIME || ms < -RP_MAX_TIME) {
-            rp_buf_str(b, "null"); /* Infinity, Invalid Date: toJSON gives null */
+            nova_buf_str(b, "null"); /* Infinity, Invalid Date: toJSON gives null */
             return rc < 0 ? -EINVAL : 0;
         }
         char iso[40];
         rp_iso_date(ms, iso, sizeof iso);
-        rp_buf_add(b, "\"", 1);
-        rp_buf_str(b, iso);
-        rp_buf_add(b, "\"", 1);
+        nova_buf_add(b, "\"", 1);
+        nova_buf_str(b, iso);
+        nova_buf_add(b, "\"", 1);
         return 0;
     }
     case RP_K_JSON: {
@@ -622,7 +554,7 @@ int rp_value_json(struct rp_buf *b, enum rp_kind kind, const char *text)
     return kind == RP_K_TEXT ? 0 : -EINVAL;
 }
 
-void rp_value_text(struct rp_buf *b, enum rp_kind kind, const char *text)
+void rp_value_text(struct nova_buf *b, enum rp_kind kind, const char *text)
 {
     if (text == NULL)
         return;
@@ -635,7 +567,7 @@ void rp_value_text(struct rp_buf *b, enum rp_kind kind, const char *text)
             break;
         char s[40];
         rp_js_number(kind == RP_K_INT ? trunc(d) : d, s, sizeof s);
-        rp_buf_str(b, s);
+        nova_buf_str(b, s);
         return;
     }
     case RP_K_BOOL:
@@ -647,20 +579,20 @@ void rp_value_text(struct rp_buf *b, enum rp_kind kind, const char *text)
         int64_t ms;
         int rc = rp_pg_date_ms(text, &ms);
         if (rc == 1) {
-            rp_buf_str(b, text[0] == '-' ? "-Infinity" : "Infinity");
+            nova_buf_str(b, text[0] == '-' ? "-Infinity" : "Infinity");
             return;
         }
         if (rc != 0 || ms > RP_MAX_TIME || ms < -RP_MAX_TIME)
             return; /* Invalid Date: an empty cell */
         char iso[40];
         rp_iso_date(ms, iso, sizeof iso);
-        rp_buf_str(b, iso);
+        nova_buf_str(b, iso);
         return;
     }
     case RP_K_TEXT:
         break;
     }
-    rp_buf_str(b, text);
+    nova_buf_str(b, text);
 }
 
 /* ---- params and the cache key -------------------------------------------------------- */
@@ -684,7 +616,7 @@ void rp_params_free(struct rp_params *p)
 
 static int set_string(struct rp_param *q, const char *s)
 {
-    struct rp_buf j = {0};
+    struct nova_buf j = {0};
     rp_json_string(&j, s, strlen(s));
     q->text = strdup(s);
     q->json = j.p;
@@ -764,31 +696,31 @@ bad:
     return -EINVAL;
 }
 
-void rp_params_json(struct rp_buf *b, const struct rp_params *p)
+void rp_params_json(struct nova_buf *b, const struct rp_params *p)
 {
-    rp_buf_add(b, "{", 1);
+    nova_buf_add(b, "{", 1);
     for (int i = 0; i < p->n; i++) {
         const struct rp_param *q = &p->p[p->order[i]];
         if (i > 0)
-            rp_buf_add(b, ",", 1);
-        rp_buf_printf(b, "\"%s\":", rp_param_names[p->order[i]]);
-        rp_buf_str(b, q->is_null ? "null" : q->json);
+            nova_buf_add(b, ",", 1);
+        nova_buf_printf(b, "\"%s\":", rp_param_names[p->order[i]]);
+        nova_buf_str(b, q->is_null ? "null" : q->json);
     }
-    rp_buf_add(b, "}", 1);
+    nova_buf_add(b, "}", 1);
 }
 
 char *rp_cache_key(enum rp_type type, const struct rp_params *p)
 {
-    struct rp_buf b = {0};
-    rp_buf_printf(&b, "report:%s", rp_type_names[type]);
+    struct nova_buf b = {0};
+    nova_buf_printf(&b, "report:%s", rp_type_names[type]);
     bool first = true;
     for (int i = 0; i < RP_NPARAMS; i++) { /* rp_param_names is in sort order */
         const struct rp_param *q = &p->p[i];
         if (!q->given || q->is_null)
             continue;
-        rp_buf_add(&b, first ? ":" : "&", 1);
+        nova_buf_add(&b, first ? ":" : "&", 1);
         first = false;
-        rp_buf_printf(&b, "%s=%s", rp_param_names[i], q->text);
+        nova_buf_printf(&b, "%s=%s", rp_param_names[i], q->text);
     }
     if (b.oom) {
         free(b.p);

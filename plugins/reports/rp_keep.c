@@ -96,7 +96,7 @@ struct keep {
     int64_t keep_days, keep_files, today;
     rp_keep_cb cb;
     void *arg;
-    struct rp_buf removed;
+    struct nova_buf removed;
     int nremoved, pending, status;
     bool listed;
 };
@@ -109,7 +109,7 @@ struct unlink_req {
 static void keep_end(struct keep *k)
 {
     k->cb(k->arg, k->status, k->removed.p != NULL ? k->removed.p : "", k->nremoved);
-    rp_buf_free(&k->removed);
+    nova_buf_free(&k->removed);
     free(k->dir);
     free(k);
 }
@@ -121,7 +121,7 @@ static void on_unlinked(void *arg, int status)
     if (status == 0 || status == -ENOENT) {
         if (status == 0) {
             if (k->nremoved++ > 0)
-                rp_buf_add(&k->removed, ",", 1);
+                nova_buf_add(&k->removed, ",", 1);
             rp_json_string(&k->removed, u->name, strlen(u->name));
         }
     } else if (k->status == 0)

@@ -17,7 +17,7 @@
 static const char b64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 
 /* Base64 (RFC 2045): lines of 76 characters ending in CRLF when wrap. */
-static void base64(struct rp_buf *b, const unsigned char *p, size_t n, bool wrap)
+static void base64(struct nova_buf *b, const unsigned char *p, size_t n, bool wrap)
 {
     char line[80];
     size_t ll = 0;
@@ -32,15 +32,15 @@ static void base64(struct rp_buf *b, const unsigned char *p, size_t n, bool wrap
         line[ll++] = i + 1 < n ? b64[(v >> 6) & 63] : '=';
         line[ll++] = i + 2 < n ? b64[v & 63] : '=';
         if (wrap && ll == 76) {
-            rp_buf_add(b, line, ll);
-            rp_buf_add(b, "\r\n", 2);
+            nova_buf_add(b, line, ll);
+            nova_buf_add(b, "\r\n", 2);
             ll = 0;
         }
     }
     if (ll > 0) {
-        rp_buf_add(b, line, ll);
+        nova_buf_add(b, line, ll);
         if (wrap)
-            rp_buf_add(b, "\r\n", 2);
+            nova_buf_add(b, "\r\n", 2);
     }
 }
 
@@ -53,27 +53,27 @@ static bool is_ascii(const char *s)
 }
 
 /* A header value on one line: CR and LF dropped. */
-static void header_text(struct rp_buf *b, const char *s)
+static void header_text(struct nova_buf *b, const char *s)
 {
     for (; *s != '\0'; s++)
         if (*s != '\r' && *s != '\n')
-            rp_buf_add(b, s, 1);
+            nova_buf_add(b, s, 1);
 }
 
 /* Text with LF or CRLF line ends, written with CRLF. */
-static void crlf_text(struct rp_buf *b, const char *s)
+static void crlf_text(struct nova_buf *b, const char *s)
 {
     for (; *s != '\0'; s++) {
         if (*s == '\r')
             continue;
         if (*s == '\n')
-            rp_buf_add(b, "\r\n", 2);
+            nova_buf_add(b, "\r\n", 2);
         else
-            rp_buf_add(b, s, 1);
+            nova_buf_add(b, s, 1);
     }
 }
 
-static void rfc5322_date(struct rp_buf *b, int64_t ms)
+static void rfc5322_date(struct nova_buf *b, int64_t ms)
 {
     static const char *const wd[] = {"Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"};
     static const char *const mon[] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
@@ -83,39 +83,39 @@ static void rfc5322_date(struct rp_buf *b, int64_t ms)
     int64_t days = ms / 86400000 - (ms % 86400000 < 0);
     int w = (int)(((days % 7) + 7) % 7);
     int m = atoi(iso + 5);
-    rp_buf_printf(b, "%s, %.2s %s %.4s %.8s +0000", wd[w], iso + 8, mon[(m - 1) % 12], iso,
+    nova_buf_printf(b, "%s, %.2s %s %.4s %.8s +0000", wd[w], iso + 8, mon[(m - 1) % 12], iso,
                   iso + 11);
 }
 
 char *rp_mail_build(const struct rp_mail_parts *m, size_t *len)
 {
-    struct rp_buf b = {0};
+    struct nova_buf b = {0};
     char boundary[64];
     snprintf(boundary, sizeof boundary, "=_nova-reports-%lld", (long long)m->date_ms);
 
-    rp_buf_str(&b, "From: ");
+    nova_buf_str(&b, "From: ");
     header_text(&b, m->from);
-    rp_buf_str(&b, "\r\nTo: ");
+    nova_buf_str(&b, "\r\nTo: ");
     for (size_t i = 0; m->to[i] != NULL; i++) {
         if (i > 0)
-            rp_buf_str(&b, ", ");
+            nova_buf_str(&b, ", ");
         header_text(&b, m->to[i]);
     }
-    rp_buf_str(&b, "\r\nSubject: ");
+    nova_buf_str(&b, "\r\nSubject: ");
     if (is_ascii(m->subject))
         header_text(&b, m->subject);
     else {
-        rp_buf_str(&b, "=?UTF-8?B?");
+        nova_buf_str(&b, "=?UTF-8?B?");
         base64(&b, (const unsigned char *)m->subject, strlen(m->subject), false);
-        rp_buf_str(&b, "?=");
+        nova_buf_str(&b, "?=");
     }
-    rp_buf_str(&b, "\r\nDate: ");
+    nova_buf_str(&b, "\r\nDate: ");
     rfc5322_date(&b, m->date_ms);
     if (m->message_id != NULL) {
-        rp_buf_str(&b, "\r\nMessage-ID: ");
+        nova_buf_str(&b, "\r\nMessage-ID: ");
         header_text(&b, m->message_id);
     }
-    rp_buf_printf(&b,
+    nova_buf_printf(&b,
                   "\r\nMIME-Version: 1.0\r\n"
                   "Content-Type: multipart/mixed; boundary=\"%s\"\r\n"
                   "\r\n"
@@ -123,36 +123,36 @@ char *rp_mail_build(const struct rp_mail_parts *m, size_t *len)
                   boundary);
 
     /* the summary: base64 when it is not ASCII, so no 8BITMIME is needed */
-    rp_buf_printf(&b, "--%s\r\nContent-Type: text/plain; charset=utf-8\r\n", boundary);
+    nova_buf_printf(&b, "--%s\r\nContent-Type: text/plain; charset=utf-8\r\n", boundary);
     if (is_ascii(m->body)) {
-        rp_buf_str(&b, "Content-Transfer-Encoding: 7bit\r\n\r\n");
+        nova_buf_str(&b, "Content-Transfer-Encoding: 7bit\r\n\r\n");
         crlf_text(&b, m->body);
         if (b.len < 2 || memcmp(b.p + b.len - 2, "\r\n", 2) != 0)
-            rp_buf_str(&b, "\r\n");
+            nova_buf_str(&b, "\r\n");
     } else {
-        rp_buf_str(&b, "Content-Transfer-Encoding: base64\r\n\r\n");
-        struct rp_buf t = {0};
+        nova_buf_str(&b, "Content-Transfer-Encoding: base64\r\n\r\n");
+        struct nova_buf t = {0};
         crlf_text(&t, m->body);
         base64(&b, (const unsigned char *)(t.p != NULL ? t.p : ""), t.len, true);
         if (t.oom)
             b.oom = true;
-        rp_buf_free(&t);
+        nova_buf_free(&t);
     }
 
     if (m->filename != NULL) {
-        struct rp_buf name = {0};
+        struct nova_buf name = {0};
         header_text(&name, m->filename);
-        rp_buf_printf(&b,
+        nova_buf_printf(&b,
                       "--%s\r\n"
                       "Content-Type: text/csv; charset=utf-8; name=\"%s\"\r\n"
                       "Content-Transfer-Encoding: base64\r\n"
                       "Content-Disposition: attachment; filename=\"%s\"\r\n"
                       "\r\n",
                       boundary, name.p != NULL ? name.p : "", name.p != NULL ? name.p : "");
-        rp_buf_free(&name);
+        nova_buf_free(&name);
         base64(&b, m->attachment, m->attachment_len, true);
     }
-    rp_buf_printf(&b, "--%s--\r\n", boundary);
+    nova_buf_printf(&b, "--%s--\r\n", boundary);
     if (b.oom) {
         free(b.p);
         return NULL;

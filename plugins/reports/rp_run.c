@@ -36,9 +36,9 @@ struct rp_run_priv {
     struct rp_catalog cat;
     struct rp_plan plan;
     int stmt;              /* the statement running */
-    struct rp_buf part[3]; /* each statement's rendering */
-    struct rp_buf csv;     /* the file's bytes, or one batch of them */
-    struct rp_buf value;   /* the cache entry */
+    struct nova_buf part[3]; /* each statement's rendering */
+    struct nova_buf csv;     /* the file's bytes, or one batch of them */
+    struct nova_buf value;   /* the cache entry */
     double totals[2];      /* revenue */
     char *tmp_path;
     nova_file *file;
@@ -284,7 +284,7 @@ static int write_csv(struct rp_report *r)
         return rc;
     r->bytes += (int64_t)p->csv.len;
     p->writes++;
-    rp_buf_reset(&p->csv);
+    nova_buf_reset(&p->csv);
     return 0;
 }
 
@@ -395,18 +395,18 @@ static void on_mkdir(void *arg, int status)
 static void file_start(struct rp_report *r)
 {
     struct rp_run_priv *p = r->priv;
-    struct rp_buf path = {0}, tmp = {0};
-    rp_buf_printf(&path, "%s/%s", r->csv_dir, r->csv_name);
-    rp_buf_printf(&tmp, "%s/.%s.tmp", r->csv_dir, r->csv_name);
+    struct nova_buf path = {0}, tmp = {0};
+    nova_buf_printf(&path, "%s/%s", r->csv_dir, r->csv_name);
+    nova_buf_printf(&tmp, "%s/.%s.tmp", r->csv_dir, r->csv_name);
     if (path.oom || tmp.oom) {
-        rp_buf_free(&path);
-        rp_buf_free(&tmp);
+        nova_buf_free(&path);
+        nova_buf_free(&tmp);
         return rep_fail(r, -ENOMEM, true, "out of memory");
     }
     r->csv_path = path.p;
     int rc = r->host->file->mkdir(r->host, r->csv_dir, 0750, on_mkdir, r);
     if (rc != 0) {
-        rp_buf_free(&tmp);
+        nova_buf_free(&tmp);
         return rep_fail(r, rc, false, "creating %s: %s", r->csv_dir, strerror(-rc));
     }
     p->tmp_path = tmp.p;
@@ -418,7 +418,7 @@ static void on_set(void *arg, int status, const struct nova_redis_reply *reply)
 {
     struct rp_report *r = arg;
     struct rp_run_priv *p = r->priv;
-    rp_buf_free(&p->value);
+    nova_buf_free(&p->value);
     if (status == -ECANCELED)
         r->cancelled = true;
     if (status != 0)
@@ -435,55 +435,55 @@ static void write_cache(struct rp_report *r)
 {
     struct rp_run_priv *p = r->priv;
     const struct nova_host *h = r->host;
-    struct rp_buf *v = &p->value;
+    struct nova_buf *v = &p->value;
     char iso[40];
     rp_iso_date(h->now_ms(h), iso, sizeof iso);
     /* JSON.stringify({type, generatedAt, params, data}) */
-    rp_buf_printf(v, "{\"type\":\"%s\",\"generatedAt\":\"%s\",\"params\":", rp_type_names[r->type],
+    nova_buf_printf(v, "{\"type\":\"%s\",\"generatedAt\":\"%s\",\"params\":", rp_type_names[r->type],
                   iso);
     rp_params_json(v, &r->params);
-    rp_buf_str(v, ",\"data\":");
+    nova_buf_str(v, ",\"data\":");
     switch (r->type) {
     case RP_USER: {
         /* {...totals.rows[0], ...referrals.rows[0]}: two one-row objects merged */
-        struct rp_buf *a = &p->part[0], *b = &p->part[1];
-        rp_buf_add(v, "{", 1);
+        struct nova_buf *a = &p->part[0], *b = &p->part[1];
+        nova_buf_add(v, "{", 1);
         if (a->len > 2)
-            rp_buf_add(v, a->p + 1, a->len - 2);
+            nova_buf_add(v, a->p + 1, a->len - 2);
         if (a->len > 2 && b->len > 2)
-            rp_buf_add(v, ",", 1);
+            nova_buf_add(v, ",", 1);
         if (b->len > 2)
-            rp_buf_add(v, b->p + 1, b->len - 2);
-        rp_buf_add(v, "}", 1);
+            nova_buf_add(v, b->p + 1, b->len - 2);
+        nova_buf_add(v, "}", 1);
         break;
     }
     case RP_CAMPAIGN:
-        rp_buf_add(v, "[", 1);
-        rp_buf_add(v, p->part[0].p, p->part[0].len);
-        rp_buf_add(v, "]", 1);
+        nova_buf_add(v, "[", 1);
+        nova_buf_add(v, p->part[0].p, p->part[0].len);
+        nova_buf_add(v, "]", 1);
         break;
     case RP_TRANSACTION:
-        rp_buf_str(v, "{\"summary\":[");
-        rp_buf_add(v, p->part[0].p, p->part[0].len);
-        rp_buf_str(v, "],\"transactions\":[");
-        rp_buf_add(v, p->part[1].p, p->part[1].len);
-        rp_buf_str(v, "]}");
+        nova_buf_str(v, "{\"summary\":[");
+        nova_buf_add(v, p->part[0].p, p->part[0].len);
+        nova_buf_str(v, "],\"transactions\":[");
+        nova_buf_add(v, p->part[1].p, p->part[1].len);
+        nova_buf_str(v, "]}");
         break;
     case RP_REVENUE:
-        rp_buf_str(v, "{\"byMerchant\":[");
-        rp_buf_add(v, p->part[0].p, p->part[0].len);
-        rp_buf_str(v, "],\"totals\":{\"total_distributed\":");
+        nova_buf_str(v, "{\"byMerchant\":[");
+        nova_buf_add(v, p->part[0].p, p->part[0].len);
+        nova_buf_str(v, "],\"totals\":{\"total_distributed\":");
         rp_json_number(v, p->totals[0]);
-        rp_buf_str(v, ",\"total_redeemed\":");
+        nova_buf_str(v, ",\"total_redeemed\":");
         rp_json_number(v, p->totals[1]);
-        rp_buf_str(v, "}}");
+        nova_buf_str(v, "}}");
         break;
     default:
         break;
     }
-    rp_buf_add(v, "}", 1);
+    nova_buf_add(v, "}", 1);
     for (int i = 0; i < 3; i++)
-        rp_buf_free(&p->part[i]);
+        nova_buf_free(&p->part[i]);
     if (v->oom)
         return rep_fail(r, -ENOMEM, true, "out of memory rendering the report");
     char ttl[24];
@@ -504,14 +504,14 @@ static void summary_cells(struct rp_report *r, const nova_pg_result *res, const 
                           int row)
 {
     const struct nova_pg_api *pg = pg_of(r);
-    struct rp_buf b = {0};
+    struct nova_buf b = {0};
     if (r->summary != NULL)
-        rp_buf_str(&b, r->summary);
+        nova_buf_str(&b, r->summary);
     for (int c = 0; c < s->ncols; c++) {
-        rp_buf_printf(&b, "%s%s: ", c == 0 ? "" : ", ", s->cols[c].name);
+        nova_buf_printf(&b, "%s%s: ", c == 0 ? "" : ", ", s->cols[c].name);
         rp_value_text(&b, s->cols[c].kind, pg->get_text(res, row, c));
     }
-    rp_buf_str(&b, "\n");
+    nova_buf_str(&b, "\n");
     free(r->summary);
     r->summary = b.oom ? NULL : b.p;
     if (b.oom)
@@ -536,14 +536,14 @@ static void on_stmt(void *arg, int status, const nova_pg_result *res)
         if (n > 0) {
             summary_cells(r, res, s, 0);
             if (want_csv) {
-                struct rp_buf cell = {0};
+                struct nova_buf cell = {0};
                 for (int c = 0; c < s->ncols; c++) {
-                    rp_buf_reset(&cell);
+                    nova_buf_reset(&cell);
                     rp_value_text(&cell, s->cols[c].kind, pg->get_text(res, 0, c));
                     rp_csv_field(&p->csv, cell.p != NULL ? cell.p : "", cell.len,
                                  p->stmt == 0 && c == 0);
                 }
-                rp_buf_free(&cell);
+                nova_buf_free(&cell);
             }
         }
         if (p->stmt == 1) {
@@ -559,16 +559,16 @@ static void on_stmt(void *arg, int status, const nova_pg_result *res)
             rp_rows_csv(&p->csv, pg, res, s->cols, s->ncols);
         if (r->type == RP_REVENUE) {
             rp_revenue_totals(pg, res, &p->totals[0], &p->totals[1]);
-            struct rp_buf b = {0};
+            struct nova_buf b = {0};
             char d[40], x[40];
             rp_js_number(p->totals[0], d, sizeof d);
             rp_js_number(p->totals[1], x, sizeof x);
-            rp_buf_printf(&b, "%d merchants; total_distributed: %s, total_redeemed: %s\n", n, d, x);
+            nova_buf_printf(&b, "%d merchants; total_distributed: %s, total_redeemed: %s\n", n, d, x);
             free(r->summary);
             r->summary = b.p;
         } else {
-            struct rp_buf b = {0};
-            rp_buf_printf(&b, "%d campaigns\n", n);
+            struct nova_buf b = {0};
+            nova_buf_printf(&b, "%d campaigns\n", n);
             free(r->summary);
             r->summary = b.p;
         }
@@ -708,9 +708,9 @@ void rp_report_free(struct rp_report *r)
         rp_catalog_free(&p->cat);
         rp_plan_free(&p->plan);
         for (int i = 0; i < 3; i++)
-            rp_buf_free(&p->part[i]);
-        rp_buf_free(&p->csv);
-        rp_buf_free(&p->value);
+            nova_buf_free(&p->part[i]);
+        nova_buf_free(&p->csv);
+        nova_buf_free(&p->value);
         free(p->tmp_path);
         free(p);
     }

@@ -94,7 +94,7 @@ int rp_catalog_load(struct rp_catalog *cat, const struct nova_pg_api *pg, const 
 /* ---- Nova's statements ------------------------------------------------------------ */
 
 struct where {
-    struct rp_buf sql;
+    struct nova_buf sql;
     int n;
     const char *values[RP_NPARAMS];
 };
@@ -105,21 +105,21 @@ static void cond(struct where *w, const struct rp_params *p, int key, const char
     const struct rp_param *q = &p->p[key];
     if (!q->given || q->is_null || !q->truthy)
         return;
-    rp_buf_str(&w->sql, w->sql.len > 0 ? " AND " : "");
-    rp_buf_printf(&w->sql, "%s $%d", lhs, w->n + 1);
+    nova_buf_str(&w->sql, w->sql.len > 0 ? " AND " : "");
+    nova_buf_printf(&w->sql, "%s $%d", lhs, w->n + 1);
     w->values[w->n++] = q->text;
 }
 
 static int stmt_set(struct rp_stmt *s, const struct where *w, const char *fmt_before,
                     const char *after)
 {
-    struct rp_buf b = {0};
-    rp_buf_str(&b, fmt_before);
+    struct nova_buf b = {0};
+    nova_buf_str(&b, fmt_before);
     if (w->sql.len > 0) {
-        rp_buf_str(&b, " WHERE ");
-        rp_buf_str(&b, w->sql.p);
+        nova_buf_str(&b, " WHERE ");
+        nova_buf_str(&b, w->sql.p);
     }
-    rp_buf_str(&b, after);
+    nova_buf_str(&b, after);
     if (b.oom) {
         free(b.p);
         return -ENOMEM;
@@ -155,7 +155,7 @@ int rp_plan_build(struct rp_plan *plan, enum rp_type type, const struct rp_param
     int rc = 0;
     switch (type) {
     case RP_USER: {
-        rp_buf_str(&w.sql, "is_deleted = FALSE");
+        nova_buf_str(&w.sql, "is_deleted = FALSE");
         cond(&w, p, RP_P_START, "created_at >=");
         cond(&w, p, RP_P_END, "created_at <=");
         rc = stmt_set(&plan->stmt[0], &w,
@@ -170,13 +170,13 @@ int rp_plan_build(struct rp_plan *plan, enum rp_type type, const struct rp_param
         /* Nova's second statement: its own placeholders, the same values */
         bool s = p->p[RP_P_START].truthy && !p->p[RP_P_START].is_null;
         bool e = p->p[RP_P_END].truthy && !p->p[RP_P_END].is_null;
-        struct rp_buf b = {0};
-        rp_buf_str(&b, "SELECT COUNT(*) AS total_referrals FROM users WHERE referred_by IS NOT "
+        struct nova_buf b = {0};
+        nova_buf_str(&b, "SELECT COUNT(*) AS total_referrals FROM users WHERE referred_by IS NOT "
                        "NULL");
         if (s)
-            rp_buf_str(&b, " AND created_at >= $1");
+            nova_buf_str(&b, " AND created_at >= $1");
         if (e)
-            rp_buf_printf(&b, " AND created_at <= $%d", s ? 2 : 1);
+            nova_buf_printf(&b, " AND created_at <= $%d", s ? 2 : 1);
         if (b.oom) {
             free(b.p);
             rc = -ENOMEM;
@@ -245,7 +245,7 @@ int rp_plan_build(struct rp_plan *plan, enum rp_type type, const struct rp_param
         plan->csv_from = -1;
         break;
     case RP_REVENUE:
-        rp_buf_str(&w.sql, "tx_type IN ('distribution', 'redemption')");
+        nova_buf_str(&w.sql, "tx_type IN ('distribution', 'redemption')");
         cond(&w, p, RP_P_START, "t.created_at >=");
         cond(&w, p, RP_P_END, "t.created_at <=");
         rc = stmt_set(&plan->stmt[0], &w,
@@ -266,7 +266,7 @@ int rp_plan_build(struct rp_plan *plan, enum rp_type type, const struct rp_param
     default:
         rc = -EINVAL;
     }
-    rp_buf_free(&w.sql);
+    nova_buf_free(&w.sql);
     if (rc != 0)
         rp_plan_free(plan);
     return rc;
@@ -274,38 +274,38 @@ int rp_plan_build(struct rp_plan *plan, enum rp_type type, const struct rp_param
 
 /* ---- rendering ------------------------------------------------------------------------ */
 
-void rp_rows_json(struct rp_buf *b, const struct nova_pg_api *pg, const nova_pg_result *res,
+void rp_rows_json(struct nova_buf *b, const struct nova_pg_api *pg, const nova_pg_result *res,
                   const struct rp_col *cols, int ncols)
 {
     int n = pg->ntuples(res);
     for (int r = 0; r < n; r++) {
-        rp_buf_str(b, r > 0 ? ",{" : "{");
+        nova_buf_str(b, r > 0 ? ",{" : "{");
         for (int c = 0; c < ncols; c++) {
             if (c > 0)
-                rp_buf_add(b, ",", 1);
+                nova_buf_add(b, ",", 1);
             rp_json_string(b, cols[c].name, strlen(cols[c].name));
-            rp_buf_add(b, ":", 1);
+            nova_buf_add(b, ":", 1);
             rp_value_json(b, cols[c].kind, pg->get_text(res, r, c));
         }
-        rp_buf_add(b, "}", 1);
+        nova_buf_add(b, "}", 1);
     }
 }
 
-void rp_csv_header(struct rp_buf *b, const struct rp_col *cols, int ncols)
+void rp_csv_header(struct nova_buf *b, const struct rp_col *cols, int ncols)
 {
     for (int c = 0; c < ncols; c++)
         rp_csv_field(b, cols[c].name, strlen(cols[c].name), c == 0);
     rp_csv_end_row(b);
 }
 
-void rp_rows_csv(struct rp_buf *b, const struct nova_pg_api *pg, const nova_pg_result *res,
+void rp_rows_csv(struct nova_buf *b, const struct nova_pg_api *pg, const nova_pg_result *res,
                  const struct rp_col *cols, int ncols)
 {
-    struct rp_buf cell = {0};
+    struct nova_buf cell = {0};
     int n = pg->ntuples(res);
     for (int r = 0; r < n; r++) {
         for (int c = 0; c < ncols; c++) {
-            rp_buf_reset(&cell);
+            nova_buf_reset(&cell);
             rp_value_text(&cell, cols[c].kind, pg->get_text(res, r, c));
             if (cell.oom) {
                 b->oom = true;
@@ -315,7 +315,7 @@ void rp_rows_csv(struct rp_buf *b, const struct nova_pg_api *pg, const nova_pg_r
         }
         rp_csv_end_row(b);
     }
-    rp_buf_free(&cell);
+    nova_buf_free(&cell);
 }
 
 void rp_revenue_totals(const struct nova_pg_api *pg, const nova_pg_result *res, double *dist,

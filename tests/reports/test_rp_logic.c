@@ -62,21 +62,21 @@ START_TEST(js_numbers)
     ck_assert_str_eq(num(1.0 / 3), "0.3333333333333333");
     ck_assert_str_eq(num(NAN), "NaN");
     ck_assert_str_eq(num(-INFINITY), "-Infinity");
-    struct rp_buf b = {0};
+    struct nova_buf b = {0};
     rp_json_number(&b, INFINITY);
     rp_json_number(&b, NAN);
     ck_assert_str_eq(b.p, "nullnull");
-    rp_buf_free(&b);
+    nova_buf_free(&b);
 }
 END_TEST
 
 START_TEST(json_strings)
 {
-    struct rp_buf b = {0};
+    struct nova_buf b = {0};
     const char s[] = "a\"b\\c\b\f\n\r\t\x01\x1f/\xc3\xa9\xe2\x80\xa8";
     rp_json_string(&b, s, sizeof s - 1);
     ck_assert_str_eq(b.p, "\"a\\\"b\\\\c\\b\\f\\n\\r\\t\\u0001\\u001f/\xc3\xa9\xe2\x80\xa8\"");
-    rp_buf_free(&b);
+    nova_buf_free(&b);
 }
 END_TEST
 
@@ -117,16 +117,16 @@ END_TEST
 
 static const char *value(enum rp_kind k, const char *text)
 {
-    static struct rp_buf b;
-    rp_buf_free(&b);
+    static struct nova_buf b;
+    nova_buf_free(&b);
     rp_value_json(&b, k, text);
     return b.p;
 }
 
 static const char *cell(enum rp_kind k, const char *text)
 {
-    static struct rp_buf b;
-    rp_buf_free(&b);
+    static struct nova_buf b;
+    nova_buf_free(&b);
     rp_value_text(&b, k, text);
     return b.p != NULL ? b.p : "";
 }
@@ -216,10 +216,10 @@ START_TEST(params_and_cache_key)
     cJSON *p = cJSON_Parse("{\"txType\":\"a\\\"b\",\"merchantId\":3.0,\"endDate\":null}");
     struct rp_params ps;
     ck_assert_int_eq(rp_params_parse(p, &ps, err, sizeof err), 0);
-    struct rp_buf b = {0};
+    struct nova_buf b = {0};
     rp_params_json(&b, &ps);
     ck_assert_str_eq(b.p, "{\"txType\":\"a\\\"b\",\"merchantId\":3,\"endDate\":null}");
-    rp_buf_free(&b);
+    nova_buf_free(&b);
     rp_params_free(&ps);
     cJSON_Delete(p);
 }
@@ -273,7 +273,7 @@ END_TEST
 
 START_TEST(csv_fields)
 {
-    struct rp_buf b = {0};
+    struct nova_buf b = {0};
     rp_csv_field(&b, "plain", 5, true);
     rp_csv_field(&b, "a,b", 3, false);
     rp_csv_field(&b, "say \"hi\"", 8, false);
@@ -284,7 +284,7 @@ START_TEST(csv_fields)
     rp_csv_end_row(&b);
     ck_assert_str_eq(b.p, "plain,\"a,b\",\"say \"\"hi\"\"\",\"two\nlines\",\"cr\r\",,"
                           "\xe6\x97\xa5\xe6\x9c\xac\r\n");
-    rp_buf_free(&b);
+    nova_buf_free(&b);
 }
 END_TEST
 
