@@ -55,7 +55,8 @@ static inline void nova_buf_str(struct nova_buf *b, const char *s)
 #if defined(__GNUC__)
 __attribute__((format(printf, 2, 3)))
 #endif
-static inline void nova_buf_printf(struct nova_buf *b, const char *fmt, ...)
+static inline void
+nova_buf_printf(struct nova_buf *b, const char *fmt, ...)
 {
     char small[256];
     va_list ap;

@@ -192,7 +192,6 @@ int ce_event_type(const cJSON *topics, const char *rpc_type, char *out)
 
 /* ---- ScVal JSON to scValToNative's values -------------------------------- */
 
-
 static void sb_cp(struct nova_buf *b, uint32_t cp)
 {
     char u[4];

@@ -108,7 +108,6 @@ static const struct lb_period {
 
 /* ---- rendering: JSON.stringify of node-pg's rows ------------------------ */
 
-
 /* A JSON string as JSON.stringify writes it: '"' and '\' escaped, the
  * control characters as \b \t \n \f \r or \u00xx, everything else as is. */
 static void buf_json_string(struct nova_buf *b, const char *s)

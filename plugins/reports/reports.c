@@ -697,7 +697,7 @@ static bool enqueue_mail(struct rp_job *j, struct rp_report *rep)
             *p = '-';
     struct nova_buf d = {0};
     nova_buf_printf(&d, "{\"type\":\"%s\",\"period\":\"%s\",\"label\":", rp_type_names[rep->type],
-                  rp_period_names[j->period]);
+                    rp_period_names[j->period]);
     rp_json_string(&d, j->label, strlen(j->label));
     nova_buf_str(&d, ",\"startDate\":");
     rp_json_string(&d, j->start, strlen(j->start));
@@ -706,7 +706,7 @@ static bool enqueue_mail(struct rp_job *j, struct rp_report *rep)
     nova_buf_str(&d, ",\"file\":");
     rp_json_string(&d, rep->csv_path, strlen(rep->csv_path));
     nova_buf_printf(&d, ",\"rows\":%" PRId64 ",\"bytes\":%" PRId64 ",\"summary\":", rep->rows,
-                  rep->bytes);
+                    rep->bytes);
     const char *sum = rep->summary != NULL ? rep->summary : "";
     rp_json_string(&d, sum, strlen(sum));
     nova_buf_str(&d, "}");
@@ -782,7 +782,7 @@ static void on_period_report(void *arg, struct rp_report *rep)
     rp_json_string(&j->failed, rep->error, strlen(rep->error));
     nova_buf_printf(&j->failed, ",\"retry\":%s}", transient ? "true" : "false");
     nova_buf_printf(&j->reason, "%s%s: %s", j->reason.len > 0 ? "; " : "", rp_type_names[rep->type],
-                  rep->error);
+                    rep->error);
     rp_report_free(rep);
     run_next(j);
 }
@@ -807,7 +807,7 @@ static void run_next(struct rp_job *j)
         rp_report_free(rep);
         j->any_transient = true;
         nova_buf_printf(&j->reason, "%s%s: out of memory", j->reason.len > 0 ? "; " : "",
-                      rp_type_names[t]);
+                        rp_type_names[t]);
         return run_next(j);
     }
     rep->host = h;
@@ -1043,16 +1043,16 @@ static void send_mail(struct rp_job *j)
     char subject[200];
     snprintf(subject, sizeof subject, "Nova %s %s report %s", period, type, label);
     struct nova_buf body = {0};
-    nova_buf_printf(&body, "Nova Rewards %s report, %s\n\nPeriod: %s to %s\nRows: %.0f\n\n%s\n", type,
-                  period, start, end, cJSON_IsNumber(rows) ? rows->valuedouble : 0.0,
-                  summary != NULL ? summary : "");
+    nova_buf_printf(&body, "Nova Rewards %s report, %s\n\nPeriod: %s to %s\nRows: %.0f\n\n%s\n",
+                    type, period, start, end, cJSON_IsNumber(rows) ? rows->valuedouble : 0.0,
+                    summary != NULL ? summary : "");
     if (j->attach)
         nova_buf_printf(&body, "The CSV file is attached (%s).\n", j->mail_name);
     else
         nova_buf_printf(&body,
-                      "The CSV file (%zu bytes or more) is larger than max_attachment (%" PRId64
-                      " bytes) and is not attached. It is on the worker at %s.\n",
-                      j->attachment.len, rp->cfg->max_attachment, j->mail_path);
+                        "The CSV file (%zu bytes or more) is larger than max_attachment (%" PRId64
+                        " bytes) and is not attached. It is on the worker at %s.\n",
+                        j->attachment.len, rp->cfg->max_attachment, j->mail_path);
     char msgid[160];
     snprintf(msgid, sizeof msgid, "<%s.%" PRId64 "@nova-worker>", h->job_id(j->job), h->now_ms(h));
     for (char *p = msgid; *p != '\0'; p++)

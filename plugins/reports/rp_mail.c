@@ -84,7 +84,7 @@ static void rfc5322_date(struct nova_buf *b, int64_t ms)
     int w = (int)(((days % 7) + 7) % 7);
     int m = atoi(iso + 5);
     nova_buf_printf(b, "%s, %.2s %s %.4s %.8s +0000", wd[w], iso + 8, mon[(m - 1) % 12], iso,
-                  iso + 11);
+                    iso + 11);
 }
 
 char *rp_mail_build(const struct rp_mail_parts *m, size_t *len)
@@ -116,11 +116,11 @@ char *rp_mail_build(const struct rp_mail_parts *m, size_t *len)
         header_text(&b, m->message_id);
     }
     nova_buf_printf(&b,
-                  "\r\nMIME-Version: 1.0\r\n"
-                  "Content-Type: multipart/mixed; boundary=\"%s\"\r\n"
-                  "\r\n"
-                  "This is a MIME message.\r\n",
-                  boundary);
+                    "\r\nMIME-Version: 1.0\r\n"
+                    "Content-Type: multipart/mixed; boundary=\"%s\"\r\n"
+                    "\r\n"
+                    "This is a MIME message.\r\n",
+                    boundary);
 
     /* the summary: base64 when it is not ASCII, so no 8BITMIME is needed */
     nova_buf_printf(&b, "--%s\r\nContent-Type: text/plain; charset=utf-8\r\n", boundary);
@@ -143,12 +143,12 @@ char *rp_mail_build(const struct rp_mail_parts *m, size_t *len)
         struct nova_buf name = {0};
         header_text(&name, m->filename);
         nova_buf_printf(&b,
-                      "--%s\r\n"
-                      "Content-Type: text/csv; charset=utf-8; name=\"%s\"\r\n"
-                      "Content-Transfer-Encoding: base64\r\n"
-                      "Content-Disposition: attachment; filename=\"%s\"\r\n"
-                      "\r\n",
-                      boundary, name.p != NULL ? name.p : "", name.p != NULL ? name.p : "");
+                        "--%s\r\n"
+                        "Content-Type: text/csv; charset=utf-8; name=\"%s\"\r\n"
+                        "Content-Transfer-Encoding: base64\r\n"
+                        "Content-Disposition: attachment; filename=\"%s\"\r\n"
+                        "\r\n",
+                        boundary, name.p != NULL ? name.p : "", name.p != NULL ? name.p : "");
         nova_buf_free(&name);
         base64(&b, m->attachment, m->attachment_len, true);
     }

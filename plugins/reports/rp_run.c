@@ -35,11 +35,11 @@ struct rp_run_priv {
     nova_pg_lease *lease;
     struct rp_catalog cat;
     struct rp_plan plan;
-    int stmt;              /* the statement running */
+    int stmt;                /* the statement running */
     struct nova_buf part[3]; /* each statement's rendering */
     struct nova_buf csv;     /* the file's bytes, or one batch of them */
     struct nova_buf value;   /* the cache entry */
-    double totals[2];      /* revenue */
+    double totals[2];        /* revenue */
     char *tmp_path;
     nova_file *file;
     int writes;       /* queued writes */
@@ -439,8 +439,8 @@ static void write_cache(struct rp_report *r)
     char iso[40];
     rp_iso_date(h->now_ms(h), iso, sizeof iso);
     /* JSON.stringify({type, generatedAt, params, data}) */
-    nova_buf_printf(v, "{\"type\":\"%s\",\"generatedAt\":\"%s\",\"params\":", rp_type_names[r->type],
-                  iso);
+    nova_buf_printf(
+        v, "{\"type\":\"%s\",\"generatedAt\":\"%s\",\"params\":", rp_type_names[r->type], iso);
     rp_params_json(v, &r->params);
     nova_buf_str(v, ",\"data\":");
     switch (r->type) {
@@ -563,7 +563,8 @@ static void on_stmt(void *arg, int status, const nova_pg_result *res)
             char d[40], x[40];
             rp_js_number(p->totals[0], d, sizeof d);
             rp_js_number(p->totals[1], x, sizeof x);
-            nova_buf_printf(&b, "%d merchants; total_distributed: %s, total_redeemed: %s\n", n, d, x);
+            nova_buf_printf(&b, "%d merchants; total_distributed: %s, total_redeemed: %s\n", n, d,
+                            x);
             free(r->summary);
             r->summary = b.p;
         } else {

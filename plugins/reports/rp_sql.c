@@ -172,7 +172,7 @@ int rp_plan_build(struct rp_plan *plan, enum rp_type type, const struct rp_param
         bool e = p->p[RP_P_END].truthy && !p->p[RP_P_END].is_null;
         struct nova_buf b = {0};
         nova_buf_str(&b, "SELECT COUNT(*) AS total_referrals FROM users WHERE referred_by IS NOT "
-                       "NULL");
+                         "NULL");
         if (s)
             nova_buf_str(&b, " AND created_at >= $1");
         if (e)
