@@ -9,11 +9,13 @@
 # 3. runs lintian (errors and warnings fail; overrides carry their reasons),
 # 4. installs them with apt-get and checks the installed daemon:
 #    `nova-worker --version`, `nova-worker check -c /etc/nova-worker/nova-worker.conf`,
-#    the shipped instance example, the sysusers account, the .pc file, and
-#    the installed units with systemd-analyze (verify, including the man
-#    pages they name, and the security score),
+#    the shipped instance example, the sysusers account, the .pc file, the
+#    Prometheus rules and Grafana dashboard (promtool checks the installed
+#    rules when it is there), and the installed units with systemd-analyze
+#    (verify, including the man pages they name, and the security score),
 # 5. purges them again (maintainer scripts on removal),
-# 6. builds the RPMs from the same tarball (build-rpm.sh) and runs rpmlint.
+# 6. builds the RPMs from the same tarball (build-rpm.sh), checks that they
+#    hold the rules and the dashboard too, and runs rpmlint.
 #
 # Debian packages it needs (besides the build dependencies in
 # packaging/debian/control): debhelper dpkg-dev fakeroot lintian rpm rpmlint
@@ -67,11 +69,20 @@ pkg-config --variable=plugindir nova-worker | grep -q '/nova-worker/plugins$' ||
     die "nova-worker.pc has no plugindir"
 # The daemon links none of the service libraries; the modules that do are
 # installed (docs/operations.md, "Service modules").
-! ldd /usr/sbin/nova-worker | grep -E 'libpq|libcurl|libmicrohttpd' ||
+! ldd /usr/sbin/nova-worker | grep -E 'libpq|libcurl' ||
     die "/usr/sbin/nova-worker links a service library"
-for m in pg http httpd; do
+for m in pg http; do
     dpkg -L nova-worker | grep -q "/nova-worker/modules/nova-$m.so$" || die "nova-$m.so is not packaged"
 done
+# Monitoring (docs/operations.md, "Alerts and dashboard").
+monitoring="/usr/share/nova-worker/prometheus/nova-worker.rules.yml /usr/share/nova-worker/grafana/nova-worker.json"
+for f in $monitoring; do
+    dpkg -L nova-worker | grep -qx "$f" || die "$f is not in the nova-worker package"
+done
+if command -v promtool >/dev/null 2>&1; then
+    promtool check rules /usr/share/nova-worker/prometheus/nova-worker.rules.yml ||
+        die "the installed rules do not pass promtool check rules"
+fi
 # The shipped instance example works against the shipped main file.
 example=/usr/share/doc/nova-worker/examples/instance.conf.example
 cp "$example" /etc/nova-worker/instances/ci.conf
@@ -98,6 +109,10 @@ dpkg --purge nova-worker-dev nova-worker
 step "RPM packages"
 rm -f "$out"/*.rpm
 "$srcdir/packaging/build-rpm.sh" -o "$out" "$tarball"
+rpm=$(ls "$out"/nova-worker-[0-9]*.rpm | grep -v '\.src\.rpm$' | head -n1)
+for f in $monitoring; do
+    rpm -qlp "$rpm" | grep -qx "$f" || die "$f is not in $rpm"
+done
 rpmlint -c "$srcdir/packaging/rpm/rpmlint.toml" "$out"/*.rpm
 
 step "all packaging checks passed; artefacts in $out"

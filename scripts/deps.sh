@@ -23,7 +23,7 @@ say() { printf 'deps: %s\n' "$*" >&2; }
 build=(
   build-essential autoconf automake libtool pkg-config
   libuv1-dev libhiredis-dev libssl-dev libpq-dev libcjson-dev libcurl4-openssl-dev
-  libsodium-dev libinih-dev libmicrohttpd-dev check
+  libsodium-dev libinih-dev check
 )
 servers=(redis-server postgresql-15 postgresql-client-15 ca-certificates openssl python3 tzdata)
 test_only=(

@@ -69,11 +69,11 @@ struct nova_http_request {
     /* Appended in ABI 1.3; the host reads it only when struct_size covers
      * it (an older host ignores it, so its guard refuses as before). */
     const char *guard_allow; /* CIDR list the guard lets through, NULL = none */
-    const char *aws_sigv4; /* sign with AWS Signature V4 (libcurl's CURLOPT_AWS_SIGV4):
-                              "aws:amz:REGION:SERVICE", e.g. "aws:amz:us-east-1:s3";
-                              NULL = no signing */
-    const char *username;  /* HTTP Basic user, or the SigV4 access key id; NULL = none */
-    const char *password;  /* its password, or the SigV4 secret key; never logged */
+    const char *aws_sigv4;   /* sign with AWS Signature V4 (libcurl's CURLOPT_AWS_SIGV4):
+                                "aws:amz:REGION:SERVICE", e.g. "aws:amz:us-east-1:s3";
+                                NULL = no signing */
+    const char *username;    /* HTTP Basic user, or the SigV4 access key id; NULL = none */
+    const char *password;    /* its password, or the SigV4 secret key; never logged */
 };
 
 /* mail flags */

@@ -320,14 +320,15 @@ static void on_rows_changed(void *arg)
 
 /* ---- shared job helpers ---------------------------------------------------- */
 
-static void count_issuance(struct ri *ri, const char *status, const char *merchant,
-                           int64_t started_ms)
+/* By status only: a merchant label would grow with every merchant Nova
+ * signs up (unbounded series); per-merchant figures come from the
+ * reward_issuances table. */
+static void count_issuance(struct ri *ri, const char *status, int64_t started_ms)
 {
-    const char *lv[] = {status, merchant[0] ? merchant : "unknown", NULL};
+    const char *lv[] = {status, NULL};
     ri->host->metric_add(ri->m_issuances, lv, 1);
-    const char *dv[] = {status, NULL};
     double secs = (double)(ri->host->now_ms(ri->host) - started_ms) / 1000.0;
-    ri->host->metric_observe(ri->m_duration, dv, secs < 0 ? 0 : secs);
+    ri->host->metric_observe(ri->m_duration, lv, secs < 0 ? 0 : secs);
 }
 
 static void on_cache_del(void *arg, int status, const struct nova_redis_reply *reply)
@@ -358,7 +359,6 @@ struct issue_job {
     nova_job *job;
     struct ri_issue_req req;
     int64_t started_ms;
-    char merchant[24];
     bool has_user;
     int64_t user_id;
     int64_t payment_id;
@@ -402,7 +402,7 @@ static void dead_letter(struct issue_job *j)
     struct ri *ri = j->ri;
     const char *lv[] = {j->reason_label, NULL};
     ri->host->metric_add(ri->m_dlq, lv, 1);
-    count_issuance(ri, "failed", j->merchant, j->started_ms);
+    count_issuance(ri, "failed", j->started_ms);
     cJSON *data = cJSON_Duplicate((cJSON *)ri->host->job_data(j->job), true);
     if (!cJSON_IsObject(data)) {
         cJSON_Delete(data);
@@ -513,7 +513,7 @@ static void issue_confirmed(struct issue_job *j, const char *hash)
 {
     struct ri *ri = j->ri;
     invalidate_cache(ri, j->req.wallet, j->has_user, j->user_id);
-    count_issuance(ri, "confirmed", j->merchant, j->started_ms);
+    count_issuance(ri, "confirmed", j->started_ms);
     cJSON *r = cJSON_CreateObject();
     cJSON_AddBoolToObject(r, "confirmed", true);
     cJSON_AddStringToObject(r, "txHash", hash);
@@ -719,7 +719,7 @@ static void on_skipped(void *arg, int status, const nova_pg_result *res)
         ri->host->job_retry(j->job, "issuance changed while checking its campaign", 1000);
         return issue_free(j);
     }
-    count_issuance(ri, "skipped", j->merchant, j->started_ms);
+    count_issuance(ri, "skipped", j->started_ms);
     issue_done_json(j, "{\"skipped\":true,\"reason\":\"campaign_inactive\"}");
 }
 
@@ -756,10 +756,9 @@ static void on_loaded(void *arg, int status, const nova_pg_result *res)
     j->attempt_counted = true;
     const char *st = pg->get_text(res, 0, 0);
     const char *wallet = pg->get_text(res, 0, 1);
-    int64_t amount = 0, merchant = 0, uid = 0;
+    int64_t amount = 0, uid = 0;
     (void)pg->get_int64(res, 0, 2, &amount);
-    if (pg->get_int64(res, 0, 5, &merchant) == 0)
-        snprintf(j->merchant, sizeof j->merchant, "%" PRId64, merchant);
+    /* Column 5 (c.merchant_id) is not read: see count_issuance(). */
     if (j->req.has_user) {
         j->has_user = true;
         j->user_id = j->req.user_id;
@@ -1318,6 +1317,15 @@ static void on_depth(void *arg, int status, const struct nova_redis_reply *reply
         ri->host->metric_set(ri->m_depth, NULL, (double)reply->integer);
 }
 
+/* Nothing consumes the DLQ: its wait list is what waits for an operator,
+ * and the worker's bullmq_job_count covers only the queues it serves. */
+static void on_dlq_depth(void *arg, int status, const struct nova_redis_reply *reply)
+{
+    struct ri *ri = arg;
+    if (status == 0 && reply != NULL && reply->type == NOVA_REDIS_REPLY_INTEGER)
+        ri->host->metric_set(ri->m_dlq_depth, NULL, (double)reply->integer);
+}
+
 static void on_depth_timer(void *arg)
 {
     struct ri *ri = arg;
@@ -1329,6 +1337,8 @@ static void on_depth_timer(void *arg)
     snprintf(key, sizeof key, "%s:%s:wait", ri->cfg->queue_prefix, ISSUE_QUEUE);
     const char *argv[] = {"LLEN", key};
     (void)ri->host->redis->command(ri->host, 2, argv, NULL, on_depth, ri);
+    snprintf(key, sizeof key, "%s:%s:wait", ri->cfg->queue_prefix, DLQ_QUEUE);
+    (void)ri->host->redis->command(ri->host, 2, argv, NULL, on_dlq_depth, ri);
 }
 
 /* ---- lifecycle -------------------------------------------------------------- */
@@ -1551,14 +1561,12 @@ static int ri_init(const struct nova_host *host, const void *config, void **stat
     }
     snprintf(ri->owner, sizeof ri->owner, "%s/%ld/%llu", hostname, (long)getpid(), start);
 
-    static const char *const l_status_merchant[] = {"status", "merchant_id", NULL};
     static const char *const l_status[] = {"status", NULL};
     static const char *const l_reason[] = {"reason", NULL};
     static const char *const l_result[] = {"result", NULL};
     static const double batch_buckets[] = {1, 2, 5, 10, 20, 50, 100};
-    ri->m_issuances =
-        host->metric_new(host, NOVA_METRIC_COUNTER, "reward_issuances_total",
-                         "Reward issuances finished, by outcome", l_status_merchant, NULL, 0);
+    ri->m_issuances = host->metric_new(host, NOVA_METRIC_COUNTER, "reward_issuances_total",
+                                       "Reward issuances finished, by outcome", l_status, NULL, 0);
     ri->m_duration =
         host->metric_new(host, NOVA_METRIC_HISTOGRAM, "reward_issuance_duration_seconds",
                          "Time from job start to outcome", l_status, NULL, 0);
@@ -1566,6 +1574,9 @@ static int ri_init(const struct nova_host *host, const void *config, void **stat
                                    "Waiting jobs of reward-issuance", NULL, NULL, 0);
     ri->m_dlq = host->metric_new(host, NOVA_METRIC_COUNTER, "nova_reward_dlq_total",
                                  "Issuances dead-lettered, by reason", l_reason, NULL, 0);
+    ri->m_dlq_depth = host->metric_new(
+        host, NOVA_METRIC_GAUGE, "nova_reward_dlq_depth",
+        "Dead-letter jobs waiting in reward-issuance-dlq for an operator", NULL, NULL, 0);
     ri->m_submits = host->metric_new(host, NOVA_METRIC_COUNTER, "nova_reward_submissions_total",
                                      "Envelope submission outcomes", l_result, NULL, 0);
     ri->m_batch = host->metric_new(host, NOVA_METRIC_HISTOGRAM, "nova_reward_batch_size",

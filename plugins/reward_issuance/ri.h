@@ -72,10 +72,11 @@ struct ri {
     bool poll_busy;
     nova_timer *depth_timer;
 
-    nova_metric *m_issuances;    /* reward_issuances_total{status,merchant_id} */
+    nova_metric *m_issuances;    /* reward_issuances_total{status} */
     nova_metric *m_duration;     /* reward_issuance_duration_seconds{status} */
     nova_metric *m_depth;        /* reward_queue_depth */
     nova_metric *m_dlq;          /* nova_reward_dlq_total{reason} */
+    nova_metric *m_dlq_depth;    /* nova_reward_dlq_depth */
     nova_metric *m_submits;      /* nova_reward_submissions_total{result} */
     nova_metric *m_batch;        /* nova_reward_batch_size */
     nova_metric *m_open;         /* nova_reward_open_transactions */

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
 #include <sys/time.h>
 #include <time.h>
 #include <unistd.h>
@@ -19,6 +20,10 @@
 
 static enum nova_log_level current_level = NOVA_LOG_INFO;
 static int log_fd = 2;
+/* "<N>" before each line: -1 until decided (on the first line, or by
+ * nova__log_set_fd/nova__log_set_syslog_prefix), then 0 or 1. */
+static int syslog_prefix = -1;
+static pthread_once_t prefix_once = PTHREAD_ONCE_INIT;
 static pthread_mutex_t secrets_lock = PTHREAD_MUTEX_INITIALIZER;
 static char *secrets[SECRETS_MAX];
 static size_t secret_count;
@@ -33,6 +38,13 @@ void nova__log_set_level(enum nova_log_level level)
 enum nova_log_level nova__log_get_level(void)
 {
     return current_level;
+}
+
+int nova__log_syslog_priority(enum nova_log_level level)
+{
+    /* syslog(3)'s LOG_ERR, LOG_WARNING, LOG_INFO, LOG_DEBUG */
+    static const int priority[] = {3, 4, 6, 7};
+    return (unsigned)level > NOVA_LOG_DEBUG ? 6 : priority[level];
 }
 
 const char *nova__log_level_name(enum nova_log_level level)
@@ -57,9 +69,64 @@ int nova__log_level_parse(const char *text, enum nova_log_level *out)
     return -EINVAL;
 }
 
+/* 1/0 for yes/no words, -1 for anything else (auto). */
+static int yes_no(const char *v)
+{
+    static const char *const yes[] = {"1", "yes", "true", "on"};
+    static const char *const no[] = {"0", "no", "false", "off"};
+    for (size_t i = 0; v != NULL && i < 4; i++) {
+        if (strcasecmp(v, yes[i]) == 0)
+            return 1;
+        if (strcasecmp(v, no[i]) == 0)
+            return 0;
+    }
+    return -1;
+}
+
+int nova__log_stream_is_journal(int fd)
+{
+    /* systemd sets JOURNAL_STREAM=<device>:<inode> of the stream it
+     * connected to stdout/stderr; the variable is inherited, so only a
+     * descriptor that is that very stream counts (a shell redirect in a
+     * unit, or a child's pipe, is not the journal). */
+    const char *js = getenv("JOURNAL_STREAM");
+    unsigned long long dev, ino;
+    char end;
+    struct stat st;
+    if (js == NULL || sscanf(js, "%llu:%llu%c", &dev, &ino, &end) != 2)
+        return 0;
+    if (fstat(fd, &st) != 0)
+        return 0;
+    return (unsigned long long)st.st_dev == dev && (unsigned long long)st.st_ino == ino;
+}
+
+static int decide_prefix(int fd)
+{
+    int forced = yes_no(getenv("NOVA_LOG_SYSLOG_PREFIX"));
+    return forced >= 0 ? forced : nova__log_stream_is_journal(fd);
+}
+
+static void decide_default_prefix(void)
+{
+    if (syslog_prefix < 0)
+        syslog_prefix = decide_prefix(log_fd);
+}
+
+void nova__log_set_syslog_prefix(int mode)
+{
+    syslog_prefix = mode < 0 ? decide_prefix(log_fd) : mode > 0;
+}
+
+int nova__log_syslog_prefix(void)
+{
+    pthread_once(&prefix_once, decide_default_prefix);
+    return syslog_prefix;
+}
+
 void nova__log_set_fd(int fd)
 {
     log_fd = fd < 0 ? 2 : fd;
+    syslog_prefix = decide_prefix(log_fd);
 }
 
 void nova__log_add_secret(const char *secret)
@@ -269,12 +336,17 @@ void nova__logv(enum nova_log_level level, const struct nova__log_ctx *ctx, cons
 
     char line[LOG_LINE_MAX + 512];
     size_t cap = sizeof line - 2;
-    size_t pos =
-        (size_t)snprintf(line, cap,
-                         "{\"ts\":\"%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ\","
-                         "\"level\":\"%s\",\"msg\":\"",
-                         tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min,
-                         tm.tm_sec, (long)(tv.tv_usec / 1000), nova__log_level_name(level));
+    size_t pos = 0;
+    /* journald reads "<N>" as the line's syslog priority (SyslogLevelPrefix=,
+     * on by default) and strips it, so `journalctl -p warning` works and
+     * the stored message is the JSON object alone. */
+    if (nova__log_syslog_prefix() > 0)
+        pos = (size_t)snprintf(line, cap, "<%d>", nova__log_syslog_priority(level));
+    pos += (size_t)snprintf(line + pos, cap - pos,
+                            "{\"ts\":\"%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ\","
+                            "\"level\":\"%s\",\"msg\":\"",
+                            tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min,
+                            tm.tm_sec, (long)(tv.tv_usec / 1000), nova__log_level_name(level));
     pos = json_escape(line, pos, cap - 3, msg);
     line[pos++] = '"';
     if (ctx != NULL) {

@@ -28,8 +28,25 @@ enum nova_log_level nova__log_get_level(void);
 int nova__log_level_parse(const char *text, enum nova_log_level *out);
 const char *nova__log_level_name(enum nova_log_level level);
 
-/* Redirect output (tests). fd < 0 restores stderr. */
+/* Redirect output (tests). fd < 0 restores stderr. The syslog prefix is
+ * decided again for the new descriptor. */
 void nova__log_set_fd(int fd);
+
+/*
+ * journald. Each line starts with "<N>", its syslog priority (error 3,
+ * warn 4, info 6, debug 7), when the log descriptor is the journal stream
+ * systemd gave the process (JOURNAL_STREAM names its device and inode),
+ * or always / never when NOVA_LOG_SYSLOG_PREFIX is 1/yes/true/on or
+ * 0/no/false/off. journald turns the prefix into the PRIORITY field and
+ * strips it; everything after it is the same JSON object either way.
+ */
+int nova__log_syslog_priority(enum nova_log_level level);
+/* 1 when fd is the stream JOURNAL_STREAM names, else 0. */
+int nova__log_stream_is_journal(int fd);
+/* mode 1: always prefix, 0: never, < 0: decide again as at start. */
+void nova__log_set_syslog_prefix(int mode);
+/* Whether lines are prefixed now (decides on first use). */
+int nova__log_syslog_prefix(void);
 
 /* Remember a secret value so it is masked wherever it appears in a log
  * message. The string is copied; values shorter than 4 bytes are ignored

@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <math.h>
 #include <pthread.h>
+#include <stdbool.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -61,16 +62,21 @@ static size_t count_labels(const char *const *labels)
     return n;
 }
 
+static void free_series(const struct nova_metric *m, struct series *s)
+{
+    for (size_t i = 0; i < m->label_count; i++)
+        free(s->label_values[i]);
+    free(s->label_values);
+    free(s->bucket);
+    free(s);
+}
+
 static void free_metric(struct nova_metric *m)
 {
     struct series *s = m->series;
     while (s != NULL) {
         struct series *next = s->next;
-        for (size_t i = 0; i < m->label_count; i++)
-            free(s->label_values[i]);
-        free(s->label_values);
-        free(s->bucket);
-        free(s);
+        free_series(m, s);
         s = next;
     }
     for (size_t i = 0; i < m->label_count; i++)
@@ -225,6 +231,39 @@ void nova__metric_observe(nova_metric *metric, const char *const *label_values, 
     update(metric, label_values, value, 2);
 }
 
+void nova__metric_touch(nova_metric *metric, const char *const *label_values)
+{
+    if (metric == NULL)
+        return;
+    pthread_mutex_lock(&registry_lock);
+    (void)find_series(metric, label_values ? label_values : no_labels, 1);
+    pthread_mutex_unlock(&registry_lock);
+}
+
+size_t nova__metric_prune(nova_metric *metric, size_t label, const char *const *keep, size_t nkeep)
+{
+    size_t removed = 0;
+    if (metric == NULL || label >= metric->label_count)
+        return 0;
+    pthread_mutex_lock(&registry_lock);
+    struct series **pp = &metric->series;
+    while (*pp != NULL) {
+        struct series *s = *pp;
+        bool kept = false;
+        for (size_t i = 0; i < nkeep && !kept; i++)
+            kept = keep[i] != NULL && strcmp(s->label_values[label], keep[i]) == 0;
+        if (kept) {
+            pp = &s->next;
+            continue;
+        }
+        *pp = s->next;
+        free_series(metric, s);
+        removed++;
+    }
+    pthread_mutex_unlock(&registry_lock);
+    return removed;
+}
+
 double nova__metric_value(nova_metric *metric, const char *const *label_values)
 {
     if (metric == NULL)
@@ -272,17 +311,24 @@ static void bprintf(struct buf *b, const char *fmt, ...)
     }
 }
 
+/* Runs of plain characters go out in one piece: a render now runs on the
+ * loop, and a page of label values is mostly plain text. */
 static void put_escaped(struct buf *b, const char *s, int quote)
 {
-    for (; *s != '\0'; s++) {
+    while (*s != '\0') {
+        size_t run = strcspn(s, quote ? "\\\n\"" : "\\\n");
+        if (run > 0)
+            bprintf(b, "%.*s", (int)run, s);
+        s += run;
         if (*s == '\\')
             bprintf(b, "\\\\");
         else if (*s == '\n')
             bprintf(b, "\\n");
-        else if (*s == '"' && quote)
+        else if (*s == '"')
             bprintf(b, "\\\"");
         else
-            bprintf(b, "%c", *s);
+            break;
+        s++;
     }
 }
 

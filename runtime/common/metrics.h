@@ -2,9 +2,10 @@
  * metrics - a process-wide Prometheus registry.
  *
  * Metrics are registered once and live until nova__metrics_reset() (tests)
- * or process exit; the returned pointers stay valid that long. Updates and
- * rendering take one mutex, because /metrics is served from the HTTP
- * server's thread while the loop thread updates values.
+ * or process exit; the returned pointers stay valid that long. Everything
+ * runs on the loop thread, rendering too (/metrics is served on the loop,
+ * httpd/); the registry still takes its mutex, which costs nothing
+ * uncontended and keeps a stray call from another thread safe.
  */
 #ifndef NOVA_RUNTIME_METRICS_H
 #define NOVA_RUNTIME_METRICS_H
@@ -23,6 +24,19 @@ nova_metric *nova__metric_new(enum nova_metric_type type, const char *name, cons
 void nova__metric_add(nova_metric *metric, const char *const *label_values, double value);
 void nova__metric_set(nova_metric *metric, const char *const *label_values, double value);
 void nova__metric_observe(nova_metric *metric, const char *const *label_values, double value);
+
+/* Creates the series with value 0 when it does not exist yet, and leaves
+ * it alone when it does. A series that appears only with its first event
+ * makes rate() and increase() miss that event, so owners touch the
+ * series they know of (a queue's outcomes) when they start. */
+void nova__metric_touch(nova_metric *metric, const char *const *label_values);
+
+/* Removes every series whose label number `label` (0-based, in the order
+ * of the names given to nova__metric_new) is none of keep[0..nkeep).
+ * For gauges that describe things that can go away (a queue no longer
+ * served): a stale value would otherwise be scraped for ever. Returns how
+ * many series were removed. */
+size_t nova__metric_prune(nova_metric *metric, size_t label, const char *const *keep, size_t nkeep);
 
 /* Current value of a counter/gauge series, or the count of a histogram;
  * -1 when the series does not exist. For tests and /readyz. */

@@ -31,7 +31,6 @@ static const struct {
 } services[NOVA__SVC_COUNT] = {
     [NOVA__SVC_PG] = {"pg", "PostgreSQL"},
     [NOVA__SVC_HTTP] = {"http", "HTTP client"},
-    [NOVA__SVC_HTTPD] = {"httpd", "HTTP endpoint"},
 };
 
 static struct {

@@ -1,16 +1,17 @@
 /*
  * svc - the library-heavy services as modules loaded only when needed.
  *
- * PostgreSQL (libpq), the outbound HTTP and Stellar clients (libcurl) and
- * the /metrics endpoint (libmicrohttpd) pull in some 30 shared libraries
- * (OpenSSL, GnuTLS, Kerberos, LDAP...). A worker that only runs queue jobs
- * uses none of them, so the nova-worker binary does not link them: each
- * service is a module in the module directory, loaded on first need:
+ * PostgreSQL (libpq) and the outbound HTTP and Stellar clients (libcurl)
+ * pull in some 30 shared libraries (Kerberos, LDAP, SSH, nghttp2...). A
+ * worker that only runs queue jobs uses none of them, so the nova-worker
+ * binary does not link them: each service is a module in the module
+ * directory, loaded on first need:
  *
  *   nova-pg.so     pg/pg_pool.c, pg/migrate.c            [postgres] dsn, `migrate`
  *   nova-http.so   http/http_client.c, http_guard.c,     a plugin requiring HTTP or
  *                  stellar/stellar_client.c              Stellar, `stellar check`
- *   nova-httpd.so  httpd/httpd.c                         [http] listen
+ *
+ * The /metrics endpoint (httpd/) needs only libuv and is in the binary.
  *
  * The directory is NOVA_MODULE_DIR from the environment when set (the
  * build tree: runtime/.libs), else the compiled-in $(pkglibdir)/modules.
@@ -26,7 +27,7 @@
  *
  * This header knows no service: each service's folder declares its own
  * table and the typed accessor that loads it (pg/svc_pg.h,
- * http/svc_http.h, httpd/svc_httpd.h), and the core lends its table with
+ * http/svc_http.h), and the core lends its table with
  * nova__svc_set_core() before the first load (runtime/core/main.c).
  *
  * The test programs link the services directly (libnova_full.la): there
@@ -98,13 +99,13 @@ struct nova__svc_module {
     uint32_t struct_size; /* sizeof(struct nova__svc_module) */
     uint32_t core_size;   /* sizeof(struct nova__svc_core) it expects */
     uint32_t table_size;  /* sizeof its service table */
-    const char *name;     /* "pg", "http" or "httpd" */
+    const char *name;     /* "pg" or "http" */
     /* Called once, before the table is used; core outlives the module. */
     void (*bind)(const struct nova__svc_core *core);
-    const void *table; /* struct nova__svc_pg / _http / _httpd */
+    const void *table; /* struct nova__svc_pg / _http */
 };
 
-enum nova__svc_id { NOVA__SVC_PG, NOVA__SVC_HTTP, NOVA__SVC_HTTPD, NOVA__SVC_COUNT };
+enum nova__svc_id { NOVA__SVC_PG, NOVA__SVC_HTTP, NOVA__SVC_COUNT };
 
 /* The core's table, lent to every module loaded after this call. Borrowed:
  * it must outlive every module (a static table). Call once, first thing. */

@@ -1,6 +1,7 @@
 #include "config.h"
 #include "core/daemon.h"
 #include "common/conf.h"
+#include "core/config_check.h"
 #include "core/host.h"
 #include "core/loader.h"
 #include "core/schedules.h"
@@ -13,7 +14,7 @@
 #include "core/services.h"
 #include "common/svc.h"
 #include "http/svc_http.h"
-#include "httpd/svc_httpd.h"
+#include "httpd/httpd.h"
 #include "pg/svc_pg.h"
 
 #include <errno.h>
@@ -30,9 +31,8 @@ struct daemon {
     const char *config_path;
     struct nova__config *boot_cfg; /* the services were built from it; kept until exit */
     struct nova__config *cfg;      /* the current config (plugins, log level) */
-    struct nova__service_set set; /* the shared clients (core/services.h) */
+    struct nova__service_set set;  /* the shared clients (core/services.h) */
     struct nova__httpd *httpd;
-    const struct nova__svc_httpd *httpd_ops;
 
     struct nova__plugin **plugins;
     size_t plugin_count;
@@ -165,7 +165,8 @@ static int init_plugin(struct daemon *d, struct nova__plugin *p)
     }
     d->plugins[d->plugin_count++] = p;
     plugin_info_metric(p, 1);
-    if ((p->desc.requires & NOVA_REQUIRES_STELLAR) && d->set.svc.stellar != NULL && !d->stellar_probing)
+    if ((p->desc.requires & NOVA_REQUIRES_STELLAR) && d->set.svc.stellar != NULL &&
+        !d->stellar_probing)
         d->stellar_probing = d->set.http->stellar_probe(d->set.svc.stellar, 0) == 0;
     struct nova__log_ctx lc = {.plugin = p->name};
     nova__log(NOVA_LOG_INFO, &lc, "plugin %s %s started", p->name,
@@ -236,7 +237,7 @@ static void column_check_done(void *arg, int status, const char *missing)
 static void column_check_start(struct column_check *cc)
 {
     int rc = cc->d->set.pg->check_columns(cc->d->set.svc.pg, cc->p->desc.required_columns,
-                                      column_check_done, cc);
+                                          column_check_done, cc);
     if (rc != 0) {
         char err[NOVA_CONFIG_ERRMAX];
         snprintf(err, sizeof err, "plugin %s: bad required_columns entry (%s)", cc->p->name,
@@ -316,8 +317,8 @@ static void sync_schedules(struct daemon *d, struct nova__plugin *p)
         return;
     }
     ss->d = d;
-    if (nova__schedules_sync(d->set.svc.queues, p->name, p->schedules, queues, nq, on_schedules_synced,
-                             ss) != 0) {
+    if (nova__schedules_sync(d->set.svc.queues, p->name, p->schedules, queues, nq,
+                             on_schedules_synced, ss) != 0) {
         free(ss->plugin);
         free(ss);
     }
@@ -446,8 +447,7 @@ static void update_readiness(struct daemon *d)
         why = "draining";
     else if (d->state != STATE_RUNNING)
         why = "starting";
-    if (d->httpd != NULL)
-        d->httpd_ops->set_ready(d->httpd, ready, why);
+    nova__httpd_set_ready(d->httpd, ready, why);
     nova__metric_set(metric_up, NULL, ready ? 1 : 0);
     if (ready && !d->notified_ready) {
         d->notified_ready = true;
@@ -504,8 +504,7 @@ static void finish(struct daemon *d)
         return;
     }
     d->state = STATE_DONE;
-    if (d->httpd != NULL)
-        d->httpd_ops->set_ready(d->httpd, false, "stopped");
+    nova__httpd_set_ready(d->httpd, false, "stopped");
     services_close(d);
 }
 
@@ -549,8 +548,8 @@ static void begin_shutdown(struct daemon *d, int signum)
             p->desc.stop(p->state);
     }
     if (d->set.svc.queues != NULL)
-        nova__queue_engine_drain(d->set.svc.queues, d->cfg->worker.shutdown_timeout_ms, engine_drained,
-                                 d);
+        nova__queue_engine_drain(d->set.svc.queues, d->cfg->worker.shutdown_timeout_ms,
+                                 engine_drained, d);
     else
         finish(d);
 }
@@ -751,19 +750,11 @@ int nova__daemon_run(const char *config_path)
         services_close(&d);
         goto out;
     }
-    if (d.cfg->http.listen != NULL && d.cfg->http.listen[0] != '\0') {
-        d.httpd_ops = nova__svc_httpd("[http] listen is set", err, sizeof err);
-        if (d.httpd_ops == NULL) {
-            nova__log_error("%s", err);
-        } else if (d.httpd_ops->start(d.cfg->http.listen, &d.httpd, err, sizeof err) != 0) {
-            nova__log_error("[http] %s", err);
-            d.httpd_ops = NULL;
-        }
-        if (d.httpd_ops == NULL) {
-            d.exit_code = 1;
-            services_close(&d);
-            goto out;
-        }
+    if (nova__httpd_start(&d.loop, d.cfg->http.listen, NULL, &d.httpd, err, sizeof err) != 0) {
+        nova__log_error("[http] %s", err);
+        d.exit_code = 1;
+        services_close(&d);
+        goto out;
     }
 
     uv_signal_init(&d.loop, &d.sig_term);
@@ -833,11 +824,11 @@ int nova__daemon_run(const char *config_path)
     uv_run(&d.loop, UV_RUN_DEFAULT);
     nova__log_info("stopped");
 out:
+    /* The endpoint answers until the loop has nothing else left to run. */
+    nova__httpd_stop(d.httpd);
     uv_walk(&d.loop, close_walk, NULL);
     uv_run(&d.loop, UV_RUN_DEFAULT);
     uv_loop_close(&d.loop);
-    if (d.httpd != NULL)
-        d.httpd_ops->stop(d.httpd);
     nova__svc_unload_all();
     free(d.plugins);
     if (d.cfg != d.boot_cfg)
@@ -850,59 +841,21 @@ out:
 
 /* ---- check --------------------------------------------------------------- */
 
-int nova__daemon_check(const char *config_path, FILE *out, FILE *errout)
+/* Checks one enabled plugin as `run` would prepare it; with print, writes
+ * its section's effective values. Problems go to diag. Returns 0 when ok. */
+static int check_plugin(const struct nova__config *cfg, const struct nova__plugin_section *s,
+                        const struct nova__services *svc, bool print, FILE *out,
+                        struct nova__config_diag *diag)
 {
     char err[NOVA_CONFIG_ERRMAX] = "";
-    struct nova__config *cfg = NULL;
-    if (nova__config_load(config_path, &cfg, err, sizeof err) != 0) {
-        fprintf(errout, "%s\n", err);
-        return 1;
-    }
-    /* Which services `run` would have, judged from the configuration. */
-    static char present;
-    struct nova__services svc = {
-        .config = cfg,
-        .queues = (struct nova__queue_engine *)&present,
-        .pg = cfg->postgres.dsn && cfg->postgres.dsn[0] ? (struct nova__pg_pool *)&present : NULL,
-        .http = (struct nova__http_client *)&present,
-        .stellar = cfg->stellar.horizon_url && cfg->stellar.horizon_url[0]
-                       ? (struct nova__stellar_client *)&present
-                       : NULL,
-    };
-    int failures = 0;
-    size_t enabled = 0;
-    /* [redis] exactly as `run` reads it: URL, TLS files, Sentinel, Cluster. */
-    struct nova__redis_target target;
-    if (nova__redis_target_from_config(&cfg->redis, &target, err, sizeof err) != 0) {
-        fprintf(errout, "%s\n", err);
-        failures++;
-    } else {
-        nova__redis_target_free(&target);
-    }
-    /* The modules `run` would load for the core sections. */
-    if (svc.pg != NULL && nova__svc_pg("[postgres] dsn is set", err, sizeof err) == NULL) {
-        fprintf(errout, "%s\n", err);
-        failures++;
-    }
-    if (cfg->http.listen != NULL && cfg->http.listen[0] != '\0' &&
-        nova__svc_httpd("[http] listen is set", err, sizeof err) == NULL) {
-        fprintf(errout, "%s\n", err);
-        failures++;
-    }
-    for (size_t i = 0; i < cfg->plugin_count; i++) {
-        const struct nova__plugin_section *s = &cfg->plugins[i];
-        if (!s->enabled)
-            continue;
-        enabled++;
-        struct nova__plugin *p = NULL;
-        bool located = false; /* config errors already name their file and line */
-        int rc = nova__plugin_open(cfg->worker.plugin_dir, s->name, &p, err, sizeof err);
-        if (rc == 0) {
-            rc = nova__plugin_configure(p, cfg, s, err, sizeof err);
-            located = rc != 0;
-        }
+    struct nova__plugin *p = NULL;
+    struct nova__config_origin *origins = NULL;
+    int rc = nova__plugin_open(cfg->worker.plugin_dir, s->name, &p, err, sizeof err);
+    if (rc == 0) {
+        origins = calloc(nova__config_table_len(p->desc.config) + 1, sizeof *origins);
+        rc = origins != NULL ? nova__plugin_configure_all(p, cfg, s, diag, origins) : -ENOMEM;
         if (rc == 0)
-            rc = nova__plugin_check_requires(p, &svc, err, sizeof err);
+            rc = nova__plugin_check_requires(p, svc, err, sizeof err);
         if (rc == 0)
             rc = collect_schedules(p, p->config, err, sizeof err);
         if (rc == 0 && (p->desc.requires & (NOVA_REQUIRES_HTTP | NOVA_REQUIRES_STELLAR))) {
@@ -912,25 +865,85 @@ int nova__daemon_check(const char *config_path, FILE *out, FILE *errout)
             if (nova__svc_http(why, err, sizeof err) == NULL)
                 rc = -ENOENT;
         }
-        if (rc != 0) {
-            if (located)
-                fprintf(errout, "%s\n", err);
-            else
-                fprintf(errout, "%s:%d: %s\n", s->file, s->line, err);
-            failures++;
-        } else {
-            fprintf(out, "plugin %s %s: ok", p->name, p->desc.version ? p->desc.version : "");
-            for (size_t k = 0; p->schedules != NULL && k < p->schedules->n; k++)
-                fprintf(out, "%s%s %s", k ? ", " : " (schedule ", p->schedules->decl[k].id,
-                        p->schedules->decl[k].spec);
-            fprintf(out, "%s\n", p->schedules != NULL && p->schedules->n > 0 ? ")" : "");
-        }
-        nova__plugin_close(p);
     }
-    if (failures == 0)
+    /* Configuration errors already name their file and line. */
+    if (rc != 0 && err[0] != '\0')
+        nova__config_diag_add(diag, "%s:%d: %s", s->file, s->line, err);
+    else if (rc == -ENOMEM)
+        diag->oom = true;
+    if (print) {
+        fprintf(out, "[plugin %s] enabled = yes   # %s:%d\n", s->name, s->enabled_file,
+                s->enabled_line);
+        char section[256];
+        snprintf(section, sizeof section, "plugin %s", s->name);
+        if (p != NULL && p->config != NULL)
+            nova__config_print_values(p->desc.config, p->config, section, origins, out);
+    } else if (rc == 0) {
+        fprintf(out, "plugin %s %s: ok", p->name, p->desc.version ? p->desc.version : "");
+        for (size_t k = 0; p->schedules != NULL && k < p->schedules->n; k++)
+            fprintf(out, "%s%s %s", k ? ", " : " (schedule ", p->schedules->decl[k].id,
+                    p->schedules->decl[k].spec);
+        fprintf(out, "%s\n", p->schedules != NULL && p->schedules->n > 0 ? ")" : "");
+    }
+    free(origins);
+    nova__plugin_close(p);
+    return rc;
+}
+
+int nova__daemon_check(const char *config_path, bool print, FILE *out, FILE *errout)
+{
+    char err[NOVA_CONFIG_ERRMAX] = "";
+    struct nova__config_diag diag = {0};
+    struct nova__config *cfg = NULL;
+    /* Every problem is collected, then printed: the loader's, the values
+     * validated as the services validate them, and each enabled plugin's. */
+    nova__config_load_all(config_path, &cfg, &diag);
+    size_t enabled = 0;
+    if (cfg != NULL) {
+        /* Which services `run` would have, judged from the configuration. */
+        static char present;
+        struct nova__services svc = {
+            .config = cfg,
+            .queues = (struct nova__queue_engine *)&present,
+            .pg =
+                cfg->postgres.dsn && cfg->postgres.dsn[0] ? (struct nova__pg_pool *)&present : NULL,
+            .http = (struct nova__http_client *)&present,
+            .stellar = cfg->stellar.horizon_url && cfg->stellar.horizon_url[0]
+                           ? (struct nova__stellar_client *)&present
+                           : NULL,
+        };
+        nova__config_check_values(cfg, &diag);
+        /* The modules `run` would load for the core sections. */
+        if (svc.pg != NULL && nova__svc_pg("[postgres] dsn is set", err, sizeof err) == NULL)
+            nova__config_diag_add(&diag, "%s", err);
+        if (print)
+            nova__config_print_core(cfg, out);
+        for (size_t i = 0; i < cfg->plugin_count; i++) {
+            const struct nova__plugin_section *s = &cfg->plugins[i];
+            if (s->enabled) {
+                enabled++;
+                check_plugin(cfg, s, &svc, print, out, &diag);
+            } else if (print && s->enabled_file != NULL) {
+                fprintf(out, "[plugin %s] enabled = no   # %s:%d\n", s->name, s->enabled_file,
+                        s->enabled_line);
+            } else if (print) {
+                fprintf(out, "[plugin %s] enabled = no   # default\n", s->name);
+            }
+        }
+    }
+    /* No message holds a secret; masking them again costs nothing. */
+    for (size_t i = 0; i < diag.count; i++) {
+        nova__log_redact(diag.msg[i]);
+        fprintf(errout, "%s\n", diag.msg[i]);
+    }
+    if (diag.oom)
+        fprintf(errout, "%s: out of memory (more problems may be unreported)\n", config_path);
+    bool ok = diag.count == 0 && !diag.oom && cfg != NULL;
+    if (ok && !print)
         fprintf(out, "%s: configuration ok (%zu plugin(s) enabled)\n", config_path, enabled);
+    nova__config_diag_free(&diag);
     nova__config_free(cfg);
     nova__svc_unload_all();
     nova__log_clear_secrets();
-    return failures == 0 ? 0 : 1;
+    return ok ? 0 : 1;
 }

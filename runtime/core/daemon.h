@@ -19,14 +19,17 @@
 #ifndef NOVA_RUNTIME_DAEMON_H
 #define NOVA_RUNTIME_DAEMON_H
 
+#include <stdbool.h>
 #include <stdio.h>
 
 /* Runs until stopped; returns the process exit code. */
 int nova__daemon_run(const char *config_path);
 
 /* Validates the config and loads (without initialising) every enabled
- * plugin. Prints a summary to out, errors as "FILE:LINE: message" to err.
+ * plugin. Prints a summary to out, every problem as "FILE:LINE: message"
+ * to err. With print, out gets the effective value and origin of every
+ * key instead of the summary (`check --print`, common/conf.h).
  * Returns the process exit code. */
-int nova__daemon_check(const char *config_path, FILE *out, FILE *err);
+int nova__daemon_check(const char *config_path, bool print, FILE *out, FILE *err);
 
 #endif

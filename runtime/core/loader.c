@@ -263,6 +263,20 @@ int nova__plugin_configure(struct nova__plugin *p, const struct nova__config *cf
     return 0;
 }
 
+int nova__plugin_configure_all(struct nova__plugin *p, const struct nova__config *cfg,
+                               const struct nova__plugin_section *section,
+                               struct nova__config_diag *diag, struct nova__config_origin *origins)
+{
+    void *config = NULL;
+    int rc = nova__config_fill_all(p->desc.config, p->desc.config_size, cfg, section, &config, diag,
+                                   origins);
+    if (rc != 0)
+        return rc;
+    nova__config_struct_free(p->desc.config, p->config);
+    p->config = config;
+    return 0;
+}
+
 int nova__plugin_check_requires(const struct nova__plugin *p, const struct nova__services *svc,
                                 char *err, size_t errlen)
 {

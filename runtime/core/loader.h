@@ -20,6 +20,8 @@
 #include "core/host.h"
 
 struct nova__config;
+struct nova__config_diag;
+struct nova__config_origin;
 struct nova__plugin_section;
 struct nova__plugin_schedules;
 
@@ -52,6 +54,12 @@ void nova__plugin_names_free(char **names, int n);
  * success any previous config is freed. Errors name file and line. */
 int nova__plugin_configure(struct nova__plugin *p, const struct nova__config *cfg,
                            const struct nova__plugin_section *section, char *err, size_t errlen);
+
+/* The same, reporting every problem of the section into diag; origins,
+ * when not NULL, has one element per row of the plugin's table. */
+int nova__plugin_configure_all(struct nova__plugin *p, const struct nova__config *cfg,
+                               const struct nova__plugin_section *section,
+                               struct nova__config_diag *diag, struct nova__config_origin *origins);
 
 /* Checks that the services the plugin requires are configured. */
 int nova__plugin_check_requires(const struct nova__plugin *p, const struct nova__services *svc,

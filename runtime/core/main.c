@@ -42,11 +42,13 @@ static void usage(FILE *out)
             "\n"
             "Commands:\n"
             "  run [-c FILE]          run in the foreground (the default command)\n"
-            "  check [-c FILE]        validate the config and load every enabled plugin\n"
+            "  check [--print]        validate the config and load every enabled plugin\n"
             "  plugins [--help NAME]  list installed plugins, or describe one\n"
             "  keys                   list every core config key with default and env\n"
             "  migrate [--status]     apply the SQL migrations to [postgres] dsn\n"
-            "  queue stats|add|failed|retry   inspect and feed BullMQ queues (queue --help)\n"
+            "  queue COMMAND ...      inspect and repair BullMQ queues: stats, list, show,\n"
+            "                         add, retry, remove, clean, promote, pause, resume,\n"
+            "                         replay (queue --help)\n"
             "  schedules [run NAME]   list the plugins' schedules, or run one now\n"
             "  stellar check          check the distribution account, asset and network\n"
             "  stellar sign-payment   build and sign a payment offline (see stellar --help)\n"
@@ -97,7 +99,7 @@ static int parse_common(int argc, char **argv, const char *help, const char **co
 static int cmd_run(int argc, char **argv)
 {
     const char *config;
-    int code;
+    int code = 0;
     int first = parse_common(argc, argv,
                              "Usage: nova-worker run [-c FILE]\n\n"
                              "Runs the worker in the foreground until SIGTERM or SIGINT.\n"
@@ -114,21 +116,51 @@ static int cmd_run(int argc, char **argv)
 
 static int cmd_check(int argc, char **argv)
 {
-    const char *config;
-    int code;
-    int first = parse_common(argc, argv,
-                             "Usage: nova-worker check [-c FILE]\n\n"
-                             "Validates the configuration and loads every enabled plugin\n"
-                             "without starting work. Exits 0 when everything is valid, or 1\n"
-                             "with FILE:LINE: message for each problem.\n",
-                             &config, &code);
-    if (first < 0)
-        return code;
-    if (first < argc) {
-        fprintf(stderr, "nova-worker check: unexpected argument '%s'\n", argv[first]);
+    static const struct option opts[] = {
+        {"config", required_argument, NULL, 'c'},
+        {"print", no_argument, NULL, 'p'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    const char *config =
+        getenv("NOVA_WORKER_CONFIG") ? getenv("NOVA_WORKER_CONFIG") : NOVA_CONFIG_FILE;
+    bool print = false;
+    optind = 1;
+    int c;
+    while ((c = getopt_long(argc, argv, "+c:h", opts, NULL)) != -1) {
+        switch (c) {
+        case 'c':
+            config = optarg;
+            break;
+        case 'p':
+            print = true;
+            break;
+        case 'h':
+            fputs("Usage: nova-worker check [-c FILE] [--print]\n\n"
+                  "Validates the configuration and loads every enabled plugin\n"
+                  "without starting work. Exits 0 when everything is valid, or 1\n"
+                  "with FILE:LINE: message for each problem (every one of them,\n"
+                  "on standard error).\n\n"
+                  "  --print   write the effective value of every key of the core\n"
+                  "            sections and of each enabled plugin's section, with\n"
+                  "            where it came from, one per line, to standard output:\n"
+                  "              [SECTION] KEY = VALUE   # ORIGIN\n"
+                  "            ORIGIN is FILE:LINE, KEY_file PATH (FILE:LINE),\n"
+                  "            credential NAME, env NAME, default or unset, followed\n"
+                  "            by \", invalid\" for a rejected value. Secrets read ***\n"
+                  "            (a URL keeps its scheme, user and host).\n",
+                  stdout);
+            return 0;
+        default:
+            fprintf(stderr, "Try 'nova-worker %s --help'.\n", argv[0]);
+            return 2;
+        }
+    }
+    if (optind < argc) {
+        fprintf(stderr, "nova-worker check: unexpected argument '%s'\n", argv[optind]);
         return 2;
     }
-    return nova__daemon_check(config, stdout, stderr);
+    return nova__daemon_check(config, print, stdout, stderr);
 }
 
 static int describe_plugin(const char *dir, const char *name)
@@ -373,6 +405,19 @@ int main(int argc, char **argv)
                       strcmp(argv[1], "help") == 0)) {
         usage(stdout);
         return 0;
+    }
+    /* -c FILE before a command (a plugin's too): the command takes it
+     * (`nova-worker -c FILE queue stats` is `nova-worker queue stats -c FILE`). */
+    if (argc >= 4 && (strcmp(argv[1], "-c") == 0 || strcmp(argv[1], "--config") == 0) &&
+        argv[3][0] != '-') {
+        char *opt = argv[1], *file = argv[2];
+        memmove(argv + 1, argv + 3, (size_t)(argc - 3) * sizeof(*argv));
+        argv[argc - 2] = opt;
+        argv[argc - 1] = file;
+    } else if (argc >= 3 && strncmp(argv[1], "--config=", 9) == 0 && argv[2][0] != '-') {
+        char *opt = argv[1];
+        memmove(argv + 1, argv + 2, (size_t)(argc - 2) * sizeof(*argv));
+        argv[argc - 1] = opt;
     }
     /* No command, or options first: `run` is the default. */
     if (argc < 2 || argv[1][0] == '-') {

@@ -11,8 +11,8 @@
 #include <string.h>
 
 int nova__service_set_open(struct nova__service_set *s, uv_loop_t *loop,
-                           const struct nova__config *cfg, bool want_pg, bool want_redis,
-                           char *err, size_t errlen)
+                           const struct nova__config *cfg, bool want_pg, bool want_redis, char *err,
+                           size_t errlen)
 {
     memset(s, 0, sizeof *s);
     s->svc.loop = loop;

@@ -40,8 +40,8 @@ struct nova__service_set {
  * outlive the set. Returns 0 or -errno with the reason in err; on error
  * the set still needs closing. */
 int nova__service_set_open(struct nova__service_set *s, uv_loop_t *loop,
-                           const struct nova__config *cfg, bool want_pg, bool want_redis,
-                           char *err, size_t errlen);
+                           const struct nova__config *cfg, bool want_pg, bool want_redis, char *err,
+                           size_t errlen);
 
 /* Opens the HTTP client (and the Stellar client, when [stellar] has a
  * Horizon URL) for a plugin whose `requires` declare them; nothing when
@@ -51,7 +51,6 @@ int nova__service_set_for_plugin(struct nova__service_set *s, const char *plugin
 
 /* Closes every client; on_closed(arg) runs once all have (possibly before
  * this returns). The set may not be used afterwards. */
-void nova__service_set_close(struct nova__service_set *s, void (*on_closed)(void *arg),
-                             void *arg);
+void nova__service_set_close(struct nova__service_set *s, void (*on_closed)(void *arg), void *arg);
 
 #endif

@@ -6,7 +6,6 @@
 #include "config.h"
 #include "common/svc.h"
 #include "http/svc_http.h"
-#include "httpd/svc_httpd.h"
 #include "pg/svc_pg.h"
 
 #include <stdio.h>
@@ -14,7 +13,6 @@
 static const void *const tables[NOVA__SVC_COUNT] = {
     [NOVA__SVC_PG] = &nova__svc_pg_table,
     [NOVA__SVC_HTTP] = &nova__svc_http_table,
-    [NOVA__SVC_HTTPD] = &nova__svc_httpd_table,
 };
 
 void nova__svc_set_core(const struct nova__svc_core *core)

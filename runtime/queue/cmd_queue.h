@@ -1,10 +1,20 @@
 /*
- * cmd_queue - `nova-worker queue ...`: inspect and feed BullMQ queues.
+ * cmd_queue - `nova-worker queue ...`: inspect and repair BullMQ queues with
+ * the effects Node's bullmq has (its own Lua scripts, runtime/queue/lua).
  *
- *   queue stats [QUEUE...]       job counts per state (like getJobCounts)
- *   queue add QUEUE NAME JSON [--job-id ID] [--delay MS] [--attempts N]
- *   queue failed QUEUE           failed job ids with their reasons
- *   queue retry QUEUE [JOB_ID...]  failed jobs back to wait (all when none given)
+ *   queue stats [QUEUE...]                 job counts per state (getJobCounts)
+ *   queue add QUEUE NAME JSON [...]        a job, as queue.add() adds it
+ *   queue failed QUEUE                     failed jobs with their reasons
+ *   queue retry QUEUE [ID...]              failed jobs back to wait
+ *   queue list QUEUE STATE [--limit N]     one state's jobs (getJobs)
+ *   queue show [QUEUE] ID                  one job, decoded
+ *   queue remove [QUEUE] ID...             Job.remove()
+ *   queue clean QUEUE STATE --older-than D Queue.clean()
+ *   queue promote [QUEUE] ID...            Job.promote()
+ *   queue pause|resume QUEUE               Queue.pause() / resume()
+ *   queue replay DLQ [--to QUEUE] [ID... | --all] [--dry-run]
+ *                                          dead letters back as issue-reward jobs
+ * Every command takes --json and --help (cmd_queue.c has the texts).
  *
  * Uses the [redis] section of cfg (url, prefix). argv[0] is "queue".
  * Returns the process exit code (0 ok, 1 failure, 2 usage).

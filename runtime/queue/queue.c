@@ -11,6 +11,7 @@
 #include <sodium.h>
 
 #include "common/metrics.h"
+#include "queue/queue_counts.h"
 #include "queue/queue_host.h"
 #include "queue/queue_scripts.h"
 #include "queue/schedulers.h"
@@ -50,6 +51,7 @@ struct plugin_req;
 struct opts_info {
     int attempts;       /* opts.attempts, at least 1 */
     bool lifo;          /* opts.lifo */
+    int64_t delay;      /* opts.delay (ms): the job is due at timestamp + delay */
     int64_t keep[2][3]; /* removeOnComplete, removeOnFail: count (-1 = all), age, limit */
 };
 
@@ -77,7 +79,8 @@ struct nova_job {
     int64_t timestamp;
     uint64_t started_ns;
     bool cancelled, lock_lost, in_flight, resend, queued;
-    int script_errors;         /* settle calls that failed with a script error */
+    bool stalled_out;  /* failed at fetch for stalling too often (defa): counted "stalled" */
+    int script_errors; /* settle calls that failed with a script error */
     struct nova_job *out_next; /* sub->outq while queued */
     enum outcome outcome;
     char *value; /* returnvalue JSON or failed reason */
@@ -150,6 +153,7 @@ struct nova__queue_engine {
     bool refusing_all;                /* ... or everyone's (end of drain) */
     int64_t plugin_timeout_ms;        /* how long a plugin request may wait for Redis */
     uv_timer_t preq_timer;            /* runs while preqs is not empty */
+    uv_timer_t counts_timer;          /* bullmq_job_count refreshes (queue_counts.h) */
     bool started, version_checked, freeing;
     int open_handles;
     int server_version; /* redis_version as major*10000 + minor*100 + patch; 0 = unknown */
@@ -157,16 +161,39 @@ struct nova__queue_engine {
 
 /* ---- metrics --------------------------------------------------------------- */
 
-static nova_metric *m_jobs, *m_duration, *m_active, *m_renew_fail, *m_connected;
+static nova_metric *m_jobs, *m_duration, *m_wait, *m_active, *m_renew_fail, *m_connected;
+
+/* nova_worker_jobs_total{outcome}, one count per event (docs/operations.md):
+ * completed; retried (failed with attempts left, back to delayed or
+ * wait); failed (failed for good by job_fail() or by the engine while
+ * attempts were left); dead (failed for good on its last allowed
+ * attempt); stalled (given back by this worker's stall sweep, or failed
+ * for stalling more than max_stalled_count); lost (the result was dropped
+ * because the job's lock was no longer this worker's). */
+enum job_metric { JM_COMPLETED, JM_RETRIED, JM_FAILED, JM_DEAD, JM_STALLED, JM_LOST, JM_N };
+static const char *const job_metric_names[JM_N] = {"completed", "retried", "failed",
+                                                   "dead",      "stalled", "lost"};
 
 static void metrics_init(void)
 {
+    /* Jobs take from milliseconds (echo) to minutes (a payment waiting for
+     * ledgers, a report); waits from milliseconds to an hour of backlog. */
+    static const double run_buckets[] = {0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1,
+                                         2.5,   5,    10,    30,   60,  120,  300};
+    static const double wait_buckets[] = {0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1,   2.5,
+                                          5,     10,   30,   60,  300,  900, 3600};
     static const char *const q[] = {"queue", NULL};
-    static const char *const qo[] = {"queue", "outcome", NULL};
+    static const char *const qp[] = {"queue", "plugin", NULL};
+    static const char *const qpo[] = {"queue", "plugin", "outcome", NULL};
     m_jobs = nova__metric_new(NOVA_METRIC_COUNTER, "nova_worker_jobs_total",
-                              "Jobs finished by outcome", qo, NULL, 0);
+                              "Job attempts ended, by outcome", qpo, NULL, 0);
     m_duration = nova__metric_new(NOVA_METRIC_HISTOGRAM, "nova_worker_job_duration_seconds",
-                                  "Time from fetch to outcome", q, NULL, 0);
+                                  "Time from fetch to outcome", qp, run_buckets,
+                                  sizeof run_buckets / sizeof run_buckets[0]);
+    m_wait = nova__metric_new(NOVA_METRIC_HISTOGRAM, "nova_worker_job_wait_seconds",
+                              "Time from a job being due (timestamp plus delay) to the start of "
+                              "its first attempt",
+                              qp, wait_buckets, sizeof wait_buckets / sizeof wait_buckets[0]);
     m_active = nova__metric_new(NOVA_METRIC_GAUGE, "nova_worker_jobs_active",
                                 "Jobs being processed", q, NULL, 0);
     m_renew_fail = nova__metric_new(NOVA_METRIC_COUNTER, "nova_worker_lock_renewal_failures_total",
@@ -174,6 +201,7 @@ static void metrics_init(void)
     m_connected =
         nova__metric_new(NOVA_METRIC_GAUGE, "nova_worker_redis_connected",
                          "1 while the queue command connection to Redis is up", NULL, NULL, 0);
+    nova__queue_counts_init();
 }
 
 static void metric_count(nova_metric *m, const char *queue, const char *outcome, double v)
@@ -181,6 +209,34 @@ static void metric_count(nova_metric *m, const char *queue, const char *outcome,
     const char *lv[] = {queue, outcome};
     if (m)
         nova__metric_add(m, lv, v);
+}
+
+/* A subscription's plugin as a label value ("" for engine-only tests). */
+static const char *sub_plugin(const struct sub *s)
+{
+    return s->plugin ? s->plugin : "";
+}
+
+static void count_job(const struct sub *s, enum job_metric o, double v)
+{
+    const char *lv[] = {s->queue, sub_plugin(s), job_metric_names[o]};
+    if (m_jobs)
+        nova__metric_add(m_jobs, lv, v);
+}
+
+/* Every series a subscription can produce exists from its start, at 0:
+ * a series born with its first event hides that event from increase(),
+ * and an alert on it could never fire for a first failure. */
+static void touch_series(const struct sub *s)
+{
+    const char *qp[] = {s->queue, sub_plugin(s)};
+    const char *q[] = {s->queue};
+    for (int o = 0; o < JM_N; o++)
+        count_job(s, (enum job_metric)o, 0);
+    nova__metric_touch(m_duration, qp);
+    nova__metric_touch(m_wait, qp);
+    nova__metric_touch(m_renew_fail, q);
+    nova__metric_touch(m_active, q);
 }
 
 static void update_active(struct sub *s)
@@ -379,6 +435,8 @@ static void opts_info_parse(const char *text, size_t len, struct opts_info *oi)
     const cJSON *a = cJSON_GetObjectItemCaseSensitive(o, "attempts");
     oi->attempts = cJSON_IsNumber(a) && a->valuedouble > 1 ? (int)a->valuedouble : 1;
     oi->lifo = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(o, "lifo"));
+    const cJSON *d = cJSON_GetObjectItemCaseSensitive(o, "delay");
+    oi->delay = cJSON_IsNumber(d) && d->valuedouble > 0 ? (int64_t)d->valuedouble : 0;
     keep_jobs(o, "removeOnComplete", &oi->keep[0][0], &oi->keep[0][1], &oi->keep[0][2]);
     keep_jobs(o, "removeOnFail", &oi->keep[1][0], &oi->keep[1][1], &oi->keep[1][2]);
     cJSON_Delete(o);
@@ -514,6 +572,7 @@ static void dispatch_fetch(struct sub *s, const redisReply *r, size_t first, uns
 {
     long long ttl, next_due, n;
     unsigned started = 0, foreign = 0;
+    int64_t now_ms = 0; /* read once per batch, for the wait metric */
     if (asked == 0 || r->elements < first + 3)
         return; /* nothing was asked for: the drained state stands */
     ttl = r->element[first]->integer;
@@ -608,6 +667,7 @@ static void dispatch_fetch(struct sub *s, const redisReply *r, size_t first, uns
             nova__log(NOVA_LOG_WARN, &j->log, "failing job: %s", defa);
             j->state = JOB_FINISHING;
             j->outcome = OUT_FAIL;
+            j->stalled_out = true;
             j->value = strdup(defa);
             send_finish(j);
             continue;
@@ -646,6 +706,16 @@ static void dispatch_fetch(struct sub *s, const redisReply *r, size_t first, uns
         j->state = JOB_RUNNING;
         s->handling++;
         started++;
+        /* Only first attempts: a retry's wait is its backoff, on purpose,
+         * and its due time is not kept. A job from another clock can look
+         * early; it counts as no wait. */
+        if (j->atm == 0 && j->timestamp > 0 && m_wait) {
+            const char *lv[] = {s->queue, sub_plugin(s)};
+            if (now_ms == 0)
+                now_ms = wall_ms();
+            int64_t waited = now_ms - (j->timestamp + j->oi.delay);
+            nova__metric_observe(m_wait, lv, waited > 0 ? (double)waited / 1000.0 : 0.0);
+        }
         s->dispatching = true;
         s->handle(s->arg, j);
         s->dispatching = false;
@@ -912,6 +982,21 @@ static const char *outcome_name(const struct nova_job *j)
     return outcome_text(j->outcome);
 }
 
+/* The metric outcome of a settled job (see enum job_metric). */
+static enum job_metric job_metric_of(const struct nova_job *j)
+{
+    switch (j->outcome) {
+    case OUT_COMPLETE:
+        return JM_COMPLETED;
+    case OUT_RETRY:
+        return JM_RETRIED;
+    default:
+        if (j->stalled_out)
+            return JM_STALLED;
+        return j->atm + 1 >= j->attempts ? JM_DEAD : JM_FAILED;
+    }
+}
+
 static const char *code_text(long long code)
 {
     switch (code) {
@@ -1003,8 +1088,8 @@ static void on_settled(void *arg, int status, const redisReply *r)
     struct sub *s = b->sub;
     const redisReply *codes = NULL;
     bool abandoned = false;
-    unsigned counted[OUT_RELEASE + 1] = {0}; /* per outcome, added once per call */
-    const char *lv[] = {s->queue};
+    unsigned counted[JM_N] = {0}; /* per outcome, added once per call */
+    const char *lv[] = {s->queue, sub_plugin(s)};
     uint64_t now_ns = uv_hrtime();
     s->fetch_pending -= b->asked;
     /* A failed script call changed nothing (the script checks before it
@@ -1040,17 +1125,18 @@ static void on_settled(void *arg, int status, const redisReply *r)
                           "job was no longer ours when reporting %s (code %lld: %s); result "
                           "dropped",
                           outcome_name(j), code, code_text(code));
+                counted[JM_LOST]++;
             } else {
-                counted[j->outcome]++;
+                counted[job_metric_of(j)]++;
                 if (m_duration)
                     nova__metric_observe(m_duration, lv, (double)(now_ns - j->started_ns) / 1e9);
             }
         }
         job_release_done(j);
     }
-    for (int o = OUT_COMPLETE; o <= OUT_RELEASE; o++) {
+    for (int o = 0; o < JM_N; o++) {
         if (counted[o])
-            metric_count(m_jobs, s->queue, outcome_text((enum outcome)o), counted[o]);
+            count_job(s, (enum job_metric)o, counted[o]);
     }
     if (codes) {
         if (abandoned || s->stopped)
@@ -1217,7 +1303,7 @@ static bool outcome_begin(nova_job *j, const char *what)
         update_active(j->sub); /* else dispatch_fetch updates it once at the end */
     if (j->lock_lost) {
         nova__log(NOVA_LOG_WARN, &j->log, "lock was lost; %s result dropped", what);
-        metric_count(m_jobs, j->sub->queue, "lost", 1);
+        count_job(j->sub, JM_LOST, 1);
         j->state = JOB_FINISHING;
         job_release_done(j);
         return false;
@@ -1402,6 +1488,8 @@ static void on_swept(void *arg, int status, const redisReply *r)
             struct nova__log_ctx lc = {s->plugin, s->queue, r->element[i]->str};
             nova__log(NOVA_LOG_WARN, &lc, "stalled job moved back to wait");
         }
+        if (r->elements > 0)
+            count_job(s, JM_STALLED, (double)r->elements);
     } else if (status == 0 && r->type == REDIS_REPLY_ERROR) {
         nova__log(NOVA_LOG_ERROR, &s->log, "stall sweep failed: %s", r->str);
     }
@@ -1424,6 +1512,36 @@ static void on_stalled_timer(uv_timer_t *t)
     argv[3] = maxs;
     argv[4] = interval;
     nova__redis_conn_eval(e->cmd, &s_stalled, on_swept, s, 1, 5, argv, NULL);
+}
+
+/* ---- job counts ------------------------------------------------------------------- */
+
+/* bullmq_job_count for every queue a running subscription serves, each
+ * once however many plugins share it. */
+static void refresh_counts(struct nova__queue_engine *e)
+{
+    size_t n = 0, max = 0;
+    for (struct sub *s = e->subs; s; s = s->next)
+        max++;
+    const char **queues = max ? malloc(max * sizeof(*queues)) : NULL;
+    if (max && !queues)
+        return; /* the next tick tries again */
+    for (struct sub *s = e->subs; s; s = s->next) {
+        bool seen = false;
+        if (!s->started || s->stopped)
+            continue;
+        for (size_t i = 0; i < n && !seen; i++)
+            seen = strcmp(queues[i], s->queue) == 0;
+        if (!seen)
+            queues[n++] = s->queue;
+    }
+    nova__queue_counts_refresh(e->cmd, e->prefix, queues, n);
+    free(queues);
+}
+
+static void on_counts_timer(uv_timer_t *t)
+{
+    refresh_counts(t->data);
 }
 
 /* ---- connection state ------------------------------------------------------------ */
@@ -1475,6 +1593,8 @@ static void on_cmd_state(void *arg, bool up)
         const char *argv[2] = {"INFO", "server"};
         nova__redis_conn_command(e->cmd, on_info, e, 2, argv, NULL);
     }
+    if (e->started)
+        refresh_counts(e);
     for (struct sub *s = e->subs; s; s = s->next) {
         if (!s->started || s->stopped)
             continue;
@@ -1587,6 +1707,7 @@ static int sub_start(struct sub *s)
     e->open_handles++; /* until on_block_closed */
     s->started = true;
     s->accepting = true;
+    touch_series(s);
     uv_timer_start(&s->renew_timer, on_renew_timer, (uint64_t)(s->lock_ms / 2),
                    (uint64_t)(s->lock_ms / 2));
     uv_timer_start(&s->stalled_timer, on_stalled_timer, 0, (uint64_t)e->stalled_ms);
@@ -1986,7 +2107,9 @@ int nova__queue_engine_new(uv_loop_t *loop, const struct nova__redis_config *cfg
     }
     uv_timer_init(loop, &e->preq_timer);
     e->preq_timer.data = e;
-    e->open_handles = 2; /* the command connection, preq_timer */
+    uv_timer_init(loop, &e->counts_timer);
+    e->counts_timer.data = e;
+    e->open_handles = 3; /* the command connection, preq_timer, counts_timer */
     *out = e;
     return 0;
 }
@@ -2002,6 +2125,9 @@ int nova__queue_engine_start(struct nova__queue_engine *e)
                 rc = r;
         }
     }
+    /* The first counts on the next loop turn (Redis may be up already),
+     * then on the interval and whenever Redis comes back. */
+    uv_timer_start(&e->counts_timer, on_counts_timer, 0, NOVA__QUEUE_COUNTS_INTERVAL_MS);
     return rc;
 }
 
@@ -2075,6 +2201,7 @@ void nova__queue_engine_free(struct nova__queue_engine *e)
                       n);
     }
     uv_close((uv_handle_t *)&e->preq_timer, on_preq_timer_closed);
+    uv_close((uv_handle_t *)&e->counts_timer, on_preq_timer_closed); /* same accounting */
     nova__queue_sched_cache_free();
     /* Pending callbacks run now (-ECANCELED) while everything is alive. */
     if (e->cmd)

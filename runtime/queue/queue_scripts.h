@@ -18,5 +18,12 @@ extern const char nova__lua_retry_failed[];
 extern const char nova__lua_sched_upsert[];
 extern const char nova__lua_sched_advance[];
 extern const char nova__lua_sched_remove[];
+/* the `queue` command's (cmd_queue.c, cmd_queue_admin.c) */
+extern const char nova__lua_job_info[];
+extern const char nova__lua_job_list[];
+extern const char nova__lua_job_remove[];
+extern const char nova__lua_job_promote[];
+extern const char nova__lua_queue_pause[];
+extern const char nova__lua_dlq_replay[];
 
 #endif

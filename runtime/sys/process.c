@@ -29,7 +29,7 @@ struct nova_process {
     uv_pipe_t in; /* with spec.stdin_pipe */
     uv_shutdown_t shut;
     bool has_in, in_closed;
-    struct stdin_write *writes; /* pending, for release_owner */
+    struct stdin_write *writes;       /* pending, for release_owner */
     struct nova_process *prev, *next; /* every child, for release_owner */
     const void *owner;
     nova_process_data_cb on_stdout;

@@ -125,12 +125,30 @@ const u = new URL(process.argv[1]);
     if (![...reasons].some((x) => x.startsWith(r))) { console.error("missing DLQ reason", r, [...reasons]); process.exit(1); }
 })();' "$RI_REDIS_URL" || fail "dead letters"
 
-# a DLQ replay (scripts/reprocess-dlq.js style job ids) of confirmed issuances pays nothing
+# `nova-worker queue replay` (docs/operations.md §8) of dead letters of
+# confirmed issuances, written as the plugin writes them (the job's data
+# plus failedReason): --dry-run changes nothing; the replay adds them back
+# as issue-reward jobs, empties the DLQ of them, and they pay nothing.
 paid_before=$(curl -s "$RI_HORIZON/_admin/payments" | node -e 'console.log(JSON.parse(require("fs").readFileSync(0)).payments.length)')
 ri_psql -c "SELECT json_build_object('issuanceId', id, 'idempotencyKey', idempotency_key, 'campaignId',
-            campaign_id, 'userId', user_id, 'walletAddress', wallet_address, 'amount', amount::text)
+            campaign_id, 'userId', user_id, 'walletAddress', wallet_address, 'amount', amount::text,
+            'failedReason', 'tx_timeout: no answer from Horizon')
             FROM reward_issuances WHERE status = 'confirmed' ORDER BY id LIMIT 30" |
-    ri_enqueue --suffix "-reprocess-1" >/dev/null
+    while read -r dl; do
+        "$RI_BUILD/nova-worker" queue add reward-issuance-dlq dead-letter "$dl" -c "$RI_TMP/nova-worker.conf"
+    done >"$RI_TMP/dl.ids" || fail "adding dead letters"
+[ "$(wc -l <"$RI_TMP/dl.ids")" = 30 ] || fail "$(wc -l <"$RI_TMP/dl.ids") dead letters added"
+"$RI_BUILD/nova-worker" queue replay reward-issuance-dlq $(cat "$RI_TMP/dl.ids") --dry-run \
+    -c "$RI_TMP/nova-worker.conf" >"$RI_TMP/dry.txt" 2>/dev/null || fail "replay --dry-run"
+[ "$(grep -c ' -> .*-replay-1 {"issuanceId":' "$RI_TMP/dry.txt")" = 30 ] || fail "dry run: $(head -3 "$RI_TMP/dry.txt")"
+grep -q failedReason "$RI_TMP/dry.txt" && fail "dry run keeps failedReason"
+[ "$(redis-cli -p "$RI_REDIS_PORT" llen bull:reward-issuance-dlq:wait)" = 53 ] || fail "the dry run changed the DLQ"
+"$RI_BUILD/nova-worker" -c "$RI_TMP/nova-worker.conf" queue replay reward-issuance-dlq $(cat "$RI_TMP/dl.ids") \
+    >"$RI_TMP/replay.txt" 2>/dev/null || fail "replay: $(cat "$RI_TMP/replay.txt")"
+while read -r id; do
+    grep -qx "$id -> $id-replay-1" "$RI_TMP/replay.txt" || fail "dead letter $id not replayed: $(head -3 "$RI_TMP/replay.txt")"
+done <"$RI_TMP/dl.ids"
+[ "$(redis-cli -p "$RI_REDIS_PORT" llen bull:reward-issuance-dlq:wait)" = 23 ] || fail "the DLQ still holds replayed dead letters"
 # and the same jobs again under their original ids (duplicates of finished jobs)
 ri_psql -c "SELECT json_build_object('issuanceId', id, 'idempotencyKey', idempotency_key, 'campaignId',
             campaign_id, 'userId', user_id, 'walletAddress', wallet_address, 'amount', amount)
@@ -144,6 +162,9 @@ done
 sleep 1
 paid_after=$(curl -s "$RI_HORIZON/_admin/payments" | node -e 'console.log(JSON.parse(require("fs").readFileSync(0)).payments.length)')
 [ "$paid_before" = "$paid_after" ] || fail "replays paid again: $paid_before -> $paid_after"
+# the replayed jobs completed (removeOnComplete removed them); none failed
+n=$(redis-cli -p "$RI_REDIS_PORT" --scan --pattern 'bull:reward-issuance:*-replay-*' | wc -l)
+[ "$n" = 0 ] || fail "$n replayed jobs left (failed or not run)"
 ri_check --quiet --expect-confirmed 80 || fail "exactly-once after replays"
 n=$(ri_psql -c "SELECT count(*) FROM webhook_deliveries")
 [ "$n" = 80 ] || fail "replays announced payments again: $n deliveries"

@@ -1,6 +1,8 @@
 #include "config.h"
 #include "common/conf.h"
 #include "common/log.h"
+#include "core/config_check.h"
+#include "stellar/stellar_strkey.h"
 #include "unit/testutil.h"
 
 #include <errno.h>
@@ -29,6 +31,8 @@ static void clear_env(void)
     unsetenv("ISSUER_PUBLIC");
     unsetenv("DISTRIBUTION_SECRET");
     unsetenv("CREDENTIALS_DIRECTORY");
+    unsetenv("SOROBAN_RPC_URL");
+    unsetenv("SOROBAN_RPC_URL_FALLBACK");
 }
 
 START_TEST(defaults_apply_to_an_empty_file)
@@ -327,6 +331,424 @@ START_TEST(plugin_sections_fill_the_plugin_struct)
 }
 END_TEST
 
+/* ---- every problem, not the first ----------------------------------------- */
+
+/* The message of diag that contains needle, or NULL. */
+static const char *find_msg(const struct nova__config_diag *d, const char *needle)
+{
+    for (size_t i = 0; i < d->count; i++) {
+        if (strstr(d->msg[i], needle) != NULL)
+            return d->msg[i];
+    }
+    return NULL;
+}
+
+static void dump(const struct nova__config_diag *d, char *buf, size_t len)
+{
+    buf[0] = '\0';
+    for (size_t i = 0; i < d->count; i++) {
+        strncat(buf, d->msg[i], len - strlen(buf) - 1);
+        strncat(buf, "\n", len - strlen(buf) - 1);
+    }
+}
+
+/* diag holds "<file>:<line>: ...<what>...". */
+static void expect_at(const struct nova__config_diag *d, const char *file, int line,
+                      const char *what)
+{
+    char where[PATH_MAX + 16], all[8192];
+    snprintf(where, sizeof where, "/%s:%d: ", file, line);
+    dump(d, all, sizeof all);
+    for (size_t i = 0; i < d->count; i++) {
+        const char *at = strstr(d->msg[i], where);
+        if (at != NULL && strstr(at, what) != NULL)
+            return;
+    }
+    ck_abort_msg("no '%s...%s' among:\n%s", where, what, all);
+}
+
+START_TEST(every_problem_of_every_file_is_reported)
+{
+    clear_env();
+    const char *dir = tu_tempdir();
+    char sub[PATH_MAX], path[PATH_MAX], dsn[PATH_MAX + 64];
+    snprintf(sub, sizeof sub, "%s/conf.d", dir);
+    mkdir(sub, 0755);
+    tu_write(dir, "conf.d/10-redis.conf",
+             "[redis]\n"
+             "url = http://:drop-in-pass@cache:6379\n" /* 2: not a redis URL, a secret */
+             "lock_duration = soon\n"                  /* 3: not a duration */
+             "this is not a key\n"                     /* 4: syntax */
+             "colour = blue\n"                         /* 5: unknown key */
+             "[plugin echo]\n"
+             "enabled = perhaps\n", /* 7: not a boolean */
+             NULL, 0);
+    tu_write(dir, "conf.d/20-stellar.conf",
+             "[stellar]\n"
+             "horizon_url = ftp://horizon.example\n" /* 2: not http(s) */
+             "soroban_rpc_url = https://\n"          /* 3: no host */
+             "network = testnot\n"                   /* 4: neither */
+             "[wroker]\n"
+             "x = 1\n"  /* 6: unknown section */
+             "y = 2\n", /* same section: not reported twice */
+             NULL, 0);
+    snprintf(dsn, sizeof dsn,
+             "[worker]\n"
+             "log_levle = debug\n"     /* 2: unknown key */
+             "shutdown_timeout = 2x\n" /* 3: not a duration */
+             "[ broken\n"              /* 4: syntax */
+             "[postgres]\n"
+             "pool_max = lots\n"      /* 6: not an integer */
+             "dsn_file = %s/absent\n" /* 7: cannot read */
+             "another bad line\n"     /* 8: syntax */
+             "include = conf.d/*.conf\n",
+             dir);
+    tu_write(dir, "main.conf", dsn, path, sizeof path);
+
+    struct nova__config_diag d = {0};
+    struct nova__config *cfg = NULL;
+    int rc = nova__config_load_all(path, &cfg, &d);
+    ck_assert_int_ne(rc, 0);
+    ck_assert_ptr_nonnull(cfg); /* the best the files allow, for further checks */
+    expect_at(&d, "main.conf", 2, "unknown key 'log_levle' in [worker]");
+    expect_at(&d, "main.conf", 3, "'2x' is not a duration");
+    expect_at(&d, "main.conf", 4, "syntax error");
+    expect_at(&d, "main.conf", 6, "'lots' is not an integer");
+    expect_at(&d, "main.conf", 7, "dsn_file: cannot read");
+    expect_at(&d, "main.conf", 8, "syntax error");
+    expect_at(&d, "10-redis.conf", 2, "is not a redis:// URL");
+    expect_at(&d, "10-redis.conf", 3, "'soon' is not a duration");
+    expect_at(&d, "10-redis.conf", 4, "syntax error");
+    expect_at(&d, "10-redis.conf", 5, "unknown key 'colour' in [redis]");
+    expect_at(&d, "10-redis.conf", 7, "enabled: 'perhaps' is not a boolean");
+    expect_at(&d, "20-stellar.conf", 2, "'ftp://horizon.example' is not a http(s):// URL");
+    expect_at(&d, "20-stellar.conf", 3, "'https://' names no host");
+    expect_at(&d, "20-stellar.conf", 4, "network: 'testnot' is neither");
+    expect_at(&d, "20-stellar.conf", 6, "unknown section [wroker]");
+    char all[8192];
+    dump(&d, all, sizeof all);
+    ck_assert_msg(d.count == 15, "%zu problems:\n%s", d.count, all);
+    ck_assert_msg(strstr(all, "drop-in-pass") == NULL, "a secret was echoed:\n%s", all);
+    /* A rejected value leaves its default. */
+    ck_assert_int_eq(cfg->redis.lock_duration_ms, 30000);
+    ck_assert_int_eq(cfg->postgres.pool_max, 10);
+    nova__config_free(cfg);
+    nova__config_diag_free(&d);
+
+    /* nova__config_load() gives the first problem and says how many follow. */
+    rc = nova__config_load(path, &cfg, err, sizeof err);
+    ck_assert_int_ne(rc, 0);
+    ck_assert_ptr_null(cfg);
+    ck_assert_msg(strstr(err, ": syntax error (expected [section] or key = value) (and 14 more "
+                              "problems; `nova-worker check` lists them all)") != NULL,
+                  "%s", err);
+    tu_rmtree(dir);
+}
+END_TEST
+
+START_TEST(include_problems_name_the_include_line)
+{
+    clear_env();
+    const char *dir = tu_tempdir();
+    char path[PATH_MAX], text[PATH_MAX * 2];
+    /* A directory that cannot be read (a symlink loop), a file including
+     * itself, a matched directory: each is reported at its include line. */
+    snprintf(text, sizeof text, "%s/loop.d", dir);
+    ck_assert_int_eq(symlink(text, text), 0);
+    snprintf(text, sizeof text, "%s/dir.d", dir);
+    mkdir(text, 0755);
+    snprintf(text, sizeof text, "%s/dir.d/x.conf", dir);
+    mkdir(text, 0755);
+    tu_write(dir, "self.conf", "[worker]\ninclude = self.conf\n", NULL, 0);
+    tu_write(dir, "main.conf",
+             "include = loop.d/*.conf\n"
+             "include = self.conf\n"
+             "include = dir.d/*.conf\n"
+             "include = absent.d/*.conf\n",
+             path, sizeof path);
+    struct nova__config_diag d = {0};
+    struct nova__config *cfg = NULL;
+    ck_assert_int_ne(nova__config_load_all(path, &cfg, &d), 0);
+    expect_at(&d, "main.conf", 1, "cannot read include 'loop.d/*.conf'");
+    expect_at(&d, "self.conf", 2, "self.conf is already being read (an include loop)");
+    expect_at(&d, "main.conf", 3, "x.conf: cannot open: Is a directory");
+    char all[4096];
+    dump(&d, all, sizeof all);
+    ck_assert_msg(d.count == 3, "%s", all);
+    nova__config_free(cfg);
+    nova__config_diag_free(&d);
+
+    /* A line longer than the parser's buffer is one error, not several. */
+    memset(text, 'x', 300);
+    memcpy(text, "[worker]\nname = ", 16);
+    strcpy(text + 300, "\nshutdown_timeout = never\n");
+    tu_write(dir, "long.conf", text, path, sizeof path);
+    ck_assert_int_ne(nova__config_load_all(path, &cfg, &d), 0);
+    expect_at(&d, "long.conf", 2, "line longer than");
+    expect_at(&d, "long.conf", 3, "'never' is not a duration");
+    dump(&d, all, sizeof all);
+    ck_assert_msg(d.count == 2, "%s", all);
+    nova__config_free(cfg);
+    nova__config_diag_free(&d);
+    tu_rmtree(dir);
+}
+END_TEST
+
+/* Loads text and runs the checks `check` adds; returns the problems. */
+static struct nova__config_diag check_text(const char *text)
+{
+    const char *dir = tu_tempdir();
+    char path[PATH_MAX];
+    tu_write(dir, "nova.conf", text, path, sizeof path);
+    struct nova__config_diag d = {0};
+    struct nova__config *cfg = NULL;
+    nova__config_load_all(path, &cfg, &d);
+    if (cfg != NULL)
+        nova__config_check_values(cfg, &d);
+    nova__config_free(cfg);
+    tu_rmtree(dir);
+    return d;
+}
+
+struct value_case {
+    const char *text;
+    const char *expect; /* NULL: valid; else a substring of the one problem */
+};
+
+static const struct value_case value_cases[] = {
+    /* [http] listen: IPv4, localhost or [IPv6], port 0 to 65535; empty disables. */
+    {"[http]\nlisten = 127.0.0.1:9464\n", NULL},
+    {"[http]\nlisten = 0.0.0.0:0\n", NULL},
+    {"[http]\nlisten = [::1]:65535\n", NULL},
+    {"[http]\nlisten = localhost:9464\n", NULL},
+    {"[http]\nlisten =\n", NULL},
+    {"[http]\nlisten = 127.0.0.1:65536\n",
+     "nova.conf:2: [http] listen '127.0.0.1:65536': bad port"},
+    {"[http]\nlisten = 127.0.0.1:\n", "nova.conf:2: [http] listen '127.0.0.1:': bad port"},
+    {"[http]\nlisten = 9464\n", "nova.conf:2: [http] listen '9464': expected host:port"},
+    {"[http]\nlisten = ::1:9464\n", "is not an IP address"},
+    {"[http]\nlisten = metrics.example:9464\n", "'metrics.example' is not an IP address"},
+    /* URLs and their schemes. */
+    {"[redis]\nurl = rediss://user:pw@cache.example:6380/2\n", NULL},
+    {"[redis]\nurl = unix:///run/redis/redis.sock?db=1\n", NULL},
+    {"[redis]\nurl = unix://run/redis.sock\n", "nova.conf:2: url: the value (a secret, not shown) "
+                                               "needs an absolute socket path"},
+    {"[redis]\nurl = redis://:pw@/0\n", "nova.conf:2: url: the value (a secret, not shown) names "
+                                        "no host"},
+    {"[redis]\nurl = redis://:pw@cache:notaport\n", "nova.conf:2: redis url: bad host or port"},
+    {"[stellar]\nhorizon_url = http://127.0.0.1:8000/\n", NULL},
+    {"[stellar]\nhorizon_url = horizon.stellar.org\n", "nova.conf:2: horizon_url: "
+                                                       "'horizon.stellar.org' is not a http(s)://"},
+    {"[stellar]\nsoroban_rpc_url = https://rpc.example/ x\n", "contains a blank"},
+    {"[stellar]\nsoroban_rpc_url_fallback = https://rpc2.example\n",
+     "soroban_rpc_url_fallback is set but soroban_rpc_url is not"},
+    {"[postgres]\ndsn = postgresql://nova@db/nova\n", NULL},
+    {"[postgres]\ndsn = host=db dbname=nova\n", NULL},
+    {"[postgres]\ndsn = mysql://nova:pw@db/nova\n", "nova.conf:2: dsn: the value (a secret, not "
+                                                    "shown) is neither a postgresql:// URI"},
+    {"[postgres]\ndsn = nova\n", "is neither a postgresql:// URI nor a key=value"},
+    /* Stellar keys: version byte, length and checksum. */
+    {"[stellar]\nasset_issuer = GA\n", "nova.conf:2: [stellar] asset_issuer 'GA' is not a valid "
+                                       "public key (G..., 56 characters, checksum): wrong length"},
+};
+
+START_TEST(values_are_checked_as_run_checks_them)
+{
+    clear_env();
+    const struct value_case *c = &value_cases[_i];
+    struct nova__config_diag d = check_text(c->text);
+    char all[4096];
+    dump(&d, all, sizeof all);
+    if (c->expect == NULL) {
+        ck_assert_msg(d.count == 0, "case %d: %s", _i, all);
+    } else {
+        ck_assert_msg(d.count == 1, "case %d: %zu problems:\n%s", _i, d.count, all);
+        ck_assert_msg(strstr(d.msg[0], c->expect) != NULL, "case %d: '%s' lacks '%s'", _i, d.msg[0],
+                      c->expect);
+    }
+    ck_assert_msg(strstr(all, ":pw@") == NULL && strstr(all, "nova:pw") == NULL,
+                  "case %d echoes a secret: %s", _i, all);
+    nova__config_diag_free(&d);
+}
+END_TEST
+
+START_TEST(stellar_keys_use_the_strkey_checksum)
+{
+    clear_env();
+    uint8_t raw[32];
+    char issuer[NOVA_STRKEY_MAX], seed[NOVA_STRKEY_MAX], text[512];
+    for (int i = 0; i < 32; i++)
+        raw[i] = (uint8_t)(i * 7 + 1);
+    ck_assert_int_eq(nova__strkey_encode(NOVA_STRKEY_ACCOUNT, raw, 32, issuer, sizeof issuer), 56);
+    ck_assert_int_eq(nova__strkey_encode(NOVA_STRKEY_SEED, raw, 32, seed, sizeof seed), 56);
+
+    snprintf(text, sizeof text, "[stellar]\nasset_issuer = %s\ndistribution_secret = %s\n", issuer,
+             seed);
+    struct nova__config_diag d = check_text(text);
+    ck_assert_msg(d.count == 0, "%s", d.count ? d.msg[0] : "");
+    nova__config_diag_free(&d);
+
+    /* One character off: the checksum no longer matches. */
+    issuer[10] = issuer[10] == 'A' ? 'B' : 'A';
+    seed[10] = seed[10] == 'A' ? 'B' : 'A';
+    snprintf(text, sizeof text, "[stellar]\nasset_issuer = %s\n\ndistribution_secret = %s\n",
+             issuer, seed);
+    d = check_text(text);
+    char all[4096];
+    dump(&d, all, sizeof all);
+    ck_assert_msg(d.count == 2, "%s", all);
+    ck_assert_ptr_nonnull(find_msg(&d, "nova.conf:2: [stellar] asset_issuer '"));
+    ck_assert_ptr_nonnull(find_msg(&d, "is not a valid public key (G..., 56 characters, "
+                                       "checksum): checksum mismatch"));
+    ck_assert_ptr_nonnull(find_msg(&d, "nova.conf:4: [stellar] distribution_secret is not a "
+                                       "valid secret seed (S..., 56 characters, checksum): "
+                                       "checksum mismatch"));
+    ck_assert_msg(strstr(all, seed) == NULL, "the seed was echoed: %s", all);
+    nova__config_diag_free(&d);
+
+    /* From a credential: the message names it, never the value. */
+    const char *dir = tu_tempdir();
+    char creds[PATH_MAX], path[PATH_MAX];
+    snprintf(creds, sizeof creds, "%s/creds", dir);
+    mkdir(creds, 0700);
+    tu_write(dir, "creds/stellar-distribution-secret", "SNOTASEEDATALLBUTASECRET\n", NULL, 0);
+    tu_write(dir, "nova.conf", "[stellar]\nnetwork = testnet\n", path, sizeof path);
+    setenv("CREDENTIALS_DIRECTORY", creds, 1);
+    struct nova__config *cfg = NULL;
+    ck_assert_int_eq(nova__config_load_all(path, &cfg, &d), 0);
+    ck_assert_int_eq(nova__config_check_values(cfg, &d), 1);
+    ck_assert_msg(strstr(d.msg[0], "[stellar] distribution_secret (from credential "
+                                   "stellar-distribution-secret) is not a valid secret seed "
+                                   "(S..., 56 characters, checksum)") == d.msg[0],
+                  "%s", d.msg[0]);
+    ck_assert_ptr_null(strstr(d.msg[0], "NOTASEED"));
+    nova__config_free(cfg);
+    nova__config_diag_free(&d);
+
+    /* From the environment: named as such. */
+    unsetenv("CREDENTIALS_DIRECTORY");
+    setenv("ISSUER_PUBLIC", "GNOTAKEY", 1);
+    ck_assert_int_eq(nova__config_load_all(path, &cfg, &d), 0);
+    ck_assert_int_eq(nova__config_check_values(cfg, &d), 1);
+    ck_assert_msg(strstr(d.msg[0], "[stellar] asset_issuer (from environment variable "
+                                   "ISSUER_PUBLIC) 'GNOTAKEY' is not a valid public key") != NULL,
+                  "%s", d.msg[0]);
+    nova__config_free(cfg);
+    nova__config_diag_free(&d);
+    nova__log_clear_secrets();
+    clear_env();
+    tu_rmtree(dir);
+}
+END_TEST
+
+/* ---- check --print ----------------------------------------------------------- */
+
+static char *print_core(const struct nova__config *cfg)
+{
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&buf, &len);
+    ck_assert_ptr_nonnull(f);
+    nova__config_print_core(cfg, f);
+    fclose(f);
+    return buf;
+}
+
+/* out has the line "<start>...<end>" (end at the end of the line). */
+static void expect_line(const char *out, const char *start, const char *end)
+{
+    const char *p = strstr(out, start);
+    ck_assert_msg(p != NULL && (p == out || p[-1] == '\n'), "no line '%s' in:\n%s", start, out);
+    const char *nl = strchr(p, '\n');
+    size_t n = nl ? (size_t)(nl - p) : strlen(p);
+    size_t el = strlen(end);
+    ck_assert_msg(n >= el && strncmp(p + n - el, end, el) == 0, "line '%.*s' does not end in '%s'",
+                  (int)n, p, end);
+}
+
+START_TEST(print_shows_every_value_and_its_origin)
+{
+    clear_env();
+    const char *dir = tu_tempdir();
+    char sub[PATH_MAX], path[PATH_MAX], text[PATH_MAX * 2], want[PATH_MAX * 2];
+    snprintf(sub, sizeof sub, "%s/conf.d", dir);
+    mkdir(sub, 0755);
+    snprintf(sub, sizeof sub, "%s/creds", dir);
+    mkdir(sub, 0700);
+    tu_write(dir, "conf.d/10-redis.conf", "[redis]\n\nurl = redis://:file-pass-1@10.0.0.5:6379\n",
+             NULL, 0);
+    tu_write(dir, "creds/postgres-dsn", "postgresql://nova:cred-pass-2@db/nova?sslmode=require\n",
+             NULL, 0);
+    tu_write(dir, "seed", "SFILESEEDVALUE3\n", NULL, 0);
+    snprintf(text, sizeof text,
+             "[worker]\nshutdown_timeout = 2m\n[stellar]\ndistribution_secret_file = %s/seed\n"
+             "include = conf.d/*.conf\n[redis]\npassword = plain-pass-4\n",
+             dir);
+    tu_write(dir, "main.conf", text, path, sizeof path);
+    setenv("CREDENTIALS_DIRECTORY", sub, 1);
+    setenv("HORIZON_URL", "https://horizon.stellar.org", 1);
+
+    struct nova__config_diag d = {0};
+    struct nova__config *cfg = NULL;
+    ck_assert_int_eq(nova__config_load_all(path, &cfg, &d), 0);
+    char *out = print_core(cfg);
+
+    snprintf(want, sizeof want, "   # %s/conf.d/10-redis.conf:3", dir);
+    expect_line(out, "[redis] url = redis://:***@10.0.0.5:6379   # ", want);
+    snprintf(want, sizeof want, "   # %s:7", path);
+    expect_line(out, "[redis] password = ***", want);
+    expect_line(out, "[postgres] dsn = postgresql://nova:***@db/nova?sslmode=require   # ",
+                "credential postgres-dsn");
+    snprintf(want, sizeof want, "   # distribution_secret_file %s/seed (%s:4)", dir, path);
+    expect_line(out, "[stellar] distribution_secret = ***", want);
+    expect_line(out, "[stellar] horizon_url = https://horizon.stellar.org   # ", "env HORIZON_URL");
+    snprintf(want, sizeof want, "   # %s:2", path);
+    expect_line(out, "[worker] shutdown_timeout = 2m", want);
+    expect_line(out, "[worker] log_level = info   # ", "default");
+    expect_line(out, "[postgres] slow_query = 250ms   # ", "default");
+    expect_line(out, "[redis] tls_skip_verify = no   # ", "default");
+    expect_line(out, "[stellar] asset_issuer =   # ", "unset");
+    expect_line(out, "[http] max_connections = 64   # ", "default");
+    ck_assert_ptr_null(strstr(out, "file-pass-1"));
+    ck_assert_ptr_null(strstr(out, "cred-pass-2"));
+    ck_assert_ptr_null(strstr(out, "SFILESEEDVALUE3"));
+    ck_assert_ptr_null(strstr(out, "plain-pass-4"));
+    /* One line per core key. */
+    size_t lines = 0, keys = 0;
+    for (const char *p = out; *p; p++)
+        lines += *p == '\n';
+    for (int i = 0; nova__core_sections[i].name != NULL; i++)
+        keys += nova__config_table_len(nova__core_sections[i].table);
+    ck_assert_uint_eq(lines, keys);
+    free(out);
+    nova__config_free(cfg);
+    nova__config_diag_free(&d);
+    nova__log_clear_secrets();
+    clear_env();
+    tu_rmtree(dir);
+}
+END_TEST
+
+START_TEST(secrets_are_masked)
+{
+    char buf[256];
+    static const char *const cases[][2] = {
+        {"redis://:pw@10.0.0.5:6379", "redis://:***@10.0.0.5:6379"},
+        {"rediss://user:pw@cache:6380/2", "rediss://user:***@cache:6380/2"},
+        {"redis://token@cache", "redis://***@cache"},
+        {"redis://127.0.0.1:6379", "redis://127.0.0.1:6379"},
+        {"unix:///run/redis.sock?db=1", "unix:///run/redis.sock?db=1"},
+        {"postgresql://u:p@db/nova?sslmode=require&password=x",
+         "postgresql://u:***@db/nova?sslmode=require&password=***"},
+        {"host=db user=nova password=x", "***"},
+        {"SBSECRETSEED", "***"},
+        {"", ""},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
+        ck_assert_str_eq(nova__config_mask_secret(cases[i][0], buf, sizeof buf), cases[i][1]);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("config");
@@ -341,6 +763,13 @@ int main(void)
     tcase_add_test(tc, secrets_from_files_and_credentials_are_redacted);
     tcase_add_test(tc, value_parser);
     tcase_add_test(tc, plugin_sections_fill_the_plugin_struct);
+    tcase_add_test(tc, every_problem_of_every_file_is_reported);
+    tcase_add_test(tc, include_problems_name_the_include_line);
+    tcase_add_loop_test(tc, values_are_checked_as_run_checks_them, 0,
+                        (int)(sizeof value_cases / sizeof value_cases[0]));
+    tcase_add_test(tc, stellar_keys_use_the_strkey_checksum);
+    tcase_add_test(tc, print_shows_every_value_and_its_origin);
+    tcase_add_test(tc, secrets_are_masked);
     suite_add_tcase(s, tc);
     return tu_run(s);
 }

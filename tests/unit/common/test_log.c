@@ -99,6 +99,134 @@ START_TEST(level_names)
 }
 END_TEST
 
+/* Logs one line per level to a fresh file and returns how many lines
+ * started with their syslog priority ("<3>" for error ... "<7>" for
+ * debug); every line must be the same JSON object behind the prefix. */
+static int prefixed_lines(int fd, const char *path)
+{
+    static const enum nova_log_level levels[] = {NOVA_LOG_ERROR, NOVA_LOG_WARN, NOVA_LOG_INFO,
+                                                 NOVA_LOG_DEBUG};
+    static const char *const want[] = {"<3>", "<4>", "<6>", "<7>"};
+    nova__log_set_level(NOVA_LOG_DEBUG);
+    ck_assert_int_eq(ftruncate(fd, 0), 0);
+    ck_assert_int_eq(lseek(fd, 0, SEEK_SET), 0);
+    for (int i = 0; i < 4; i++)
+        nova__log(levels[i], NULL, "line %d", i);
+    nova__log_set_level(NOVA_LOG_INFO);
+    FILE *f = fopen(path, "r");
+    ck_assert_ptr_nonnull(f);
+    char line[4096];
+    int prefixed = 0;
+    for (int i = 0; i < 4; i++) {
+        ck_assert_ptr_nonnull(fgets(line, sizeof line, f));
+        const char *json = line;
+        if (strncmp(line, want[i], 3) == 0) {
+            prefixed++;
+            json = line + 3;
+        }
+        ck_assert_msg(json[0] == '{', "neither a prefix nor JSON: %s", line);
+        cJSON *j = cJSON_Parse(json);
+        ck_assert_msg(j != NULL, "not JSON after the prefix: %s", line);
+        ck_assert_str_eq(cJSON_GetObjectItem(j, "level")->valuestring,
+                         nova__log_level_name(levels[i]));
+        char msg[16];
+        snprintf(msg, sizeof msg, "line %d", i);
+        ck_assert_str_eq(cJSON_GetObjectItem(j, "msg")->valuestring, msg);
+        cJSON_Delete(j);
+    }
+    ck_assert_ptr_null(fgets(line, sizeof line, f));
+    fclose(f);
+    return prefixed;
+}
+
+START_TEST(journal_stream_gets_syslog_priorities)
+{
+    char path[] = "/tmp/nova-log-XXXXXX";
+    int fd = mkstemp(path);
+    ck_assert_int_ge(fd, 0);
+    struct stat st;
+    ck_assert_int_eq(fstat(fd, &st), 0);
+    char stream[64];
+    unsetenv("NOVA_LOG_SYSLOG_PREFIX");
+
+    /* Not under systemd: plain JSON lines. */
+    unsetenv("JOURNAL_STREAM");
+    nova__log_set_fd(fd);
+    ck_assert_int_eq(nova__log_stream_is_journal(fd), 0);
+    ck_assert_int_eq(prefixed_lines(fd, path), 0);
+
+    /* JOURNAL_STREAM names this very descriptor: every line is prefixed. */
+    snprintf(stream, sizeof stream, "%llu:%llu", (unsigned long long)st.st_dev,
+             (unsigned long long)st.st_ino);
+    setenv("JOURNAL_STREAM", stream, 1);
+    nova__log_set_fd(fd);
+    ck_assert_int_eq(nova__log_stream_is_journal(fd), 1);
+    ck_assert_int_eq(nova__log_syslog_prefix(), 1);
+    ck_assert_int_eq(prefixed_lines(fd, path), 4);
+
+    /* Inherited from a unit but pointing elsewhere (stderr redirected, a
+     * child's pipe): not the journal. Garbage is not the journal either. */
+    snprintf(stream, sizeof stream, "%llu:%llu", (unsigned long long)st.st_dev,
+             (unsigned long long)st.st_ino + 1);
+    setenv("JOURNAL_STREAM", stream, 1);
+    nova__log_set_fd(fd);
+    ck_assert_int_eq(prefixed_lines(fd, path), 0);
+    setenv("JOURNAL_STREAM", "12:", 1);
+    ck_assert_int_eq(nova__log_stream_is_journal(fd), 0);
+
+    nova__log_set_fd(-1);
+    unsetenv("JOURNAL_STREAM");
+    close(fd);
+    unlink(path);
+}
+END_TEST
+
+START_TEST(syslog_prefix_forced_on_or_off)
+{
+    char path[] = "/tmp/nova-log-XXXXXX";
+    int fd = mkstemp(path);
+    ck_assert_int_ge(fd, 0);
+    struct stat st;
+    ck_assert_int_eq(fstat(fd, &st), 0);
+    char stream[64];
+    snprintf(stream, sizeof stream, "%llu:%llu", (unsigned long long)st.st_dev,
+             (unsigned long long)st.st_ino);
+
+    unsetenv("JOURNAL_STREAM");
+    setenv("NOVA_LOG_SYSLOG_PREFIX", "yes", 1);
+    nova__log_set_fd(fd);
+    ck_assert_int_eq(prefixed_lines(fd, path), 4);
+
+    setenv("JOURNAL_STREAM", stream, 1);
+    setenv("NOVA_LOG_SYSLOG_PREFIX", "0", 1);
+    nova__log_set_fd(fd);
+    ck_assert_int_eq(prefixed_lines(fd, path), 0);
+
+    setenv("NOVA_LOG_SYSLOG_PREFIX", "auto", 1);
+    nova__log_set_fd(fd);
+    ck_assert_int_eq(prefixed_lines(fd, path), 4);
+
+    /* And from code, whatever the environment says. */
+    nova__log_set_syslog_prefix(0);
+    ck_assert_int_eq(prefixed_lines(fd, path), 0);
+    nova__log_set_syslog_prefix(1);
+    unsetenv("JOURNAL_STREAM");
+    ck_assert_int_eq(prefixed_lines(fd, path), 4);
+    nova__log_set_syslog_prefix(-1); /* auto again: no journal now */
+    ck_assert_int_eq(prefixed_lines(fd, path), 0);
+
+    ck_assert_int_eq(nova__log_syslog_priority(NOVA_LOG_ERROR), 3);
+    ck_assert_int_eq(nova__log_syslog_priority(NOVA_LOG_WARN), 4);
+    ck_assert_int_eq(nova__log_syslog_priority(NOVA_LOG_INFO), 6);
+    ck_assert_int_eq(nova__log_syslog_priority(NOVA_LOG_DEBUG), 7);
+
+    nova__log_set_fd(-1);
+    unsetenv("NOVA_LOG_SYSLOG_PREFIX");
+    close(fd);
+    unlink(path);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("log");
@@ -108,6 +236,8 @@ int main(void)
     tcase_add_test(tc, registered_secrets_are_masked_everywhere);
     tcase_add_test(tc, lines_are_json_with_context_and_levels);
     tcase_add_test(tc, level_names);
+    tcase_add_test(tc, journal_stream_gets_syslog_priorities);
+    tcase_add_test(tc, syslog_prefix_forced_on_or_off);
     suite_add_tcase(s, tc);
     return tu_run(s);
 }

@@ -660,9 +660,8 @@ START_TEST(test_nova_level)
     static const struct {
         const char *name;
         size_t min_columns;
-    } plugins[] = {
-        {"reward_issuance", 10}, {"leaderboard", 4}, {"daily_bonus", 10},
-        {"contract_events", 10}, {"webhook", 10},    {"reports", 15}};
+    } plugins[] = {{"reward_issuance", 10}, {"leaderboard", 4}, {"daily_bonus", 10},
+                   {"contract_events", 10}, {"webhook", 10},    {"reports", 15}};
     for (size_t i = 0; i < sizeof plugins / sizeof plugins[0]; i++) {
         char plugin_dir[1200], err[512];
         const char *build = getenv("NOVA_BUILDDIR");

@@ -135,6 +135,35 @@ MAYBE_UNUSED static bool calls_reach(void *arg)
     return s->calls >= s->held_n + 1 && s->mode != M_HOLD ? true : s->held_n > 0;
 }
 
+/* nova_worker_jobs_total{queue,plugin="test",outcome}; -1 when absent. */
+MAYBE_UNUSED static double jobs_metric(const char *queue, const char *outcome)
+{
+    static const char *const qpo[] = {"queue", "plugin", "outcome", NULL};
+    nova_metric *m =
+        nova__metric_new(NOVA_METRIC_COUNTER, "nova_worker_jobs_total", "", qpo, NULL, 0);
+    const char *lv[] = {queue, "test", outcome};
+    return nova__metric_value(m, lv);
+}
+
+/* Outcomes are counted when the engine reads the settle reply, which can
+ * come after Redis shows the result: run the loop until the count is in. */
+MAYBE_UNUSED static void await_jobs_metric(const char *queue, const char *outcome, double want)
+{
+    for (int i = 0; i < 300 && jobs_metric(queue, outcome) < want; i++)
+        qh_run_for(&H, 10);
+    ck_assert_msg(jobs_metric(queue, outcome) == want, "%s: %g, want %g", outcome,
+                  jobs_metric(queue, outcome), want);
+}
+
+/* bullmq_job_count{queue,state}; -1 when absent. */
+MAYBE_UNUSED static double count_metric(const char *queue, const char *state)
+{
+    static const char *const qs[] = {"queue", "state", NULL};
+    nova_metric *m = nova__metric_new(NOVA_METRIC_GAUGE, "bullmq_job_count", "", qs, NULL, 0);
+    const char *lv[] = {queue, state};
+    return nova__metric_value(m, lv);
+}
+
 /* ---- tests ------------------------------------------------------------------------ */
 
 #ifndef QUEUE_FAULTS
@@ -162,15 +191,17 @@ START_TEST(complete_stores_result_and_events)
     ck_assert_int_eq(qh_events(&H, "q", "drained"), 1);
     ck_assert(nova__queue_engine_connected(H.e));
     {
-        static const char *const qo[] = {"queue", "outcome", NULL};
-        static const char *const q[] = {"queue", NULL};
-        const char *done[] = {"q", "completed"};
-        const char *queue[] = {"q"};
+        static const char *const qpo[] = {"queue", "plugin", "outcome", NULL};
+        static const char *const qp[] = {"queue", "plugin", NULL};
+        const char *done[] = {"q", "test", "completed"};
+        const char *queue[] = {"q", "test"};
         nova_metric *jobs = nova__metric_new(NOVA_METRIC_COUNTER, "nova_worker_jobs_total",
-                                             "Jobs finished by outcome", qo, NULL, 0);
+                                             "Job attempts ended, by outcome", qpo, NULL, 0);
         nova_metric *dur =
             nova__metric_new(NOVA_METRIC_HISTOGRAM, "nova_worker_job_duration_seconds",
-                             "Time from fetch to outcome", q, NULL, 0);
+                             "Time from fetch to outcome", qp, NULL, 0);
+        nova_metric *waited = nova__metric_new(NOVA_METRIC_HISTOGRAM,
+                                               "nova_worker_job_wait_seconds", "", qp, NULL, 0);
         nova_metric *up =
             nova__metric_new(NOVA_METRIC_GAUGE, "nova_worker_redis_connected",
                              "1 while the queue command connection to Redis is up", NULL, NULL, 0);
@@ -180,7 +211,12 @@ START_TEST(complete_stores_result_and_events)
             qh_run_for(&H, 10);
         ck_assert(nova__metric_value(jobs, done) == 1.0);
         ck_assert(nova__metric_value(dur, queue) == 1.0);
+        ck_assert(nova__metric_value(waited, queue) == 1.0);
         ck_assert(nova__metric_value(up, NULL) == 1.0);
+        /* The other outcomes exist from the start, at 0 (increase() needs them). */
+        ck_assert(jobs_metric("q", "failed") == 0.0);
+        ck_assert(jobs_metric("q", "dead") == 0.0);
+        ck_assert(jobs_metric("q", "stalled") == 0.0);
     }
 }
 END_TEST
@@ -391,6 +427,10 @@ START_TEST(retry_with_exponential_backoff_then_exhausted)
     ck_assert_int_eq(qh_events(&H, "q", "delayed"), 2);
     ck_assert_int_eq(qh_events(&H, "q", "failed"), 1);
     ck_assert_int_eq(qh_events(&H, "q", "retries-exhausted"), 1);
+    /* Two attempts went back to delayed; the last one is dead, not failed. */
+    await_jobs_metric("q", "dead", 1);
+    ck_assert(jobs_metric("q", "retried") == 2.0);
+    ck_assert(jobs_metric("q", "failed") == 0.0);
 }
 END_TEST
 #endif
@@ -429,6 +469,10 @@ START_TEST(fail_is_permanent)
     ck_assert_int_eq(qh_int(&H, "HGET bull:q:1 atm"), 1);
     ck_assert_str_eq(qh_str(&H, "HGET bull:q:1 failedReason"), "permanent trouble");
     ck_assert_int_eq(qh_events(&H, "q", "retries-exhausted"), 0);
+    /* Given up with 4 attempts left: failed, not dead. */
+    await_jobs_metric("q", "failed", 1);
+    ck_assert(jobs_metric("q", "dead") == 0.0);
+    ck_assert(jobs_metric("q", "retried") == 0.0);
 }
 END_TEST
 #endif
@@ -550,6 +594,62 @@ START_TEST(enqueue_from_c_and_duplicates)
 END_TEST
 #endif
 
+MAYBE_UNUSED static bool counts_in(void *arg)
+{
+    (void)arg;
+    return count_metric("q", "completed") == 4.0 && count_metric("q2", "failed") == 1.0;
+}
+
+#ifndef QUEUE_FAULTS
+/* bullmq_job_count: every state of every served queue, as BullMQ's
+ * getJobCounts() names them, and nothing left of a queue not served. */
+START_TEST(job_counts_per_queue_and_state)
+{
+    struct seen s = {.mode = M_HOLD};
+    static const char *const qs[] = {"queue", "state", NULL};
+    nova_metric *m = nova__metric_new(NOVA_METRIC_GAUGE, "bullmq_job_count", "", qs, NULL, 0);
+    const char *gone[] = {"gone", "waiting"};
+    long long later = (qh_now_ms() + 86400000LL) * 4096; /* a delayed score due tomorrow */
+    ck_assert_ptr_nonnull(m);
+    nova__metric_set(m, gone, 7);
+    /* A paused queue keeps its jobs where they are put. */
+    freeReplyObject(qh_cmd(&H, "HSET bull:q:meta paused 1"));
+    freeReplyObject(qh_cmd(&H, "RPUSH bull:q:paused p1 p2 p3"));
+    freeReplyObject(qh_cmd(&H, "ZADD bull:q:prioritized 1 x1 2 x2"));
+    freeReplyObject(qh_cmd(&H, "ZADD bull:q:delayed %lld d1", later));
+    freeReplyObject(qh_cmd(&H, "ZADD bull:q:completed 1 c1 2 c2 3 c3 4 c4"));
+    freeReplyObject(qh_cmd(&H, "ZADD bull:q:failed 1 f1 2 f2 3 f3 4 f4 5 f5"));
+    freeReplyObject(qh_cmd(&H, "ZADD bull:q:waiting-children 1 w1 2 w2 3 w3 4 w4 5 w5 6 w6"));
+    freeReplyObject(qh_cmd(&H, "ZADD bull:q2:failed 1 f1"));
+    subscribe(&s, "q", 1, NULL);
+    subscribe(&s, "q", 1, NULL); /* two subscriptions, one queue: counted once */
+    subscribe(&s, "q2", 1, NULL);
+    nova__queue_engine_start(H.e);
+    ck_assert(qh_run_until(&H, counts_in, NULL, 5000));
+    ck_assert(count_metric("q", "waiting") == 0.0);
+    ck_assert(count_metric("q", "paused") == 3.0);
+    ck_assert(count_metric("q", "active") == 0.0);
+    ck_assert(count_metric("q", "prioritized") == 2.0);
+    ck_assert(count_metric("q", "delayed") == 1.0);
+    ck_assert(count_metric("q", "completed") == 4.0);
+    ck_assert(count_metric("q", "failed") == 5.0);
+    ck_assert(count_metric("q", "waiting-children") == 6.0);
+    ck_assert(count_metric("q2", "waiting") == 0.0);
+    ck_assert(count_metric("gone", "waiting") == -1.0);
+    {
+        char *text;
+        size_t len;
+        ck_assert_int_eq(nova__metrics_render(&text, &len), 0);
+        ck_assert_ptr_nonnull(
+            strstr(text, "# HELP bullmq_job_count Number of jobs in the queue by state\n"));
+        ck_assert_ptr_nonnull(
+            strstr(text, "bullmq_job_count{queue=\"q\",state=\"waiting-children\"} 6\n"));
+        free(text);
+    }
+}
+END_TEST
+#endif
+
 MAYBE_UNUSED static bool stalled_done(void *arg)
 {
     (void)arg;
@@ -576,6 +676,12 @@ START_TEST(stalled_jobs_recovered_or_failed)
                      "job stalled more than allowable limit");
     ck_assert_int_eq(qh_events(&H, "q", "stalled"), 2);
     ck_assert_int_eq(s.calls, 1); /* the over-stalled one never reaches the plugin */
+    /* Both given back by this worker's sweep, and the over-stalled one
+     * then failed for it: three stall events, one completion, no failure. */
+    await_jobs_metric("q", "stalled", 3);
+    await_jobs_metric("q", "completed", 1);
+    ck_assert(jobs_metric("q", "failed") == 0.0);
+    ck_assert(jobs_metric("q", "dead") == 0.0);
 }
 END_TEST
 #endif
@@ -613,6 +719,15 @@ START_TEST(lost_lock_drops_result)
     ck_assert_int_eq(qh_int(&H, "ZCARD bull:q:completed"), 0);
     ck_assert_int_eq(qh_int(&H, "HEXISTS bull:q:1 returnvalue"), 0);
     ck_assert_str_eq(qh_str(&H, "GET bull:q:1:lock"), "other-worker");
+    {
+        static const char *const q[] = {"queue", NULL};
+        const char *lv[] = {"q"};
+        nova_metric *renew = nova__metric_new(
+            NOVA_METRIC_COUNTER, "nova_worker_lock_renewal_failures_total", "", q, NULL, 0);
+        ck_assert(nova__metric_value(renew, lv) == 1.0);
+        ck_assert(jobs_metric("q", "lost") == 1.0);
+        ck_assert(jobs_metric("q", "completed") == 0.0);
+    }
 }
 END_TEST
 #endif
@@ -1295,6 +1410,7 @@ static Suite *suite(void)
     tcase_add_test(t, release_owner_cancels_pending_commands);
     tcase_add_test(t, release_owner_after_shutdown_drops_callbacks);
     tcase_add_test(t, drain_cancels_and_free_drops_plugin_commands);
+    tcase_add_test(t, job_counts_per_queue_and_state);
     suite_add_tcase(s, t);
     t = tcase_create("math");
     tcase_add_test(t, backoff_math);
