@@ -741,6 +741,21 @@ int nova__daemon_run(const char *config_path)
     }
     d.cfg = d.boot_cfg;
     nova__log_set_level(d.cfg->worker.log_level);
+    /* The values `check` validates up front (Redis target, listen address,
+     * Stellar keys) refuse the start here too, each with its FILE:LINE,
+     * instead of later from the service that trips on it. */
+    struct nova__config_diag diag = {0};
+    if (nova__config_check_values(d.boot_cfg, &diag) > 0) {
+        for (size_t i = 0; i < diag.count; i++)
+            nova__log_error("%s", diag.msg[i]);
+        nova__log_error("the configuration has %zu problem(s); `nova-worker check -c %s` lists "
+                        "every one",
+                        diag.count, config_path);
+        nova__config_diag_free(&diag);
+        nova__config_free(d.boot_cfg);
+        return 1;
+    }
+    nova__config_diag_free(&diag);
     set_build_info();
 
     uv_loop_init(&d.loop);

@@ -97,6 +97,23 @@ grep -q "more problems; \`nova-worker check\` lists them all" "$work/out" ||
     fail "run does not point at check: $(cat "$work/out")"
 ! grep -qF redis-pw-in-file-77 "$work/out" || fail "run printed the redis password"
 
+# Values the loader accepts but a service would trip on later (a port out
+# of range, a public key with a bad checksum): `run` refuses them at once,
+# each at its FILE:LINE, as `check` does.
+mkdir -p "$work/vals"
+printf '[worker]\nname = vals\n[http]\nlisten = 127.0.0.1:99999\n[stellar]\nasset_issuer = GBADKEY\n' \
+    >"$work/vals/nova.conf"
+set +e
+"$bin" run -c "$work/vals/nova.conf" >"$work/out" 2>&1
+rc=$?
+set -e
+[ "$rc" = 1 ] || fail "run with a bad listen port exited $rc"
+grep -qF "$work/vals/nova.conf:4: [http] listen '127.0.0.1:99999'" "$work/out" ||
+    fail "run did not name the listen line: $(cat "$work/out")"
+grep -qF "$work/vals/nova.conf:6: [stellar] asset_issuer 'GBADKEY'" "$work/out" ||
+    fail "run did not name the asset_issuer line: $(cat "$work/out")"
+grep -q "the configuration has 2 problem(s)" "$work/out" || fail "run did not count: $(cat "$work/out")"
+
 # ---- check --print ---------------------------------------------------------------
 
 g=$work/good
@@ -177,5 +194,5 @@ for secret in redis-pw-in-file-77 SNOTVALIDSEEDsecret-88; do
     ! grep -qF "$secret" "$work/print" "$work/err" || fail "check --print printed the secret $secret"
 done
 
-"$bin" check --help | grep -q -- '--print' || fail "check --help does not describe --print"
+grep -q -- '--print' <<<"$("$bin" check --help)" || fail "check --help does not describe --print"
 echo "PASS: check reports every problem at its FILE:LINE; check --print shows values and origins"

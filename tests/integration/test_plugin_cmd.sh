@@ -53,10 +53,10 @@ set +e
 set -e
 [ "$rc" = 1 ] || fail "write into a missing directory exit $rc"
 grep -q "No such file or directory" "$work/err" || fail "error text: $(cat "$work/err")"
-"$bin" fixture-copy --help -c "$work/nova.conf" | grep -q 'usage: nova-worker fixture-copy OUT' \
+grep -q 'usage: nova-worker fixture-copy OUT' <<<"$("$bin" fixture-copy --help -c "$work/nova.conf")" \
   || fail "--help"
-NOVA_PLUGIN_DIR="$fixtures" "$bin" --help | grep -q 'fixture-copy .*(plugin good)' || fail "--help lists plugin commands"
-"$bin" plugins --plugin-dir "$fixtures" --help good | grep -q 'fixture-copy' || fail "plugins --help good"
+grep -q 'fixture-copy .*(plugin good)' <<<"$(NOVA_PLUGIN_DIR="$fixtures" "$bin" --help)" || fail "--help lists plugin commands"
+grep -q 'fixture-copy' <<<"$("$bin" plugins --plugin-dir "$fixtures" --help good)" || fail "plugins --help good"
 
 # an unknown command is still an error
 set +e

@@ -32,7 +32,8 @@ esac
 # The skeleton uses cJSON (host->job_data()): pkg-config must bring it in.
 make -s -C "$work/myplugin" -f Makefile.example CFLAGS="-O2 -Wall -Wextra -Werror -Wl,-z,defs" >/dev/null \
   || fail "out-of-tree build failed"
-ldd "$work/myplugin/skeleton.so" | grep -q libcjson || fail "the plugin does not link libcjson"
+# (output captured, not piped into grep -q: an early grep exit is a SIGPIPE under pipefail)
+grep -q libcjson <<<"$(ldd "$work/myplugin/skeleton.so")" || fail "the plugin does not link libcjson"
 
 exported=$(nm -D --defined-only "$work/myplugin/skeleton.so" | awk '$2 == "T" {print $3}')
 [ "$exported" = nova_plugin_entry ] || fail "plugin exports more than nova_plugin_entry: $exported"
