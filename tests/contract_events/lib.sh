@@ -97,8 +97,10 @@ ce_finish() {
     rc=0
     wait "$pid" 2>/dev/null || rc=$?
     eval "CE_PID_$1="
-    [ "$rc" = 0 ] || { echo "contract_events: worker $1 exited $rc after SIGTERM" >&2; return 1; }
-    if grep -E 'Sanitizer|runtime error:|leaked' "$RI_TMP/worker-$1.log" >&2; then
+    nova_san_exit_ok "$rc" "$RI_TMP/worker-$1.log" ||
+        { echo "contract_events: worker $1 exited $rc after SIGTERM" >&2; return 1; }
+    if [ -n "$(nova_san_findings "$RI_TMP/worker-$1.log")" ] || grep 'leaked' "$RI_TMP/worker-$1.log" >&2; then
+        nova_san_findings "$RI_TMP/worker-$1.log" >&2
         echo "contract_events: sanitizer or leak report in worker-$1.log" >&2
         return 1
     fi

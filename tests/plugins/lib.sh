@@ -7,6 +7,7 @@
 # Needs: PL_SRC (source tree), PL_BUILD (build tree). Everything it starts
 # is stopped by pl_teardown (the EXIT trap pl_setup sets).
 
+. "${PL_SRC:?}/tests/lib/sanitizer.sh"
 pl_die() {
     echo "plugins: $*" >&2
     exit 1
@@ -208,8 +209,10 @@ pl_finish_worker() {
     rc=0
     wait "$pid" 2>/dev/null || rc=$?
     PL_PID[$1]=
-    [ "$rc" = 0 ] || { echo "plugins: worker $1 exited $rc after SIGTERM" >&2; return 1; }
-    if grep -E 'Sanitizer|runtime error:|leaked transaction lease' "$PL_TMP/$1.log" >&2; then
+    nova_san_exit_ok "$rc" "$PL_TMP/$1.log" ||
+        { echo "plugins: worker $1 exited $rc after SIGTERM" >&2; return 1; }
+    if [ -n "$(nova_san_findings "$PL_TMP/$1.log")" ] || grep 'leaked transaction lease' "$PL_TMP/$1.log" >&2; then
+        nova_san_findings "$PL_TMP/$1.log" >&2
         echo "plugins: sanitizer report or leaked lease in the log of worker $1" >&2
         return 1
     fi

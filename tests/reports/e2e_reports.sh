@@ -93,8 +93,8 @@ kill -TERM "$pid"
 rc=0
 wait "$pid" || rc=$?
 PL_PID[w4]=
-[ "$rc" = 0 ] || rp_fail "worker exited $rc after SIGTERM with a report in flight"
-grep -E 'Sanitizer|runtime error:' "$PL_TMP/w4.log" >&2 && rp_fail "sanitizer report at shutdown"
+nova_san_exit_ok "$rc" "$PL_TMP/w4.log" || rp_fail "worker exited $rc after SIGTERM with a report in flight"
+[ -z "$(nova_san_findings "$PL_TMP/w4.log")" ] || rp_fail "sanitizer report at shutdown: $(nova_san_findings "$PL_TMP/w4.log")"
 kill "$locker" 2>/dev/null || true
 wait "$locker" 2>/dev/null || true
 state=$(redis-cli -p "$PL_REDIS_PORT" zscore bull:reports:delayed "$id")

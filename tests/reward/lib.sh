@@ -6,6 +6,7 @@
 # Needs: RI_SRC (source tree), RI_BUILD (build tree). Everything it starts
 # is stopped by ri_teardown (set as an EXIT trap by ri_setup).
 
+. "${RI_SRC:?}/tests/lib/sanitizer.sh"
 ri_die() {
     echo "reward: $*" >&2
     exit 1
@@ -357,8 +358,10 @@ ri_finish_worker() {
     rc=0
     wait "$RI_WORKER_PID" 2>/dev/null || rc=$?
     RI_WORKER_PID=
-    [ "$rc" = 0 ] || { echo "reward: worker exited $rc after SIGTERM" >&2; return 1; }
-    if grep -E 'Sanitizer|runtime error:' "$RI_TMP/worker.log" >&2; then
+    nova_san_exit_ok "$rc" "$RI_TMP/worker.log" ||
+        { echo "reward: worker exited $rc after SIGTERM" >&2; return 1; }
+    if [ -n "$(nova_san_findings "$RI_TMP/worker.log")" ]; then
+        nova_san_findings "$RI_TMP/worker.log" >&2
         echo "reward: sanitizer report in the worker log" >&2
         return 1
     fi

@@ -6,6 +6,7 @@
 # Needs WH_SRC (source tree) and WH_BUILD (build tree). Everything started
 # here is stopped by wh_teardown (the EXIT trap set by wh_setup).
 
+. "${WH_SRC:?}/tests/lib/sanitizer.sh"
 wh_die() {
     echo "webhook: $*" >&2
     exit 1
@@ -201,9 +202,9 @@ wh_stop_worker() {
 
 # Fails when a worker log shows a sanitizer report.
 wh_no_sanitizer_report() {
-    if grep -lE 'Sanitizer|runtime error:' "$WH_TMP"/worker-*.log >&2; then
-        wh_die "sanitizer report in a worker log"
-    fi
+    for log in "$WH_TMP"/worker-*.log; do
+        [ -z "$(nova_san_findings "$log")" ] || { nova_san_findings "$log" >&2; wh_die "sanitizer report in $log"; }
+    done
 }
 
 # wh_start_receiver NAME HOST: a Node receiver on HOST (127.0.0.x) and a
