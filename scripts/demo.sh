@@ -58,7 +58,7 @@ echo "horizon       $RI_HORIZON"
 node -e 'const k = require(process.argv[1]); console.log("distribution  " + k.distribution.public + "\nasset         NOVA:" + k.asset.issuer)' "$RI_TMP/keys.json"
 
 step "schema (nova-worker migrate) and Nova's data"
-RI_METRICS_PORT=$(ri_free_port)
+RI_METRICS_PORT=$(nova_free_port)
 # the recommended setup: Stellar settings in the core [stellar] section, whose
 # distribution secret stays in the host (it signs for the plugin)
 RI_STELLAR_SECTION=1 ri_config "batch_max = 100" "batch_wait = 1s"

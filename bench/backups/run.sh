@@ -42,7 +42,7 @@ gen() { # DB BYTES ROWS_PER_BATCH
 # (not "db": pl_config assigns that name)
 measure() {
     local mdb=$1 port conf
-    port=$(pl_free_port)
+    port=$(nova_free_port)
     conf=$T/$mdb.conf
     PL_METRICS_PORT=$port bk_config "$conf" "$T/dir-$mdb" "$T/key" "$(bk_dsn_of "$mdb")" "schedule =" "keep_last = 10"
     pl_start_worker "w-$mdb" "$conf"

@@ -28,7 +28,6 @@
 #define BK_JOB_NAME      "backup"
 #define BK_SCHEDULE_ID   "backups"
 #define BK_REASON_MAX    1024
-#define BK_SHA_HEX       65
 /* A *.tmp file (or a dump without manifest) untouched this long belongs to
  * no running backup: the next run removes it. */
 #define BK_STALE_MS (3600 * 1000LL)
@@ -81,6 +80,9 @@ void bk_log(const struct bk_ctx *ctx, enum nova_log_level level, const nova_job 
 
 bool bk_s3_enabled(const struct bk_config *cfg);
 
+/* "<dir>/<name><ext>", malloc'd; NULL when out of memory. */
+char *bk_path(const char *dir, const char *name, const char *ext);
+
 /* ---- bk_io.c: small asynchronous helpers ---------------------------------------- */
 
 /* Reads a whole (small) file. status: 0, -ENOENT, -EFBIG (larger than max),
@@ -123,9 +125,11 @@ int bk_key_load(const struct bk_ctx *ctx, bk_key_cb cb, void *arg);
 
 /* The environment of a PostgreSQL client child: the password (if any),
  * PGAPPNAME, and the PG* variables of this process. NULL-terminated; free
- * with bk_env_free (wipes the password). */
+ * with bk_strv_free. */
 char **bk_pg_env(const char *password);
-void bk_env_free(char **env);
+/* Frees a NULL-terminated array of strings (or NULL), wiping each: an
+ * environment may hold PGPASSWORD. */
+void bk_strv_free(char **v);
 
 /* Unlinks paths one after the other, ignoring -ENOENT; cb gets the first
  * other error (the rest are still tried). paths are copied. */

@@ -62,25 +62,7 @@ struct cli {
     size_t nrows, at;
 };
 
-struct exit_later {
-    const struct nova_host *host;
-    nova_command_done_fn done;
-    int code;
-};
-
-static void exit_now(void *arg)
-{
-    struct exit_later *e = arg;
-    const struct nova_host *host = e->host;
-    nova_command_done_fn done = e->done;
-    int code = e->code;
-    free(e);
-    done(host, code);
-}
-
-/* done() releases what the command still holds; called from inside a
- * host->file callback it would release the very request that is calling
- * back, so it runs on the next turn of the loop. */
+/* Frees the command and ends it with code. */
 static void cli_exit(struct cli *c, int code)
 {
     const struct nova_host *host = c->host;
@@ -88,18 +70,11 @@ static void cli_exit(struct cli *c, int code)
     sodium_memzero(c->key, sizeof c->key);
     sodium_memzero(c->keytext, sizeof c->keytext);
     bk_dsn_free(&c->target);
-    bk_env_free(c->env);
+    bk_strv_free(c->env);
     free(c->rows);
     free(c);
     fflush(stdout);
     fflush(stderr);
-    struct exit_later *e = malloc(sizeof *e);
-    if (e != NULL) {
-        *e = (struct exit_later){host, done, code};
-        if (host->timer_start(host, 0, 0, exit_now, e) != NULL)
-            return;
-        free(e);
-    }
     done(host, code);
 }
 
@@ -201,7 +176,7 @@ static void keygen_opened(void *arg, int status, nova_file *f)
         return cli_fail(c, 1, "cannot create %s: %s", c->keyfile, strerror(-status));
     c->f = f;
     randombytes_buf(c->key, sizeof c->key);
-    bk_hex(c->key, sizeof c->key, c->keytext);
+    sodium_bin2hex(c->keytext, sizeof c->keytext, c->key, sizeof c->key);
     c->keytext[BK_KEY_HEX] = '\n';
     if (c->host->file->write(f, c->keytext, BK_KEY_HEX + 1, keygen_written, c) != 0)
         keygen_written(c, -EIO);
@@ -456,6 +431,24 @@ static void verify_done(void *arg, const struct bk_vresult *res)
         verify_recorded(c, rc);
 }
 
+/* A decryption of NAME (mode), checked against its manifest when there is
+ * one; argv and env: the pg_restore to feed, or NULL. */
+static struct bk_vreq cli_vreq(const struct cli *c, enum bk_vmode mode, const char *const *argv,
+                               char **env)
+{
+    return (struct bk_vreq){
+        .path = c->path,
+        .key = c->key,
+        .sha256 = c->have_manifest ? c->man.sha256 : NULL,
+        .size = c->have_manifest ? c->man.size : 0,
+        .key_id = c->have_manifest ? c->man.key_id : NULL,
+        .mode = mode,
+        .program = argv != NULL ? c->ctx.cfg->pg_restore : NULL,
+        .argv = argv,
+        .env = (const char *const *)env,
+    };
+}
+
 static void restore_done(void *arg, const struct bk_vresult *res)
 {
     struct cli *c = arg;
@@ -473,11 +466,9 @@ static void restore_checked(void *arg, const struct bk_vresult *res)
     if (!res->ok)
         return cli_fail(c, 1, "refused: %s cannot be restored: %s; nothing was restored", c->name,
                         res->error);
-    size_t dlen = strlen(c->target.conninfo) + 10;
-    char *dbarg = malloc(dlen);
+    char *dbarg = bk_dsn_dbname_arg(&c->target);
     if (dbarg == NULL)
         return cli_fail(c, 1, "out of memory");
-    snprintf(dbarg, dlen, "--dbname=%s", c->target.conninfo);
     const char *argv[12];
     size_t n = 0;
     argv[n++] = c->ctx.cfg->pg_restore;
@@ -494,17 +485,7 @@ static void restore_checked(void *arg, const struct bk_vresult *res)
         argv[n++] = "--no-privileges";
     }
     argv[n] = NULL;
-    struct bk_vreq req = {
-        .path = c->path,
-        .key = c->key,
-        .sha256 = c->have_manifest ? c->man.sha256 : NULL,
-        .size = c->have_manifest ? c->man.size : 0,
-        .key_id = c->have_manifest ? c->man.key_id : NULL,
-        .mode = BK_V_RESTORE,
-        .program = c->ctx.cfg->pg_restore,
-        .argv = argv,
-        .env = (const char *const *)c->env,
-    };
+    struct bk_vreq req = cli_vreq(c, BK_V_RESTORE, argv, c->env);
     fprintf(stderr, "nova-worker backup: %s decrypts and matches its manifest; restoring into %s\n",
             c->name, c->target.dbname ? c->target.dbname : "the database");
     int rc = bk_verify_start(&c->ctx, &req, restore_done, c);
@@ -515,17 +496,16 @@ static void restore_checked(void *arg, const struct bk_vresult *res)
 
 static void restore_check(struct cli *c)
 {
-    struct bk_vreq req = {
-        .path = c->path,
-        .key = c->key,
-        .sha256 = c->have_manifest ? c->man.sha256 : NULL,
-        .size = c->have_manifest ? c->man.size : 0,
-        .key_id = c->have_manifest ? c->man.key_id : NULL,
-        .mode = BK_V_CHECK,
-    };
+    struct bk_vreq req = cli_vreq(c, BK_V_CHECK, NULL, NULL);
     int rc = bk_verify_start(&c->ctx, &req, restore_checked, c);
     if (rc != 0)
         cli_fail(c, 1, "cannot read %s: %s", c->path, strerror(-rc));
+}
+
+static void psql_failed(struct cli *c, int status)
+{
+    cli_fail(c, 1, "%s cannot start: %s", c->ctx.cfg->psql,
+             status == -ENOENT ? "not found (set psql = /path/to/psql)" : strerror(-status));
 }
 
 static void on_target_count(void *arg, int status, int exit_code, int term_signal, const char *out,
@@ -535,9 +515,7 @@ static void on_target_count(void *arg, int status, int exit_code, int term_signa
     (void)out_len;
     (void)term_signal;
     if (status < 0)
-        return cli_fail(c, 1, "%s cannot start: %s", c->ctx.cfg->psql,
-                        status == -ENOENT ? "not found (set psql = /path/to/psql)"
-                                          : strerror(-status));
+        return psql_failed(c, status);
     if (exit_code != 0)
         return cli_fail(c, 1, "refused: cannot inspect the target database: %s", err_tail);
     long n = strtol(out, NULL, 10);
@@ -554,11 +532,9 @@ static void on_target_count(void *arg, int status, int exit_code, int term_signa
 
 static void restore_target(struct cli *c)
 {
-    size_t dlen = strlen(c->target.conninfo) + 10;
-    char *dbarg = malloc(dlen);
+    char *dbarg = bk_dsn_dbname_arg(&c->target);
     if (dbarg == NULL)
         return cli_fail(c, 1, "out of memory");
-    snprintf(dbarg, dlen, "--dbname=%s", c->target.conninfo);
     const char *argv[] = {
         c->ctx.cfg->psql,
         "-X",
@@ -579,8 +555,7 @@ static void restore_target(struct cli *c)
                         on_target_count, c);
     free(dbarg);
     if (rc != 0)
-        cli_fail(c, 1, "%s cannot start: %s", c->ctx.cfg->psql,
-                 rc == -ENOENT ? "not found (set psql = /path/to/psql)" : strerror(-rc));
+        psql_failed(c, rc);
 }
 
 static void on_cli_key(void *arg, int status, const unsigned char *key, const char *err)
@@ -612,16 +587,7 @@ static void on_cli_key(void *arg, int status, const unsigned char *key, const ch
     if (c->into != NULL)
         return restore_target(c);
     const char *argv[] = {c->ctx.cfg->pg_restore, "--list", NULL};
-    struct bk_vreq req = {
-        .path = c->path,
-        .key = c->key,
-        .sha256 = c->have_manifest ? c->man.sha256 : NULL,
-        .size = c->have_manifest ? c->man.size : 0,
-        .key_id = c->have_manifest ? c->man.key_id : NULL,
-        .mode = BK_V_LIST,
-        .program = c->ctx.cfg->pg_restore,
-        .argv = argv,
-    };
+    struct bk_vreq req = cli_vreq(c, BK_V_LIST, argv, NULL);
     int rc = bk_verify_start(&c->ctx, &req, verify_done, c);
     if (rc != 0)
         cli_fail(c, 1, "cannot read %s: %s", c->path, strerror(-rc));

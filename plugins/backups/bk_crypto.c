@@ -16,10 +16,7 @@ static const unsigned char bk_magic[7] = {'N', 'O', 'V', 'A', 'B', 'K', '1'};
 /* Domain separation: the key id must never equal any other hash of the key. */
 static const char bk_keyid_label[] = "nova-worker backups key id v1";
 
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
+void bk_set_err(char *err, size_t errlen, const char *fmt, ...)
 {
     if (err == NULL || errlen == 0)
         return;
@@ -29,25 +26,11 @@ static void set_err(char *err, size_t errlen, const char *fmt, ...)
     va_end(ap);
 }
 
-void bk_hex(const unsigned char *data, size_t n, char *out)
+void bk_sha256_hex(crypto_hash_sha256_state *st, char hex[BK_SHA_HEX])
 {
-    static const char digits[] = "0123456789abcdef";
-    for (size_t i = 0; i < n; i++) {
-        out[2 * i] = digits[data[i] >> 4];
-        out[2 * i + 1] = digits[data[i] & 15];
-    }
-    out[2 * n] = '\0';
-}
-
-static int hexval(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
+    unsigned char digest[crypto_hash_sha256_BYTES];
+    crypto_hash_sha256_final(st, digest);
+    sodium_bin2hex(hex, BK_SHA_HEX, digest, sizeof digest);
 }
 
 int bk_key_parse(const char *text, size_t len, unsigned char key[BK_KEY_BYTES], char *err,
@@ -60,21 +43,18 @@ int bk_key_parse(const char *text, size_t len, unsigned char key[BK_KEY_BYTES], 
             n--;
     }
     if (n != BK_KEY_HEX) {
-        set_err(err, errlen,
-                "the key must be %d hexadecimal digits (a trailing newline allowed), "
-                "found %zu characters",
-                BK_KEY_HEX, n);
+        bk_set_err(err, errlen,
+                   "the key must be %d hexadecimal digits (a trailing newline allowed), "
+                   "found %zu characters",
+                   BK_KEY_HEX, n);
         return -EINVAL;
     }
-    for (size_t i = 0; i < BK_KEY_BYTES; i++) {
-        int hi = hexval(text[2 * i]), lo = hexval(text[2 * i + 1]);
-        if (hi < 0 || lo < 0) {
-            sodium_memzero(key, BK_KEY_BYTES);
-            set_err(err, errlen, "the key must be hexadecimal digits only (character %zu is not)",
-                    hi < 0 ? 2 * i + 1 : 2 * i + 2);
-            return -EINVAL;
-        }
-        key[i] = (unsigned char)(hi << 4 | lo);
+    if (sodium_hex2bin(key, BK_KEY_BYTES, text, BK_KEY_HEX, NULL, NULL, NULL) != 0) {
+        sodium_memzero(key, BK_KEY_BYTES);
+        /* the first character that is not a hex digit, counted from 1 */
+        bk_set_err(err, errlen, "the key must be hexadecimal digits only (character %zu is not)",
+                   strspn(text, "0123456789abcdefABCDEF") + 1);
+        return -EINVAL;
     }
     return 0;
 }
@@ -92,7 +72,7 @@ void bk_key_id_hex(const unsigned char key[BK_KEY_BYTES], char hex[BK_KEYID_HEX]
 {
     unsigned char id[BK_KEYID_BYTES];
     bk_key_id(key, id);
-    bk_hex(id, sizeof id, hex);
+    sodium_bin2hex(hex, BK_KEYID_HEX, id, sizeof id);
 }
 
 static void put_be32(unsigned char *p, uint32_t v)
@@ -226,8 +206,8 @@ static int dec_header(struct bk_dec *d, char *err, size_t errlen)
                         d->head[7], BK_VERSION);
     if (sodium_memcmp(d->head + 8, d->keyid, BK_KEYID_BYTES) != 0) {
         char have[BK_KEYID_HEX], want[BK_KEYID_HEX];
-        bk_hex(d->head + 8, BK_KEYID_BYTES, have);
-        bk_hex(d->keyid, BK_KEYID_BYTES, want);
+        sodium_bin2hex(have, sizeof have, d->head + 8, BK_KEYID_BYTES);
+        sodium_bin2hex(want, sizeof want, d->keyid, BK_KEYID_BYTES);
         return dec_fail(d, BK_DEC_WRONG_KEY, err, errlen,
                         "wrong key: the file was encrypted with key id %s, the configured key "
                         "has key id %s",

@@ -38,6 +38,7 @@
 #define BK_KEY_HEX       64
 #define BK_KEYID_BYTES   16
 #define BK_KEYID_HEX     (2 * BK_KEYID_BYTES + 1)
+#define BK_SHA_HEX       (2 * crypto_hash_sha256_BYTES + 1)
 #define BK_FILE_HDR      32 /* magic, version, key id, chunk size, zero */
 #define BK_STREAM_HDR    crypto_secretstream_xchacha20poly1305_HEADERBYTES
 #define BK_HEADER_BYTES  (BK_FILE_HDR + BK_STREAM_HDR)
@@ -119,7 +120,12 @@ int bk_dec_update(struct bk_dec *d, const void *data, size_t len, bk_emit_fn emi
 int bk_dec_final(struct bk_dec *d, bk_emit_fn emit, void *arg, char *err, size_t errlen);
 void bk_dec_free(struct bk_dec *d);
 
-/* Lower-case hex of n bytes into out (2n + 1). */
-void bk_hex(const unsigned char *data, size_t n, char *out);
+/* Finishes st: its digest in lower-case hex. */
+void bk_sha256_hex(crypto_hash_sha256_state *st, char hex[BK_SHA_HEX]);
+
+/* Formats a reason into err (nothing when err is NULL or errlen 0): how
+ * the parsers of the plugin (key, DSN, manifest) say what is wrong. */
+void bk_set_err(char *err, size_t errlen, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 
 #endif /* NOVA_BK_CRYPTO_H */

@@ -5,13 +5,15 @@
 #include "bk_dsn.h"
 
 #include <errno.h>
-#include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include <nova/buf.h>
 #include <sodium.h>
+
+#include "bk_crypto.h"
 
 #define MAX_PAIRS 64
 
@@ -20,19 +22,6 @@ struct pairs {
     char *val[MAX_PAIRS];
     size_t n;
 };
-
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-{
-    if (err == NULL || errlen == 0)
-        return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-}
 
 static void wipe_free(char *s)
 {
@@ -76,17 +65,6 @@ static char *dup_n(const char *s, size_t n)
     return d;
 }
 
-static int hexval(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 /* Percent-decodes s[0..n); NULL on a bad escape or %00 (*bad set) or
  * when out of memory. */
 static char *pct_decode(const char *s, size_t n, bool *bad)
@@ -97,15 +75,15 @@ static char *pct_decode(const char *s, size_t n, bool *bad)
         return NULL;
     for (size_t i = 0; i < n; i++) {
         if (s[i] == '%') {
-            int hi = i + 2 < n ? hexval(s[i + 1]) : -1;
-            int lo = i + 2 < n ? hexval(s[i + 2]) : -1;
-            if (hi < 0 || lo < 0 || (hi == 0 && lo == 0)) {
+            unsigned char c = 0;
+            if (i + 2 >= n || sodium_hex2bin(&c, 1, s + i + 1, 2, NULL, NULL, NULL) != 0 ||
+                c == 0) {
                 *bad = true;
                 sodium_memzero(d, n + 1); /* not a string yet */
                 free(d);
                 return NULL;
             }
-            d[k++] = (char)(hi << 4 | lo);
+            d[k++] = (char)c;
             i += 2;
         } else {
             d[k++] = s[i];
@@ -113,21 +91,6 @@ static char *pct_decode(const char *s, size_t n, bool *bad)
     }
     d[k] = '\0';
     return d;
-}
-
-/* Appends s to the growing comma list *list. */
-static int list_append(char **list, const char *s, size_t n)
-{
-    size_t have = *list != NULL ? strlen(*list) : 0;
-    char *l = realloc(*list, have + (have > 0 || *list != NULL ? 1 : 0) + n + 1);
-    if (l == NULL)
-        return -ENOMEM;
-    if (*list != NULL)
-        l[have++] = ',';
-    memcpy(l + have, s, n);
-    l[have + n] = '\0';
-    *list = l;
-    return 0;
 }
 
 static int parse_uri(const char *dsn, const char *rest, struct pairs *p, char *err, size_t errlen)
@@ -154,7 +117,7 @@ static int parse_uri(const char *dsn, const char *rest, struct pairs *p, char *e
     }
     const char *hs = at != NULL ? at + 1 : rest;
     const char *he = rest + auth_len;
-    char *hosts = NULL, *ports = NULL;
+    struct nova_buf hosts = {0}, ports = {0}; /* comma lists, one entry per host */
     bool any_port = false;
     size_t nhosts = 0;
     while (hs < he) {
@@ -165,9 +128,9 @@ static int parse_uri(const char *dsn, const char *rest, struct pairs *p, char *e
         if (*h == '[') {
             const char *close = memchr(h, ']', (size_t)(end - h));
             if (close == NULL) {
-                free(hosts);
-                free(ports);
-                set_err(err, errlen, "connection URI: missing ']' after an IPv6 address");
+                nova_buf_free(&hosts);
+                nova_buf_free(&ports);
+                bk_set_err(err, errlen, "connection URI: missing ']' after an IPv6 address");
                 return -EINVAL;
             }
             hend = close + 1;
@@ -183,12 +146,15 @@ static int parse_uri(const char *dsn, const char *rest, struct pairs *p, char *e
         }
         char *hd = pct_decode(h, (size_t)(hend - h), &bad);
         char *pd = port != NULL ? pct_decode(port, (size_t)(end - port), &bad) : strdup("");
-        if (hd == NULL || pd == NULL || list_append(&hosts, hd, strlen(hd)) != 0 ||
-            list_append(&ports, pd, strlen(pd)) != 0) {
+        if (hd != NULL && pd != NULL) {
+            nova_buf_printf(&hosts, "%s%s", nhosts > 0 ? "," : "", hd);
+            nova_buf_printf(&ports, "%s%s", nhosts > 0 ? "," : "", pd);
+        }
+        if (hd == NULL || pd == NULL || hosts.oom || ports.oom) {
             free(hd);
             free(pd);
-            free(hosts);
-            free(ports);
+            nova_buf_free(&hosts);
+            nova_buf_free(&ports);
             rc = bad ? -EINVAL : -ENOMEM;
             goto fail;
         }
@@ -198,17 +164,20 @@ static int parse_uri(const char *dsn, const char *rest, struct pairs *p, char *e
         nhosts++;
         hs = end < he ? end + 1 : he;
     }
-    if (nhosts > 0 && hosts[0] != '\0' && (rc = pairs_add(p, strdup("host"), hosts)) != 0) {
-        free(ports);
-        goto fail;
-    } else if (nhosts == 0 || hosts[0] == '\0') {
-        free(hosts);
+    /* pairs_add takes the lists it is given */
+    if (nhosts > 0 && hosts.p[0] != '\0') {
+        if ((rc = pairs_add(p, strdup("host"), hosts.p)) != 0) {
+            nova_buf_free(&ports);
+            goto fail;
+        }
+    } else {
+        nova_buf_free(&hosts);
     }
     if (any_port) {
-        if ((rc = pairs_add(p, strdup("port"), ports)) != 0)
+        if ((rc = pairs_add(p, strdup("port"), ports.p)) != 0)
             goto fail;
     } else {
-        free(ports);
+        nova_buf_free(&ports);
     }
     const char *q = rest + auth_len;
     if (*q == '/') {
@@ -223,7 +192,7 @@ static int parse_uri(const char *dsn, const char *rest, struct pairs *p, char *e
             size_t len = strcspn(q, "&");
             const char *eq = memchr(q, '=', len);
             if (eq == NULL) {
-                set_err(err, errlen, "connection URI: parameter without '=' in the query");
+                bk_set_err(err, errlen, "connection URI: parameter without '=' in the query");
                 return -EINVAL;
             }
             char *k = pct_decode(q, (size_t)(eq - q), &bad);
@@ -245,11 +214,11 @@ static int parse_uri(const char *dsn, const char *rest, struct pairs *p, char *e
     return 0;
 fail:
     if (bad) {
-        set_err(err, errlen, "connection URI: bad percent-encoding");
+        bk_set_err(err, errlen, "connection URI: bad percent-encoding");
         return -EINVAL;
     }
     if (rc == -E2BIG)
-        set_err(err, errlen, "connection string: more than %d parameters", MAX_PAIRS);
+        bk_set_err(err, errlen, "connection string: more than %d parameters", MAX_PAIRS);
     return rc;
 }
 
@@ -267,7 +236,7 @@ static int parse_kv(const char *s, struct pairs *p, char *err, size_t errlen)
         while (*s == ' ' || *s == '\t')
             s++;
         if (*s != '=' || klen == 0) {
-            set_err(err, errlen, "connection string: expected keyword = value");
+            bk_set_err(err, errlen, "connection string: expected keyword = value");
             return -EINVAL;
         }
         s++;
@@ -285,8 +254,9 @@ static int parse_kv(const char *s, struct pairs *p, char *err, size_t errlen)
                 v[n++] = *s++;
             }
             if (*s != '\'') {
+                v[n] = '\0'; /* wipe_free() wipes up to the NUL */
                 wipe_free(v);
-                set_err(err, errlen, "connection string: unterminated quoted value");
+                bk_set_err(err, errlen, "connection string: unterminated quoted value");
                 return -EINVAL;
             }
             s++;
@@ -301,7 +271,7 @@ static int parse_kv(const char *s, struct pairs *p, char *err, size_t errlen)
         int rc = pairs_add(p, dup_n(k, klen), v);
         if (rc != 0) {
             if (rc == -E2BIG)
-                set_err(err, errlen, "connection string: more than %d parameters", MAX_PAIRS);
+                bk_set_err(err, errlen, "connection string: more than %d parameters", MAX_PAIRS);
             return rc;
         }
     }
@@ -309,26 +279,15 @@ static int parse_kv(const char *s, struct pairs *p, char *err, size_t errlen)
 }
 
 /* keyword='value' with \ and ' escaped, as libpq reads it back. */
-static int conninfo_add(char **out, size_t *len, const char *k, const char *v)
+static void conninfo_add(struct nova_buf *b, const char *k, const char *v)
 {
-    size_t need = strlen(k) + 2 * strlen(v) + 5;
-    char *o = realloc(*out, *len + need);
-    if (o == NULL)
-        return -ENOMEM;
-    *out = o;
-    size_t n = *len;
-    if (n > 0)
-        o[n++] = ' ';
-    n += (size_t)sprintf(o + n, "%s='", k);
+    nova_buf_printf(b, "%s%s='", b->len > 0 ? " " : "", k);
     for (const char *c = v; *c != '\0'; c++) {
         if (*c == '\\' || *c == '\'')
-            o[n++] = '\\';
-        o[n++] = *c;
+            nova_buf_add(b, "\\", 1);
+        nova_buf_add(b, c, 1);
     }
-    o[n++] = '\'';
-    o[n] = '\0';
-    *len = n;
-    return 0;
+    nova_buf_add(b, "'", 1);
 }
 
 static const char *last_of(const struct pairs *p, const char *key)
@@ -346,7 +305,7 @@ int bk_dsn_parse(const char *dsn, struct bk_dsn *out, char *err, size_t errlen)
     struct pairs p = {.n = 0};
     int rc;
     if (dsn == NULL || dsn[0] == '\0') {
-        set_err(err, errlen, "no database connection string (dsn, or DATABASE_URL)");
+        bk_set_err(err, errlen, "no database connection string (dsn, or DATABASE_URL)");
         return -EINVAL;
     }
     if (strncmp(dsn, "postgresql://", 13) == 0)
@@ -359,14 +318,16 @@ int bk_dsn_parse(const char *dsn, struct bk_dsn *out, char *err, size_t errlen)
         pairs_free(&p);
         return rc;
     }
-    size_t len = 0;
-    out->conninfo = strdup("");
-    if (out->conninfo == NULL)
+    struct nova_buf ci = {0};
+    nova_buf_add(&ci, "", 0); /* "" when nothing else */
+    for (size_t i = 0; i < p.n; i++)
+        if (strcmp(p.key[i], "password") != 0)
+            conninfo_add(&ci, p.key[i], p.val[i]);
+    if (ci.oom) {
+        nova_buf_free(&ci);
         rc = -ENOMEM;
-    for (size_t i = 0; rc == 0 && i < p.n; i++) {
-        if (strcmp(p.key[i], "password") == 0)
-            continue;
-        rc = conninfo_add(&out->conninfo, &len, p.key[i], p.val[i]);
+    } else {
+        out->conninfo = ci.p;
     }
     const char *pw = last_of(&p, "password");
     const char *db = last_of(&p, "dbname");
@@ -381,6 +342,15 @@ int bk_dsn_parse(const char *dsn, struct bk_dsn *out, char *err, size_t errlen)
         rc = -ENOMEM;
     pairs_free(&p);
     return rc;
+}
+
+char *bk_dsn_dbname_arg(const struct bk_dsn *d)
+{
+    size_t len = strlen(d->conninfo) + 10;
+    char *arg = malloc(len);
+    if (arg != NULL)
+        snprintf(arg, len, "--dbname=%s", d->conninfo);
+    return arg;
 }
 
 void bk_dsn_free(struct bk_dsn *d)

@@ -28,4 +28,8 @@ struct bk_dsn {
 int bk_dsn_parse(const char *dsn, struct bk_dsn *out, char *err, size_t errlen);
 void bk_dsn_free(struct bk_dsn *d);
 
+/* "--dbname=<conninfo>" for a client's command line (the password is not
+ * in it); malloc'd, NULL when out of memory. */
+char *bk_dsn_dbname_arg(const struct bk_dsn *d);
+
 #endif /* NOVA_BK_DSN_H */

@@ -39,6 +39,15 @@ bool bk_s3_enabled(const struct bk_config *cfg)
     return cfg->s3_bucket != NULL && cfg->s3_bucket[0] != '\0';
 }
 
+char *bk_path(const char *dir, const char *name, const char *ext)
+{
+    size_t len = strlen(dir) + strlen(name) + strlen(ext) + 2;
+    char *p = malloc(len);
+    if (p != NULL)
+        snprintf(p, len, "%s/%s%s", dir, name, ext);
+    return p;
+}
+
 /* ---- slurp ------------------------------------------------------------------------ */
 
 struct slurp {
@@ -402,11 +411,8 @@ int bk_list_dir(const struct bk_ctx *ctx, const char *dir, bk_list_cb cb, void *
 /* ---- the key --------------------------------------------------------------------------- */
 
 struct keyload {
-    const struct bk_ctx *ctx;
     char where[300];
     bool from_credential;
-    nova_timer *timer;
-    char *env_value;
     bk_key_cb cb;
     void *arg;
 };
@@ -445,7 +451,6 @@ static void key_read(void *arg, int status, const char *data, size_t len)
     struct keyload *k = arg;
     if (status == -ENOENT && k->from_credential) {
         /* no credential: the environment is the fallback */
-        k->timer = NULL;
         key_from_env(k);
         return;
     }
@@ -466,7 +471,6 @@ int bk_key_load(const struct bk_ctx *ctx, bk_key_cb cb, void *arg)
     struct keyload *k = calloc(1, sizeof *k);
     if (k == NULL)
         return -ENOMEM;
-    k->ctx = ctx;
     k->cb = cb;
     k->arg = arg;
     const char *file = ctx->cfg->key_file;
@@ -483,8 +487,7 @@ int bk_key_load(const struct bk_ctx *ctx, bk_key_cb cb, void *arg)
         rc = bk_slurp(ctx, path, 256, key_read, k);
     } else {
         /* deferred, so that cb never runs inside this call */
-        k->timer = ctx->host->timer_start(ctx->host, 0, 0, key_from_env, k);
-        rc = k->timer != NULL ? 0 : -ENOMEM;
+        rc = ctx->host->timer_start(ctx->host, 0, 0, key_from_env, k) != NULL ? 0 : -ENOMEM;
     }
     if (rc != 0)
         free(k);
@@ -525,17 +528,17 @@ char **bk_pg_env(const char *password)
         goto fail;
     return env;
 fail:
-    bk_env_free(env);
+    bk_strv_free(env);
     return NULL;
 }
 
-void bk_env_free(char **env)
+void bk_strv_free(char **v)
 {
-    for (size_t i = 0; env != NULL && env[i] != NULL; i++) {
-        sodium_memzero(env[i], strlen(env[i]));
-        free(env[i]);
+    for (size_t i = 0; v != NULL && v[i] != NULL; i++) {
+        sodium_memzero(v[i], strlen(v[i]));
+        free(v[i]);
     }
-    free(env);
+    free(v);
 }
 
 /* ---- unlinks ------------------------------------------------------------------------------ */

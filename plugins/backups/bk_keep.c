@@ -33,6 +33,16 @@ struct keep {
     void *arg;
 };
 
+static struct bk_policy policy_of(const struct bk_config *cfg)
+{
+    return (struct bk_policy){
+        .keep_last = cfg->keep_last,
+        .keep_daily = cfg->keep_daily,
+        .keep_weekly = cfg->keep_weekly,
+        .keep_monthly = cfg->keep_monthly,
+    };
+}
+
 static void keep_end(struct keep *k)
 {
     k->cb(k->arg, k->status);
@@ -140,13 +150,8 @@ static void on_s3_listed(void *arg, int status, const char *reason, const struct
         }
     }
     if (idx != NULL) {
-        kept = bk_retention_plan(items, ni,
-                                 &(struct bk_policy){
-                                     .keep_last = ctx->cfg->keep_last,
-                                     .keep_daily = ctx->cfg->keep_daily,
-                                     .keep_weekly = ctx->cfg->keep_weekly,
-                                     .keep_monthly = ctx->cfg->keep_monthly,
-                                 });
+        struct bk_policy policy = policy_of(ctx->cfg);
+        kept = bk_retention_plan(items, ni, &policy);
         for (size_t i = 0; i < ni; i++) {
             if (items[i].keep)
                 continue;
@@ -203,13 +208,8 @@ static void on_local_deleted(void *arg, int status)
 static void local_decide(struct keep *k)
 {
     const struct bk_ctx *ctx = k->ctx;
-    size_t kept = bk_retention_plan(k->items, k->n,
-                                    &(struct bk_policy){
-                                        .keep_last = ctx->cfg->keep_last,
-                                        .keep_daily = ctx->cfg->keep_daily,
-                                        .keep_weekly = ctx->cfg->keep_weekly,
-                                        .keep_monthly = ctx->cfg->keep_monthly,
-                                    });
+    struct bk_policy policy = policy_of(ctx->cfg);
+    size_t kept = bk_retention_plan(k->items, k->n, &policy);
     size_t nd = 0;
     const char **del = calloc(2 * k->n + 1, sizeof *del);
     char **owned = calloc(2 * k->n + 1, sizeof *owned);
@@ -219,10 +219,8 @@ static void local_decide(struct keep *k)
             continue;
         static const char *const exts[] = {".json", ".dump.enc"};
         for (size_t e = 0; e < 2; e++) {
-            size_t len = strlen(dir) + strlen(k->names[i]) + strlen(exts[e]) + 2;
-            if ((owned[nd] = malloc(len)) == NULL)
+            if ((owned[nd] = bk_path(dir, k->names[i], exts[e])) == NULL)
                 break;
-            snprintf(owned[nd], len, "%s/%s%s", dir, k->names[i], exts[e]);
             del[nd] = owned[nd];
             nd++;
         }
@@ -270,14 +268,9 @@ static void read_next(struct keep *k)
 {
     if (k->at == k->n)
         return local_decide(k);
-    size_t len = strlen(k->ctx->cfg->backup_dir) + strlen(k->names[k->at]) + 8;
-    char *path = malloc(len);
-    int rc = -ENOMEM;
-    if (path != NULL) {
-        snprintf(path, len, "%s/%s.json", k->ctx->cfg->backup_dir, k->names[k->at]);
-        rc = bk_slurp(k->ctx, path, 1 << 16, on_manifest, k);
-        free(path);
-    }
+    char *path = bk_path(k->ctx->cfg->backup_dir, k->names[k->at], ".json");
+    int rc = path != NULL ? bk_slurp(k->ctx, path, 1 << 16, on_manifest, k) : -ENOMEM;
+    free(path);
     if (rc != 0) {
         k->status = rc;
         keep_end(k);

@@ -7,27 +7,14 @@
 #include "bk.h"
 
 #include <errno.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include <cjson/cJSON.h>
+#include <nova/buf.h>
 
 #define BK_MANIFEST_FORMAT "nova-worker-backup-manifest/1"
-
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-{
-    if (err == NULL || errlen == 0)
-        return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-}
 
 static bool add_time(cJSON *o, const char *key, int64_t ms)
 {
@@ -65,16 +52,16 @@ char *bk_manifest_render(const struct bk_manifest *m)
     cJSON_Delete(o);
     if (text == NULL)
         return NULL;
-    /* cJSON's allocator is malloc; a trailing newline for cat and editors */
-    size_t len = strlen(text);
-    char *out = realloc(text, len + 2);
-    if (out == NULL) {
-        free(text);
+    /* a trailing newline for cat and editors */
+    struct nova_buf out = {0};
+    nova_buf_str(&out, text);
+    nova_buf_str(&out, "\n");
+    cJSON_free(text);
+    if (out.oom) {
+        nova_buf_free(&out);
         return NULL;
     }
-    out[len] = '\n';
-    out[len + 1] = '\0';
-    return out;
+    return out.p;
 }
 
 static bool get_str(const cJSON *o, const char *key, char *out, size_t outlen, bool required)
@@ -115,7 +102,7 @@ int bk_manifest_parse(const char *text, size_t len, struct bk_manifest *m, char 
     cJSON *o = cJSON_ParseWithLength(text, len);
     if (!cJSON_IsObject(o)) {
         cJSON_Delete(o);
-        set_err(err, errlen, "the manifest is not a JSON object");
+        bk_set_err(err, errlen, "the manifest is not a JSON object");
         return -EINVAL;
     }
     char format[64], when[64];
@@ -131,8 +118,8 @@ int bk_manifest_parse(const char *text, size_t len, struct bk_manifest *m, char 
               get_u64(o, "chunk_size", &chunk);
     if (!ok) {
         cJSON_Delete(o);
-        set_err(err, errlen, "the manifest lacks a field of %s (or has a wrong type)",
-                BK_MANIFEST_FORMAT);
+        bk_set_err(err, errlen, "the manifest lacks a field of %s (or has a wrong type)",
+                   BK_MANIFEST_FORMAT);
         return -EINVAL;
     }
     m->chunk_size = (uint32_t)chunk;

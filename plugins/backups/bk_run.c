@@ -39,7 +39,7 @@ struct run {
     nova_job *job;
     bk_run_cb cb;
     void *arg;
-    int64_t time_ms, started_ms;
+    int64_t started_ms;
     char name[BK_NAME_MAX];
     char *tmp, *final, *mpath;
     unsigned char key[BK_KEY_BYTES];
@@ -76,7 +76,7 @@ static void run_free(struct run *r)
 {
     sodium_memzero(r->key, sizeof r->key);
     bk_dsn_free(&r->dsn);
-    bk_env_free(r->env);
+    bk_strv_free(r->env);
     if (r->enc_ready)
         bk_enc_free(&r->enc);
     free(r->out);
@@ -286,9 +286,7 @@ static void write_manifest(struct run *r)
     snprintf(m->database, sizeof m->database, "%s", r->dsn.dbname ? r->dsn.dbname : "");
     m->dump_bytes = r->enc.plain_bytes;
     m->size = r->size;
-    unsigned char digest[crypto_hash_sha256_BYTES];
-    crypto_hash_sha256_final(&r->sha, digest);
-    bk_hex(digest, sizeof digest, m->sha256);
+    bk_sha256_hex(&r->sha, m->sha256);
     bk_key_id_hex(r->key, m->key_id);
     m->chunk_size = BK_CHUNK_DEFAULT;
     m->duration_ms = now - r->started_ms;
@@ -564,12 +562,10 @@ static void on_tmp_open(void *arg, int status, nova_file *f)
         rc = -ENOMEM;
     if (rc != 0)
         return dump_not_started(r, rc);
-    size_t dlen = strlen(r->dsn.conninfo) + 10;
-    char *dbarg = malloc(dlen);
+    /* the password is in env (PGPASSWORD), never in argv */
+    char *dbarg = bk_dsn_dbname_arg(&r->dsn);
     if (dbarg == NULL)
         return dump_not_started(r, -ENOMEM);
-    /* the password is in env (PGPASSWORD), never here */
-    snprintf(dbarg, dlen, "--dbname=%s", r->dsn.conninfo);
     const char *argv[] = {r->cfg->pg_dump, "--format=custom", "--no-password", dbarg, NULL};
     struct nova_process_spec spec = {
         .struct_size = sizeof spec,
@@ -588,6 +584,14 @@ static void on_tmp_open(void *arg, int status, nova_file *f)
            r->dsn.dbname ? r->dsn.dbname : "the default database");
 }
 
+static void pg_dump_failed(struct run *r, int status)
+{
+    run_fail(r, status, status != -ENOENT, "%s cannot start: %s", r->cfg->pg_dump,
+             status == -ENOENT ? "not found (install postgresql-client, or set pg_dump = "
+                                 "/path/to/pg_dump)"
+                               : strerror(-status));
+}
+
 static void on_version(void *arg, int status, int exit_code, int term_signal, const char *out,
                        size_t out_len, const char *err_tail)
 {
@@ -597,10 +601,7 @@ static void on_version(void *arg, int status, int exit_code, int term_signal, co
     if (status == -ECANCELED)
         return run_fail(r, status, true, "worker stopping");
     if (status < 0)
-        return run_fail(r, status, status != -ENOENT, "%s cannot start: %s", r->cfg->pg_dump,
-                        status == -ENOENT ? "not found (install postgresql-client, or set "
-                                            "pg_dump = /path/to/pg_dump)"
-                                          : strerror(-status));
+        return pg_dump_failed(r, status);
     if (exit_code != 0)
         return run_fail(r, -EIO, true, "%s --version exited %d: %s", r->cfg->pg_dump, exit_code,
                         err_tail);
@@ -617,10 +618,7 @@ static void step_dump(struct run *r)
     const char *argv[] = {r->cfg->pg_dump, "--version", NULL};
     int rc = bk_capture(r->ctx, r->cfg->pg_dump, argv, NULL, 1024, on_version, r);
     if (rc != 0)
-        run_fail(r, rc, rc != -ENOENT, "%s cannot start: %s", r->cfg->pg_dump,
-                 rc == -ENOENT ? "not found (install postgresql-client, or set pg_dump = "
-                                 "/path/to/pg_dump)"
-                               : strerror(-rc));
+        pg_dump_failed(r, rc);
 }
 
 /* ---- the start: key, directory, stale files, an earlier attempt --------------------------- */
@@ -688,10 +686,8 @@ static void on_listed(void *arg, int status, const struct bk_dirent *ents, size_
         }
         if (!stale)
             continue;
-        size_t len = strlen(r->cfg->backup_dir) + strlen(nm) + 2;
-        if ((owned[k] = malloc(len)) == NULL)
+        if ((owned[k] = bk_path(r->cfg->backup_dir, nm, "")) == NULL)
             break;
-        snprintf(owned[k], len, "%s/%s", r->cfg->backup_dir, nm);
         paths[k] = owned[k];
         bk_log(r->ctx, NOVA_LOG_INFO, r->job, "removing stale %s", nm);
         k++;
@@ -733,15 +729,6 @@ static void on_bad_dsn(void *arg)
     run_end(arg, -EINVAL, false);
 }
 
-static char *path_of(const char *dir, const char *name, const char *ext)
-{
-    size_t len = strlen(dir) + strlen(name) + strlen(ext) + 2;
-    char *p = malloc(len);
-    if (p != NULL)
-        snprintf(p, len, "%s/%s%s", dir, name, ext);
-    return p;
-}
-
 int bk_run_start(const struct bk_ctx *ctx, int64_t time_ms, nova_job *job, bk_run_cb cb, void *arg)
 {
     struct run *r = calloc(1, sizeof *r);
@@ -753,7 +740,6 @@ int bk_run_start(const struct bk_ctx *ctx, int64_t time_ms, nova_job *job, bk_ru
     r->job = job;
     r->cb = cb;
     r->arg = arg;
-    r->time_ms = time_ms;
     r->started_ms = ctx->host->now_ms(ctx->host);
     char why[256];
     int rc = bk_dsn_parse(ctx->cfg->dsn, &r->dsn, why, sizeof why);
@@ -767,9 +753,9 @@ int bk_run_start(const struct bk_ctx *ctx, int64_t time_ms, nova_job *job, bk_ru
         return 0;
     }
     bk_name_make(r->name, sizeof r->name, r->dsn.dbname, time_ms);
-    r->tmp = path_of(ctx->cfg->backup_dir, r->name, ".dump.enc.tmp");
-    r->final = path_of(ctx->cfg->backup_dir, r->name, ".dump.enc");
-    r->mpath = path_of(ctx->cfg->backup_dir, r->name, ".json");
+    r->tmp = bk_path(ctx->cfg->backup_dir, r->name, ".dump.enc.tmp");
+    r->final = bk_path(ctx->cfg->backup_dir, r->name, ".dump.enc");
+    r->mpath = bk_path(ctx->cfg->backup_dir, r->name, ".json");
     if (r->tmp == NULL || r->final == NULL || r->mpath == NULL) {
         run_free(r);
         return -ENOMEM;

@@ -25,6 +25,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include <nova/buf.h>
 #include <sodium.h>
 
 #define S3_READ      (1u << 20)
@@ -172,7 +173,7 @@ static int s3_request(const struct bk_ctx *ctx, const char *method, const char *
         } else {
             unsigned char d[crypto_hash_sha256_BYTES];
             crypto_hash_sha256(d, body, len);
-            bk_hex(d, sizeof d, hex);
+            sodium_bin2hex(hex, sizeof hex, d, sizeof d);
             payload_sha = hex;
         }
     }
@@ -286,10 +287,8 @@ static void on_range(void *arg, const struct nova_http_response *res)
 static void ranges_next(struct ranges *g)
 {
     if (g->at == g->size) {
-        unsigned char d[crypto_hash_sha256_BYTES];
         char hex[BK_SHA_HEX], why[300];
-        crypto_hash_sha256_final(&g->h, d);
-        bk_hex(d, sizeof d, hex);
+        bk_sha256_hex(&g->h, hex);
         if (strcmp(hex, g->sha) != 0) {
             snprintf(why, sizeof why, "the copy on S3 has sha256 %s, the backup %s", hex, g->sha);
             return ranges_end(g, -EBADMSG, why);
@@ -346,8 +345,7 @@ static int ranges_start(const struct bk_ctx *ctx, const char *key, uint64_t size
     g->cb = cb;
     g->arg = arg;
     crypto_hash_sha256_init(&g->h);
-    /* curl applies the body limit to a HEAD's Content-Length too */
-    int rc = s3_request(ctx, "HEAD", key, NULL, NULL, NULL, 0, NULL, INT64_C(1) << 62, on_head, g);
+    int rc = s3_request(ctx, "HEAD", key, NULL, NULL, NULL, 0, NULL, 0, on_head, g);
     if (rc != 0)
         free(g);
     return rc;
@@ -490,22 +488,22 @@ static void on_completed(void *arg, const struct nova_http_response *res)
 
 static void up_complete(struct up *u)
 {
-    size_t cap = 128 + (size_t)u->nparts * 140;
-    char *xml = malloc(cap);
-    if (xml == NULL)
-        return up_fail(u, -ENOMEM, "out of memory");
-    size_t n = (size_t)snprintf(xml, cap, "<CompleteMultipartUpload>");
+    struct nova_buf xml = {0};
+    nova_buf_str(&xml, "<CompleteMultipartUpload>");
     for (unsigned i = 0; i < u->nparts; i++)
-        n += (size_t)snprintf(xml + n, cap - n,
-                              "<Part><PartNumber>%u</PartNumber><ETag>%s</ETag></Part>", i + 1,
-                              u->etags[i]);
-    n += (size_t)snprintf(xml + n, cap - n, "</CompleteMultipartUpload>");
+        nova_buf_printf(&xml, "<Part><PartNumber>%u</PartNumber><ETag>%s</ETag></Part>", i + 1,
+                        u->etags[i]);
+    nova_buf_str(&xml, "</CompleteMultipartUpload>");
+    if (xml.oom) {
+        nova_buf_free(&xml);
+        return up_fail(u, -ENOMEM, "out of memory");
+    }
     char q[700], enc[600];
     uri_encode(enc, sizeof enc, u->upload_id, false);
     snprintf(q, sizeof q, "uploadId=%s", enc);
-    int rc = s3_request(u->ctx, "POST", u->key, q, "Content-Type: application/xml", xml, n, NULL, 0,
-                        on_completed, u);
-    free(xml);
+    int rc = s3_request(u->ctx, "POST", u->key, q, "Content-Type: application/xml", xml.p, xml.len,
+                        NULL, 0, on_completed, u);
+    nova_buf_free(&xml);
     if (rc != 0)
         up_fail(u, rc, "CompleteMultipartUpload not started: %s", strerror(-rc));
 }
@@ -534,16 +532,12 @@ static void on_put(void *arg, const struct nova_http_response *res)
 
 static void up_send(struct up *u)
 {
-    unsigned char d[crypto_hash_sha256_BYTES];
     char hex[BK_SHA_HEX];
-    crypto_hash_sha256_final(&u->part, d);
-    bk_hex(d, sizeof d, hex);
+    bk_sha256_hex(&u->part, hex);
     if (u->done == u->man.size) {
         /* the file as read now must still be the one the manifest names */
-        unsigned char w[crypto_hash_sha256_BYTES];
         char whex[BK_SHA_HEX];
-        crypto_hash_sha256_final(&u->whole, w);
-        bk_hex(w, sizeof w, whex);
+        bk_sha256_hex(&u->whole, whex);
         if (strcmp(whex, u->man.sha256) != 0)
             return up_fail(u, -EBADMSG, "%s changed since the backup: sha256 %s, manifest %s",
                            u->path, whex, u->man.sha256);

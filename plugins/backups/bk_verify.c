@@ -47,15 +47,6 @@ struct vrun {
     void *arg;
 };
 
-static void strv_free(char **v)
-{
-    for (size_t i = 0; v != NULL && v[i] != NULL; i++) {
-        sodium_memzero(v[i], strlen(v[i])); /* env may hold PGPASSWORD */
-        free(v[i]);
-    }
-    free(v);
-}
-
 static int strv_dup(const char *const *in, char ***out)
 {
     size_t n = 0;
@@ -69,7 +60,7 @@ static int strv_dup(const char *const *in, char ***out)
         return -ENOMEM;
     for (size_t i = 0; i < n; i++) {
         if ((v[i] = strdup(in[i])) == NULL) {
-            strv_free(v);
+            bk_strv_free(v);
             return -ENOMEM;
         }
     }
@@ -84,8 +75,8 @@ static void vrun_free(struct vrun *v)
     free(v->sha_expected);
     free(v->child_err);
     free(v->program);
-    strv_free(v->argv);
-    strv_free(v->env);
+    bk_strv_free(v->argv);
+    bk_strv_free(v->env);
     free(v);
 }
 
@@ -198,7 +189,7 @@ static int v_emit(void *arg, const unsigned char *data, size_t len)
 static void v_dec_failed(struct vrun *v, const char *why)
 {
     char kid[BK_KEYID_HEX];
-    bk_hex(v->dec.keyid, BK_KEYID_BYTES, kid);
+    sodium_bin2hex(kid, sizeof kid, v->dec.keyid, BK_KEYID_BYTES);
     if (v->dec.error == BK_DEC_WRONG_KEY && strcmp(v->key_id, kid) == 0) {
         v->res.file_bad = true;
         return v_fail(v,
@@ -217,9 +208,7 @@ static void v_end_of_input(struct vrun *v)
         v_dec_failed(v, why);
         return v_close_file(v);
     }
-    unsigned char digest[crypto_hash_sha256_BYTES];
-    crypto_hash_sha256_final(&v->sha, digest);
-    bk_hex(digest, sizeof digest, v->res.sha256);
+    bk_sha256_hex(&v->sha, v->res.sha256);
     v->res.plain_bytes = v->dec.plain_bytes;
     if ((v->sha_expected != NULL && strcmp(v->sha_expected, v->res.sha256) != 0) ||
         (v->req.size > 0 && v->req.size != v->res.size))

@@ -274,17 +274,6 @@ static void sb_utf8(struct nova_buf *b, const uint8_t *s, size_t len)
         sb_cp(b, 0xFFFD);
 }
 
-static int hexval(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 /* Hex text as UTF-8 text (TextDecoder's way); -EINVAL when not hex. */
 static int sb_hex_utf8(struct nova_buf *b, const char *hex)
 {
@@ -296,13 +285,13 @@ static int sb_hex_utf8(struct nova_buf *b, const char *hex)
         b->oom = true;
         return -ENOMEM;
     }
+    if (strspn(hex, "0123456789abcdefABCDEF") != n) {
+        free(bytes);
+        return -EINVAL;
+    }
     for (size_t i = 0; i < n / 2; i++) {
-        int hi = hexval(hex[2 * i]), lo = hexval(hex[2 * i + 1]);
-        if (hi < 0 || lo < 0) {
-            free(bytes);
-            return -EINVAL;
-        }
-        bytes[i] = (uint8_t)(hi << 4 | lo);
+        char pair[3] = {hex[2 * i], hex[2 * i + 1], '\0'};
+        bytes[i] = (uint8_t)strtoul(pair, NULL, 16);
     }
     sb_utf8(b, bytes, n / 2);
     free(bytes);
@@ -681,19 +670,17 @@ cJSON *ce_row(const struct ce_raw *ev, ce_decode_fn decode)
         cJSON_AddStringToObject(row, "error_message", err);
     else
         cJSON_AddNullToObject(row, "error_message");
+    goto out;
+oom:
+    cJSON_Delete(row);
+    row = NULL;
+out:
+    cJSON_Delete(data); /* NULL once it is in the row */
     cJSON_Delete(ntopics);
     cJSON_Delete(nvalue);
     cJSON_Delete(own_topics);
     cJSON_Delete(own_value);
     return row;
-oom:
-    cJSON_Delete(ntopics);
-    cJSON_Delete(nvalue);
-    cJSON_Delete(own_topics);
-    cJSON_Delete(own_value);
-    cJSON_Delete(data);
-    cJSON_Delete(row);
-    return NULL;
 }
 
 static const char *str_of(const cJSON *o, const char *name, const char *dflt)

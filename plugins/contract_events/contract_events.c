@@ -197,9 +197,8 @@ struct run {
     struct ce *ce;
     nova_job *job;
     int64_t deadline_ms;
-    /* the cursors the database holds, as this run last saw them */
+    /* the cursors the database holds, as this run last saw them (NULL: none) */
     char *expected[CE_MAX_CONTRACTS];
-    bool has[CE_MAX_CONTRACTS];
     struct ce_pos pos;
     uint32_t latest;
     int range_checks;
@@ -220,7 +219,6 @@ struct run {
     char stopped[32];
     /* how a rollback ends the run: retry with this reason, or finish */
     bool end_retry;
-    int64_t end_delay_ms;
     char end_reason[400];
 };
 
@@ -316,6 +314,28 @@ static void run_finish(struct run *r, const char *stopped)
     run_done(r);
 }
 
+/* Hands the lease to COMMIT; false (the lease still ours) when that was
+ * not sent. */
+static bool commit_lease(struct run *r, nova_pg_cb cb)
+{
+    nova_pg_lease *l = r->lease;
+    r->lease = NULL;
+    if (r->ce->pg->commit(r->ce->host, l, cb, r) == 0)
+        return true;
+    r->lease = l;
+    return false;
+}
+
+/* Gives the lease back (rollback), then cb; at once when there is no
+ * lease or the rollback was not sent. */
+static void rollback_then(struct run *r, nova_pg_cb cb)
+{
+    nova_pg_lease *l = r->lease;
+    r->lease = NULL;
+    if (l == NULL || r->ce->pg->rollback(r->ce->host, l, cb, r) != 0)
+        cb(r, 0, NULL);
+}
+
 static void on_released(void *arg, int status, const nova_pg_result *res)
 {
     (void)res;
@@ -323,26 +343,15 @@ static void on_released(void *arg, int status, const nova_pg_result *res)
     if (status == -ECANCELED)
         return run_cancelled(r);
     if (r->end_retry)
-        return run_retry(r, r->end_reason, r->end_delay_ms);
+        return run_retry(r, r->end_reason, -1);
     run_finish(r, r->end_reason);
-}
-
-/* Gives the lease back (rollback), then ends the run as set in r. */
-static void release_then_end(struct run *r)
-{
-    struct ce *ce = r->ce;
-    nova_pg_lease *l = r->lease;
-    r->lease = NULL;
-    if (l != NULL && ce->pg->rollback(ce->host, l, on_released, r) == 0)
-        return;
-    on_released(r, 0, NULL);
 }
 
 static void end_finish(struct run *r, const char *stopped)
 {
     r->end_retry = false;
     snprintf(r->end_reason, sizeof r->end_reason, "%s", stopped);
-    release_then_end(r);
+    rollback_then(r, on_released); /* then ends the run as set in r */
 }
 
 /* A database failure: the page is not written; the job is retried. */
@@ -353,10 +362,38 @@ static void db_fail(struct run *r, const char *what, int status, const nova_pg_r
         return run_cancelled(r); /* the pool rolls leases back on shutdown */
     count_failure(ce, "database", 1);
     r->end_retry = true;
-    r->end_delay_ms = -1;
     snprintf(r->end_reason, sizeof r->end_reason, "%s: %s", what,
              res != NULL ? ce->pg->error_message(res) : "failed");
-    release_then_end(r);
+    rollback_then(r, on_released);
+}
+
+/* A database failure with no transaction to give back: the job is retried. */
+static void db_retry(struct run *r, const char *what, int status, const nova_pg_result *res)
+{
+    if (status == -ECANCELED)
+        return run_cancelled(r);
+    count_failure(r->ce, "database", 1);
+    char why[500];
+    snprintf(why, sizeof why, "%s: %s", what, r->ce->pg->error_message(res));
+    run_retry(r, why, -1);
+}
+
+/* An RPC call failed: the job goes back (the host is stopping) or is
+ * retried, after the RPC's retry-after when it gave one; the reason is
+ * written to why. False when st is a success. */
+static bool rpc_failed(struct run *r, const struct nova_stellar_status *st, const char *call,
+                       char *why, size_t whylen)
+{
+    if (st->error == 0)
+        return false;
+    if (st->error == -ECANCELED) {
+        run_cancelled(r);
+        return true;
+    }
+    count_failure(r->ce, "rpc", 1);
+    snprintf(why, whylen, "%s: %s", call, st->message);
+    run_retry(r, why, st->error == -EAGAIN ? st->retry_after_ms : -1);
+    return true;
 }
 
 /* ---- paging -------------------------------------------------------------------- */
@@ -369,13 +406,8 @@ static void on_health(void *arg, const struct nova_stellar_status *st,
     struct run *r = arg;
     struct ce *ce = r->ce;
     char why[700];
-    if (st->error == -ECANCELED)
-        return run_cancelled(r);
-    if (st->error != 0) {
-        count_failure(ce, "rpc", 1);
-        snprintf(why, sizeof why, "getHealth: %s", st->message);
-        return run_retry(r, why, st->error == -EAGAIN ? st->retry_after_ms : -1);
-    }
+    if (rpc_failed(r, st, "getHealth", why, sizeof why))
+        return;
     r->latest = h->latest_ledger;
     if (h->oldest_ledger > 0 && r->pos.ledger < h->oldest_ledger) {
         /* The RPC no longer has what follows the cursor: report the gap and
@@ -413,8 +445,6 @@ static void on_page(void *arg, const struct nova_stellar_status *st,
     struct run *r = arg;
     struct ce *ce = r->ce;
     char why[800];
-    if (st->error == -ECANCELED)
-        return run_cancelled(r);
     if (st->error == -EREMOTEIO && st->rpc_code == -32600 && r->range_checks < MAX_RANGE_CHECKS) {
         /* "startLedger must be within the ledger range": where is it? */
         r->range_checks++;
@@ -422,11 +452,8 @@ static void on_page(void *arg, const struct nova_stellar_status *st,
             run_retry(r, "getHealth could not be sent", -1);
         return;
     }
-    if (st->error != 0) {
-        count_failure(ce, "rpc", 1);
-        snprintf(why, sizeof why, "getEvents: %s", st->message);
-        return run_retry(r, why, st->error == -EAGAIN ? st->retry_after_ms : -1);
-    }
+    if (rpc_failed(r, st, "getEvents", why, sizeof why))
+        return;
     r->latest = page->latest_ledger;
     const char *next = page->cursor;
     if (next == NULL && page->event_count > 0)
@@ -509,22 +536,15 @@ static void on_committed(void *arg, int status, const nova_pg_result *res)
 {
     struct run *r = arg;
     struct ce *ce = r->ce;
-    if (status == -ECANCELED)
-        return run_cancelled(r);
-    if (status != 0) {
-        /* -ECONNRESET: unknown outcome; the next run reads the cursor back */
-        count_failure(ce, "database", 1);
-        char why[500];
-        snprintf(why, sizeof why, "committing a page: %s", ce->pg->error_message(res));
-        return run_retry(r, why, -1);
-    }
+    /* -ECONNRESET: unknown outcome; the next run reads the cursor back */
+    if (status != 0)
+        return db_retry(r, "committing a page", status, res);
     for (size_t i = 0; i < ce->set.n; i++) {
         char *c = strdup(r->next);
         if (c == NULL)
             return run_retry(r, "out of memory", -1);
         free(r->expected[i]);
         r->expected[i] = c;
-        r->has[i] = true;
     }
     for (size_t i = 0; i < r->ncounts; i++) {
         const struct count *k = &r->counts[i];
@@ -566,12 +586,8 @@ static void on_written(void *arg, int status, const nova_pg_result *res)
         k->processed = strcmp(s, "processed") == 0;
         r->ncounts++;
     }
-    nova_pg_lease *l = r->lease;
-    r->lease = NULL;
-    if (pg->commit(ce->host, l, on_committed, r) != 0) {
-        r->lease = l;
+    if (!commit_lease(r, on_committed))
         db_fail(r, "committing a page", -EIO, NULL);
-    }
 }
 
 /* The cursors must still be the ones the page was fetched from. */
@@ -588,11 +604,11 @@ static void on_checked(void *arg, int status, const nova_pg_result *res)
         for (size_t k = 0; id != NULL && k < ce->set.n; k++)
             if (strcmp(id, ce->set.ids[k]) == 0) {
                 seen[k] = true;
-                moved = !r->has[k] || cur == NULL || strcmp(cur, r->expected[k]) != 0;
+                moved = r->expected[k] == NULL || cur == NULL || strcmp(cur, r->expected[k]) != 0;
             }
     }
     for (size_t k = 0; k < ce->set.n && !moved; k++)
-        moved = seen[k] != r->has[k];
+        moved = seen[k] != (r->expected[k] != NULL);
     if (moved) {
         LOG(ce, NOVA_LOG_INFO, r->job,
             "contract_events: another indexer moved the cursor; this run stops");
@@ -647,13 +663,8 @@ static void on_latest(void *arg, const struct nova_stellar_status *st,
 {
     struct run *r = arg;
     char why[700];
-    if (st->error == -ECANCELED)
-        return run_cancelled(r);
-    if (st->error != 0) {
-        count_failure(r->ce, "rpc", 1);
-        snprintf(why, sizeof why, "getLatestLedger: %s", st->message);
-        return run_retry(r, why, st->error == -EAGAIN ? st->retry_after_ms : -1);
-    }
+    if (rpc_failed(r, st, "getLatestLedger", why, sizeof why))
+        return;
     ce_pos_ledger(&r->pos, l->sequence);
     LOG(r->ce, NOVA_LOG_INFO, r->job,
         "contract_events: no cursor yet: starting at the RPC's latest ledger %" PRIu32,
@@ -666,19 +677,13 @@ static void on_cursors(void *arg, int status, const nova_pg_result *res)
     struct run *r = arg;
     struct ce *ce = r->ce;
     const struct nova_pg_api *pg = ce->pg;
-    char why[500];
-    if (status == -ECANCELED)
-        return run_cancelled(r);
-    if (status != 0) {
-        count_failure(ce, "database", 1);
-        snprintf(why, sizeof why, "reading the cursors: %s", pg->error_message(res));
-        return run_retry(r, why, -1);
-    }
+    if (status != 0)
+        return db_retry(r, "reading the cursors", status, res);
     for (int i = 0; i < pg->ntuples(res); i++) {
         const char *id = pg->get_text(res, i, 0), *cur = pg->get_text(res, i, 1);
         for (size_t k = 0; id != NULL && cur != NULL && k < ce->set.n; k++)
-            if (strcmp(id, ce->set.ids[k]) == 0 && (r->expected[k] = strdup(cur)) != NULL)
-                r->has[k] = true;
+            if (strcmp(id, ce->set.ids[k]) == 0)
+                r->expected[k] = strdup(cur);
     }
     /* Start at the earliest point of any contract of the set: its cursor,
      * or start_ledger (0: the latest ledger, which is after any cursor).
@@ -686,10 +691,10 @@ static void on_cursors(void *arg, int status, const nova_pg_result *res)
     bool have = false, need_latest = false;
     for (size_t k = 0; k < ce->set.n; k++) {
         struct ce_pos p;
-        if (r->has[k] && ce_cursor_valid(r->expected[k]))
+        if (ce_cursor_valid(r->expected[k]))
             ce_pos_cursor(&p, r->expected[k]);
         else {
-            if (r->has[k])
+            if (r->expected[k] != NULL)
                 LOG(ce, NOVA_LOG_WARN, r->job,
                     "contract_events: the cursor of %s (\"%.40s\") is not an RPC cursor (left by "
                     "Nova's Horizon indexer?): that contract starts %s",
@@ -776,21 +781,13 @@ static void retry_abort(struct run *r, const char *what, int status, const nova_
     count_failure(ce, "database", 1);
     LOG(ce, NOVA_LOG_WARN, r->job, "contract_events: retry pass: %s: %s", what,
         res != NULL ? ce->pg->error_message(res) : "failed");
-    nova_pg_lease *l = r->lease;
-    r->lease = NULL;
-    if (l == NULL || ce->pg->rollback(ce->host, l, on_retry_released, r) != 0)
-        on_retry_released(r, 0, NULL);
+    rollback_then(r, on_retry_released);
 }
 
 static void retry_commit(struct run *r)
 {
-    struct ce *ce = r->ce;
-    nova_pg_lease *l = r->lease;
-    r->lease = NULL;
-    if (ce->pg->commit(ce->host, l, on_retry_done, r) != 0) {
-        r->lease = l;
+    if (!commit_lease(r, on_retry_done))
         retry_abort(r, "commit", -EIO, NULL);
-    }
 }
 
 static void on_retry_set(void *arg, int status, const nova_pg_result *res)

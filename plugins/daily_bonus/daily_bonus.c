@@ -35,6 +35,7 @@
 #include <string.h>
 #include <cjson/cJSON.h>
 
+#include <nova/buf.h>
 #include <nova/pg.h>
 #include <nova/plugin.h>
 
@@ -268,15 +269,16 @@ static void ids_free(struct db_ids *l)
 /* A PostgreSQL array literal of v[0..n): "{1,2,3}". Caller frees. */
 static char *array_text(const int64_t *v, size_t n)
 {
-    size_t cap = n * 21 + 3, off = 0;
-    char *s = malloc(cap);
-    if (s == NULL)
-        return NULL;
-    s[off++] = '{';
+    struct nova_buf s = {0};
+    nova_buf_add(&s, "{", 1);
     for (size_t i = 0; i < n; i++)
-        off += (size_t)snprintf(s + off, cap - off, "%s%" PRId64, i ? "," : "", v[i]);
-    snprintf(s + off, cap - off, "}");
-    return s;
+        nova_buf_printf(&s, "%s%" PRId64, i ? "," : "", v[i]);
+    nova_buf_add(&s, "}", 1);
+    if (s.oom) {
+        nova_buf_free(&s);
+        return NULL;
+    }
+    return s.p;
 }
 
 /* ---- the plugin ------------------------------------------------------------------ */
@@ -359,6 +361,13 @@ static void run_end(struct db_run *run, const char *outcome)
     run_free(run);
 }
 
+/* The server's message of a failed statement, or the errno's text when
+ * there is no result. */
+static const char *pg_error(const struct db *db, int status, const nova_pg_result *res)
+{
+    return res != NULL ? db->pg->error_message(res) : strerror(-status);
+}
+
 static void noop_rolled_back(void *arg, int status, const nova_pg_result *res)
 {
     (void)arg;
@@ -425,6 +434,15 @@ static void after(struct db_run *run, uint64_t ms, nova_timer_cb cb)
         run_fail(run, true, "out of memory (timer)");
 }
 
+/* After a transient error (first_error): the unit runs again after a
+ * pause, or the job is retried after DB_MAX_RETRIES in a row. */
+static void unit_again(struct db_run *run)
+{
+    if (++run->retries > DB_MAX_RETRIES)
+        return run_fail(run, true, "database: %s", run->first_error);
+    after(run, 250ULL << run->retries, on_timer);
+}
+
 /* A transient error (connection lost, deadlock, timeout): the transaction
  * is gone or rolled back; the same unit of work runs again after a pause. */
 static void on_rolled_back_transient(void *arg, int status, const nova_pg_result *res)
@@ -433,9 +451,7 @@ static void on_rolled_back_transient(void *arg, int status, const nova_pg_result
     (void)res;
     if (status == -ECANCELED)
         return run_fail(run, true, "worker stopping");
-    if (++run->retries > DB_MAX_RETRIES)
-        return run_fail(run, true, "database: %s", run->first_error);
-    after(run, 250ULL << run->retries, on_timer);
+    unit_again(run);
 }
 
 static void rollback_then(struct db_run *run, nova_pg_cb cb)
@@ -495,7 +511,7 @@ static void batch_error(struct db_run *run, int status, const nova_pg_result *re
 {
     struct db *db = run->db;
     const struct nova_host *h = db->host;
-    const char *msg = res != NULL ? db->pg->error_message(res) : strerror(-status);
+    const char *msg = pg_error(db, status, res);
     if (status == -ECANCELED)
         return run_fail(run, true, "worker stopping");
     if (nova_pg_error_retryable(status)) {
@@ -555,10 +571,8 @@ static void on_committed(void *arg, int status, const nova_pg_result *res)
         if (status == -ECANCELED)
             return run_fail(run, true, "worker stopping");
         snprintf(run->first_error, sizeof run->first_error, "commit: %s",
-                 res != NULL ? db->pg->error_message(res) : strerror(-status));
-        if (++run->retries > DB_MAX_RETRIES)
-            return run_fail(run, true, "database: %s", run->first_error);
-        return after(run, 250ULL << run->retries, on_timer);
+                 pg_error(db, status, res));
+        return unit_again(run);
     }
     run->retries = 0;
     run->credited += (int64_t)run->won.n;
@@ -717,10 +731,10 @@ static void on_begun(void *arg, int status, nova_pg_lease *lease, const nova_pg_
         if (status == -ECANCELED)
             return run_fail(run, true, "worker stopping");
         snprintf(run->first_error, sizeof run->first_error, "BEGIN: %s",
-                 res != NULL ? run->db->pg->error_message(res) : strerror(-status));
-        if (!nova_pg_error_retryable(status) || ++run->retries > DB_MAX_RETRIES)
-            return run_fail(run, nova_pg_error_retryable(status), "database: %s", run->first_error);
-        return after(run, 250ULL << run->retries, on_timer);
+                 pg_error(run->db, status, res));
+        if (!nova_pg_error_retryable(status))
+            return run_fail(run, false, "database: %s", run->first_error);
+        return unit_again(run);
     }
     run->lease = lease;
     run->won.n = 0;

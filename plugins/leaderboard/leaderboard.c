@@ -112,39 +112,21 @@ static const struct lb_period {
  * control characters as \b \t \n \f \r or \u00xx, everything else as is. */
 static void buf_json_string(struct nova_buf *b, const char *s)
 {
+    static const char plain[] = "\"\\\b\t\n\f\r", escaped[] = "\"\\btnfr";
     nova_buf_add(b, "\"", 1);
     for (; *s != '\0'; s++) {
         unsigned char c = (unsigned char)*s;
+        const char *q = strchr(plain, c);
         char esc[8];
-        switch (c) {
-        case '"':
-            nova_buf_add(b, "\\\"", 2);
-            break;
-        case '\\':
-            nova_buf_add(b, "\\\\", 2);
-            break;
-        case '\b':
-            nova_buf_add(b, "\\b", 2);
-            break;
-        case '\t':
-            nova_buf_add(b, "\\t", 2);
-            break;
-        case '\n':
-            nova_buf_add(b, "\\n", 2);
-            break;
-        case '\f':
-            nova_buf_add(b, "\\f", 2);
-            break;
-        case '\r':
-            nova_buf_add(b, "\\r", 2);
-            break;
-        default:
-            if (c < 0x20) {
-                snprintf(esc, sizeof esc, "\\u%04x", c);
-                nova_buf_add(b, esc, 6);
-            } else {
-                nova_buf_add(b, (const char *)&c, 1);
-            }
+        if (q != NULL) {
+            esc[0] = '\\';
+            esc[1] = escaped[q - plain];
+            nova_buf_add(b, esc, 2);
+        } else if (c < 0x20) {
+            snprintf(esc, sizeof esc, "\\u%04x", c);
+            nova_buf_add(b, esc, 6);
+        } else {
+            nova_buf_add(b, s, 1);
         }
     }
     nova_buf_add(b, "\"", 1);

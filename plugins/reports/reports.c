@@ -235,6 +235,32 @@ static bool address_ok(const char *a, size_t n)
     return true;
 }
 
+/* The next entry of mail_to (comma separated, blanks around entries
+ * trimmed, empty entries skipped): its start and length, *p moved past it.
+ * False at the end of the list. */
+static bool next_address(const char **p, const char **addr, size_t *len)
+{
+    const char *s = *p;
+    while (*s != '\0') {
+        while (*s == ',' || *s == ' ' || *s == '\t')
+            s++;
+        const char *w = s;
+        while (*s != '\0' && *s != ',')
+            s++;
+        const char *e = s;
+        while (e > w && (e[-1] == ' ' || e[-1] == '\t'))
+            e--;
+        if (e == w)
+            continue;
+        *p = s;
+        *addr = w;
+        *len = (size_t)(e - w);
+        return true;
+    }
+    *p = s;
+    return false;
+}
+
 static int check_config(const struct rp_config *cfg, unsigned types[RP_NPERIODS], char *err,
                         size_t errlen)
 {
@@ -266,21 +292,12 @@ static int check_config(const struct rp_config *cfg, unsigned types[RP_NPERIODS]
             snprintf(err, errlen, "smtp_url is set: mail_from must be an address");
             return -EINVAL;
         }
-        const char *p = cfg->mail_to != NULL ? cfg->mail_to : "";
+        const char *p = cfg->mail_to != NULL ? cfg->mail_to : "", *w;
+        size_t wl;
         int n = 0;
-        while (*p != '\0') {
-            while (*p == ',' || *p == ' ' || *p == '\t')
-                p++;
-            const char *w = p;
-            while (*p != '\0' && *p != ',')
-                p++;
-            const char *e = p;
-            while (e > w && (e[-1] == ' ' || e[-1] == '\t'))
-                e--;
-            if (e == w)
-                continue;
-            if (!address_ok(w, (size_t)(e - w))) {
-                snprintf(err, errlen, "mail_to: \"%.*s\" is not an address", (int)(e - w), w);
+        while (next_address(&p, &w, &wl)) {
+            if (!address_ok(w, wl)) {
+                snprintf(err, errlen, "mail_to: \"%.*s\" is not an address", (int)wl, w);
                 return -EINVAL;
             }
             n++;
@@ -358,8 +375,7 @@ struct rp_job {
     struct rp_report *rep; /* the report running, freed by shutdown() if still here */
     /* scheduled */
     int period;
-    unsigned todo; /* types still to run */
-    int current;   /* the type running, -1 none */
+    unsigned pending_types; /* bit set (1u << type) of the types not run yet */
     char *start, *end, *label;
     char *progress_key;
     struct nova_buf done;   /* JSON items of the reports finished, comma separated */
@@ -408,12 +424,22 @@ static struct rp_job *job_new(struct rp *rp, nova_job *job)
         return NULL;
     j->rp = rp;
     j->job = job;
-    j->current = -1;
     j->next = rp->jobs;
     if (rp->jobs != NULL)
         rp->jobs->prev = j;
     rp->jobs = j;
     return j;
+}
+
+/* Ends a job with a retry (after its backoff) or a failure, and frees it. */
+static void job_end(struct rp_job *j, bool retry, const char *reason)
+{
+    const struct nova_host *h = j->rp->host;
+    if (retry)
+        h->job_retry(j->job, reason, -1);
+    else
+        h->job_fail(j->job, reason);
+    job_free(j);
 }
 
 static void count_run(struct rp *rp, struct rp_report *rep, const char *outcome)
@@ -496,31 +522,22 @@ static void do_generate(struct rp_job *j)
                  "data.type must be one of user, campaign, transaction, revenue%s%.40s%s",
                  cJSON_IsString(type) ? " (got \"" : "",
                  cJSON_IsString(type) ? type->valuestring : "", cJSON_IsString(type) ? "\")" : "");
-        h->job_fail(j->job, err);
-        job_free(j);
-        return;
+        return job_end(j, false, err);
     }
     for (const cJSON *c = data->child; c != NULL; c = c->next)
         if (c->string == NULL ||
             (strcmp(c->string, "type") != 0 && strcmp(c->string, "params") != 0)) {
             snprintf(err, sizeof err, "data.%.40s: unknown field (generate takes type and params)",
                      c->string != NULL ? c->string : "");
-            h->job_fail(j->job, err);
-            job_free(j);
-            return;
+            return job_end(j, false, err);
         }
     struct rp_report *rep = calloc(1, sizeof *rep);
-    if (rep == NULL) {
-        h->job_retry(j->job, "out of memory", -1);
-        job_free(j);
-        return;
-    }
+    if (rep == NULL)
+        return job_end(j, true, "out of memory");
     if (rp_params_parse(cJSON_GetObjectItemCaseSensitive(data, "params"), &rep->params, err,
                         sizeof err) != 0) {
-        h->job_fail(j->job, err);
         rp_report_free(rep);
-        job_free(j);
-        return;
+        return job_end(j, false, err);
     }
     rep->host = h;
     rep->job = j->job;
@@ -531,12 +548,8 @@ static void do_generate(struct rp_job *j)
     if (rc != 0) {
         j->rep = NULL;
         snprintf(err, sizeof err, "report not started: %s", strerror(-rc));
-        if (rc == -EINVAL)
-            h->job_fail(j->job, err);
-        else
-            h->job_retry(j->job, err, -1);
         rp_report_free(rep);
-        job_free(j);
+        job_end(j, rc != -EINVAL, err);
     }
 }
 
@@ -548,11 +561,8 @@ static void period_end(struct rp_job *j)
 {
     struct rp *rp = j->rp;
     const struct nova_host *h = rp->host;
-    if (j->cancelled) {
-        h->job_retry(j->job, "worker stopping", -1);
-        job_free(j);
-        return;
-    }
+    if (j->cancelled)
+        return job_end(j, true, "worker stopping");
     struct nova_buf res = {0};
     nova_buf_printf(&res, "{\"period\":\"%s\",\"startDate\":", rp_period_names[j->period]);
     rp_json_string(&res, j->start, strlen(j->start));
@@ -749,12 +759,18 @@ static void report_done(struct rp_job *j, struct rp_report *rep, const char *mai
     save_progress(j, type);
 }
 
+/* Adds "type: why" to the reasons of the run's failures. */
+static void add_reason(struct rp_job *j, int type, const char *why)
+{
+    nova_buf_printf(&j->reason, "%s%s: %s", j->reason.len > 0 ? "; " : "", rp_type_names[type],
+                    why);
+}
+
 static void on_period_report(void *arg, struct rp_report *rep)
 {
     struct rp_job *j = arg;
     struct rp *rp = j->rp;
     const struct nova_host *h = rp->host;
-    j->current = -1;
     if (rep->cancelled)
         j->cancelled = true;
     if (rep->status == 0) {
@@ -781,8 +797,7 @@ static void on_period_report(void *arg, struct rp_report *rep)
     nova_buf_printf(&j->failed, "{\"type\":\"%s\",\"error\":", rp_type_names[rep->type]);
     rp_json_string(&j->failed, rep->error, strlen(rep->error));
     nova_buf_printf(&j->failed, ",\"retry\":%s}", transient ? "true" : "false");
-    nova_buf_printf(&j->reason, "%s%s: %s", j->reason.len > 0 ? "; " : "", rp_type_names[rep->type],
-                    rep->error);
+    add_reason(j, rep->type, rep->error);
     rp_report_free(rep);
     run_next(j);
 }
@@ -791,12 +806,12 @@ static void run_next(struct rp_job *j)
 {
     struct rp *rp = j->rp;
     const struct nova_host *h = rp->host;
-    if (j->cancelled || j->todo == 0)
+    if (j->cancelled || j->pending_types == 0)
         return after_reports(j);
     int t = 0;
-    while (!(j->todo & (1u << t)))
+    while (!(j->pending_types & (1u << t)))
         t++;
-    j->todo &= ~(1u << t);
+    j->pending_types &= ~(1u << t);
     struct rp_report *rep = calloc(1, sizeof *rep);
     char name[128];
     rp_file_name(name, sizeof name, (enum rp_type)t, j->label);
@@ -806,15 +821,13 @@ static void run_next(struct rp_job *j)
         (rep->csv_name = strdup(name)) == NULL) {
         rp_report_free(rep);
         j->any_transient = true;
-        nova_buf_printf(&j->reason, "%s%s: out of memory", j->reason.len > 0 ? "; " : "",
-                        rp_type_names[t]);
+        add_reason(j, t, "out of memory");
         return run_next(j);
     }
     rep->host = h;
     rep->job = j->job;
     rep->type = (enum rp_type)t;
     rep->cache_ttl_s = rp->cfg->cache_ttl;
-    j->current = t;
     j->rep = rep;
     int rc = rp_report_run(rep, on_period_report, j);
     if (rc != 0) {
@@ -838,9 +851,9 @@ static void on_progress(void *arg, int status, const struct nova_redis_reply *re
     if (status == 0 && reply != NULL && reply->type == NOVA_REDIS_REPLY_ARRAY) {
         for (size_t i = 0; i + 1 < reply->elements; i += 2) {
             int t = rp_type_from_name(reply->element[i].str);
-            if (t < 0 || !(j->todo & (1u << t)))
+            if (t < 0 || !(j->pending_types & (1u << t)))
                 continue;
-            j->todo &= ~(1u << t);
+            j->pending_types &= ~(1u << t);
             if (j->done.len > 0)
                 nova_buf_add(&j->done, ",", 1);
             nova_buf_add(&j->done, reply->element[i + 1].str, reply->element[i + 1].len);
@@ -859,11 +872,7 @@ static char *offset_date(const char *local, int off_s)
         int a = off_s < 0 ? -off_s : off_s;
         nova_buf_printf(&b, "%c%02d:%02d", off_s < 0 ? '-' : '+', a / 3600, a / 60 % 60);
     }
-    if (b.oom) {
-        free(b.p);
-        return NULL;
-    }
-    return b.p;
+    return rp_buf_take(&b);
 }
 
 /*
@@ -895,12 +904,7 @@ static void on_period(void *arg, int status, const nova_pg_result *res)
         char why[400];
         snprintf(why, sizeof why, "computing the %s period: %s", rp_period_names[j->period],
                  status != 0 ? pg->error_message(res) : "no row");
-        if (status == -ECANCELED || nova_pg_error_retryable(status))
-            h->job_retry(j->job, why, -1);
-        else
-            h->job_fail(j->job, why);
-        job_free(j);
-        return;
+        return job_end(j, status == -ECANCELED || nova_pg_error_retryable(status), why);
     }
     int64_t so = 0, eo = 0;
     pg->get_int64(res, 0, 1, &so);
@@ -911,11 +915,8 @@ static void on_period(void *arg, int status, const nova_pg_result *res)
     struct nova_buf key = {0};
     nova_buf_printf(&key, "reports:progress:%s", h->job_id(j->job));
     j->progress_key = key.p;
-    if (j->start == NULL || j->end == NULL || j->label == NULL || key.oom) {
-        h->job_retry(j->job, "out of memory", -1);
-        job_free(j);
-        return;
-    }
+    if (j->start == NULL || j->end == NULL || j->label == NULL || key.oom)
+        return job_end(j, true, "out of memory");
     if (h->job_attempts_made(j->job) > 0) {
         const char *argv[] = {"HGETALL", j->progress_key};
         if (h->redis->command(h, 2, argv, NULL, on_progress, j) == 0)
@@ -934,41 +935,28 @@ static void do_period(struct rp_job *j)
     for (int i = 0; i < RP_NPERIODS && cJSON_IsString(period); i++)
         if (strcmp(period->valuestring, rp_period_names[i]) == 0)
             p = i;
-    if (p < 0) {
-        h->job_fail(j->job, "data.period must be daily, weekly or monthly");
-        job_free(j);
-        return;
-    }
+    if (p < 0)
+        return job_end(j, false, "data.period must be daily, weekly or monthly");
     unsigned types[RP_NPERIODS];
     char err[200];
-    if (check_config(rp->cfg, types, err, sizeof err) != 0) {
-        h->job_fail(j->job, err);
-        job_free(j);
-        return;
-    }
+    if (check_config(rp->cfg, types, err, sizeof err) != 0)
+        return job_end(j, false, err);
     j->period = p;
-    j->todo = types[p];
+    j->pending_types = types[p];
     /* data.types: a subset to run now (`nova-worker queue add` by ops) */
     const cJSON *only = cJSON_GetObjectItemCaseSensitive(data, "types");
     if (cJSON_IsString(only)) {
         unsigned set;
-        if (rp_type_list(only->valuestring, &set, err, sizeof err) != 0) {
-            h->job_fail(j->job, err);
-            job_free(j);
-            return;
-        }
-        j->todo = set;
+        if (rp_type_list(only->valuestring, &set, err, sizeof err) != 0)
+            return job_end(j, false, err);
+        j->pending_types = set;
     } else if (only != NULL) {
-        h->job_fail(j->job, "data.types must be a string (\"user, campaign\")");
-        job_free(j);
-        return;
+        return job_end(j, false, "data.types must be a string (\"user, campaign\")");
     }
-    if (j->todo == 0) {
+    if (j->pending_types == 0) {
         char why[80];
         snprintf(why, sizeof why, "no report types are configured for %s", rp_period_names[p]);
-        h->job_fail(j->job, why);
-        job_free(j);
-        return;
+        return job_end(j, false, why);
     }
     static const char *const units[] = {"day", "week", "month"};
     char ms[24];
@@ -979,8 +967,7 @@ static void do_period(struct rp_job *j)
     int rc = h->pg->query(h, period_sql, 3, params, on_period, j);
     if (rc != 0) {
         snprintf(err, sizeof err, "period query not started: %s", strerror(-rc));
-        h->job_retry(j->job, err, -1);
-        job_free(j);
+        job_end(j, true, err);
     }
 }
 
@@ -1157,11 +1144,9 @@ static void do_mail(struct rp_job *j)
     const struct nova_host *h = rp->host;
     if (!mail_on(rp->cfg) || !NOVA_HOST_HAS(h, http) ||
         h->http->struct_size < offsetof(struct nova_http_api, mail) + sizeof h->http->mail ||
-        h->http->mail == NULL) {
-        h->job_fail(j->job, "e-mail is not configured (smtp_url) or this host cannot send mail");
-        job_free(j);
-        return;
-    }
+        h->http->mail == NULL)
+        return job_end(j, false,
+                       "e-mail is not configured (smtp_url) or this host cannot send mail");
     const cJSON *data = h->job_data(j->job);
     const char *file = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(data, "file"));
     const cJSON *bytes = cJSON_GetObjectItemCaseSensitive(data, "bytes");
@@ -1170,23 +1155,15 @@ static void do_mail(struct rp_job *j)
         if (cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(data, need[i])) == NULL) {
             char why[80];
             snprintf(why, sizeof why, "data.%s must be a string", need[i]);
-            h->job_fail(j->job, why);
-            job_free(j);
-            return;
+            return job_end(j, false, why);
         }
-    if (file == NULL || file[0] != '/') {
-        h->job_fail(j->job, "data.file must be an absolute path");
-        job_free(j);
-        return;
-    }
+    if (file == NULL || file[0] != '/')
+        return job_end(j, false, "data.file must be an absolute path");
     const char *slash = strrchr(file, '/');
     j->mail_path = strdup(file);
     j->mail_name = strdup(slash + 1);
-    if (j->mail_path == NULL || j->mail_name == NULL) {
-        h->job_retry(j->job, "out of memory", -1);
-        job_free(j);
-        return;
-    }
+    if (j->mail_path == NULL || j->mail_name == NULL)
+        return job_end(j, true, "out of memory");
     if (cJSON_IsNumber(bytes) && bytes->valuedouble > (double)rp->cfg->max_attachment) {
         j->attachment.len = (size_t)bytes->valuedouble; /* named in the body only */
         j->attach = false;
@@ -1222,18 +1199,9 @@ static char **split_addresses(const char *list)
 {
     size_t n = 0, cap = 4;
     char **v = calloc(cap + 1, sizeof *v);
-    const char *p = list != NULL ? list : "";
-    while (v != NULL && *p != '\0') {
-        while (*p == ',' || *p == ' ' || *p == '\t')
-            p++;
-        const char *w = p;
-        while (*p != '\0' && *p != ',')
-            p++;
-        const char *e = p;
-        while (e > w && (e[-1] == ' ' || e[-1] == '\t'))
-            e--;
-        if (e == w)
-            continue;
+    const char *p = list != NULL ? list : "", *w;
+    size_t wl;
+    while (v != NULL && next_address(&p, &w, &wl)) {
         if (n == cap) {
             char **nv = realloc(v, (cap * 2 + 1) * sizeof *v);
             if (nv == NULL)
@@ -1241,7 +1209,7 @@ static char **split_addresses(const char *list)
             v = nv;
             cap *= 2;
         }
-        v[n] = strndup(w, (size_t)(e - w));
+        v[n] = strndup(w, wl);
         if (v[n] == NULL)
             break;
         v[++n] = NULL;
@@ -1342,8 +1310,7 @@ static void rp_shutdown(void *state)
         struct rp_job *j = rp->jobs;
         rp_report_abandon(j->rep);
         j->rep = NULL;
-        rp->host->job_retry(j->job, "worker stopped", -1);
-        job_free(j);
+        job_end(j, true, "worker stopped");
     }
     free_addresses(rp->mail_to);
     free(rp);

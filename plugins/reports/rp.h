@@ -48,6 +48,22 @@ int rp_type_list(const char *text, unsigned *out, char *err, size_t errlen);
 
 /* Text buffers are <nova/buf.h>'s struct nova_buf. */
 
+/* The buffer's text, now the caller's (the buffer is reset); NULL when an
+ * append failed (the buffer is freed). */
+static inline char *rp_buf_take(struct nova_buf *b)
+{
+    if (b->oom) {
+        nova_buf_free(b);
+        return NULL;
+    }
+    char *p = b->p;
+    *b = (struct nova_buf){0};
+    return p;
+}
+
+/* True when n > 0 and s[0..n) are all ASCII digits. */
+bool rp_digits(const char *s, size_t n);
+
 /* ---- JavaScript's formatting ------------------------------------------------ */
 
 /* JSON.stringify of a string of n bytes (UTF-8). */
@@ -190,6 +206,12 @@ void rp_rows_json(struct nova_buf *b, const struct nova_pg_api *pg, const nova_p
                   const struct rp_col *cols, int ncols);
 /* The CSV header row of cols, and a result's rows as CSV rows. */
 void rp_csv_header(struct nova_buf *b, const struct rp_col *cols, int ncols);
+/* The cells of one row as CSV fields, without the row's end (first: no
+ * separator before its first cell). cell is scratch space, reused across
+ * calls and freed by the caller; when it cannot grow, b is marked oom. */
+void rp_row_csv(struct nova_buf *b, struct nova_buf *cell, const struct nova_pg_api *pg,
+                const nova_pg_result *res, int row, const struct rp_col *cols, int ncols,
+                bool first);
 void rp_rows_csv(struct nova_buf *b, const struct nova_pg_api *pg, const nova_pg_result *res,
                  const struct rp_col *cols, int ncols);
 /* The revenue report's totals: parseFloat summed in row order. */

@@ -206,7 +206,7 @@ void rp_json_number(struct nova_buf *b, double v)
 
 /* Days since 1970-01-01 of a proleptic Gregorian date, and back
  * (H. Hinnant's civil calendar algorithms). */
-static int64_t days_from_civil(int64_t y, int m, int d)
+int64_t rp_days(int64_t y, int m, int d)
 {
     y -= m <= 2;
     int64_t era = (y >= 0 ? y : y - 399) / 400;
@@ -214,11 +214,6 @@ static int64_t days_from_civil(int64_t y, int m, int d)
     int64_t doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
     int64_t doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
     return era * 146097 + doe - 719468;
-}
-
-int64_t rp_days(int64_t y, int m, int d)
-{
-    return days_from_civil(y, m, d);
 }
 
 static void civil_from_days(int64_t z, int64_t *y, int *m, int *d)
@@ -279,7 +274,7 @@ enum rp_kind rp_kind_of_oid(uint32_t oid)
     }
 }
 
-static bool all_digits(const char *s, size_t n)
+bool rp_digits(const char *s, size_t n)
 {
     if (n == 0)
         return false;
@@ -293,8 +288,8 @@ static bool all_digits(const char *s, size_t n)
  * (postgres-date puts years 0..99 back with setUTCFullYear). */
 static int64_t utc_ms(int64_t year, int month, int day, int h, int mi, int s, double ms)
 {
-    return days_from_civil(year, month, day) * 86400000 + (int64_t)h * 3600000 +
-           (int64_t)mi * 60000 + (int64_t)s * 1000 + (int64_t)trunc(ms);
+    return rp_days(year, month, day) * 86400000 + (int64_t)h * 3600000 + (int64_t)mi * 60000 +
+           (int64_t)s * 1000 + (int64_t)trunc(ms);
 }
 
 /*
@@ -312,8 +307,8 @@ int rp_pg_date_ms(const char *text, int64_t *ms)
     const char *y0 = p;
     while (isdigit((unsigned char)*p))
         p++;
-    if (p == y0 || p - y0 > 9 || p[0] != '-' || !all_digits(p + 1, 2) || p[3] != '-' ||
-        !all_digits(p + 4, 2))
+    if (p == y0 || p - y0 > 9 || p[0] != '-' || !rp_digits(p + 1, 2) || p[3] != '-' ||
+        !rp_digits(p + 4, 2))
         return -EINVAL;
     int64_t year = strtoll(y0, NULL, 10);
     int month = (p[1] - '0') * 10 + (p[2] - '0');
@@ -328,8 +323,8 @@ int rp_pg_date_ms(const char *text, int64_t *ms)
         *ms = utc_ms(year, month, day, 0, 0, 0, 0);
         return 0;
     }
-    if (p[0] != ' ' || !all_digits(p + 1, 2) || p[3] != ':' || !all_digits(p + 4, 2) ||
-        p[6] != ':' || !all_digits(p + 7, 2))
+    if (p[0] != ' ' || !rp_digits(p + 1, 2) || p[3] != ':' || !rp_digits(p + 4, 2) || p[6] != ':' ||
+        !rp_digits(p + 7, 2))
         return -EINVAL;
     int h = (p[1] - '0') * 10 + (p[2] - '0');
     int mi = (p[4] - '0') * 10 + (p[5] - '0');
@@ -384,7 +379,7 @@ int rp_pg_date_ms(const char *text, int64_t *ms)
 static bool array_index(const char *k, uint64_t *idx)
 {
     size_t n = strlen(k);
-    if (n == 0 || n > 10 || (n > 1 && k[0] == '0') || !all_digits(k, n))
+    if (n == 0 || n > 10 || (n > 1 && k[0] == '0') || !rp_digits(k, n))
         return false;
     uint64_t v = strtoull(k, NULL, 10);
     if (v >= 4294967295ULL)
@@ -496,8 +491,7 @@ int rp_value_json(struct nova_buf *b, enum rp_kind kind, const char *text)
     case RP_K_INT: {
         size_t n = strlen(text);
         bool neg = text[0] == '-';
-        if (all_digits(text + neg, n - neg) && n - neg <= 15 &&
-            (n - neg == 1 || text[neg] != '0')) {
+        if (rp_digits(text + neg, n - neg) && n - neg <= 15 && (n - neg == 1 || text[neg] != '0')) {
             if (strcmp(text, "-0") == 0)
                 nova_buf_add(b, "0", 1);
             else
@@ -722,9 +716,5 @@ char *rp_cache_key(enum rp_type type, const struct rp_params *p)
         first = false;
         nova_buf_printf(&b, "%s=%s", rp_param_names[i], q->text);
     }
-    if (b.oom) {
-        free(b.p);
-        return NULL;
-    }
-    return b.p;
+    return rp_buf_take(&b);
 }

@@ -9,7 +9,6 @@
  * is read with host->file->list on the thread pool; only names of that
  * exact form are ever removed.
  */
-#include <ctype.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,14 +21,6 @@
 void rp_file_name(char *out, size_t outlen, enum rp_type type, const char *label)
 {
     snprintf(out, outlen, "nova-%s-report-%s.csv", rp_type_names[type], label);
-}
-
-static bool digits(const char *s, int n)
-{
-    for (int i = 0; i < n; i++)
-        if (!isdigit((unsigned char)s[i]))
-            return false;
-    return true;
 }
 
 int rp_file_parse(const char *name, int64_t *end_day, int *group, bool *tmp)
@@ -55,10 +46,10 @@ int rp_file_parse(const char *name, int64_t *end_day, int *group, bool *tmp)
         if (ll < 4 || strncmp(l + ll - 4, ".csv", 4) != 0)
             return 0;
         ll -= 4;
-        if (!digits(l, 4) || l[4] != '-')
+        if (!rp_digits(l, 4) || l[4] != '-')
             return 0;
         int64_t y = atoi(l);
-        if (ll == 10 && digits(l + 5, 2) && l[7] == '-' && digits(l + 8, 2)) {
+        if (ll == 10 && rp_digits(l + 5, 2) && l[7] == '-' && rp_digits(l + 8, 2)) {
             int m = atoi(l + 5), d = atoi(l + 8);
             if (m < 1 || m > 12 || d < 1 || d > 31)
                 return 0;
@@ -66,7 +57,7 @@ int rp_file_parse(const char *name, int64_t *end_day, int *group, bool *tmp)
             *group = t * RP_NPERIODS + RP_DAILY;
             return 1;
         }
-        if (ll == 8 && l[5] == 'W' && digits(l + 6, 2)) {
+        if (ll == 8 && l[5] == 'W' && rp_digits(l + 6, 2)) {
             int w = atoi(l + 6);
             if (w < 1 || w > 53)
                 return 0;
@@ -77,7 +68,7 @@ int rp_file_parse(const char *name, int64_t *end_day, int *group, bool *tmp)
             *group = t * RP_NPERIODS + RP_WEEKLY;
             return 1;
         }
-        if (ll == 7 && digits(l + 5, 2)) {
+        if (ll == 7 && rp_digits(l + 5, 2)) {
             int m = atoi(l + 5);
             if (m < 1 || m > 12)
                 return 0;

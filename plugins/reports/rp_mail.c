@@ -153,10 +153,7 @@ char *rp_mail_build(const struct rp_mail_parts *m, size_t *len)
         base64(&b, m->attachment, m->attachment_len, true);
     }
     nova_buf_printf(&b, "--%s--\r\n", boundary);
-    if (b.oom) {
-        free(b.p);
-        return NULL;
-    }
-    *len = b.len;
-    return b.p;
+    if (!b.oom)
+        *len = b.len;
+    return rp_buf_take(&b);
 }

@@ -90,22 +90,18 @@ static bool file_transient(int status)
 
 /* ---- cleanup after a failure ------------------------------------------------------- */
 
-static void on_cleanup_rollback(void *arg, int status, const nova_pg_result *res)
-{
-    (void)status;
-    (void)res;
-    struct rp_report *r = arg;
-    if (status == -ECANCELED)
-        r->cancelled = true;
-    cleanup(r);
-}
-
 static void on_cleanup_close(void *arg, int status)
 {
     struct rp_report *r = arg;
     if (status == -ECANCELED)
         r->cancelled = true;
     cleanup(r);
+}
+
+static void on_cleanup_rollback(void *arg, int status, const nova_pg_result *res)
+{
+    (void)res;
+    on_cleanup_close(arg, status);
 }
 
 static void on_cleanup_unlink(void *arg, int status)
@@ -237,6 +233,14 @@ static void file_finish(struct rp_report *r)
         rep_fail(r, rc, false, "fsync of %s: %s", p->tmp_path, strerror(-rc));
 }
 
+/* A queued write failed (the first error is kept). */
+static void write_failed(struct rp_report *r)
+{
+    struct rp_run_priv *p = r->priv;
+    rep_fail(r, p->failed_status, file_transient(p->failed_status), "writing %s: %s", p->tmp_path,
+             strerror(-p->failed_status));
+}
+
 static void on_written(void *arg, int status)
 {
     struct rp_report *r = arg;
@@ -248,15 +252,13 @@ static void on_written(void *arg, int status)
         if (status == -ECANCELED)
             r->cancelled = true;
         if (p->failed_status != 0 && r->status == 0)
-            return rep_fail(r, p->failed_status, file_transient(p->failed_status), "writing %s: %s",
-                            p->tmp_path, strerror(-p->failed_status));
+            return write_failed(r);
         return cleanup(r);
     }
     if (p->failed_status != 0) {
         if (p->writes > 0 || p->fetching)
             return; /* wait for the others, then fail */
-        return rep_fail(r, p->failed_status, file_transient(p->failed_status), "writing %s: %s",
-                        p->tmp_path, strerror(-p->failed_status));
+        return write_failed(r);
     }
     if (!p->fetch_done) {
         if (p->cursor_open && !p->fetching && p->writes < 2)
@@ -271,21 +273,24 @@ static void on_written(void *arg, int status)
     }
 }
 
-/* Queues the CSV buffer's bytes (the host copies them). */
-static int write_csv(struct rp_report *r)
+/* Queues the CSV buffer's bytes (the host copies them). False when that
+ * failed: the report failed. */
+static bool write_csv(struct rp_report *r)
 {
     struct rp_run_priv *p = r->priv;
-    if (p->csv.oom)
-        return -ENOMEM;
+    int rc = p->csv.oom ? -ENOMEM : 0;
+    if (rc == 0 && p->csv.len > 0)
+        rc = r->host->file->write(p->file, p->csv.p, p->csv.len, on_written, r);
+    if (rc != 0) {
+        rep_fail(r, rc, rc == -ENOMEM, "writing %s: %s", p->tmp_path, strerror(-rc));
+        return false;
+    }
     if (p->csv.len == 0)
-        return 0;
-    int rc = r->host->file->write(p->file, p->csv.p, p->csv.len, on_written, r);
-    if (rc != 0)
-        return rc;
+        return true;
     r->bytes += (int64_t)p->csv.len;
     p->writes++;
     nova_buf_reset(&p->csv);
-    return 0;
+    return true;
 }
 
 static void on_fetch(void *arg, int status, const nova_pg_result *res)
@@ -307,9 +312,8 @@ static void on_fetch(void *arg, int status, const nova_pg_result *res)
     r->rows += n;
     if (n < RP_FETCH_ROWS)
         p->fetch_done = true;
-    int rc = write_csv(r);
-    if (rc != 0)
-        return rep_fail(r, rc, rc == -ENOMEM, "writing %s: %s", p->tmp_path, strerror(-rc));
+    if (!write_csv(r))
+        return;
     if (!p->fetch_done) {
         if (p->writes < 2)
             fetch_next(r);
@@ -361,9 +365,8 @@ static void on_open(void *arg, int status, nova_file *f)
         return rep_fail(r, status, file_transient(status), "opening %s: %s", p->tmp_path,
                         strerror(-status));
     p->file = f;
-    int rc = write_csv(r); /* the header, and the rows when they are in memory */
-    if (rc != 0)
-        return rep_fail(r, rc, rc == -ENOMEM, "writing %s: %s", p->tmp_path, strerror(-rc));
+    if (!write_csv(r)) /* the header, and the rows when they are in memory */
+        return;
     if (p->plan.csv_from >= 0) {
         p->fetch_done = true;
         if (p->writes == 0)
@@ -371,8 +374,8 @@ static void on_open(void *arg, int status, nova_file *f)
         return;
     }
     /* the cursor: planned for the whole result, as Nova's query is */
-    rc = r->host->pg->lease_query(r->host, p->lease, "SET LOCAL cursor_tuple_fraction = 1", 0, NULL,
-                                  on_tuple_fraction, r);
+    int rc = r->host->pg->lease_query(r->host, p->lease, "SET LOCAL cursor_tuple_fraction = 1", 0,
+                                      NULL, on_tuple_fraction, r);
     if (rc != 0)
         rep_fail(r, rc, nova_pg_error_retryable(rc), "SET LOCAL not started: %s", strerror(-rc));
 }
@@ -537,12 +540,7 @@ static void on_stmt(void *arg, int status, const nova_pg_result *res)
             summary_cells(r, res, s, 0);
             if (want_csv) {
                 struct nova_buf cell = {0};
-                for (int c = 0; c < s->ncols; c++) {
-                    nova_buf_reset(&cell);
-                    rp_value_text(&cell, s->cols[c].kind, pg->get_text(res, 0, c));
-                    rp_csv_field(&p->csv, cell.p != NULL ? cell.p : "", cell.len,
-                                 p->stmt == 0 && c == 0);
-                }
+                rp_row_csv(&p->csv, &cell, pg, res, 0, s->cols, s->ncols, p->stmt == 0);
                 nova_buf_free(&cell);
             }
         }

@@ -110,6 +110,23 @@ static void cond(struct where *w, const struct rp_params *p, int key, const char
     w->values[w->n++] = q->text;
 }
 
+/* Nova's startDate and endDate filters on col ("created_at", "c.created_at"). */
+static void date_conds(struct where *w, const struct rp_params *p, const char *col)
+{
+    char lhs[32];
+    snprintf(lhs, sizeof lhs, "%s >=", col);
+    cond(w, p, RP_P_START, lhs);
+    snprintf(lhs, sizeof lhs, "%s <=", col);
+    cond(w, p, RP_P_END, lhs);
+}
+
+static void stmt_params(struct rp_stmt *s, const struct where *w)
+{
+    s->nparams = w->n;
+    for (int i = 0; i < w->n; i++)
+        s->params[i] = w->values[i];
+}
+
 static int stmt_set(struct rp_stmt *s, const struct where *w, const char *fmt_before,
                     const char *after)
 {
@@ -120,14 +137,9 @@ static int stmt_set(struct rp_stmt *s, const struct where *w, const char *fmt_be
         nova_buf_str(&b, w->sql.p);
     }
     nova_buf_str(&b, after);
-    if (b.oom) {
-        free(b.p);
+    if ((s->sql = rp_buf_take(&b)) == NULL)
         return -ENOMEM;
-    }
-    s->sql = b.p;
-    s->nparams = w->n;
-    for (int i = 0; i < w->n; i++)
-        s->params[i] = w->values[i];
+    stmt_params(s, w);
     return 0;
 }
 
@@ -137,6 +149,16 @@ static void cols(struct rp_stmt *s, int n, const struct rp_col *c)
         s->own[i] = c[i];
     s->cols = s->own;
     s->ncols = n;
+}
+
+/* The plan's first statement, with the n columns of its result. */
+static int first_stmt(struct rp_plan *plan, const struct where *w, const char *fmt_before,
+                      const char *after, int n, const struct rp_col *c)
+{
+    int rc = stmt_set(&plan->stmt[0], w, fmt_before, after);
+    cols(&plan->stmt[0], n, c);
+    plan->nstmt = 1;
+    return rc;
 }
 
 void rp_plan_free(struct rp_plan *plan)
@@ -156,15 +178,12 @@ int rp_plan_build(struct rp_plan *plan, enum rp_type type, const struct rp_param
     switch (type) {
     case RP_USER: {
         nova_buf_str(&w.sql, "is_deleted = FALSE");
-        cond(&w, p, RP_P_START, "created_at >=");
-        cond(&w, p, RP_P_END, "created_at <=");
-        rc = stmt_set(&plan->stmt[0], &w,
-                      "SELECT COUNT(*) AS total_users, COUNT(*) FILTER (WHERE created_at >= "
-                      "NOW() - INTERVAL '30 days') AS new_last_30d FROM users",
-                      "");
-        cols(&plan->stmt[0], 2,
-             (struct rp_col[]){{"total_users", RP_K_TEXT}, {"new_last_30d", RP_K_TEXT}});
-        plan->nstmt = 1;
+        date_conds(&w, p, "created_at");
+        rc = first_stmt(plan, &w,
+                        "SELECT COUNT(*) AS total_users, COUNT(*) FILTER (WHERE created_at >= "
+                        "NOW() - INTERVAL '30 days') AS new_last_30d FROM users",
+                        "", 2,
+                        (struct rp_col[]){{"total_users", RP_K_TEXT}, {"new_last_30d", RP_K_TEXT}});
         if (rc != 0)
             break;
         /* Nova's second statement: its own placeholders, the same values */
@@ -177,56 +196,46 @@ int rp_plan_build(struct rp_plan *plan, enum rp_type type, const struct rp_param
             nova_buf_str(&b, " AND created_at >= $1");
         if (e)
             nova_buf_printf(&b, " AND created_at <= $%d", s ? 2 : 1);
-        if (b.oom) {
-            free(b.p);
+        struct rp_stmt *r = &plan->stmt[1];
+        if ((r->sql = rp_buf_take(&b)) == NULL) {
             rc = -ENOMEM;
             break;
         }
-        struct rp_stmt *r = &plan->stmt[1];
-        r->sql = b.p;
-        r->nparams = w.n;
-        for (int i = 0; i < w.n; i++)
-            r->params[i] = w.values[i];
+        stmt_params(r, &w);
         cols(r, 1, (struct rp_col[]){{"total_referrals", RP_K_TEXT}});
         plan->nstmt = 2;
         break;
     }
     case RP_CAMPAIGN:
         cond(&w, p, RP_P_MERCHANT, "c.merchant_id =");
-        cond(&w, p, RP_P_START, "c.created_at >=");
-        cond(&w, p, RP_P_END, "c.created_at <=");
-        rc = stmt_set(&plan->stmt[0], &w,
-                      "SELECT c.id, c.name, c.reward_rate, c.start_date, c.end_date, "
-                      "c.is_active, COUNT(t.id) AS transaction_count, "
-                      "COALESCE(SUM(t.amount), 0) AS total_distributed FROM campaigns c "
-                      "LEFT JOIN transactions t ON t.campaign_id = c.id AND "
-                      "t.tx_type = 'distribution'",
-                      " GROUP BY c.id ORDER BY c.created_at DESC");
-        cols(&plan->stmt[0], 8,
-             (struct rp_col[]){{"id", cat->campaign_id},
-                               {"name", cat->campaign_name},
-                               {"reward_rate", cat->reward_rate},
-                               {"start_date", cat->start_date},
-                               {"end_date", cat->end_date},
-                               {"is_active", cat->is_active},
-                               {"transaction_count", RP_K_TEXT},
-                               {"total_distributed", cat->tx_amount_sum}});
-        plan->nstmt = 1;
+        date_conds(&w, p, "c.created_at");
+        rc = first_stmt(plan, &w,
+                        "SELECT c.id, c.name, c.reward_rate, c.start_date, c.end_date, "
+                        "c.is_active, COUNT(t.id) AS transaction_count, "
+                        "COALESCE(SUM(t.amount), 0) AS total_distributed FROM campaigns c "
+                        "LEFT JOIN transactions t ON t.campaign_id = c.id AND "
+                        "t.tx_type = 'distribution'",
+                        " GROUP BY c.id ORDER BY c.created_at DESC", 8,
+                        (struct rp_col[]){{"id", cat->campaign_id},
+                                          {"name", cat->campaign_name},
+                                          {"reward_rate", cat->reward_rate},
+                                          {"start_date", cat->start_date},
+                                          {"end_date", cat->end_date},
+                                          {"is_active", cat->is_active},
+                                          {"transaction_count", RP_K_TEXT},
+                                          {"total_distributed", cat->tx_amount_sum}});
         break;
     case RP_TRANSACTION:
         cond(&w, p, RP_P_MERCHANT, "merchant_id =");
-        cond(&w, p, RP_P_START, "created_at >=");
-        cond(&w, p, RP_P_END, "created_at <=");
+        date_conds(&w, p, "created_at");
         cond(&w, p, RP_P_TXTYPE, "tx_type =");
-        rc = stmt_set(&plan->stmt[0], &w,
-                      "SELECT tx_type, COUNT(*) AS count, COALESCE(SUM(amount), 0) AS "
-                      "total_amount FROM transactions",
-                      " GROUP BY tx_type");
-        cols(&plan->stmt[0], 3,
-             (struct rp_col[]){{"tx_type", cat->tx_type},
-                               {"count", RP_K_TEXT},
-                               {"total_amount", cat->tx_amount_sum}});
-        plan->nstmt = 1;
+        rc = first_stmt(plan, &w,
+                        "SELECT tx_type, COUNT(*) AS count, COALESCE(SUM(amount), 0) AS "
+                        "total_amount FROM transactions",
+                        " GROUP BY tx_type", 3,
+                        (struct rp_col[]){{"tx_type", cat->tx_type},
+                                          {"count", RP_K_TEXT},
+                                          {"total_amount", cat->tx_amount_sum}});
         if (rc == 0)
             rc = stmt_set(&plan->stmt[1], &w, "SELECT * FROM transactions",
                           " ORDER BY created_at DESC LIMIT 500");
@@ -246,22 +255,19 @@ int rp_plan_build(struct rp_plan *plan, enum rp_type type, const struct rp_param
         break;
     case RP_REVENUE:
         nova_buf_str(&w.sql, "tx_type IN ('distribution', 'redemption')");
-        cond(&w, p, RP_P_START, "t.created_at >=");
-        cond(&w, p, RP_P_END, "t.created_at <=");
-        rc = stmt_set(&plan->stmt[0], &w,
-                      "SELECT m.id AS merchant_id, m.name AS merchant_name, "
-                      "COALESCE(SUM(t.amount) FILTER (WHERE t.tx_type = 'distribution'), 0) AS "
-                      "total_distributed, "
-                      "COALESCE(SUM(t.amount) FILTER (WHERE t.tx_type = 'redemption'), 0) AS "
-                      "total_redeemed FROM transactions t JOIN merchants m ON t.merchant_id = "
-                      "m.id",
-                      " GROUP BY m.id, m.name ORDER BY total_distributed DESC");
-        cols(&plan->stmt[0], 4,
-             (struct rp_col[]){{"merchant_id", cat->merchant_id},
-                               {"merchant_name", cat->merchant_name},
-                               {"total_distributed", cat->tx_amount_sum},
-                               {"total_redeemed", cat->tx_amount_sum}});
-        plan->nstmt = 1;
+        date_conds(&w, p, "t.created_at");
+        rc = first_stmt(plan, &w,
+                        "SELECT m.id AS merchant_id, m.name AS merchant_name, "
+                        "COALESCE(SUM(t.amount) FILTER (WHERE t.tx_type = 'distribution'), 0) AS "
+                        "total_distributed, "
+                        "COALESCE(SUM(t.amount) FILTER (WHERE t.tx_type = 'redemption'), 0) AS "
+                        "total_redeemed FROM transactions t JOIN merchants m ON t.merchant_id = "
+                        "m.id",
+                        " GROUP BY m.id, m.name ORDER BY total_distributed DESC", 4,
+                        (struct rp_col[]){{"merchant_id", cat->merchant_id},
+                                          {"merchant_name", cat->merchant_name},
+                                          {"total_distributed", cat->tx_amount_sum},
+                                          {"total_redeemed", cat->tx_amount_sum}});
         break;
     default:
         rc = -EINVAL;
@@ -298,21 +304,28 @@ void rp_csv_header(struct nova_buf *b, const struct rp_col *cols, int ncols)
     rp_csv_end_row(b);
 }
 
+void rp_row_csv(struct nova_buf *b, struct nova_buf *cell, const struct nova_pg_api *pg,
+                const nova_pg_result *res, int row, const struct rp_col *cols, int ncols,
+                bool first)
+{
+    for (int c = 0; c < ncols; c++) {
+        nova_buf_reset(cell);
+        rp_value_text(cell, cols[c].kind, pg->get_text(res, row, c));
+        if (cell->oom) {
+            b->oom = true;
+            return;
+        }
+        rp_csv_field(b, cell->p != NULL ? cell->p : "", cell->len, first && c == 0);
+    }
+}
+
 void rp_rows_csv(struct nova_buf *b, const struct nova_pg_api *pg, const nova_pg_result *res,
                  const struct rp_col *cols, int ncols)
 {
     struct nova_buf cell = {0};
     int n = pg->ntuples(res);
     for (int r = 0; r < n; r++) {
-        for (int c = 0; c < ncols; c++) {
-            nova_buf_reset(&cell);
-            rp_value_text(&cell, cols[c].kind, pg->get_text(res, r, c));
-            if (cell.oom) {
-                b->oom = true;
-                break;
-            }
-            rp_csv_field(b, cell.p != NULL ? cell.p : "", cell.len, c == 0);
-        }
+        rp_row_csv(b, &cell, pg, res, r, cols, ncols, true);
         rp_csv_end_row(b);
     }
     nova_buf_free(&cell);

@@ -407,7 +407,6 @@ static int wh_init(const struct nova_host *host, const void *config, void **stat
 static void wh_stop(void *state)
 {
     struct wh *wh = state;
-    wh->stopping = true;
     if (wh->out != NULL)
         wh_out_stop(wh->out);
 }

@@ -57,7 +57,6 @@ struct wh {
     struct wh_action actions[WH_MAX_ACTIONS];
     size_t nactions;
     struct wh_keys keys; /* wiped at shutdown */
-    bool stopping;
 
     struct wh_out *out; /* NULL when outbound = no */
 

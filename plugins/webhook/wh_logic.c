@@ -142,15 +142,9 @@ int wh_parse_actions(const char *spec, struct wh_action *out, size_t max, char *
             say(err, errlen, "action_points: '%.*s' has no points", (int)len, e);
             return -EINVAL;
         }
-        for (; i < len; i++) {
-            if (e[i] < '0' || e[i] > '9' || v > MAX_POINTS) {
-                say(err, errlen, "action_points: '%.*s': points must be 1..%lld", (int)len, e,
-                    (long long)MAX_POINTS);
-                return -EINVAL;
-            }
+        for (; i < len && v <= MAX_POINTS && e[i] >= '0' && e[i] <= '9'; i++)
             v = v * 10 + (e[i] - '0');
-        }
-        if (v < 1 || v > MAX_POINTS) {
+        if (i < len || v < 1 || v > MAX_POINTS) {
             say(err, errlen, "action_points: '%.*s': points must be 1..%lld", (int)len, e,
                 (long long)MAX_POINTS);
             return -EINVAL;

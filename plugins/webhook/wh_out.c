@@ -20,6 +20,7 @@
 #include <string.h>
 #include <sodium.h>
 #include <cjson/cJSON.h>
+#include <nova/buf.h>
 
 #define ENDPOINT_BUCKETS   256
 #define RECORD_TRIES       6
@@ -138,14 +139,11 @@ struct endpoint {
     struct endpoint *next;        /* hash chain */
 };
 
-enum dstate { D_WAITING, D_PROBING, D_SENDING, D_RECORDING, D_RELEASING };
-
 struct delivery {
     struct wh_out *o;
     struct endpoint *ep;
     struct delivery *next; /* endpoint queue */
     struct delivery *all_prev, *all_next;
-    enum dstate state;
     int64_t id;
     int64_t webhook_id;
     int attempt;
@@ -161,7 +159,6 @@ struct delivery {
     int64_t retry_ms; /* -1: final */
     char response[WH_BODY_BYTES];
     int record_tries;
-    nova_timer *timer;
 };
 
 struct run {
@@ -172,14 +169,12 @@ struct run {
     bool wait_slot;   /* ... but skipped full endpoints: claim again once one has room */
     bool had_full;    /* the claim in flight skipped full endpoints */
     bool in_callback; /* on_claimed() is setting up its rows */
-    bool finishing;
     size_t asked;
     uint64_t claimed, delivered, retrying, failed, released, swept;
 };
 
 struct wh_out {
     struct wh *wh;
-    const struct nova_host *host;
     struct endpoint *buckets[ENDPOINT_BUCKETS];
     struct delivery *all;
     size_t live;
@@ -289,7 +284,6 @@ static void d_release(struct delivery *d)
     char id[24];
     snprintf(id, sizeof id, "%" PRId64, d->id);
     const char *p[] = {id, d->fence};
-    d->state = D_RELEASING;
     if (wh->pg->query(wh->host, SQL_RELEASE, 2, p, on_released, d) != 0)
         d_done(d); /* the claim expires by itself */
 }
@@ -313,9 +307,7 @@ static void record(struct delivery *d);
 
 static void on_record_timer(void *arg)
 {
-    struct delivery *d = arg;
-    d->timer = NULL;
-    record(d);
+    record(arg);
 }
 
 static void count_outcome(struct delivery *d, const char *result)
@@ -351,8 +343,7 @@ static void on_recorded(void *arg, int status, const nova_pg_result *res)
          * claim lasts, else it is sent again once the claim expires. */
         if (nova_pg_error_retryable(status) && ++d->record_tries < RECORD_TRIES) {
             uint64_t wait = 500u << d->record_tries;
-            d->timer = h->timer_start(h, wait, 0, on_record_timer, d);
-            if (d->timer != NULL)
+            if (h->timer_start(h, wait, 0, on_record_timer, d) != NULL)
                 return;
         }
         h->log(h, NOVA_LOG_ERROR, NULL,
@@ -429,7 +420,6 @@ static void record(struct delivery *d)
     char id[24], attempt[16], status[16], retry[24], threshold[24], cooldown[24];
     int rc;
 
-    d->state = D_RECORDING;
     snprintf(id, sizeof id, "%" PRId64, d->id);
     snprintf(attempt, sizeof attempt, "%d", d->attempt);
     snprintf(status, sizeof status, "%ld", d->status);
@@ -510,7 +500,6 @@ static void send(struct delivery *d)
     char secret[WH_SECRET_MAX + 1], err[256] = "";
     enum wh_secret_source src = WH_SECRET_PLAINTEXT;
 
-    d->state = D_SENDING;
     d->started_ms = h->now_ms(h);
     int slen = wh_secret_open(d->secret, &wh->keys, secret, &src, err, sizeof err);
     d_wipe_secret(d);
@@ -587,7 +576,6 @@ static void ep_kick(struct wh_out *o, struct endpoint *ep)
 static void ep_enqueue(struct delivery *d)
 {
     struct endpoint *ep = d->ep;
-    d->state = D_WAITING;
     d->next = NULL;
     if (ep->tail != NULL)
         ep->tail->next = d;
@@ -706,7 +694,6 @@ static void on_claimed(void *arg, int status, const nova_pg_result *res)
             snprintf(lease, sizeof lease, "%" PRId64, o->lease_ms);
             snprintf(threshold, sizeof threshold, "%" PRId64, wh->cfg->breaker_threshold);
             const char *p[] = {idt, lease, threshold};
-            d->state = D_PROBING;
             if (pg->query(h, SQL_PROBE, 3, p, on_probe, d) != 0)
                 d_release(d);
         } else {
@@ -722,31 +709,21 @@ static void on_claimed(void *arg, int status, const nova_pg_result *res)
  * int[] literal. */
 static char *full_endpoints(struct wh_out *o)
 {
-    size_t cap = 64, len = 0;
-    char *s = malloc(cap);
-    if (s == NULL)
-        return NULL;
-    s[len++] = '{';
+    struct nova_buf s = {0};
+    nova_buf_add(&s, "{", 1);
     for (size_t b = 0; b < ENDPOINT_BUCKETS; b++) {
         for (struct endpoint *e = o->buckets[b]; e != NULL; e = e->next) {
             if (e->live < (size_t)o->wh->cfg->endpoint_concurrency)
                 continue;
-            if (len + 24 >= cap) {
-                char *n = realloc(s, cap * 2);
-                if (n == NULL) {
-                    free(s);
-                    return NULL;
-                }
-                s = n;
-                cap *= 2;
-            }
-            len += (size_t)snprintf(s + len, cap - len, "%s%" PRId64, len > 1 ? "," : "",
-                                    e->webhook_id);
+            nova_buf_printf(&s, "%s%" PRId64, s.len > 1 ? "," : "", e->webhook_id);
         }
     }
-    s[len++] = '}';
-    s[len] = '\0';
-    return s;
+    nova_buf_add(&s, "}", 1);
+    if (s.oom) {
+        nova_buf_free(&s);
+        return NULL;
+    }
+    return s.p;
 }
 
 static void claim(struct wh_out *o, size_t want)
@@ -801,7 +778,7 @@ static void pump(struct wh_out *o)
     const struct wh_config *cfg = o->wh->cfg;
     const struct nova_host *h = o->wh->host;
 
-    if (r == NULL || r->claiming || r->finishing || r->in_callback)
+    if (r == NULL || r->claiming || r->in_callback)
         return;
     bool over = o->stopping || h->job_cancelled(r->job) ||
                 h->now_ms(h) - r->started_ms >= cfg->run_limit_ms;
@@ -814,10 +791,8 @@ static void pump(struct wh_out *o)
         if (r->claiming)
             return;
     }
-    if (o->live == 0 && !r->claiming) {
-        r->finishing = true;
+    if (o->live == 0 && !r->claiming)
         finish_run(o);
-    }
 }
 
 static void on_swept(void *arg, int status, const nova_pg_result *res)
@@ -877,7 +852,6 @@ struct wh_out *wh_out_new(struct wh *wh)
     if (o == NULL)
         return NULL;
     o->wh = wh;
-    o->host = wh->host;
     /* a claimed row waits at most one request for a slot, then is sent */
     o->lease_ms = 2 * wh->cfg->timeout_ms + LEASE_MARGIN_MS;
     return o;

@@ -1,5 +1,6 @@
 #include "config.h"
 #include "common/metrics.h"
+#include "nova/buf.h"
 
 #include <ctype.h>
 #include <dirent.h>
@@ -276,70 +277,35 @@ double nova__metric_value(nova_metric *metric, const char *const *label_values)
     return v;
 }
 
-struct buf {
-    char *data;
-    size_t len, cap;
-    int failed;
-};
-
-static void bprintf(struct buf *b, const char *fmt, ...) NOVA_PRINTF(2, 3);
-static void bprintf(struct buf *b, const char *fmt, ...)
-{
-    if (b->failed)
-        return;
-    for (;;) {
-        va_list ap;
-        va_start(ap, fmt);
-        int n = vsnprintf(b->data + b->len, b->cap - b->len, fmt, ap);
-        va_end(ap);
-        if (n < 0) {
-            b->failed = 1;
-            return;
-        }
-        if ((size_t)n < b->cap - b->len) {
-            b->len += (size_t)n;
-            return;
-        }
-        size_t cap = (b->cap + (size_t)n + 1) * 2;
-        char *d = realloc(b->data, cap);
-        if (d == NULL) {
-            b->failed = 1;
-            return;
-        }
-        b->data = d;
-        b->cap = cap;
-    }
-}
-
 /* Runs of plain characters go out in one piece: a render now runs on the
  * loop, and a page of label values is mostly plain text. */
-static void put_escaped(struct buf *b, const char *s, int quote)
+static void put_escaped(struct nova_buf *b, const char *s, int quote)
 {
     while (*s != '\0') {
         size_t run = strcspn(s, quote ? "\\\n\"" : "\\\n");
         if (run > 0)
-            bprintf(b, "%.*s", (int)run, s);
+            nova_buf_add(b, s, run);
         s += run;
         if (*s == '\\')
-            bprintf(b, "\\\\");
+            nova_buf_printf(b, "\\\\");
         else if (*s == '\n')
-            bprintf(b, "\\n");
+            nova_buf_printf(b, "\\n");
         else if (*s == '"')
-            bprintf(b, "\\\"");
+            nova_buf_printf(b, "\\\"");
         else
             break;
         s++;
     }
 }
 
-static void put_number(struct buf *b, double v)
+static void put_number(struct nova_buf *b, double v)
 {
     if (isinf(v))
-        bprintf(b, v > 0 ? "+Inf" : "-Inf");
+        nova_buf_printf(b, v > 0 ? "+Inf" : "-Inf");
     else if (isnan(v))
-        bprintf(b, "NaN");
+        nova_buf_printf(b, "NaN");
     else if (v == (double)(int64_t)v && fabs(v) < 1e15)
-        bprintf(b, "%lld", (long long)v);
+        nova_buf_printf(b, "%lld", (long long)v);
     else {
         /* The shortest form that reads back as the same double. */
         char tmp[64];
@@ -348,27 +314,27 @@ static void put_number(struct buf *b, double v)
             if (strtod(tmp, NULL) == v)
                 break;
         }
-        bprintf(b, "%s", tmp);
+        nova_buf_printf(b, "%s", tmp);
     }
 }
 
-static void put_labels(struct buf *b, const struct nova_metric *m, const struct series *s,
+static void put_labels(struct nova_buf *b, const struct nova_metric *m, const struct series *s,
                        const char *le)
 {
     if (m->label_count == 0 && le == NULL)
         return;
-    bprintf(b, "{");
+    nova_buf_printf(b, "{");
     for (size_t i = 0; i < m->label_count; i++) {
-        bprintf(b, "%s%s=\"", i ? "," : "", m->label_names[i]);
+        nova_buf_printf(b, "%s%s=\"", i ? "," : "", m->label_names[i]);
         put_escaped(b, s->label_values[i], 1);
-        bprintf(b, "\"");
+        nova_buf_printf(b, "\"");
     }
     if (le != NULL)
-        bprintf(b, "%sle=\"%s\"", m->label_count ? "," : "", le);
-    bprintf(b, "}");
+        nova_buf_printf(b, "%sle=\"%s\"", m->label_count ? "," : "", le);
+    nova_buf_printf(b, "}");
 }
 
-static void render_process(struct buf *b)
+static void render_process(struct nova_buf *b)
 {
     long rss_pages = 0;
     FILE *f = fopen("/proc/self/statm", "r");
@@ -388,67 +354,68 @@ static void render_process(struct buf *b)
     }
     struct timespec cpu;
     clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &cpu);
-    bprintf(b,
-            "# HELP process_resident_memory_bytes Resident memory size in bytes.\n"
-            "# TYPE process_resident_memory_bytes gauge\nprocess_resident_memory_bytes %ld\n",
-            rss_pages * sysconf(_SC_PAGESIZE));
-    bprintf(b,
-            "# HELP process_open_fds Number of open file descriptors.\n"
-            "# TYPE process_open_fds gauge\nprocess_open_fds %d\n",
-            fds);
-    bprintf(b,
-            "# HELP process_cpu_seconds_total Total user and system CPU time in seconds.\n"
-            "# TYPE process_cpu_seconds_total counter\nprocess_cpu_seconds_total %.6f\n",
-            (double)cpu.tv_sec + cpu.tv_nsec / 1e9);
-    bprintf(b,
-            "# HELP process_start_time_seconds Start time of the process since the epoch.\n"
-            "# TYPE process_start_time_seconds gauge\nprocess_start_time_seconds %.3f\n",
-            process_start_time);
+    nova_buf_printf(
+        b,
+        "# HELP process_resident_memory_bytes Resident memory size in bytes.\n"
+        "# TYPE process_resident_memory_bytes gauge\nprocess_resident_memory_bytes %ld\n",
+        rss_pages * sysconf(_SC_PAGESIZE));
+    nova_buf_printf(b,
+                    "# HELP process_open_fds Number of open file descriptors.\n"
+                    "# TYPE process_open_fds gauge\nprocess_open_fds %d\n",
+                    fds);
+    nova_buf_printf(b,
+                    "# HELP process_cpu_seconds_total Total user and system CPU time in seconds.\n"
+                    "# TYPE process_cpu_seconds_total counter\nprocess_cpu_seconds_total %.6f\n",
+                    (double)cpu.tv_sec + cpu.tv_nsec / 1e9);
+    nova_buf_printf(b,
+                    "# HELP process_start_time_seconds Start time of the process since the epoch.\n"
+                    "# TYPE process_start_time_seconds gauge\nprocess_start_time_seconds %.3f\n",
+                    process_start_time);
 }
 
 int nova__metrics_render(char **out, size_t *len)
 {
     static const char *const type_names[] = {"", "counter", "gauge", "histogram"};
-    struct buf b = {0};
+    struct nova_buf b = {0};
     pthread_mutex_lock(&registry_lock);
     for (struct nova_metric *m = registry; m != NULL; m = m->next) {
-        bprintf(&b, "# HELP %s ", m->name);
+        nova_buf_printf(&b, "# HELP %s ", m->name);
         put_escaped(&b, m->help, 0);
-        bprintf(&b, "\n# TYPE %s %s\n", m->name, type_names[m->type]);
+        nova_buf_printf(&b, "\n# TYPE %s %s\n", m->name, type_names[m->type]);
         for (struct series *s = m->series; s != NULL; s = s->next) {
             if (m->type != NOVA_METRIC_HISTOGRAM) {
-                bprintf(&b, "%s", m->name);
+                nova_buf_printf(&b, "%s", m->name);
                 put_labels(&b, m, s, NULL);
-                bprintf(&b, " ");
+                nova_buf_printf(&b, " ");
                 put_number(&b, s->value);
-                bprintf(&b, "\n");
+                nova_buf_printf(&b, "\n");
                 continue;
             }
             for (size_t i = 0; i < m->bucket_count; i++) {
                 char le[64];
                 snprintf(le, sizeof le, "%g", m->buckets[i]);
-                bprintf(&b, "%s_bucket", m->name);
+                nova_buf_printf(&b, "%s_bucket", m->name);
                 put_labels(&b, m, s, le);
-                bprintf(&b, " %llu\n", (unsigned long long)s->bucket[i]);
+                nova_buf_printf(&b, " %llu\n", (unsigned long long)s->bucket[i]);
             }
-            bprintf(&b, "%s_bucket", m->name);
+            nova_buf_printf(&b, "%s_bucket", m->name);
             put_labels(&b, m, s, "+Inf");
-            bprintf(&b, " %llu\n%s_sum", (unsigned long long)s->count, m->name);
+            nova_buf_printf(&b, " %llu\n%s_sum", (unsigned long long)s->count, m->name);
             put_labels(&b, m, s, NULL);
-            bprintf(&b, " ");
+            nova_buf_printf(&b, " ");
             put_number(&b, s->value);
-            bprintf(&b, "\n%s_count", m->name);
+            nova_buf_printf(&b, "\n%s_count", m->name);
             put_labels(&b, m, s, NULL);
-            bprintf(&b, " %llu\n", (unsigned long long)s->count);
+            nova_buf_printf(&b, " %llu\n", (unsigned long long)s->count);
         }
     }
     pthread_mutex_unlock(&registry_lock);
     render_process(&b);
-    if (b.failed) {
-        free(b.data);
+    if (b.oom) {
+        free(b.p);
         return -ENOMEM;
     }
-    *out = b.data;
+    *out = b.p;
     *len = b.len;
     return 0;
 }

@@ -1,6 +1,7 @@
 /* schedules - the plugins' schedules; see schedules.h. */
 #include "config.h"
 #include "core/schedules.h"
+#include "sched/sched.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -20,17 +21,6 @@ static int fail(char *err, size_t errlen, int rc, const char *fmt, ...)
     vsnprintf(err, errlen, fmt, ap);
     va_end(ap);
     return rc;
-}
-
-static bool valid_id(const char *id)
-{
-    if (id == NULL || id[0] == '\0' || strlen(id) > 100)
-        return false;
-    for (const char *p = id; *p; p++)
-        if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
-              *p == '-' || *p == '_' || *p == '.'))
-            return false;
-    return true;
 }
 
 void nova__schedules_free(struct nova__plugin_schedules *s)
@@ -63,7 +53,7 @@ int nova__schedules_collect(const struct nova__plugin *p, const void *config,
         const struct nova_schedule *d = &out->decl[i];
         const char *id = d->id != NULL ? d->id : "(null)";
         int rc = 0;
-        if (!valid_id(d->id))
+        if (!nova__sched_valid_id(d->id))
             rc = fail(err, errlen, -EINVAL,
                       "schedule \"%s\": the id must be 1-100 letters, digits, '-', '_' or '.'", id);
         else if (d->queue == NULL || d->queue[0] == '\0')

@@ -794,8 +794,11 @@ static int curl_start(struct nova__http_client *c)
     return 0;
 }
 
-static int setup(struct nova__http_client *c, struct req *r, const struct nova_http_request *rq,
-                 const char *method, const char *body, size_t body_len, bool json)
+/* An easy handle for r with what every transfer of this client has:
+ * its URL, share and buffers, the allowed protocols, verified TLS, no
+ * environment proxy, its timeouts, the body sink, the socket hook (the
+ * guard) and the test resolver entries. */
+static int easy_open(struct nova__http_client *c, struct req *r, const char *protocols)
 {
     int started = curl_start(c);
     if (started != 0)
@@ -804,6 +807,37 @@ static int setup(struct nova__http_client *c, struct req *r, const struct nova_h
     if (e == NULL)
         return -ENOMEM;
     r->easy = e;
+    SET(CURLOPT_URL, r->url);
+    SET(CURLOPT_PRIVATE, (char *)r);
+    SET(CURLOPT_SHARE, c->share);
+    SET(CURLOPT_NOSIGNAL, 1L);
+    SET(CURLOPT_ERRORBUFFER, r->errbuf);
+    SET(CURLOPT_PROTOCOLS_STR, protocols);
+    SET(CURLOPT_PROXY, ""); /* environment proxies would bypass the guard */
+    SET(CURLOPT_SSL_VERIFYPEER, 1L);
+    SET(CURLOPT_SSL_VERIFYHOST, 2L);
+    if (c->ca_file != NULL)
+        SET(CURLOPT_CAINFO, c->ca_file);
+    SET(CURLOPT_TIMEOUT_MS, (long)r->timeout_ms);
+    SET(CURLOPT_CONNECTTIMEOUT_MS,
+        (long)(c->connect_timeout_ms < r->timeout_ms ? c->connect_timeout_ms : r->timeout_ms));
+    SET(CURLOPT_WRITEFUNCTION, on_body);
+    SET(CURLOPT_WRITEDATA, r);
+    SET(CURLOPT_OPENSOCKETFUNCTION, on_open_socket);
+    SET(CURLOPT_OPENSOCKETDATA, r);
+    if (c->resolve != NULL)
+        SET(CURLOPT_RESOLVE, c->resolve);
+    return 0;
+}
+
+static int setup(struct nova__http_client *c, struct req *r, const struct nova_http_request *rq,
+                 const char *method, const char *body, size_t body_len, bool json)
+{
+    const char *protocols = (rq->flags & NOVA_HTTP_HTTPS_ONLY) ? "https" : "http,https";
+    int rc = easy_open(c, r, protocols);
+    if (rc != 0)
+        return rc;
+    CURL *e = r->easy;
 
     /* Without this curl sends "Expect: 100-continue" for large bodies and
      * waits a second for an answer many servers never give. */
@@ -819,38 +853,15 @@ static int setup(struct nova__http_client *c, struct req *r, const struct nova_h
             return -ENOMEM;
     }
 
-    SET(CURLOPT_URL, r->url);
-    SET(CURLOPT_PRIVATE, (char *)r);
-    SET(CURLOPT_SHARE, c->share);
-    SET(CURLOPT_NOSIGNAL, 1L);
-    SET(CURLOPT_ERRORBUFFER, r->errbuf);
-    if (rq->flags & NOVA_HTTP_HTTPS_ONLY) {
-        SET(CURLOPT_PROTOCOLS_STR, "https");
-        SET(CURLOPT_REDIR_PROTOCOLS_STR, "https");
-    } else {
-        SET(CURLOPT_PROTOCOLS_STR, "http,https");
-        SET(CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
-    }
-    SET(CURLOPT_PROXY, ""); /* environment proxies would bypass the guard */
-    SET(CURLOPT_SSL_VERIFYPEER, 1L);
-    SET(CURLOPT_SSL_VERIFYHOST, 2L);
-    if (c->ca_file != NULL)
-        SET(CURLOPT_CAINFO, c->ca_file);
+    SET(CURLOPT_REDIR_PROTOCOLS_STR, protocols);
     SET(CURLOPT_USERAGENT, c->user_agent);
     SET(CURLOPT_HTTPHEADER, r->headers);
-    SET(CURLOPT_TIMEOUT_MS, (long)r->timeout_ms);
-    SET(CURLOPT_CONNECTTIMEOUT_MS,
-        (long)(c->connect_timeout_ms < r->timeout_ms ? c->connect_timeout_ms : r->timeout_ms));
     /* The body limit; a HEAD response has none, whatever its
      * Content-Length says (the size of an object asked about). */
     if (strcmp(method, "HEAD") != 0)
         SET(CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)r->max_body);
-    SET(CURLOPT_WRITEFUNCTION, on_body);
-    SET(CURLOPT_WRITEDATA, r);
     SET(CURLOPT_HEADERFUNCTION, on_header);
     SET(CURLOPT_HEADERDATA, r);
-    SET(CURLOPT_OPENSOCKETFUNCTION, on_open_socket);
-    SET(CURLOPT_OPENSOCKETDATA, r);
     SET(CURLOPT_PREREQFUNCTION, on_prereq);
     SET(CURLOPT_PREREQDATA, r);
     if (rq->flags & NOVA_HTTP_SEND_ONCE) {
@@ -862,8 +873,6 @@ static int setup(struct nova__http_client *c, struct req *r, const struct nova_h
         SET(CURLOPT_FOLLOWLOCATION, 1L);
         SET(CURLOPT_MAXREDIRS, (long)MAX_REDIRECTS);
     }
-    if (c->resolve != NULL)
-        SET(CURLOPT_RESOLVE, c->resolve);
     if (rq->aws_sigv4 != NULL) {
         /* libcurl (7.88) signs every header line it is given, "Expect:"
          * too, which only removes a default header and is never sent: the
@@ -898,8 +907,6 @@ static int setup(struct nova__http_client *c, struct req *r, const struct nova_h
     }
     return 0;
 }
-
-#undef SET
 
 static int start(struct nova__http_client *c, const struct nova_http_request *user_req,
                  const cJSON *json_body, bool json, nova_http_cb cb, nova_http_json_cb jcb,
@@ -1076,22 +1083,13 @@ static bool valid_address(const char *a)
     return true;
 }
 
-#define SET(opt, val)                                                                              \
-    do {                                                                                           \
-        if (curl_easy_setopt(e, opt, val) != CURLE_OK)                                             \
-            return -EINVAL;                                                                        \
-    } while (0)
-
 static int mail_setup(struct nova__http_client *c, struct req *r,
                       const struct nova_mail_request *mq)
 {
-    int started = curl_start(c);
-    if (started != 0)
-        return started;
-    CURL *e = curl_easy_init();
-    if (e == NULL)
-        return -ENOMEM;
-    r->easy = e;
+    int rc = easy_open(c, r, "smtp,smtps");
+    if (rc != 0)
+        return rc;
+    CURL *e = r->easy;
     char from[340];
     snprintf(from, sizeof from, "<%s>", mq->from);
     for (size_t i = 0; mq->to[i] != NULL; i++) {
@@ -1102,17 +1100,6 @@ static int mail_setup(struct nova__http_client *c, struct req *r,
             return -ENOMEM;
         r->rcpt = l;
     }
-    SET(CURLOPT_URL, r->url);
-    SET(CURLOPT_PRIVATE, (char *)r);
-    SET(CURLOPT_SHARE, c->share);
-    SET(CURLOPT_NOSIGNAL, 1L);
-    SET(CURLOPT_ERRORBUFFER, r->errbuf);
-    SET(CURLOPT_PROTOCOLS_STR, "smtp,smtps");
-    SET(CURLOPT_PROXY, "");
-    SET(CURLOPT_SSL_VERIFYPEER, 1L);
-    SET(CURLOPT_SSL_VERIFYHOST, 2L);
-    if (c->ca_file != NULL)
-        SET(CURLOPT_CAINFO, c->ca_file);
     /* smtps:// is TLS from the start; smtp:// must upgrade unless the
      * operator said plain text is acceptable. */
     SET(CURLOPT_USE_SSL,
@@ -1127,19 +1114,10 @@ static int mail_setup(struct nova__http_client *c, struct req *r,
         SET(CURLOPT_USERNAME, mq->username);
     if (mq->password != NULL)
         SET(CURLOPT_PASSWORD, mq->password);
-    SET(CURLOPT_TIMEOUT_MS, (long)r->timeout_ms);
-    SET(CURLOPT_CONNECTTIMEOUT_MS,
-        (long)(c->connect_timeout_ms < r->timeout_ms ? c->connect_timeout_ms : r->timeout_ms));
-    SET(CURLOPT_WRITEFUNCTION, on_body);
-    SET(CURLOPT_WRITEDATA, r);
-    SET(CURLOPT_OPENSOCKETFUNCTION, on_open_socket);
-    SET(CURLOPT_OPENSOCKETDATA, r);
     /* One message per connection: a server that drops an idle kept
      * connection must not make curl send the message twice. */
     SET(CURLOPT_FRESH_CONNECT, 1L);
     SET(CURLOPT_FORBID_REUSE, 1L);
-    if (c->resolve != NULL)
-        SET(CURLOPT_RESOLVE, c->resolve);
     return 0;
 }
 
@@ -1210,20 +1188,26 @@ static void cancel(struct nova__http_client *c, struct req *r)
     deliver(c, r);
 }
 
+/* Moves the requests of *from that carry tag onto *into. */
+static void take_tagged(struct req **from, const void *tag, struct req **into)
+{
+    for (struct req *r = *from, *next; r != NULL; r = next) {
+        next = r->next;
+        if (r->tag == tag) {
+            req_unlink(from, r);
+            req_push(into, r);
+        }
+    }
+}
+
 void nova__http_cancel_tag(struct nova__http_client *c, const void *tag)
 {
-    struct req *mine = NULL, *r, *next;
+    struct req *mine = NULL, *r;
 
     if (c == NULL || tag == NULL)
         return;
     /* Collect first: callbacks may start new requests with the same tag. */
-    for (r = c->active; r != NULL; r = next) {
-        next = r->next;
-        if (r->tag == tag) {
-            req_unlink(&c->active, r);
-            req_push(&mine, r);
-        }
-    }
+    take_tagged(&c->active, tag, &mine);
     while ((r = mine) != NULL) {
         req_unlink(&mine, r);
         if (c->multi != NULL) /* a callback may have closed the client */
@@ -1234,13 +1218,7 @@ void nova__http_cancel_tag(struct nova__http_client *c, const void *tag)
         snprintf(r->msg, sizeof r->msg, "request cancelled");
         deliver(c, r);
     }
-    for (r = c->deferred; r != NULL; r = next) {
-        next = r->next;
-        if (r->tag == tag) {
-            req_unlink(&c->deferred, r);
-            req_push(&mine, r);
-        }
-    }
+    take_tagged(&c->deferred, tag, &mine);
     while ((r = mine) != NULL) {
         req_unlink(&mine, r);
         deliver(c, r);

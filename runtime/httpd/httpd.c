@@ -16,6 +16,7 @@
  *               does not reset the connection under the answer.
  */
 #include "config.h"
+#include "common/sigpipe.h"
 #include "httpd/httpd.h"
 #include "httpd/httpd_parse.h"
 #include "common/log.h"
@@ -24,7 +25,6 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
-#include <signal.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -668,20 +668,6 @@ static int open_listener(const struct sockaddr_storage *ss, int *port)
     return fd;
 }
 
-/* libuv writes with write(2): a client gone mid-answer must give EPIPE,
- * not kill the process. A handler someone else set is left alone. */
-static void ignore_sigpipe(void)
-{
-    struct sigaction sa;
-    if (sigaction(SIGPIPE, NULL, &sa) == 0 && sa.sa_handler == SIG_DFL &&
-        !(sa.sa_flags & SA_SIGINFO)) {
-        sa.sa_handler = SIG_IGN;
-        sigemptyset(&sa.sa_mask);
-        sa.sa_flags = 0;
-        sigaction(SIGPIPE, &sa, NULL);
-    }
-}
-
 static void on_server_closed(uv_handle_t *handle)
 {
     struct nova__httpd *h = handle->data;
@@ -735,7 +721,7 @@ int nova__httpd_start(uv_loop_t *loop, const char *listen, const struct nova__ht
                                 "(/healthz fails above 5 s)",
                                 NULL, NULL, 0);
     nova__metric_set(h->m_lag, NULL, 0);
-    ignore_sigpipe();
+    nova__ignore_sigpipe();
 
     uv_tcp_init(loop, &h->listener);
     uv_timer_init(loop, &h->heartbeat);

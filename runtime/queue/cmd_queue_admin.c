@@ -359,11 +359,15 @@ static void on_removed(struct qcmd *q, const char *queue, redisReply **e, void *
                   id, queue, detail);
 }
 
-int qc_cmd_remove(struct qcmd *q, int argc, char **argv)
+/* remove and promote: each named job (QUEUE given or found), through
+ * script in batches; the document lists them under verb. summary: the
+ * count on stderr when several were named. */
+static int each_named_job(struct qcmd *q, int argc, char **argv, const char *script, int nfixed,
+                          const char *const *fixed, size_t stride, per_job_fn fn, const char *verb,
+                          bool summary)
 {
     const char **pos = calloc((size_t)argc, sizeof(*pos));
     const struct qc_opt opts[] = {{"--queue", &q->queue, NULL}, {NULL, NULL, NULL}};
-    const char *const fixed[] = {"ids"};
     struct target *t = NULL;
     struct outcome o;
     cJSON *doc;
@@ -377,18 +381,25 @@ int qc_cmd_remove(struct qcmd *q, int argc, char **argv)
         free(pos);
         return rc ? rc : 1;
     }
-    outcome_init(q, &o, &doc, "removed");
+    outcome_init(q, &o, &doc, verb);
     t = targets_of(q, npos, pos, o.errors, &n, &o.failed);
-    rc = !t || run_over(q, nova__lua_job_remove, 1, fixed, t, n, 3, on_removed, &o, "removed") < 0;
+    rc = !t || run_over(q, script, nfixed, fixed, t, n, stride, fn, &o, verb) < 0;
     if (!rc && doc)
         qc_json_print(doc);
     else
         cJSON_Delete(doc);
-    if (!q->json && npos > 1)
-        fprintf(stderr, "%d job(s) removed\n", o.ok);
+    if (summary && !q->json && npos > 1)
+        fprintf(stderr, "%d job(s) %s\n", o.ok, verb);
     free(t);
     free(pos);
     return rc || o.failed ? 1 : 0;
+}
+
+int qc_cmd_remove(struct qcmd *q, int argc, char **argv)
+{
+    static const char *const fixed[] = {"ids"};
+    return each_named_job(q, argc, argv, nova__lua_job_remove, 1, fixed, 3, on_removed, "removed",
+                          true);
 }
 
 /* ---- promote ---------------------------------------------------------------- */
@@ -423,32 +434,8 @@ static void on_promoted(struct qcmd *q, const char *queue, redisReply **e, void 
 
 int qc_cmd_promote(struct qcmd *q, int argc, char **argv)
 {
-    const char **pos = calloc((size_t)argc, sizeof(*pos));
-    const struct qc_opt opts[] = {{"--queue", &q->queue, NULL}, {NULL, NULL, NULL}};
-    struct target *t = NULL;
-    struct outcome o;
-    cJSON *doc;
-    int npos, n = 0, rc;
-    if (!pos)
-        return 1;
-    rc = qc_parse(q, argc, argv, opts, pos, argc, &npos);
-    if (rc == 0 && npos < 1)
-        rc = qc_usage(q, "expects [QUEUE] ID...");
-    if (rc || !qc_redis(q)) {
-        free(pos);
-        return rc ? rc : 1;
-    }
-    outcome_init(q, &o, &doc, "promoted");
-    t = targets_of(q, npos, pos, o.errors, &n, &o.failed);
-    rc =
-        !t || run_over(q, nova__lua_job_promote, 0, NULL, t, n, 2, on_promoted, &o, "promoted") < 0;
-    if (!rc && doc)
-        qc_json_print(doc);
-    else
-        cJSON_Delete(doc);
-    free(t);
-    free(pos);
-    return rc || o.failed ? 1 : 0;
+    return each_named_job(q, argc, argv, nova__lua_job_promote, 0, NULL, 2, on_promoted, "promoted",
+                          false);
 }
 
 /* ---- clean ------------------------------------------------------------------ */

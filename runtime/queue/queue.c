@@ -156,7 +156,6 @@ struct nova__queue_engine {
     uv_timer_t counts_timer;          /* bullmq_job_count refreshes (queue_counts.h) */
     bool started, version_checked, freeing;
     int open_handles;
-    int server_version; /* redis_version as major*10000 + minor*100 + patch; 0 = unknown */
 };
 
 /* ---- metrics --------------------------------------------------------------- */
@@ -202,13 +201,6 @@ static void metrics_init(void)
         nova__metric_new(NOVA_METRIC_GAUGE, "nova_worker_redis_connected",
                          "1 while the queue command connection to Redis is up", NULL, NULL, 0);
     nova__queue_counts_init();
-}
-
-static void metric_count(nova_metric *m, const char *queue, const char *outcome, double v)
-{
-    const char *lv[] = {queue, outcome};
-    if (m)
-        nova__metric_add(m, lv, v);
 }
 
 /* A subscription's plugin as a label value ("" for engine-only tests). */
@@ -863,15 +855,12 @@ static void start_block(struct sub *s)
         pump(s);
         return;
     }
-    if (e->server_version > 0 && e->server_version < 60000) {
-        /* Redis 5 takes whole seconds only. */
-        snprintf(timeout, sizeof(timeout), "%lld", (long long)((wait_ms + 999) / 1000));
-    } else {
-        /* 6.0 to 7.0.7 block forever on a timeout that rounds to 0 ms. */
-        if (wait_ms < 10 && (e->server_version == 0 || e->server_version < 70008))
-            wait_ms = 10;
-        snprintf(timeout, sizeof(timeout), "%.3f", (double)wait_ms / 1000.0);
-    }
+    /* The link writes the timeout as the socket's server takes it (whole
+     * seconds before 6.0, ...): the watchdog waits for that one. */
+    char wanted[32];
+    snprintf(wanted, sizeof(wanted), "%.3f", (double)wait_ms / 1000.0);
+    nova__redis_block_timeout(nova__redis_conn_version(s->block), wanted, timeout, sizeof(timeout));
+    wait_ms = (int64_t)(strtod(timeout, NULL) * 1000.0 + 0.5);
     argv[0] = "BZPOPMIN";
     argv[1] = s->marker_key;
     argv[2] = timeout;
@@ -1422,7 +1411,8 @@ static void on_renewed(void *arg, int status, const redisReply *reply)
                 if (j->state == JOB_RUNNING && strcmp(j->token, token) == 0 && !j->lock_lost) {
                     j->lock_lost = true;
                     j->cancelled = true;
-                    metric_count(m_renew_fail, s->queue, NULL, 1);
+                    if (m_renew_fail)
+                        nova__metric_add(m_renew_fail, (const char *const[]){s->queue}, 1);
                     nova__log(NOVA_LOG_WARN, &j->log,
                               "could not renew lock: job is no longer ours; its result will "
                               "be dropped");
@@ -1567,18 +1557,6 @@ static void check_version(struct sub *s)
     nova__redis_conn_command(s->e->cmd, on_version, s, 3, argv, NULL);
 }
 
-/* The server's version decides how BZPOPMIN's timeout is written. */
-static void on_info(void *arg, int status, const redisReply *r)
-{
-    struct nova__queue_engine *e = arg;
-    if (status != 0 || r == NULL || r->type != REDIS_REPLY_STRING)
-        return;
-    const char *v = strstr(r->str, "redis_version:");
-    int major = 0, minor = 0, patch = 0;
-    if (v != NULL && sscanf(v + 14, "%d.%d.%d", &major, &minor, &patch) >= 2)
-        e->server_version = major * 10000 + minor * 100 + patch;
-}
-
 static void on_cmd_state(void *arg, bool up)
 {
     struct nova__queue_engine *e = arg;
@@ -1589,10 +1567,6 @@ static void on_cmd_state(void *arg, bool up)
         return;
     }
     nova__log(NOVA_LOG_INFO, NULL, "queue engine connected to Redis");
-    {
-        const char *argv[2] = {"INFO", "server"};
-        nova__redis_conn_command(e->cmd, on_info, e, 2, argv, NULL);
-    }
     if (e->started)
         refresh_counts(e);
     for (struct sub *s = e->subs; s; s = s->next) {

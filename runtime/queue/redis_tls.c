@@ -1,8 +1,8 @@
 #include "config.h"
+#include "common/sigpipe.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
-#include <signal.h>
 #include <stdio.h>
 #include <string.h>
 #include <openssl/err.h>
@@ -23,20 +23,6 @@ static void openssl_reason(char *out, size_t outlen)
     else
         snprintf(out, outlen, "unknown error");
     ERR_clear_error();
-}
-
-/* OpenSSL writes to the socket with write(): a peer that went away must
- * give EPIPE, not kill the process. Leaves a handler someone set alone. */
-static void ignore_sigpipe(void)
-{
-    struct sigaction sa;
-    if (sigaction(SIGPIPE, NULL, &sa) == 0 && sa.sa_handler == SIG_DFL &&
-        !(sa.sa_flags & SA_SIGINFO)) {
-        sa.sa_handler = SIG_IGN;
-        sigemptyset(&sa.sa_mask);
-        sa.sa_flags = 0;
-        sigaction(SIGPIPE, &sa, NULL);
-    }
 }
 
 SSL_CTX *nova__redis_tls_ctx(const struct nova__redis_target *t, char *err, size_t errlen)
@@ -85,7 +71,7 @@ SSL_CTX *nova__redis_tls_ctx(const struct nova__redis_target *t, char *err, size
             goto fail;
         }
     }
-    ignore_sigpipe();
+    nova__ignore_sigpipe();
     return ctx;
 fail:
     SSL_CTX_free(ctx);

@@ -112,17 +112,6 @@ static void call(struct nova__queue_engine *e, struct sync *s, struct nova__redi
     }
 }
 
-static bool valid_id(const char *id)
-{
-    if (id == NULL || id[0] == '\0' || strlen(id) > 100)
-        return false;
-    for (const char *p = id; *p; p++)
-        if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
-              *p == '-' || *p == '_' || *p == '.'))
-            return false;
-    return true;
-}
-
 int nova__queue_sched_sync(struct nova__queue_engine *e, const char *owner,
                            const struct nova__sched_entry *entries, size_t n,
                            const char *const *queues, size_t nqueues,
@@ -131,8 +120,8 @@ int nova__queue_sched_sync(struct nova__queue_engine *e, const char *owner,
     if (e == NULL || owner == NULL || done == NULL || (n > 0 && entries == NULL))
         return -EINVAL;
     for (size_t i = 0; i < n; i++)
-        if (!valid_id(entries[i].id) || entries[i].queue == NULL || entries[i].sched == NULL ||
-            entries[i].job_name == NULL)
+        if (!nova__sched_valid_id(entries[i].id) || entries[i].queue == NULL ||
+            entries[i].sched == NULL || entries[i].job_name == NULL)
             return -EINVAL;
     struct sync *s = calloc(1, sizeof *s);
     if (s == NULL || (s->owner = strdup(owner)) == NULL) {

@@ -36,14 +36,6 @@ static void set_err(char *err, size_t errlen, const char *fmt, ...)
     va_end(ap);
 }
 
-static int64_t floor_div(int64_t a, int64_t b)
-{
-    int64_t q = a / b;
-    if (a % b != 0 && ((a < 0) != (b < 0)))
-        q--;
-    return q;
-}
-
 /* ---- every -------------------------------------------------------------- */
 
 static bool is_blank(char c)
@@ -498,13 +490,13 @@ static bool day_matches(const struct nova__sched *s, int m, int d, int wday)
  * whose fields match; false when that is past limit. */
 static bool next_local(const struct nova__sched *s, int64_t *io, int64_t limit)
 {
-    int64_t days = floor_div(*io, DAY);
+    int64_t days = nova__tz_floor_div(*io, DAY);
     int64_t sod = *io - days * DAY;
     int64_t y;
     int m, d;
     nova__tz_civil_from_days(days, &y, &m, &d);
     int H = (int)(sod / 3600), M = (int)(sod / 60 % 60), S = (int)(sod % 60);
-    int64_t limit_days = floor_div(limit, DAY);
+    int64_t limit_days = nova__tz_floor_div(limit, DAY);
     static const int dim[13] = {0, 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
     for (;;) {
         if (days > limit_days)
@@ -601,7 +593,7 @@ int64_t nova__sched_next(const struct nova__sched *s, int64_t after_ms)
     if (s->kind == NOVA__SCHED_EVERY) {
         if (s->every_ms <= 0)
             return -1; /* not a parsed schedule */
-        int64_t q = floor_div(after_ms, s->every_ms) + 1;
+        int64_t q = nova__tz_floor_div(after_ms, s->every_ms) + 1;
         if (q > INT64_MAX / s->every_ms)
             return -1;
         return q * s->every_ms;
@@ -609,7 +601,7 @@ int64_t nova__sched_next(const struct nova__sched *s, int64_t after_ms)
     if (after_ms < MIN_MS || after_ms > MAX_MS || s->tz == NULL || s->mon == 0)
         return -1;
     const struct nova__tz *tz = s->tz;
-    int64_t t0 = floor_div(after_ms, 1000) + 1; /* slots are whole seconds */
+    int64_t t0 = nova__tz_floor_div(after_ms, 1000) + 1; /* slots are whole seconds */
     int64_t limit = t0 - 1 + NOVA__SCHED_HORIZON_MS / 1000;
     int64_t local_limit = limit + MAX_OFFSET;
     int64_t gap_end;
@@ -650,4 +642,15 @@ size_t nova__sched_next_n(const struct nova__sched *s, int64_t after_ms, int64_t
         after_ms = t;
     }
     return i;
+}
+
+bool nova__sched_valid_id(const char *id)
+{
+    if (id == NULL || id[0] == '\0' || strlen(id) > 100)
+        return false;
+    for (const char *p = id; *p; p++)
+        if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
+              *p == '-' || *p == '_' || *p == '.'))
+            return false;
+    return true;
 }

@@ -99,4 +99,8 @@ int64_t nova__sched_next(const struct nova__sched *s, int64_t after_ms);
  * horizon). */
 size_t nova__sched_next_n(const struct nova__sched *s, int64_t after_ms, int64_t *out, size_t n);
 
+/* A schedule id as a job scheduler key takes it: 1-100 of letters,
+ * digits, '-', '_' and '.'. */
+bool nova__sched_valid_id(const char *id);
+
 #endif

@@ -64,7 +64,7 @@ static void set_err(char *err, size_t errlen, const char *fmt, ...)
 
 /* ---- civil calendar ----------------------------------------------------- */
 
-static int64_t floor_div(int64_t a, int64_t b)
+int64_t nova__tz_floor_div(int64_t a, int64_t b)
 {
     int64_t q = a / b;
     if (a % b != 0 && ((a < 0) != (b < 0)))
@@ -89,7 +89,8 @@ static int64_t days_before_year(int64_t y)
     /* Leap years in [1, y - 1], counted with floor division so that years
      * before 1 work too; 719162 days separate 0001-01-01 from 1970-01-01. */
     int64_t n = y - 1;
-    int64_t leaps = floor_div(n, 4) - floor_div(n, 100) + floor_div(n, 400);
+    int64_t leaps =
+        nova__tz_floor_div(n, 4) - nova__tz_floor_div(n, 100) + nova__tz_floor_div(n, 400);
     return 365 * n + leaps - 719162;
 }
 
@@ -105,7 +106,7 @@ int64_t nova__tz_days_from_civil(int64_t y, int m, int d)
 void nova__tz_civil_from_days(int64_t days, int64_t *y, int *m, int *d)
 {
     /* Guess the year from the mean Gregorian year, then correct it. */
-    int64_t year = 1970 + floor_div(days * 400, 146097);
+    int64_t year = 1970 + nova__tz_floor_div(days * 400, 146097);
     while (days_before_year(year) > days)
         year--;
     while (days_before_year(year + 1) <= days)
@@ -167,7 +168,7 @@ static int32_t rule_offset(const struct nova__tz *tz, int64_t t)
     t = clamp_t(t);
     int64_t y;
     int m, d;
-    nova__tz_civil_from_days(floor_div(t + tz->std_off, DAY), &y, &m, &d);
+    nova__tz_civil_from_days(nova__tz_floor_div(t + tz->std_off, DAY), &y, &m, &d);
     /* The latest start or end at or before t decides; rule times may spill
      * into the neighbouring years, so look at three. When an end and a
      * start coincide (DST all year: "0/0,J365/25") the start wins. */
@@ -235,7 +236,7 @@ int64_t nova__tz_next_change(const struct nova__tz *tz, int64_t t)
     t = clamp_t(t);
     int64_t y;
     int m, d;
-    nova__tz_civil_from_days(floor_div(t + tz->std_off, DAY), &y, &m, &d);
+    nova__tz_civil_from_days(nova__tz_floor_div(t + tz->std_off, DAY), &y, &m, &d);
     int64_t from = t;
     for (int pass = 0; pass < 8; pass++) {
         int64_t best = INT64_MAX;

@@ -52,6 +52,7 @@ int64_t nova__tz_next_change(const struct nova__tz *tz, int64_t t);
 /* Calendar helpers (proleptic Gregorian, days counted from 1970-01-01). */
 int64_t nova__tz_days_from_civil(int64_t y, int m, int d); /* m 1-12, d 1-31 */
 void nova__tz_civil_from_days(int64_t days, int64_t *y, int *m, int *d);
-int nova__tz_weekday(int64_t days); /* 0 = Sunday .. 6 = Saturday */
+int nova__tz_weekday(int64_t days);               /* 0 = Sunday .. 6 = Saturday */
+int64_t nova__tz_floor_div(int64_t a, int64_t b); /* rounds toward minus infinity */
 
 #endif

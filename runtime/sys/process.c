@@ -1,6 +1,7 @@
 /* process - child processes on the loop; see process.h. */
 #include "config.h"
 #include "sys/process.h"
+#include "common/sigpipe.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -215,14 +216,9 @@ int nova__process_spawn(uv_loop_t *loop, const void *owner, const struct nova_pr
     }
     p->has_in = spec->stdin_pipe;
     p->stdin_fd = -1;
-    if (p->has_in) {
-        /* A child that exits early must make writes fail, not kill us. */
-        struct sigaction sa;
-        if (sigaction(SIGPIPE, NULL, &sa) == 0 && sa.sa_handler == SIG_DFL) {
-            sa.sa_handler = SIG_IGN;
-            sigaction(SIGPIPE, &sa, NULL);
-        }
-    } else
+    if (p->has_in)
+        nova__ignore_sigpipe(); /* a child that exits early: writes fail, we live */
+    else
         p->stdin_fd =
             open(spec->stdin_file != NULL ? spec->stdin_file : "/dev/null", O_RDONLY | O_CLOEXEC);
     if (!p->has_in && p->stdin_fd < 0) {

@@ -39,7 +39,7 @@ Job.fromId(q, process.argv[2]).then((j) => { console.log(j.attemptsMade); return
 }
 
 # ---- two workers, one schedule: one backup per slot ------------------------------------
-M1=$(pl_free_port)
+M1=$(nova_free_port)
 PL_METRICS_PORT=$M1 bk_config "$T/w1.conf" "$T/dir1" "$T/key" "$DSN" "schedule = every 2s" "keep_last = 1000"
 PL_METRICS_PORT=0 bk_config "$T/w2.conf" "$T/dir2" "$T/key" "$DSN" "schedule = every 2s" "keep_last = 1000"
 pl_start_worker w1 "$T/w1.conf"
@@ -86,7 +86,7 @@ echo "$m" | grep -qE '^nova_backup_duration_seconds_count(\{[^}]*\})? [1-9]' || 
     bk_fail "nova_backup_runs_total: $(echo "$m" | grep runs_total)"
 
 # ---- a job added by hand; retention deletes what it does not keep -----------------------
-M3=$(pl_free_port)
+M3=$(nova_free_port)
 PL_METRICS_PORT=$M3 bk_config "$T/w3.conf" "$T/dir1" "$T/key" "$DSN" "schedule =" "keep_last = 0"
 pl_start_worker w3 "$T/w3.conf"
 id=$("$PL_BUILD/nova-worker" queue add backups backup '{}' -c "$T/w3.conf") || bk_fail "queue add: $id"
@@ -105,7 +105,7 @@ pl_finish_worker w3 || bk_fail "worker w3 shutdown"
 echo "manual job: $name; retention removed $in1 older backups"
 
 # ---- failures are retried with their reason and leave no file ---------------------------
-M4=$(pl_free_port)
+M4=$(nova_free_port)
 PL_METRICS_PORT=$M4 bk_config "$T/w4.conf" "$T/dir4" "$T/key" "postgresql://postgres@127.0.0.1:1/nova" "schedule ="
 pl_start_worker w4 "$T/w4.conf"
 id=$("$PL_BUILD/nova-worker" queue add backups backup '{}' --attempts 3 -c "$T/w4.conf") || bk_fail "queue add: $id"
@@ -127,7 +127,7 @@ echo "pg_restore: error: did not find magic string in file header" >&2
 exit 1
 EOF
 chmod +x "$T/bad_pg_restore"
-M5=$(pl_free_port)
+M5=$(nova_free_port)
 PL_METRICS_PORT=$M5 bk_config "$T/w5.conf" "$T/dir5" "$T/key" "$DSN" "schedule =" "pg_restore = $T/bad_pg_restore"
 pl_start_worker w5 "$T/w5.conf"
 id=$("$PL_BUILD/nova-worker" queue add backups backup '{}' --attempts 2 -c "$T/w5.conf") || bk_fail "queue add: $id"

@@ -6,7 +6,7 @@
 
 . "$PL_SRC/tests/plugins/lib.sh"
 
-BK_PGBIN=$(dirname "$(pl_pg_bin pg_dump)")
+BK_PGBIN=$(dirname "$(nova_pg_bin pg_dump)")
 # the command runs without the daemon: it finds the HTTP module here
 export NOVA_MODULE_DIR=${NOVA_MODULE_DIR:-$PL_BUILD/runtime/.libs}
 # `backup keygen FILE` without -c finds the plugin here

@@ -71,7 +71,7 @@ ce_config() {
 # ce_start NAME: a worker logging to worker-NAME.log, its /metrics on a
 # port of its own (CE_PORT_NAME); its pid in CE_PID_NAME.
 ce_start() {
-    port=$(ri_free_port)
+    port=$(nova_free_port)
     sed "s/^listen = 127.0.0.1:0\$/listen = 127.0.0.1:$port/" "$RI_TMP/nova-worker.conf" \
         >"$RI_TMP/worker-$1.conf"
     "$CE_BUILD/nova-worker" run -c "$RI_TMP/worker-$1.conf" >>"$RI_TMP/worker-$1.log" 2>&1 &

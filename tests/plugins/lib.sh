@@ -7,30 +7,11 @@
 # Needs: PL_SRC (source tree), PL_BUILD (build tree). Everything it starts
 # is stopped by pl_teardown (the EXIT trap pl_setup sets).
 
-. "${PL_SRC:?}/tests/lib/sanitizer.sh"
+. "${PL_SRC:?}/tests/lib/common.sh"
+
 pl_die() {
     echo "plugins: $*" >&2
     exit 1
-}
-
-pl_free_port() {
-    python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
-}
-
-# PostgreSQL refuses to run as root: then as the postgres user.
-pl_as_pg() {
-    if [ "$(id -u)" = 0 ]; then
-        runuser -u postgres -- "$@"
-    else
-        "$@"
-    fi
-}
-
-pl_pg_bin() {
-    for d in /usr/lib/postgresql/15/bin /usr/local/bin /usr/bin; do
-        [ -x "$d/$1" ] && { echo "$d/$1"; return; }
-    done
-    command -v "$1" || pl_die "$1 (PostgreSQL 15) is not installed"
 }
 
 # pl_psql [-d DB] ARGS...: one value per line, no headers, stops on error.
@@ -81,7 +62,7 @@ pl_teardown() {
     done
     [ -n "${PL_REDIS_PID:-}" ] && kill -TERM "$PL_REDIS_PID" 2>/dev/null && wait "$PL_REDIS_PID" 2>/dev/null
     if [ -n "${PL_PGDATA:-}" ] && [ -d "$PL_PGDATA" ] && pl_pg_ours; then
-        pl_as_pg "$(pl_pg_bin pg_ctl)" -D "$PL_PGDATA" -m immediate stop >/dev/null 2>&1
+        nova_as_pg "$(nova_pg_bin pg_ctl)" -D "$PL_PGDATA" -m immediate stop >/dev/null 2>&1
     fi
     if [ -n "${PL_TMP:-}" ] && [ -z "${PL_KEEP:-}" ]; then
         rm -rf "$PL_TMP"
@@ -106,7 +87,7 @@ pl_setup() {
     trap pl_teardown EXIT
     trap 'exit 130' INT TERM
 
-    PL_REDIS_PORT=$(pl_free_port)
+    PL_REDIS_PORT=$(nova_free_port)
     redis-server --port "$PL_REDIS_PORT" --bind 127.0.0.1 --save '' --appendonly no \
         --dir "$PL_TMP" --maxmemory-policy noeviction >>"$PL_TMP/redis.log" 2>&1 &
     PL_REDIS_PID=$!
@@ -121,12 +102,12 @@ pl_setup() {
     PL_PGDATA=$PL_TMP/pg
     mkdir -p "$PL_PGDATA" "$PL_TMP/pgsock"
     [ "$(id -u)" = 0 ] && chown postgres "$PL_PGDATA" "$PL_TMP/pgsock"
-    pl_as_pg "$(pl_pg_bin initdb)" -D "$PL_PGDATA" -A trust -U postgres >"$PL_TMP/initdb.out" 2>&1 ||
+    nova_as_pg "$(nova_pg_bin initdb)" -D "$PL_PGDATA" -A trust -U postgres >"$PL_TMP/initdb.out" 2>&1 ||
         pl_die "initdb failed: $(tail -3 "$PL_TMP/initdb.out")"
     started=
     for _ in 1 2 3; do
-        PL_PG_PORT=$(pl_free_port)
-        if pl_as_pg "$(pl_pg_bin pg_ctl)" -D "$PL_PGDATA" -w -l "$PL_TMP/pgsock/pg.log" \
+        PL_PG_PORT=$(nova_free_port)
+        if nova_as_pg "$(nova_pg_bin pg_ctl)" -D "$PL_PGDATA" -w -l "$PL_TMP/pgsock/pg.log" \
             -o "-p $PL_PG_PORT -k $PL_TMP/pgsock -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=60 -c shared_buffers=16MB" \
             start >/dev/null; then
             started=1

@@ -13,7 +13,7 @@ set -euo pipefail
 
 rp_setup
 out=$PL_TMP/out
-smtp_port=$(pl_free_port)
+smtp_port=$(nova_free_port)
 rp_smtp_start "$smtp_port" --mode plain --auth reports:pa55word
 mail_conf=("daily = user, transaction" "daily_schedule = 0 0 1 1 *" "output_dir = $out"
     "smtp_url = smtp://127.0.0.1:$smtp_port" "smtp_starttls = no" "smtp_username = reports"

@@ -20,7 +20,7 @@ rp_setup() {
         pl_die "run 'npm ci' in tests/reports (scripts/deps.sh does)"
     NODE_PATH=$RP_NODE_ROOT/tests/reports/node_modules:$NODE_PATH
     export NODE_PATH TZ=UTC
-    PL_METRICS_PORT=$(pl_free_port)
+    PL_METRICS_PORT=$(nova_free_port)
     RP_CONF=$PL_TMP/reports.conf
     pl_config "$RP_CONF" reports nova
     pl_migrate "$RP_CONF"

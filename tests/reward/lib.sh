@@ -6,31 +6,11 @@
 # Needs: RI_SRC (source tree), RI_BUILD (build tree). Everything it starts
 # is stopped by ri_teardown (set as an EXIT trap by ri_setup).
 
-. "${RI_SRC:?}/tests/lib/sanitizer.sh"
+. "${RI_SRC:?}/tests/lib/common.sh"
+
 ri_die() {
     echo "reward: $*" >&2
     exit 1
-}
-
-ri_free_port() {
-    python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
-}
-
-# Runs a PostgreSQL binary as the postgres user when we are root (it
-# refuses root), as ourselves otherwise.
-ri_as_pg() {
-    if [ "$(id -u)" = 0 ]; then
-        runuser -u postgres -- "$@"
-    else
-        "$@"
-    fi
-}
-
-ri_pg_bin() {
-    for d in /usr/lib/postgresql/15/bin /usr/local/bin /usr/bin; do
-        [ -x "$d/$1" ] && { echo "$d/$1"; return; }
-    done
-    command -v "$1" || ri_die "$1 (PostgreSQL 15) is not installed"
 }
 
 ri_psql() {
@@ -90,7 +70,7 @@ ri_teardown() {
     [ -n "${RI_REDIS_PID:-}" ] && kill -TERM "$RI_REDIS_PID" 2>/dev/null && wait "$RI_REDIS_PID" 2>/dev/null
     if [ -n "${RI_PGDATA:-}" ] && [ -d "$RI_PGDATA" ]; then
         if ri_pg_ours; then
-            ri_as_pg "$(ri_pg_bin pg_ctl)" -D "$RI_PGDATA" -m immediate stop >/dev/null 2>&1
+            nova_as_pg "$(nova_pg_bin pg_ctl)" -D "$RI_PGDATA" -m immediate stop >/dev/null 2>&1
         elif [ -n "$(ri_pg_pid)" ]; then
             echo "reward: stale postmaster.pid ($(ri_pg_pid) is not our server): not signalled" >&2
         fi
@@ -130,10 +110,10 @@ ri_restart_redis() {
 # Stops PostgreSQL (MODE: immediate = a crash, fast = sessions cut) and
 # starts it again on the same port and data.
 ri_restart_pg() {
-    ri_as_pg "$(ri_pg_bin pg_ctl)" -D "$RI_PGDATA" -m "${1:-immediate}" stop >/dev/null 2>&1 ||
+    nova_as_pg "$(nova_pg_bin pg_ctl)" -D "$RI_PGDATA" -m "${1:-immediate}" stop >/dev/null 2>&1 ||
         ri_die "pg_ctl stop failed"
     sleep "${2:-0.5}"
-    ri_as_pg "$(ri_pg_bin pg_ctl)" -D "$RI_PGDATA" -w -l "$RI_TMP/pgsock/pg.log" \
+    nova_as_pg "$(nova_pg_bin pg_ctl)" -D "$RI_PGDATA" -w -l "$RI_TMP/pgsock/pg.log" \
         -o "-p $RI_PG_PORT -k $RI_TMP/pgsock -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=50 -c shared_buffers=16MB" \
         start >/dev/null || ri_die "PostgreSQL did not start again: $(tail -5 "$RI_TMP/pgsock/pg.log")"
     RI_PG_STARTED_PID=$(ri_pg_pid)
@@ -161,7 +141,7 @@ ri_setup() {
     trap 'exit 130' INT TERM
 
     # Redis, with the eviction policy BullMQ needs.
-    RI_REDIS_PORT=$(ri_free_port)
+    RI_REDIS_PORT=$(nova_free_port)
     ri_start_redis
 
     # PostgreSQL 15 in the temp dir. The port is picked before the server
@@ -169,12 +149,12 @@ ri_setup() {
     RI_PGDATA=$RI_TMP/pg
     mkdir -p "$RI_PGDATA" "$RI_TMP/pgsock"
     [ "$(id -u)" = 0 ] && chown postgres "$RI_PGDATA" "$RI_TMP/pgsock"
-    ri_as_pg "$(ri_pg_bin initdb)" -D "$RI_PGDATA" -A trust -U postgres >"$RI_TMP/initdb.log" 2>&1 ||
+    nova_as_pg "$(nova_pg_bin initdb)" -D "$RI_PGDATA" -A trust -U postgres >"$RI_TMP/initdb.log" 2>&1 ||
         ri_die "initdb failed: $(tail -3 "$RI_TMP/initdb.log")"
     started=
     for _ in 1 2 3; do
-        RI_PG_PORT=$(ri_free_port)
-        if ri_as_pg "$(ri_pg_bin pg_ctl)" -D "$RI_PGDATA" -w -l "$RI_TMP/pgsock/pg.log" \
+        RI_PG_PORT=$(nova_free_port)
+        if nova_as_pg "$(nova_pg_bin pg_ctl)" -D "$RI_PGDATA" -w -l "$RI_TMP/pgsock/pg.log" \
             -o "-p $RI_PG_PORT -k $RI_TMP/pgsock -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=50 -c shared_buffers=16MB" \
             start >/dev/null; then
             started=1

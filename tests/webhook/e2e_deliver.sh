@@ -20,7 +20,7 @@ fail() {
 
 wh_setup
 wh_start_receiver a 127.0.0.2
-WH_METRICS_PORT=$(wh_free_port)
+WH_METRICS_PORT=$(nova_free_port)
 wh_config w1 "allow_networks = 127.0.0.2/32" "schedule = every 1s"
 wh_migrate w1
 wh_seed

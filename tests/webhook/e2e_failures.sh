@@ -32,7 +32,7 @@ wh_start_receiver a 127.0.0.2      # the endpoints
 wh_start_receiver target 127.0.0.2 # where the redirect points
 wh_start_receiver private 127.0.0.3
 wh_start_receiver local 127.0.0.1
-WH_METRICS_PORT=$(wh_free_port)
+WH_METRICS_PORT=$(nova_free_port)
 wh_config A "allow_networks = 127.0.0.2/32" "schedule = every 1s" "retry_delays = 1s, 2s, 3s" \
     "retry_jitter = 0" "max_attempts = 3" "breaker_threshold = 0" "timeout = 1s"
 wh_migrate A

@@ -6,30 +6,11 @@
 # Needs WH_SRC (source tree) and WH_BUILD (build tree). Everything started
 # here is stopped by wh_teardown (the EXIT trap set by wh_setup).
 
-. "${WH_SRC:?}/tests/lib/sanitizer.sh"
+. "${WH_SRC:?}/tests/lib/common.sh"
+
 wh_die() {
     echo "webhook: $*" >&2
     exit 1
-}
-
-wh_free_port() {
-    python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
-}
-
-# PostgreSQL refuses to run as root: run its binaries as postgres then.
-wh_as_pg() {
-    if [ "$(id -u)" = 0 ]; then
-        runuser -u postgres -- "$@"
-    else
-        "$@"
-    fi
-}
-
-wh_pg_bin() {
-    for d in /usr/lib/postgresql/15/bin /usr/local/bin /usr/bin; do
-        [ -x "$d/$1" ] && { echo "$d/$1"; return; }
-    done
-    command -v "$1" || wh_die "$1 (PostgreSQL 15) is not installed"
 }
 
 wh_psql() {
@@ -70,7 +51,7 @@ wh_teardown() {
     done
     [ -n "${WH_REDIS_PID:-}" ] && kill -TERM "$WH_REDIS_PID" 2>/dev/null && wait "$WH_REDIS_PID" 2>/dev/null
     if wh_pg_ours; then
-        wh_as_pg "$(wh_pg_bin pg_ctl)" -D "$WH_PGDATA" -m immediate stop >/dev/null 2>&1
+        nova_as_pg "$(nova_pg_bin pg_ctl)" -D "$WH_PGDATA" -m immediate stop >/dev/null 2>&1
     fi
     if [ -n "${WH_TMP:-}" ] && [ -z "${WH_KEEP:-}" ]; then
         rm -rf "$WH_TMP"
@@ -95,7 +76,7 @@ wh_setup() {
     trap wh_teardown EXIT
     trap 'exit 130' INT TERM
 
-    WH_REDIS_PORT=$(wh_free_port)
+    WH_REDIS_PORT=$(nova_free_port)
     redis-server --port "$WH_REDIS_PORT" --bind 127.0.0.1 --save '' --appendonly no \
         --dir "$WH_TMP" --maxmemory-policy noeviction >"$WH_TMP/redis.log" 2>&1 &
     WH_REDIS_PID=$!
@@ -109,12 +90,12 @@ wh_setup() {
     WH_PGDATA=$WH_TMP/pg
     mkdir -p "$WH_PGDATA" "$WH_TMP/pgsock"
     [ "$(id -u)" = 0 ] && chown postgres "$WH_PGDATA" "$WH_TMP/pgsock"
-    wh_as_pg "$(wh_pg_bin initdb)" -D "$WH_PGDATA" -A trust -U postgres >"$WH_TMP/initdb.log" 2>&1 ||
+    nova_as_pg "$(nova_pg_bin initdb)" -D "$WH_PGDATA" -A trust -U postgres >"$WH_TMP/initdb.log" 2>&1 ||
         wh_die "initdb failed: $(tail -3 "$WH_TMP/initdb.log")"
     started=
     for _ in 1 2 3; do
-        WH_PG_PORT=$(wh_free_port)
-        if wh_as_pg "$(wh_pg_bin pg_ctl)" -D "$WH_PGDATA" -w -l "$WH_TMP/pgsock/pg.log" \
+        WH_PG_PORT=$(nova_free_port)
+        if nova_as_pg "$(nova_pg_bin pg_ctl)" -D "$WH_PGDATA" -w -l "$WH_TMP/pgsock/pg.log" \
             -o "-p $WH_PG_PORT -k $WH_TMP/pgsock -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=60 -c shared_buffers=16MB" \
             start >/dev/null; then
             started=1

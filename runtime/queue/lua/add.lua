@@ -23,13 +23,7 @@ redis.call('HSET', jk, 'name', name, 'data', ARGV[4], 'opts', ARGV[5], 'timestam
            'delay', delay, 'priority', priority)
 emit(maxlen, 'added', 'jobId', id, 'name', name)
 if delay > 0 then
-  local due = now + delay
-  push_delayed(id, due)
-  emit(maxlen, 'delayed', 'jobId', id, 'delay', due)
-  local paused, maxed = queue_state()
-  if not paused and not maxed then
-    wake_at_next_delayed()
-  end
+  delay_until(id, now + delay, maxlen)
 else
   enqueue_ready(id, priority, ARGV[9] == '1', nil, maxlen)
 end

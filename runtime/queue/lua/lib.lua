@@ -109,6 +109,17 @@ local function push_delayed(id, due)
   redis.call('ZADD', K.delayed, int_str(lo + seq), id)
 end
 
+-- A job due at `due` (ms): into delayed, the `delayed` event, and the
+-- marker moved up when it is now the first due and the queue takes jobs.
+local function delay_until(id, due, maxlen)
+  push_delayed(id, due)
+  emit(maxlen, 'delayed', 'jobId', id, 'delay', int_str(due))
+  local paused, maxed = queue_state()
+  if not paused and not maxed then
+    wake_at_next_delayed()
+  end
+end
+
 -- Puts a job where a worker will take it next; returns nothing.
 -- front: take it before the jobs already waiting (retry to the head).
 local function enqueue_ready(id, priority, front, prev, maxlen)
@@ -440,12 +451,7 @@ local function sched_make_job(sid, tpl, slot, now, count)
   local maxlen = max_events()
   emit(maxlen, 'added', 'jobId', jid, 'name', name)
   if delay > 0 then
-    push_delayed(jid, slot)
-    emit(maxlen, 'delayed', 'jobId', jid, 'delay', int_str(slot))
-    local paused, maxed = queue_state()
-    if not paused and not maxed then
-      wake_at_next_delayed()
-    end
+    delay_until(jid, slot, maxlen)
   else
     enqueue_ready(jid, 0, false, nil, maxlen)
   end

@@ -218,14 +218,8 @@ local function retry(at, id, jk, nfields, token)
   end
   redis.call('HINCRBY', jk, 'atm', 1)
   if delay > 0 then
-    local due = now + delay
     redis.call('HSET', jk, 'delay', delay)
-    push_delayed(id, due)
-    emit(maxlen, 'delayed', 'jobId', id, 'delay', due)
-    local paused, maxed = queue_state()
-    if not paused and not maxed then
-      wake_at_next_delayed()
-    end
+    delay_until(id, now + delay, maxlen)
   else
     local priority = tonumber(redis.call('HGET', jk, 'priority')) or 0
     -- LPUSH puts a job at the back of wait (workers pop the tail); lifo

@@ -651,7 +651,7 @@ START_TEST(tzdir_override_and_file_formats)
     put32(&p, 7200);
     *p++ = 1;
     *p++ = 4;
-    memcpy(p, "XXX\0YYY\0", 8);
+    memcpy(p, "ONE\0TWO\0", 8); /* the two abbreviations */
     p += 8;
     write_bytes(dir, "v1", v1, (size_t)(p - v1));
 

@@ -1,5 +1,34 @@
-# tests/lib/sanitizer.sh - reading a worker's exit and log in the e2e tests
-# the same way everywhere (sourced; POSIX sh and bash).
+# tests/lib/common.sh - what every e2e world (tests/*/lib.sh) needs the
+# same way (sourced; POSIX sh and bash): a free port, PostgreSQL's
+# binaries run as the postgres user when we are root, and reading a
+# worker's exit and log.
+
+nova_free_port() {
+    python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
+# Runs a PostgreSQL binary as the postgres user when we are root (it
+# refuses root), as ourselves otherwise.
+nova_as_pg() {
+    if [ "$(id -u)" = 0 ]; then
+        runuser -u postgres -- "$@"
+    else
+        "$@"
+    fi
+}
+
+# nova_pg_bin NAME: the path of a PostgreSQL 15 program, or a message and
+# status 1 when it is not installed.
+nova_pg_bin() {
+    for d in /usr/lib/postgresql/15/bin /usr/local/bin /usr/bin; do
+        [ -x "$d/$1" ] && { echo "$d/$1"; return 0; }
+    done
+    command -v "$1" && return 0
+    echo "$1 (PostgreSQL 15) is not installed" >&2
+    return 1
+}
+
+# Reading a worker's exit and log.
 #
 # Under the sanitizer build a worker's stderr (its log) carries any
 # ASan/UBSan/LSan report, and a report makes the exit status non-zero.
