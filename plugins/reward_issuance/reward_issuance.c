@@ -640,24 +640,46 @@ static void on_recheck_timer(void *arg)
         issue_fail(j, false, "horizon", "cannot start the trustline check");
 }
 
-/* A negative pre-flight from a replica behind the others may be stale (an
- * account or trustline made since): ask again, and after a few tries let
- * the network decide (the payment then fails there, if it must). */
+static void on_clock(void *arg, const struct nova_stellar_status *st,
+                     const struct nova_stellar_ledger *ledger)
+{
+    struct ri *ri = arg;
+    ri->clock_asking = false;
+    if (st->error == 0 && ledger != NULL) {
+        (void)ri_fresh_answer(ri, st->latest_ledger);
+        ri_note_close(ri, ledger->sequence, ledger->closed_at);
+    }
+}
+
+/* Asks Horizon for a newer ledger close time (one question at a time): the
+ * proof an unproven negative pre-flight answer waits for. */
+static void ri_ask_clock(struct ri *ri)
+{
+    if (ri->clock_asking)
+        return;
+    ri->clock_asking = ri->st->latest_ledger(ri->host, on_clock, ri) == 0;
+}
+
+/* A negative pre-flight answer not proven current (ri_negative_proven) may
+ * be stale (an account or trustline made since): ask again, and after a
+ * few tries let the network decide (the payment then fails there, if it
+ * must). */
 static bool preflight_stale(struct issue_job *j, const struct nova_stellar_status *st)
 {
     struct ri *ri = j->ri;
-    if (ri_fresh_answer(ri, st->latest_ledger))
+    if (ri_negative_proven(ri, st->latest_ledger, ri->host->job_timestamp_ms(j->job)))
         return false;
+    ri_ask_clock(ri);
     if (++j->preflight_tries < RI_PREFLIGHT_TRIES) {
-        j->mark_timer =
-            ri->host->timer_start(ri->host, RI_PREFLIGHT_WAIT_MS, 0, on_recheck_timer, j);
+        j->mark_timer = ri->host->timer_start(ri->host, ri_preflight_wait_ms(j->preflight_tries), 0,
+                                              on_recheck_timer, j);
         if (j->mark_timer != NULL)
             return true;
     }
     ri->host->log(ri->host, NOVA_LOG_INFO, j->job,
-                  "issuance %" PRId64 ": the pre-flight check keeps coming from lagging Horizon "
-                  "replicas (ledger %" PRIu32 " < %" PRIu32 "): the payment is queued and the "
-                  "network decides",
+                  "issuance %" PRId64 ": the pre-flight check found no current proof (answered "
+                  "at ledger %" PRIu32 ", newest heard %" PRIu32 "): the payment is queued and "
+                  "the network decides",
                   j->req.issuance_id, st->latest_ledger, ri->horizon_ledger);
     issue_enqueue_payment(j);
     return true;
@@ -1190,13 +1212,18 @@ static void on_dist_recipient(void *arg, const struct nova_stellar_status *st,
                                       ri->asset_issuer, d->req.recipients[idx].amount, reason,
                                       sizeof reason) != 0)
         negative = reason;
-    if (negative != NULL && !ri_fresh_answer(ri, st->latest_ledger) &&
-        ++c->tries < RI_PREFLIGHT_TRIES && status != -ECANCELED &&
-        ri->host->timer_start(ri->host, RI_PREFLIGHT_WAIT_MS, 0, on_dist_recheck, c) != NULL)
-        return; /* a lagging replica: ask again */
+    bool proven = negative != NULL &&
+                  ri_negative_proven(ri, st->latest_ledger, ri->host->job_timestamp_ms(d->job));
+    if (negative != NULL && !proven && status != -ECANCELED) {
+        ri_ask_clock(ri);
+        if (++c->tries < RI_PREFLIGHT_TRIES &&
+            ri->host->timer_start(ri->host, ri_preflight_wait_ms(c->tries), 0, on_dist_recheck,
+                                  c) != NULL)
+            return; /* not proven current: ask again */
+    }
     free(c);
     d->checks_running--;
-    if (negative != NULL && ri_fresh_answer(ri, st->latest_ledger)) {
+    if (proven) {
         snprintf(it->state, sizeof it->state, "failed");
         snprintf(it->error, sizeof it->error, "%s", negative);
     }
@@ -1213,8 +1240,7 @@ static void dist_check_next(struct dist_job *d)
         struct dist_check *c = malloc(sizeof *c);
         if (c == NULL)
             break;
-        c->d = d;
-        c->index = i;
+        *c = (struct dist_check){.d = d, .index = i};
         if (d->ri->st->load_account(d->ri->host, d->req.recipients[i].wallet, on_dist_recipient,
                                     c) != 0) {
             free(c);

@@ -87,6 +87,11 @@ struct ri {
      * account, no trustline) is taken as true only from a replica at least
      * this far along (ri_fresh_answer). */
     uint32_t horizon_ledger;
+    /* The highest ledger whose close time (unix seconds) this process has
+     * heard from Horizon's GET /, and whether such a question is out. */
+    uint32_t clock_ledger;
+    int64_t clock_closed_at;
+    bool clock_asking;
 };
 
 /* Records the ledger an answer was given at; true when that replica is as
@@ -100,9 +105,43 @@ static inline bool ri_fresh_answer(struct ri *ri, uint32_t latest_ledger)
     return latest_ledger >= ri->horizon_ledger;
 }
 
-/* How often a negative pre-flight answer from a lagging replica is asked
- * again before the payment is queued anyway (the network then decides). */
-#define RI_PREFLIGHT_TRIES   4
-#define RI_PREFLIGHT_WAIT_MS 300
+/* Records a close time Horizon reported (GET /). */
+static inline void ri_note_close(struct ri *ri, uint32_t sequence, int64_t closed_at)
+{
+    if (sequence > ri->clock_ledger && closed_at > 0) {
+        ri->clock_ledger = sequence;
+        ri->clock_closed_at = closed_at;
+    }
+}
+
+/* A negative pre-flight answer (no such account, no trustline) given at
+ * latest_ledger is acted on only when it describes the network after the
+ * job was made: no replica is known to be further along, and a ledger at
+ * or below it closed after the job's timestamp. Without the second half a
+ * process that has just started, whose first answer comes from a replica
+ * behind the recipient's creation, would take that replica's word. */
+static inline bool ri_negative_proven(struct ri *ri, uint32_t latest_ledger, int64_t job_ms)
+{
+    if (!ri_fresh_answer(ri, latest_ledger))
+        return false;
+    return ri->clock_ledger != 0 && ri->clock_ledger <= latest_ledger &&
+           ri->clock_closed_at > job_ms / 1000;
+}
+
+/* How often an unproven negative pre-flight answer is asked again, the
+ * first wait, and the longest: together they outlast a ledger close on the
+ * public network (about 5 s). Then the payment is queued anyway and the
+ * network decides. */
+#define RI_PREFLIGHT_TRIES       6
+#define RI_PREFLIGHT_WAIT_MS     300
+#define RI_PREFLIGHT_WAIT_MAX_MS 2400
+
+static inline uint64_t ri_preflight_wait_ms(int tries)
+{
+    uint64_t ms = RI_PREFLIGHT_WAIT_MS;
+    while (--tries > 0 && ms < RI_PREFLIGHT_WAIT_MAX_MS)
+        ms *= 2;
+    return ms < RI_PREFLIGHT_WAIT_MAX_MS ? ms : RI_PREFLIGHT_WAIT_MAX_MS;
+}
 
 #endif

@@ -935,6 +935,7 @@ static void on_latest(void *arg, const struct nova_stellar_status *st,
         return;
     (void)ri_fresh_answer(lane->ri, st->latest_ledger);
     if (st->error == 0 && ledger != NULL && ledger->closed_at > 0) {
+        ri_note_close(lane->ri, ledger->sequence, ledger->closed_at);
         lane->cur.latest_close = ledger->closed_at;
         int64_t ahead = ledger->closed_at - lane->ri->host->now_ms(lane->ri->host) / 1000;
         lane->net_ahead_s = ahead > 0 ? ahead : 0;

@@ -29,6 +29,12 @@ admin() { # admin PATH JSON
 # Half of all reads come from a replica 4 ledgers behind (ledgers close
 # every 300 ms).
 ri_setup 6 0 --ledger-close-ms 300 --replica-lag 4 --replica-probability 0.5 --replica-seed 11
+# The jobs of a killed worker come back within seconds, not the default
+# 30 s lock plus two 30 s sweeps (up to 90 s, close to wait_dist's limit);
+# they may stall more than once across the kills.
+RI_REDIS_SETTINGS="lock_duration = 5s
+stalled_interval = 2s
+max_stalled_count = 20"
 ri_config "batch_max = 10" "batch_wait = 200ms" "lease = 1500ms" "poll = 50ms" "tx_timeout = 5s" \
     "distribution_concurrency = 4"
 ri_migrate

@@ -202,6 +202,9 @@ ri_config() {
         echo "shutdown_timeout = 5s"
         echo "[redis]"
         echo "url = $RI_REDIS_URL"
+        # more [redis] lines, one per line (a test that kills workers
+        # shortens the stalled-job recovery)
+        [ -z "${RI_REDIS_SETTINGS:-}" ] || printf '%s\n' "$RI_REDIS_SETTINGS"
         echo "[postgres]"
         echo "dsn = $RI_DSN"
         echo "pool_max = 8"

@@ -7,6 +7,7 @@
 #include <string.h>
 #include <cjson/cJSON.h>
 
+#include "../../plugins/reward_issuance/ri.h"
 #include "../../plugins/reward_issuance/ri_logic.h"
 #include "stellar/stellar.h"
 #include "stellar/stellar_client.h"
@@ -488,6 +489,46 @@ START_TEST(rfc3339_close_times)
 }
 END_TEST
 
+/* A negative pre-flight answer is acted on only when proven current. The
+ * process that has just started and hears first from a replica behind the
+ * recipient's creation must not take its word (seen in e2e_fleet). */
+START_TEST(negative_preflight_needs_a_current_proof)
+{
+    struct ri ri = {0};
+    const int64_t job_ms = 1795678815500; /* 07:40:15.500 */
+    /* nothing heard yet: the first answer is the freshest known, and still
+     * proves nothing */
+    ck_assert(!ri_negative_proven(&ri, 995, job_ms));
+    ck_assert_uint_eq(ri.horizon_ledger, 995);
+    /* a close time from before the job (same second) is no proof */
+    ri_note_close(&ri, 995, 1795678815);
+    ck_assert(!ri_negative_proven(&ri, 995, job_ms));
+    /* a ledger that closed after the job */
+    ri_note_close(&ri, 1000, 1795678816);
+    ck_assert_uint_eq(ri.clock_ledger, 1000);
+    /* an older close time never replaces a newer one */
+    ri_note_close(&ri, 999, 1795678810);
+    ck_assert_uint_eq(ri.clock_ledger, 1000);
+    ck_assert(ri_negative_proven(&ri, 1000, job_ms));
+    ck_assert(ri_negative_proven(&ri, 1003, job_ms));
+    /* the answer of a replica behind another: stale, whatever the clock */
+    ck_assert(!ri_negative_proven(&ri, 1001, job_ms));
+    /* no Latest-Ledger at all (0) is never proof */
+    ck_assert(!ri_negative_proven(&ri, 0, job_ms));
+    /* a job made after every close time known: wait for a newer one */
+    ck_assert(!ri_negative_proven(&ri, 1003, 1795678817000));
+    /* waits double, capped, and the tries outlast a ledger close (~5 s) */
+    ck_assert_uint_eq(ri_preflight_wait_ms(1), 300);
+    ck_assert_uint_eq(ri_preflight_wait_ms(2), 600);
+    ck_assert_uint_eq(ri_preflight_wait_ms(4), 2400);
+    ck_assert_uint_eq(ri_preflight_wait_ms(9), 2400);
+    uint64_t total = 0;
+    for (int t = 1; t < RI_PREFLIGHT_TRIES; t++)
+        total += ri_preflight_wait_ms(t);
+    ck_assert_uint_ge(total, 6000);
+}
+END_TEST
+
 static Suite *suite(void)
 {
     Suite *s = suite_create("ri_logic");
@@ -506,6 +547,7 @@ static Suite *suite(void)
     tcase_add_test(t, decide_expiry_needs_a_proof_across_replicas);
     tcase_add_test(t, tx_answers_must_be_ours);
     tcase_add_test(t, rfc3339_close_times);
+    tcase_add_test(t, negative_preflight_needs_a_current_proof);
     suite_add_tcase(s, t);
     return s;
 }
