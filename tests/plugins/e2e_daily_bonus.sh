@@ -323,20 +323,10 @@ pl_finish_worker f1 || fail "worker f1 shutdown"
 # ---- the runtime's scheduler ---------------------------------------------------------
 pl_config "$conf" daily_bonus nova "schedule = every 2s"
 pl_start_worker s1 "$conf"
-for _ in $(seq 100); do
-    grep -q 'schedules: ' "$PL_TMP/s1.log" && break
-    sleep 0.1
-done
-grep -q 'schedules: ' "$PL_TMP/s1.log" || fail "the runtime synced no schedule within 10 s"
+pl_wait_log s1 'schedules: ' 10 || fail "the runtime synced no schedule within 10 s"
 grep -q 'upsert daily-bonus-grant on daily-bonus' "$PL_TMP/s1.log" ||
     fail "the schedule was not registered: $(grep 'schedules' "$PL_TMP/s1.log" | tail -3)"
-sched=
-for _ in $(seq 100); do
-    sched=$(pl_job finished daily-bonus | grep '"id":"repeat:daily-bonus-grant:' |
-        grep -v ":$SLOT\"" | head -1 || true)
-    [ -n "$sched" ] && break
-    sleep 0.1
-done
+sched=$(pl_wait_finished daily-bonus repeat:daily-bonus-grant: 10 ":$SLOT\"")
 [ -n "$sched" ] || fail "no scheduled grant ran within 10 s"
 [ "$(field "$sched" state)" = completed ] && [ "$(field "$sched" returnvalue.failed)" = 0 ] ||
     fail "scheduled grant: $sched"

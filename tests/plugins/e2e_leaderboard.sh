@@ -134,19 +134,10 @@ pl_finish_worker w2 || fail "worker shutdown"
 # runs.
 pl_config "$conf" leaderboard nova "schedule = every 2s"
 pl_start_worker w3 "$conf"
-for _ in $(seq 100); do
-    grep -q 'schedules: ' "$PL_TMP/w3.log" && break
-    sleep 0.1
-done
-grep -q 'schedules: ' "$PL_TMP/w3.log" || fail "the runtime synced no schedule within 10 s"
+pl_wait_log w3 'schedules: ' 10 || fail "the runtime synced no schedule within 10 s"
 grep -q 'upsert leaderboard-refresh on leaderboard' "$PL_TMP/w3.log" ||
     fail "the schedule was not registered: $(grep 'schedules' "$PL_TMP/w3.log" | tail -3)"
-sched=
-for _ in $(seq 100); do
-    sched=$(pl_job finished leaderboard | grep '"id":"repeat:leaderboard-refresh:' | head -1 || true)
-    [ -n "$sched" ] && break
-    sleep 0.1
-done
+sched=$(pl_wait_finished leaderboard repeat:leaderboard-refresh: 10)
 [ -n "$sched" ] || fail "no scheduled refresh ran within 10 s"
 [ "$(field "$sched" state)" = completed ] && [ "$(field "$sched" returnvalue)" = "{\"weekly\":50,\"alltime\":50}" ] ||
     fail "scheduled refresh: $sched"

@@ -203,3 +203,25 @@ pl_finish_worker() {
 pl_job() {
     node "$PL_SRC/tests/plugins/jobs.js" "$PL_REDIS_URL" "$@"
 }
+
+# pl_wait_log WORKER TEXT SECONDS: true once TEXT appears in the log of
+# WORKER, false when it has not within SECONDS.
+pl_wait_log() {
+    for _ in $(seq $(($3 * 10))); do
+        grep -qF -- "$2" "$PL_TMP/$1.log" && return 0
+        sleep 0.1
+    done
+    grep -qF -- "$2" "$PL_TMP/$1.log"
+}
+
+# pl_wait_finished QUEUE ID_PREFIX SECONDS [SKIP]: prints the first finished
+# job of QUEUE whose id starts with ID_PREFIX (and does not contain SKIP),
+# as jobs.js prints it; prints nothing when none finished within SECONDS.
+pl_wait_finished() {
+    for _ in $(seq $(($3 * 10))); do
+        found=$(pl_job finished "$1" | grep -F "\"id\":\"$2" |
+            { if [ -n "${4:-}" ]; then grep -vF -- "$4"; else cat; fi; } | head -1 || true)
+        [ -n "$found" ] && { echo "$found"; return 0; }
+        sleep 0.1
+    done
+}

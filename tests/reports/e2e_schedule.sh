@@ -33,12 +33,7 @@ rp_config "daily = user, campaign, transaction, revenue" "daily_schedule = every
     "output_dir = $out" "keep_days = 30" "keep_files = 3"
 pl_start_worker w1 "$RP_CONF"
 
-job=
-for _ in $(seq 150); do
-    job=$(pl_job finished reports | grep '"id":"repeat:reports-daily:' | head -1 || true)
-    [ -n "$job" ] && break
-    sleep 0.1
-done
+job=$(pl_wait_finished reports repeat:reports-daily: 15)
 [ -n "$job" ] || rp_fail "no scheduled run finished within 15 s: $(tail -5 "$PL_TMP/w1.log")"
 [ "$(rp_field "$job" state)" = completed ] || rp_fail "scheduled run: $job"
 res=$(rp_field "$job" returnvalue)
